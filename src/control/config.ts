@@ -1,0 +1,24 @@
+/** The control plane's configuration: declared once, validated at start. */
+import { adminSubjects, authSecret, host, leaseTtlMs, listenPort, logsUrl, natsToken, natsUrl } from "../core/config/common.ts";
+import { int, oneOf, str, type SettingsSpec } from "../core/config/settings.ts";
+
+export const controlSettings = {
+  host: host("NIMBUS_CONTROL_HOST", "Address the control plane listens on."),
+  port: listenPort("NIMBUS_CONTROL_PORT", "Port of the control plane API.", 7070),
+  natsUrl,
+  natsToken,
+  authSecret,
+  adminSubjects,
+  leaseTtlMs,
+  logsUrl,
+  maxAttempts: { env: "NIMBUS_MAX_ATTEMPTS", doc: "Attempts a job gets (lost leases count) before it is failed.", schema: int(1, 100), default: "3" },
+  sweepIntervalMs: { env: "NIMBUS_SWEEP_INTERVAL_MS", doc: "How often the lease sweeper runs.", schema: int(100, 600_000), default: "1000" },
+  maxBodyBytes: { env: "NIMBUS_MAX_BODY_BYTES", doc: "Largest accepted API request body.", schema: int(1024, 64 * 1024 * 1024), default: "1048576" },
+  baseLabel: { env: "NIMBUS_BASE_LABEL", doc: "The label that marks a job as Nimbus's.", schema: str(), default: "nimbus" },
+  defaultIsolation: {
+    env: "NIMBUS_DEFAULT_ISOLATION",
+    doc: "Isolation of jobs whose labels do not ask for one.",
+    schema: oneOf(["sandbox", "vm"] as const),
+    default: "sandbox",
+  },
+} satisfies SettingsSpec;

@@ -1,0 +1,23 @@
+/** Everything the control plane's routes and workers share, built once at start. */
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { ConfigOf } from "../core/config/settings.ts";
+import type { Logger } from "../core/log.ts";
+import type { Topology } from "../nats/topology.ts";
+import type { JobStore } from "../jobs/store.ts";
+import type { JobIndex } from "../jobs/job-index.ts";
+import type { SubmitDeps } from "../jobs/submit.ts";
+import type { TokenClaims } from "../auth/tokens.ts";
+import type { ControlMetrics } from "./metrics.ts";
+import type { controlSettings } from "./config.ts";
+
+export interface ControlContext {
+  config: ConfigOf<typeof controlSettings>;
+  nc: NatsConnection;
+  topology: Topology;
+  store: JobStore;
+  index: JobIndex;
+  submitDeps: SubmitDeps;
+  metrics: ControlMetrics;
+  log: Logger;
+  requireAdmin(request: Request): Promise<TokenClaims>;
+}

@@ -1,0 +1,63 @@
+/** Job routes: a thin layer over the jobs core. */
+import { Elysia } from "elysia";
+import { AppError } from "../core/errors.ts";
+import { isJobId } from "../core/ids.ts";
+import { parseJobSpec } from "../jobs/spec.ts";
+import { submitJob } from "../jobs/submit.ts";
+import { cancelJob } from "../jobs/cancel.ts";
+import { jobEvents } from "../jobs/events.ts";
+import { publicJob, STATES, type JobState } from "../jobs/record.ts";
+import { parseJsonBody, sse } from "../http/common.ts";
+import type { ControlContext } from "./context.ts";
+
+function jobIdParam(id: string): string {
+  if (!isJobId(id)) throw new AppError("not_found", `job ${JSON.stringify(id.slice(0, 100))} not found`);
+  return id;
+}
+
+export function jobRoutes(ctx: ControlContext) {
+  return new Elysia({ name: "jobs" })
+    .derive(async ({ request }) => ({ principal: await ctx.requireAdmin(request) }))
+    .post(
+      "/api/jobs",
+      async ({ body, request, set, principal }) => {
+        const raw = parseJsonBody(body as string);
+        const headerKey = request.headers.get("idempotency-key");
+        const spec = parseJobSpec(headerKey && raw && typeof raw === "object" && !("idempotencyKey" in raw) ? { ...raw, idempotencyKey: headerKey } : raw);
+        const { job, created } = await submitJob(ctx.submitDeps, spec, principal.sub);
+        if (created) ctx.metrics.jobsSubmitted.inc();
+        set.status = created ? 201 : 200;
+        return { job: publicJob(job.value), created };
+      },
+      { parse: "text" },
+    )
+    .get("/api/jobs", ({ query }) => {
+      const state = query.state as JobState | undefined;
+      if (state && !STATES.includes(state)) throw new AppError("validation_failed", `state: must be one of ${STATES.join(", ")}`, { field: "state" });
+      const limit = query.limit === undefined ? 100 : Number(query.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new AppError("validation_failed", "limit: must be a whole number from 1 to 10000", { field: "limit" });
+      return { jobs: ctx.index.list({ state, limit }).map(publicJob) };
+    })
+    .get("/api/jobs/:id", async ({ params }) => {
+      const job = await ctx.store.get(jobIdParam(params.id));
+      if (!job) throw new AppError("not_found", `job ${params.id} not found`);
+      return { job: publicJob(job.value) };
+    })
+    .post("/api/jobs/:id/cancel", async ({ params, set, principal }) => {
+      const { job, pending } = await cancelJob(ctx.store, ctx.topology.signals, jobIdParam(params.id), principal.sub);
+      set.status = pending ? 202 : 200;
+      return { job: publicJob(job), pending };
+    })
+    .get("/api/jobs/:id/events", async ({ params, query, request }) => {
+      const id = jobIdParam(params.id);
+      if (!(await ctx.store.get(id))) throw new AppError("not_found", `job ${id} not found`);
+      if (query.follow === "1" || query.follow === "true") {
+        const abort = new AbortController();
+        request.signal.addEventListener("abort", () => abort.abort(), { once: true });
+        return sse(jobEvents(ctx.topology.js, id, { follow: true, signal: abort.signal }), () => abort.abort());
+      }
+      const events = [];
+      for await (const e of jobEvents(ctx.topology.js, id, { follow: false })) events.push(e);
+      return { events };
+    });
+}

@@ -1,0 +1,40 @@
+/** Health, readiness, metrics, agents and queue depth. */
+import { Elysia } from "elysia";
+import { listAgents } from "../agents/registry.ts";
+import { QUEUE_STREAM } from "../nats/topology.ts";
+import { VERSION } from "../version.ts";
+import type { ControlContext } from "./context.ts";
+
+export async function queueDepth(ctx: ControlContext): Promise<{ total: number; pools: Record<string, number> }> {
+  const pools: Record<string, number> = {};
+  let total = 0;
+  for await (const c of ctx.topology.jsm.consumers.list(QUEUE_STREAM)) {
+    const pool = c.config.filter_subject?.split(".").slice(2).join(".") ?? c.name;
+    pools[pool] = c.num_pending + c.num_ack_pending;
+    total += pools[pool];
+  }
+  return { total, pools };
+}
+
+export function systemRoutes(ctx: ControlContext) {
+  return new Elysia({ name: "system" })
+    .get("/healthz", () => ({ ok: true, version: VERSION }))
+    .get("/readyz", ({ set }) => {
+      const ready = !ctx.nc.isClosed() && ctx.nc.info !== undefined;
+      set.status = ready ? 200 : 503;
+      return ready ? { ok: true } : { code: "unavailable", message: "not connected to NATS" };
+    })
+    .get("/metrics", async ({ set }) => {
+      set.headers["content-type"] = ctx.metrics.registry.contentType;
+      return ctx.metrics.registry.metrics();
+    })
+    .get("/api/info", () => ({ version: VERSION, logsUrl: ctx.config.logsUrl }))
+    .group("/api", (app) =>
+      app
+        .onBeforeHandle(async ({ request }) => {
+          await ctx.requireAdmin(request);
+        })
+        .get("/agents", async () => ({ agents: await listAgents(ctx.topology.agents) }))
+        .get("/queue", async () => ({ ...(await queueDepth(ctx)), jobs: ctx.index.countByState() })),
+    );
+}

@@ -1,0 +1,73 @@
+/** Start the control plane: NATS topology, read model, sweeper, HTTP. */
+import type { ConfigOf } from "../core/config/settings.ts";
+import { createLogger } from "../core/log.ts";
+import { connectNats } from "../nats/connect.ts";
+import { ensureTopology, poolConsumerName, QUEUE_STREAM } from "../nats/topology.ts";
+import { JobStore } from "../jobs/store.ts";
+import { JobIndex } from "../jobs/job-index.ts";
+import { startSweeper } from "../jobs/sweeper.ts";
+import { cancelRequested } from "../jobs/cancel.ts";
+import { authenticate } from "../http/common.ts";
+import { controlApp } from "./app.ts";
+import { controlMetrics } from "./metrics.ts";
+import type { ControlContext } from "./context.ts";
+import type { controlSettings } from "./config.ts";
+
+export interface RunningControlPlane {
+  url: string;
+  ctx: ControlContext;
+  stop(): Promise<void>;
+}
+
+export async function startControlPlane(config: ConfigOf<typeof controlSettings>): Promise<RunningControlPlane> {
+  const log = createLogger("control");
+  const nc = await connectNats({ url: config.natsUrl, token: config.natsToken, name: "nimbus-control" });
+  const topology = await ensureTopology(nc);
+  const store = new JobStore(topology.jobs, topology.js, (m, f) => log.warn(m, f));
+  const index = await JobIndex.start(topology.jobs);
+  const auth = { secret: config.authSecret, adminSubjects: config.adminSubjects };
+  const ctx: ControlContext = {
+    config,
+    nc,
+    topology,
+    store,
+    index,
+    log,
+    metrics: controlMetrics(() => index),
+    submitDeps: { store, labels: { baseLabel: config.baseLabel, defaultIsolation: config.defaultIsolation }, maxAttempts: config.maxAttempts },
+    requireAdmin: (request) => authenticate(request, auth, ["admin"]),
+  };
+  const sweeper = startSweeper(
+    {
+      store,
+      leases: topology.leases,
+      jobs: () => index.all(),
+      republishAfterMs: Math.max(10_000, config.leaseTtlMs),
+      orphanAfterMs: config.leaseTtlMs,
+      log,
+      cancelRequested: (id) => cancelRequested(topology.signals, id),
+      poolBacklog: async (pool) => {
+        try {
+          const c = await topology.jsm.consumers.info(QUEUE_STREAM, poolConsumerName(pool));
+          return c.num_pending + c.num_ack_pending;
+        } catch {
+          return 0; // no consumer yet: nothing waits in that pool's queue for an agent
+        }
+      },
+    },
+    config.sweepIntervalMs,
+  );
+  const app = controlApp(ctx).listen({ hostname: config.host, port: config.port });
+  const url = `http://${config.host}:${app.server!.port}`;
+  log.info("control plane listening", { url });
+  return {
+    url,
+    ctx,
+    async stop() {
+      await app.stop();
+      await sweeper.stop();
+      index.stop();
+      await nc.drain();
+    },
+  };
+}

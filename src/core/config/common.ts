@@ -1,0 +1,60 @@
+/** Settings shared by several processes, declared once. */
+import { bool, int, list, optionalStr, secret, str, url, type Setting } from "./settings.ts";
+
+export const natsUrl: Setting<string> = {
+  env: "NIMBUS_NATS_URL",
+  doc: "NATS server URL(s), comma-separated for a cluster.",
+  schema: str(),
+  default: "nats://127.0.0.1:4222",
+};
+
+export const natsToken: Setting<string> = {
+  env: "NIMBUS_NATS_TOKEN",
+  doc: "Token for NATS client authentication (empty: none).",
+  schema: optionalStr(),
+  default: "",
+  secret: true,
+};
+
+export const authSecret: Setting<string> = {
+  env: "NIMBUS_AUTH_SECRET",
+  doc: "HMAC key (32+ characters) that signs and verifies admin and agent tokens.",
+  schema: secret(32),
+  secret: true,
+};
+
+export const adminSubjects: Setting<string[]> = {
+  env: "NIMBUS_ADMIN_SUBJECTS",
+  doc: "Subjects (`sub` claims) of admin tokens that are accepted; any other admin token gets 401.",
+  schema: list(),
+  default: "admin",
+};
+
+export const leaseTtlMs: Setting<number> = {
+  env: "NIMBUS_LEASE_TTL_MS",
+  doc: "A job lease not renewed for this long is expired and the job re-queued.",
+  schema: int(1000, 3_600_000),
+  default: "15000",
+};
+
+export const logsUrl: Setting<string> = {
+  env: "NIMBUS_LOGS_URL",
+  doc: "Base URL of the log service.",
+  schema: url(["http", "https"]),
+  default: "http://127.0.0.1:7071",
+};
+
+export const host = (env: string, doc: string): Setting<string> => ({ env, doc, schema: str(), default: "127.0.0.1" });
+export const listenPort = (env: string, doc: string, dflt: number): Setting<number> => ({
+  env,
+  doc,
+  schema: int(0, 65535),
+  default: String(dflt),
+});
+
+export const metricsEnabled: Setting<boolean> = {
+  env: "NIMBUS_METRICS",
+  doc: "Serve Prometheus metrics at /metrics.",
+  schema: bool(),
+  default: "true",
+};

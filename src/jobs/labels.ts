@@ -1,0 +1,136 @@
+/**
+ * The label grammar: a job's `runs-on` labels become requirements, and requirements a pool.
+ *
+ *   nimbus                 the base label (configurable); jobs without it are not ours
+ *   nimbus-4vcpu-16gb      size: vCPUs and memory, rounded up to a standard size class
+ *   docker                 needs a Docker daemon in the job (runs in a VM)
+ *   gpu, gpu-count:N       needs N GPUs (runs in a VM)
+ *   image:<ref>            root filesystem from an OCI image (runs in a VM)
+ *   x64 | arm64            architecture (default x64)
+ *   isolation:sandbox|vm   how the job is isolated (default: the configured isolation)
+ *   self-hosted, linux     accepted and ignored (GitHub adds them)
+ */
+import { AppError } from "../core/errors.ts";
+
+export type Isolation = "sandbox" | "vm";
+export type Arch = "x64" | "arm64";
+
+export interface SizeClass {
+  name: string;
+  vcpus: number;
+  memoryGb: number;
+}
+
+export const SIZE_CLASSES: readonly SizeClass[] = [
+  { name: "2c4g", vcpus: 2, memoryGb: 4 },
+  { name: "4c16g", vcpus: 4, memoryGb: 16 },
+  { name: "8c32g", vcpus: 8, memoryGb: 32 },
+  { name: "16c64g", vcpus: 16, memoryGb: 64 },
+];
+
+export interface Requirements {
+  arch: Arch;
+  isolation: Isolation;
+  size: SizeClass;
+  docker: boolean;
+  gpus: number;
+  image?: string;
+}
+
+export interface LabelOptions {
+  baseLabel: string;
+  defaultIsolation: Isolation;
+}
+
+export const DEFAULT_LABEL_OPTIONS: LabelOptions = { baseLabel: "nimbus", defaultIsolation: "sandbox" };
+
+const IGNORED = new Set(["self-hosted", "linux"]);
+
+export function hasBaseLabel(labels: readonly string[], opts: LabelOptions = DEFAULT_LABEL_OPTIONS): boolean {
+  const base = opts.baseLabel.toLowerCase();
+  return labels.some((l) => {
+    const x = l.toLowerCase();
+    return x === base || x.startsWith(`${base}-`);
+  });
+}
+
+function sizeFor(vcpus: number, memoryGb: number): SizeClass {
+  const fit = SIZE_CLASSES.find((s) => s.vcpus >= vcpus && s.memoryGb >= memoryGb);
+  if (!fit)
+    throw new AppError("validation_failed", `no size class fits ${vcpus} vCPU / ${memoryGb} GB (largest is ${SIZE_CLASSES.at(-1)!.name})`, {
+      field: "labels",
+    });
+  return fit;
+}
+
+/** Parse labels into requirements; impossible or unknown labels are errors naming the label. */
+export function parseLabels(labels: readonly string[], opts: LabelOptions = DEFAULT_LABEL_OPTIONS): Requirements {
+  const base = opts.baseLabel.toLowerCase();
+  const sizeRe = new RegExp(`^${base.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}-(\\d+)vcpu-(\\d+)gb$`);
+  let vcpus = SIZE_CLASSES[0]!.vcpus;
+  let memoryGb = SIZE_CLASSES[0]!.memoryGb;
+  let isolation: Isolation | undefined;
+  const req: Omit<Requirements, "size" | "isolation"> = { arch: "x64", docker: false, gpus: 0 };
+  const bad = (label: string, why: string) => new AppError("validation_failed", `label "${label}": ${why}`, { field: "labels", label });
+
+  for (const raw of labels) {
+    const label = raw.trim();
+    const l = label.toLowerCase();
+    if (l === base || IGNORED.has(l)) continue;
+    const size = sizeRe.exec(l);
+    if (size) {
+      vcpus = Number(size[1]);
+      memoryGb = Number(size[2]);
+      if (vcpus < 1 || memoryGb < 1) throw bad(label, "size must be at least 1 vCPU and 1 GB");
+    } else if (l === "docker") req.docker = true;
+    else if (l === "gpu") req.gpus = Math.max(req.gpus, 1);
+    else if (l.startsWith("gpu-count:")) {
+      const n = Number(l.slice("gpu-count:".length));
+      if (!Number.isInteger(n) || n < 1 || n > 16) throw bad(label, "gpu-count must be a whole number from 1 to 16");
+      req.gpus = n;
+    } else if (l.startsWith("image:")) {
+      const ref = label.slice("image:".length);
+      if (!/^[a-z0-9][a-z0-9._\-/:@]*$/i.test(ref)) throw bad(label, "image reference is not valid");
+      req.image = ref;
+    } else if (l === "x64" || l === "amd64" || l === "x86_64") req.arch = "x64";
+    else if (l === "arm64" || l === "aarch64") req.arch = "arm64";
+    else if (l === "isolation:sandbox" || l === "isolation:vm") isolation = l.slice("isolation:".length) as Isolation;
+    else throw bad(label, "unknown label (see `nimbus labels explain`)");
+  }
+
+  const needsVm = req.docker || req.gpus > 0 || req.image !== undefined;
+  if (needsVm && isolation === "sandbox") throw new AppError("validation_failed", "docker, gpu and image: labels need isolation:vm", { field: "labels" });
+  return { ...req, isolation: isolation ?? (needsVm ? "vm" : opts.defaultIsolation), size: sizeFor(vcpus, memoryGb) };
+}
+
+/** The queue pool a job waits in: one NATS subject per pool, e.g. `x64.sandbox.2c4g` or `x64.vm.4c16g.gpu`. */
+export function poolOf(req: Requirements): string {
+  const parts = [req.arch, req.isolation, req.size.name];
+  if (req.gpus > 0) parts.push(`gpu${req.gpus}`);
+  if (req.docker) parts.push("docker");
+  return parts.join(".");
+}
+
+export interface AgentCapacity {
+  arch: Arch;
+  isolations: readonly Isolation[];
+  vcpus: number;
+  memoryGb: number;
+  gpus: number;
+  docker: boolean;
+}
+
+/** Every pool an agent with this capacity can serve. */
+export function poolsFor(cap: AgentCapacity): string[] {
+  const pools: string[] = [];
+  for (const isolation of cap.isolations) {
+    for (const size of SIZE_CLASSES) {
+      if (size.vcpus > cap.vcpus || size.memoryGb > cap.memoryGb) continue;
+      const gpuCounts = isolation === "vm" ? [0, ...Array.from({ length: cap.gpus }, (_, i) => i + 1)] : [0];
+      const dockerOpts = isolation === "vm" && cap.docker ? [false, true] : [false];
+      for (const gpus of gpuCounts)
+        for (const docker of dockerOpts) pools.push(poolOf({ arch: cap.arch, isolation, size, gpus, docker }));
+    }
+  }
+  return pools;
+}

@@ -1,0 +1,92 @@
+/**
+ * Job records in NATS KV. Each transition is one compare-and-set on the record's revision and
+ * emits one event; a lost compare-and-set is a `StaleRevision`, never retried blindly.
+ */
+import type { KV } from "@nats-io/kv";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import { AppError } from "../core/errors.ts";
+import { isWrongLastSequence } from "../nats/errors.ts";
+import { eventSubject, queueSubject } from "../nats/topology.ts";
+import { assertTransition, type JobRecord, type JobState, type Versioned } from "./record.ts";
+import type { JobEvent } from "./events.ts";
+
+export class StaleRevision extends AppError {
+  constructor(jobId: string) {
+    super("conflict", `job ${jobId} changed underneath this writer`, { jobId, reason: "stale_revision" });
+    this.name = "StaleRevision";
+  }
+}
+
+export const isStale = (e: unknown): e is StaleRevision => e instanceof StaleRevision;
+
+const enc = new TextEncoder();
+const encode = (x: unknown) => enc.encode(JSON.stringify(x));
+
+export class JobStore {
+  constructor(
+    readonly kv: KV,
+    private readonly js: JetStreamClient,
+    private readonly onWarn: (msg: string, fields: Record<string, unknown>) => void = () => {},
+  ) {}
+
+  async get(id: string): Promise<Versioned<JobRecord> | null> {
+    const e = await this.kv.get(id);
+    if (!e || e.operation !== "PUT" || e.value.length === 0) return null;
+    return { value: e.json<JobRecord>(), revision: e.revision };
+  }
+
+  /** Create the record; an existing key is a conflict (the caller decides whether that is a duplicate). */
+  async create(job: JobRecord): Promise<Versioned<JobRecord>> {
+    try {
+      const revision = await this.kv.create(job.id, encode(job));
+      await this.emit({ jobId: job.id, from: null, to: job.state, at: job.createdAt, attempt: job.attempt, revision, reason: job.reason });
+      return { value: job, revision };
+    } catch (e) {
+      if (isWrongLastSequence(e)) throw new AppError("conflict", `job ${job.id} already exists`, { jobId: job.id });
+      throw e;
+    }
+  }
+
+  /** One declared transition, one CAS, one event. */
+  async transition(
+    cur: Versioned<JobRecord>,
+    to: JobState,
+    patch: Partial<JobRecord> = {},
+    at = Date.now(),
+  ): Promise<Versioned<JobRecord>> {
+    assertTransition(cur.value.state, to);
+    const next: JobRecord = { ...cur.value, ...patch, state: to, updatedAt: at, times: { ...cur.value.times, [to]: at } };
+    let revision: number;
+    try {
+      revision = await this.kv.update(next.id, encode(next), cur.revision);
+    } catch (e) {
+      if (isWrongLastSequence(e)) throw new StaleRevision(next.id);
+      throw e;
+    }
+    await this.emit({
+      jobId: next.id,
+      from: cur.value.state,
+      to,
+      at,
+      attempt: next.attempt,
+      revision,
+      agentId: next.agentId,
+      reason: patch.reason,
+      exitCode: patch.exitCode,
+    });
+    return { value: next, revision };
+  }
+
+  /** Put the job on its pool's queue. Idempotent per attempt within the duplicate window. */
+  async enqueue(job: JobRecord): Promise<void> {
+    await this.js.publish(queueSubject(job.pool), encode({ jobId: job.id, attempt: job.attempt }), { msgID: `${job.id}:${job.attempt}` });
+  }
+
+  private async emit(event: JobEvent): Promise<void> {
+    try {
+      await this.js.publish(eventSubject(event.jobId), encode(event), { msgID: `${event.jobId}:${event.revision}` });
+    } catch (e) {
+      this.onWarn("job event not published", { jobId: event.jobId, to: event.to, error: e });
+    }
+  }
+}

@@ -1,0 +1,70 @@
+/** Direct job submission: validate, record intent (one KV create), enqueue. */
+import { createHash } from "node:crypto";
+import { AppError, isAppError } from "../core/errors.ts";
+import { newJobId } from "../core/ids.ts";
+import { parseLabels, poolOf, type LabelOptions } from "./labels.ts";
+import type { JobRecord, Versioned } from "./record.ts";
+import type { JobSpec } from "./spec.ts";
+import type { JobStore } from "./store.ts";
+
+export interface SubmitDeps {
+  store: JobStore;
+  labels: LabelOptions;
+  maxAttempts: number;
+  now?: () => number;
+}
+
+/** The job id of an idempotent submission is derived from (subject, key): a second create conflicts. */
+export function idempotentJobId(subject: string, key: string): string {
+  const digest = createHash("sha256").update(`${subject}\0${key}`).digest("hex");
+  return `k-${digest.slice(0, 24)}`;
+}
+
+function sameSpec(job: JobRecord, spec: JobSpec): boolean {
+  const a = JSON.stringify([job.command, job.env, Object.keys(job.secrets).sort(), job.labels, job.timeoutSeconds]);
+  const b = JSON.stringify([spec.command, spec.env, Object.keys(spec.secrets).sort(), spec.labels, spec.timeoutSeconds]);
+  return a === b;
+}
+
+export async function submitJob(deps: SubmitDeps, spec: JobSpec, createdBy: string): Promise<{ job: Versioned<JobRecord>; created: boolean }> {
+  const now = deps.now?.() ?? Date.now();
+  const requirements = parseLabels(spec.labels, deps.labels);
+  const id = spec.idempotencyKey ? idempotentJobId(createdBy, spec.idempotencyKey) : newJobId(now);
+  const record: JobRecord = {
+    id,
+    name: spec.name,
+    source: "direct",
+    command: spec.command,
+    env: spec.env,
+    secrets: spec.secrets,
+    labels: spec.labels,
+    requirements,
+    pool: poolOf(requirements),
+    timeoutSeconds: spec.timeoutSeconds,
+    state: "queued",
+    attempt: 1,
+    maxAttempts: deps.maxAttempts,
+    createdAt: now,
+    updatedAt: now,
+    times: { queued: now },
+    idempotencyKey: spec.idempotencyKey,
+    createdBy,
+  };
+  let job: Versioned<JobRecord>;
+  let created = true;
+  try {
+    job = await deps.store.create(record);
+  } catch (e) {
+    if (!isAppError(e, "conflict") || !spec.idempotencyKey) throw e;
+    const existing = await deps.store.get(id);
+    if (!existing) throw e;
+    if (!sameSpec(existing.value, spec))
+      throw new AppError("conflict", "idempotency key was already used for a different job spec", { jobId: id });
+    job = existing;
+    created = false;
+  }
+  // Enqueue also on a repeat: if the first request died between create and publish, this heals it
+  // (the queue drops a duplicate message id within its window; agents drop stale messages after it).
+  if (job.value.state === "queued") await deps.store.enqueue(job.value);
+  return { job, created };
+}

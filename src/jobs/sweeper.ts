@@ -1,0 +1,125 @@
+/**
+ * The lease sweeper: expires leases that were not renewed in time and re-queues their jobs
+ * (attempt + 1), failing a job whose attempts are used up; re-publishes queued jobs whose queue
+ * message may have been lost. Safe to run in several replicas at once: every write is a CAS.
+ */
+import type { KV } from "@nats-io/kv";
+import type { Logger } from "../core/log.ts";
+import { isWrongLastSequence } from "../nats/errors.ts";
+import { leaseExpired, type LeaseValue } from "./lease.ts";
+import { ACTIVE, type JobRecord, type Versioned } from "./record.ts";
+import { isStale, type JobStore } from "./store.ts";
+
+export interface SweepDeps {
+  store: JobStore;
+  leases: KV;
+  jobs: () => Iterable<JobRecord>;
+  /** Re-publish a queued job whose record has not moved for this long while its pool's queue is empty. */
+  republishAfterMs: number;
+  /** Messages waiting or in flight in a pool's queue. */
+  poolBacklog: (pool: string) => Promise<number>;
+  /** Whether a cancel was requested for the job (a job being retried is cancelled instead). */
+  cancelRequested: (jobId: string) => Promise<boolean>;
+  /** An active job with no lease at all is orphaned after this long. */
+  orphanAfterMs: number;
+  log: Logger;
+  now?: () => number;
+}
+
+export interface SweepResult {
+  expired: number;
+  requeued: number;
+  failed: number;
+  cancelled: number;
+  republished: number;
+}
+
+/** Re-queue (or fail, when out of attempts) a job whose owner is gone. */
+export async function retryJob(
+  store: JobStore,
+  cur: Versioned<JobRecord>,
+  reason: string,
+  cancelled = false,
+): Promise<"requeued" | "failed" | "cancelled" | "skipped"> {
+  try {
+    if (cancelled) {
+      await store.transition(cur, "cancelled", { reason: `cancelled (${reason})` });
+      return "cancelled";
+    }
+    if (cur.value.attempt >= cur.value.maxAttempts) {
+      await store.transition(cur, "failed", { reason: `${reason}; ${cur.value.maxAttempts} attempts used` });
+      return "failed";
+    }
+    const next = await store.transition(cur, "queued", { attempt: cur.value.attempt + 1, agentId: undefined, reason });
+    await store.enqueue(next.value);
+    return "requeued";
+  } catch (e) {
+    if (isStale(e)) return "skipped"; // someone else moved it first: their write stands
+    throw e;
+  }
+}
+
+async function expireLease(deps: SweepDeps, key: string, now: number, result: SweepResult): Promise<void> {
+  const entry = await deps.leases.get(key);
+  if (!entry || entry.operation !== "PUT" || !leaseExpired(entry, now)) return;
+  const lease = entry.json<LeaseValue>();
+  try {
+    await deps.leases.delete(key, { previousSeq: entry.revision });
+  } catch (e) {
+    if (isWrongLastSequence(e)) return; // renewed meanwhile
+    throw e;
+  }
+  result.expired++;
+  deps.log.warn("lease expired", { jobId: key, agentId: lease.agentId, attempt: lease.attempt });
+  const job = await deps.store.get(key);
+  if (!job || !ACTIVE.has(job.value.state) || job.value.attempt !== lease.attempt) return;
+  const outcome = await retryJob(deps.store, job, `lease expired on agent ${lease.agentId}`, await deps.cancelRequested(key));
+  if (outcome !== "skipped") result[outcome]++;
+}
+
+export async function sweepOnce(deps: SweepDeps): Promise<SweepResult> {
+  const now = deps.now?.() ?? Date.now();
+  const result: SweepResult = { expired: 0, requeued: 0, failed: 0, cancelled: 0, republished: 0 };
+  const backlog = new Map<string, number>();
+  const backlogOf = async (pool: string) => {
+    if (!backlog.has(pool)) backlog.set(pool, await deps.poolBacklog(pool));
+    return backlog.get(pool)!;
+  };
+  const leaseKeys = new Set<string>();
+  for await (const key of await deps.leases.keys()) leaseKeys.add(key);
+  for (const key of leaseKeys) await expireLease(deps, key, now, result);
+
+  for (const job of deps.jobs()) {
+    if (job.state === "queued" && now - job.updatedAt > deps.republishAfterMs && !leaseKeys.has(job.id) && (await backlogOf(job.pool)) === 0) {
+      await deps.store.enqueue(job);
+      result.republished++;
+    } else if (ACTIVE.has(job.state) && !leaseKeys.has(job.id) && now - job.updatedAt > deps.orphanAfterMs) {
+      const cur = await deps.store.get(job.id);
+      if (!cur || !ACTIVE.has(cur.value.state) || (await deps.leases.get(job.id))?.operation === "PUT") continue;
+      const outcome = await retryJob(deps.store, cur, "job had no lease", await deps.cancelRequested(job.id));
+      if (outcome !== "skipped") result[outcome]++;
+    }
+  }
+  return result;
+}
+
+/** Run `sweepOnce` every `intervalMs` until stopped. */
+export function startSweeper(deps: SweepDeps, intervalMs: number): { stop: () => Promise<void> } {
+  let running: Promise<unknown> = Promise.resolve();
+  const timer = setInterval(() => {
+    running = running.then(() =>
+      sweepOnce(deps).then(
+        (r) => {
+          if (r.expired || r.requeued || r.failed) deps.log.info("sweep", { ...r });
+        },
+        (e) => deps.log.warn("sweep failed", { error: e }),
+      ),
+    );
+  }, intervalMs);
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}

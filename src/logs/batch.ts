@@ -1,0 +1,30 @@
+/** A log batch as agents send it. Line numbers come from the agent, so a resent batch is not stored twice. */
+import * as v from "valibot";
+import { AppError } from "../core/errors.ts";
+import { JOB_ID_PATTERN } from "../core/ids.ts";
+
+export const LogLineSchema = v.strictObject({
+  n: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  ts: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  stream: v.picklist(["out", "err", "sys"]),
+  text: v.pipe(v.string(), v.maxLength(65_536)),
+});
+
+export const LogBatchSchema = v.strictObject({
+  jobId: v.pipe(v.string(), v.regex(JOB_ID_PATTERN, "is not a job id")),
+  attempt: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  lines: v.pipe(v.array(LogLineSchema), v.maxLength(10_000)),
+  /** Set on the last batch of an attempt: the attempt's total line count. */
+  end: v.optional(v.strictObject({ lines: v.pipe(v.number(), v.integer(), v.minValue(0)), exitCode: v.optional(v.number()) })),
+});
+
+export type LogLine = v.InferOutput<typeof LogLineSchema>;
+export type LogBatch = v.InferOutput<typeof LogBatchSchema>;
+
+export function parseLogBatch(body: unknown): LogBatch {
+  const r = v.safeParse(LogBatchSchema, body);
+  if (r.success) return r.output;
+  const issue = r.issues[0]!;
+  const path = v.getDotPath(issue) ?? "(body)";
+  throw new AppError("validation_failed", `${path}: ${issue.message}`, { field: path });
+}

@@ -1,0 +1,101 @@
+/**
+ * Every stream and bucket Nimbus uses, created idempotently by whichever process starts first.
+ * Names live here so no other file spells them.
+ */
+import { jetstream, jetstreamManager, RetentionPolicy, AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+
+export const QUEUE_STREAM = "NIMBUS_QUEUE";
+export const QUEUE_SUBJECT_PREFIX = "nimbus.queue";
+export const EVENTS_STREAM = "NIMBUS_EVENTS";
+export const EVENTS_SUBJECT_PREFIX = "nimbus.events.job";
+
+export const queueSubject = (pool: string) => `${QUEUE_SUBJECT_PREFIX}.${pool}`;
+export const eventSubject = (jobId: string) => `${EVENTS_SUBJECT_PREFIX}.${jobId}`;
+export const poolConsumerName = (pool: string) => `pool_${pool.replace(/[^A-Za-z0-9_-]/g, "_")}`;
+
+export interface Topology {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  jobs: KV;
+  leases: KV;
+  signals: KV;
+  agents: KV;
+  idempotency: KV;
+}
+
+export interface TopologyOptions {
+  replicas?: number;
+  /** Agents not heard from for this long vanish from the registry. */
+  agentTtlMs?: number;
+  eventsMaxAgeMs?: number;
+}
+
+const ms = (n: number) => n * 1_000_000; // JetStream durations are nanoseconds
+
+async function ensureStream(jsm: JetStreamManager, name: string, config: Record<string, unknown>): Promise<void> {
+  try {
+    await jsm.streams.info(name);
+    await jsm.streams.update(name, config as never);
+  } catch (e) {
+    if (!(e instanceof Error) || !/stream not found/i.test(e.message)) throw e;
+    try {
+      await jsm.streams.add({ name, ...config } as never);
+    } catch (e2) {
+      // Another process created it between our info and add.
+      if (!(e2 instanceof Error) || !/already in use|name already/i.test(e2.message)) throw e2;
+    }
+  }
+}
+
+export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions = {}): Promise<Topology> {
+  const replicas = opts.replicas ?? 1;
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  await ensureStream(jsm, QUEUE_STREAM, {
+    subjects: [`${QUEUE_SUBJECT_PREFIX}.>`],
+    retention: RetentionPolicy.Workqueue,
+    num_replicas: replicas,
+    duplicate_window: ms(120_000),
+  });
+  await ensureStream(jsm, EVENTS_STREAM, {
+    subjects: [`${EVENTS_SUBJECT_PREFIX}.>`],
+    retention: RetentionPolicy.Limits,
+    num_replicas: replicas,
+    max_age: ms(opts.eventsMaxAgeMs ?? 7 * 86_400_000),
+    duplicate_window: ms(120_000),
+  });
+  const kvm = new Kvm(js);
+  const [jobs, leases, signals, agents, idempotency] = await Promise.all([
+    kvm.create("nimbus_jobs", { replicas, history: 1 }),
+    kvm.create("nimbus_leases", { replicas, history: 1 }),
+    kvm.create("nimbus_signals", { replicas, history: 1, ttl: 7 * 86_400_000 }),
+    kvm.create("nimbus_agents", { replicas, history: 1, ttl: opts.agentTtlMs ?? 30_000 }),
+    kvm.create("nimbus_idempotency", { replicas, history: 1, ttl: 24 * 3_600_000 }),
+  ]);
+  return { js, jsm, jobs, leases, signals, agents, idempotency };
+}
+
+/** The durable pull consumer shared by every agent that serves `pool` (work-queue: each job to one). */
+export async function ensurePoolConsumer(jsm: JetStreamManager, pool: string, ackWaitMs = 30_000): Promise<string> {
+  const name = poolConsumerName(pool);
+  const config = {
+    durable_name: name,
+    filter_subject: queueSubject(pool),
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: ms(ackWaitMs),
+    max_ack_pending: -1,
+  };
+  try {
+    await jsm.consumers.info(QUEUE_STREAM, name);
+  } catch {
+    try {
+      await jsm.consumers.add(QUEUE_STREAM, config);
+    } catch (e) {
+      if (!(e instanceof Error) || !/already in use|exists/i.test(e.message)) throw e;
+    }
+  }
+  return name;
+}
