@@ -2,7 +2,11 @@
 import { ConfigError } from "./config/load.ts";
 import { createLogger } from "./log.ts";
 
-export async function runService(name: string, start: () => Promise<{ stop(): Promise<void> }>): Promise<void> {
+export async function runService(
+  name: string,
+  start: () => Promise<{ stop(): Promise<void> }>,
+  opts: { forceExitAfterMs?: number } = {},
+): Promise<void> {
   const log = createLogger(name);
   let service: { stop(): Promise<void> };
   try {
@@ -20,7 +24,7 @@ export async function runService(name: string, start: () => Promise<{ stop(): Pr
     if (stopping) return;
     stopping = true;
     log.info("stopping", { signal });
-    const force = setTimeout(() => process.exit(1), 30_000);
+    const force = setTimeout(() => process.exit(1), opts.forceExitAfterMs ?? 30_000);
     force.unref();
     try {
       await service.stop();

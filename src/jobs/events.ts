@@ -17,7 +17,7 @@ export interface JobEvent {
 
 /** Every event of one job so far; with `follow`, keeps yielding new ones until `signal` aborts. */
 export async function* jobEvents(js: JetStreamClient, jobId: string, opts: { follow: boolean; signal?: AbortSignal }): AsyncGenerator<JobEvent> {
-  const consumer = await js.consumers.get(EVENTS_STREAM, { filter_subjects: [eventSubject(jobId)], deliver_policy: DeliverPolicy.All });
+  const consumer = await js.consumers.get(EVENTS_STREAM, { filter_subjects: eventSubject(jobId), deliver_policy: DeliverPolicy.All });
   const info = await consumer.info(true);
   let remaining = info.num_pending;
   if (!opts.follow && remaining === 0) return;

@@ -1,0 +1,129 @@
+/**
+ * The host agent: registers, pulls the jobs its capacity matches, runs each through a driver as
+ * a fenced step program, watches cancel signals, ships logs, drains on stop.
+ */
+import { hostname } from "node:os";
+import { mkdirSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { ConfigOf } from "../src/core/config/settings.ts";
+import { createLogger, type Logger } from "../src/core/log.ts";
+import { connectNats } from "../src/nats/connect.ts";
+import { ensurePoolConsumer, ensureTopology, QUEUE_STREAM, type Topology } from "../src/nats/topology.ts";
+import { JobStore } from "../src/jobs/store.ts";
+import { poolsFor } from "../src/jobs/labels.ts";
+import { putAgent, removeAgent, type AgentInfo } from "../src/agents/registry.ts";
+import { VERSION } from "../src/version.ts";
+import type { agentSettings } from "./config.ts";
+import type { Driver } from "./drivers/types.ts";
+import { JobRun } from "./job-run.ts";
+import { LogShipper } from "./logs/shipper.ts";
+import { pullLoop, Slots } from "./pull.ts";
+import { AgentStore } from "./store.ts";
+import { reconcile } from "./reconcile.ts";
+
+export type AgentConfig = ConfigOf<typeof agentSettings>;
+
+export interface RunningAgent {
+  id: string;
+  stop(): Promise<void>;
+  running(): string[];
+}
+
+function agentIdFrom(config: AgentConfig, local: AgentStore): string {
+  if (config.agentId) return config.agentId;
+  const kept = local.meta("agent_id");
+  if (kept) return kept;
+  const id = `${hostname().toLowerCase().replace(/[^a-z0-9-]/g, "-").slice(0, 40)}-${randomBytes(3).toString("hex")}`;
+  local.setMeta("agent_id", id);
+  return id;
+}
+
+export async function startAgent(config: AgentConfig, driver: Driver): Promise<RunningAgent> {
+  const local = new AgentStore(config.stateDir);
+  const id = agentIdFrom(config, local);
+  const log = createLogger("agent", { agentId: id });
+  const probe = await driver.probe();
+  if (!probe.ok) throw new Error(`driver ${driver.name} cannot run here: ${probe.detail}`);
+  const nc = await connectNats({ url: config.natsUrl, token: config.natsToken, name: `nimbus-agent-${id}` });
+  const topology = await ensureTopology(nc);
+  const jobs = new JobStore(topology.jobs, topology.js, (m, f) => log.warn(m, f));
+  const shipper = new LogShipper({ store: local, logsUrl: config.logsUrl, token: config.token, log });
+  shipper.start();
+  const workRoot = `${config.stateDir}/jobs`;
+  mkdirSync(workRoot, { recursive: true });
+  const deps = { agentId: id, jobs, leases: topology.leases, signals: topology.signals, driver, local, shipper, leaseTtlMs: config.leaseTtlMs, workRoot, log };
+
+  await reconcile({ agentId: id, local, driver, jobs, leases: topology.leases, log });
+
+  const isolations = driver.name === "noop" ? (["sandbox"] as const) : (["sandbox"] as const);
+  const pools = poolsFor({ arch: "x64", isolations, vcpus: config.vcpus, memoryGb: config.memoryGb, gpus: 0, docker: false });
+  const runs = new Map<string, JobRun>();
+  const slots = new Slots(config.slots);
+  let stopping = false;
+  const startedAt = Date.now();
+
+  const info = (): AgentInfo => ({
+    id, hostname: hostname(), labels: config.labels, pools, drivers: [driver.name], slots: config.slots,
+    running: [...runs.keys()], draining: stopping, startedAt, heartbeatAt: Date.now(), version: VERSION,
+  });
+  await putAgent(topology.agents, info());
+  const registry = setInterval(() => putAgent(topology.agents, info()).catch((e) => log.warn("agent heartbeat failed", { error: e })), 5000);
+  const stopSignals = await watchCancels(topology, runs, log);
+
+  const handle = async (m: import("@nats-io/jetstream").JsMsg) => {
+    const { jobId, attempt } = m.json<{ jobId: string; attempt: number }>();
+    const run = new JobRun(deps, jobId, attempt, m);
+    runs.set(jobId, run);
+    try {
+      await run.execute();
+    } catch (e) {
+      run.log.error("job run failed", { error: e });
+    } finally {
+      runs.delete(jobId);
+    }
+  };
+  const loops: Promise<void>[] = [];
+  for (const pool of pools) {
+    const consumer = await topology.js.consumers.get(QUEUE_STREAM, await ensurePoolConsumer(topology.jsm, pool));
+    loops.push(...pullLoop(consumer, slots, () => stopping, handle, (e) => log.warn("pull failed", { pool, error: e })));
+  }
+  log.info("agent started", { pools, driver: driver.name, slots: config.slots });
+
+  return {
+    id,
+    running: () => [...runs.keys()],
+    /** Drain: take no new jobs, let running ones finish (or time out), then leave. */
+    async stop() {
+      stopping = true;
+      log.info("draining", { running: runs.size });
+      await putAgent(topology.agents, info()).catch(() => {});
+      await slots.idle();
+      await Promise.all(loops);
+      clearInterval(registry);
+      stopSignals();
+      await shipper.stop();
+      await removeAgent(topology.agents, id).catch(() => {});
+      await nc.drain();
+      local.close();
+    },
+  };
+}
+
+/** Cancel signals: end the matching local run; its step program writes `cancelled`. */
+async function watchCancels(topology: Topology, runs: Map<string, JobRun>, log: Logger): Promise<() => void> {
+  const watch = await topology.signals.watch();
+  (async () => {
+    for await (const e of watch) {
+      if (e.operation !== "PUT" || !e.value.length) continue;
+      const run = runs.get(e.key);
+      if (run) {
+        log.info("cancel requested", { jobId: e.key });
+        run.end({ kind: "cancel" });
+      }
+    }
+  })();
+  return () => watch.stop();
+}
+
+export type { NatsConnection };

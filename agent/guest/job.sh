@@ -1,0 +1,74 @@
+# Prepare the job's root (hostname, network, user, kernel filesystems) and run the job in it.
+
+R=/newroot
+
+setup_guest() {
+  [ -n "$CFG_NAME" ] && hostname "$CFG_NAME"
+  ip link set lo up
+  [ -n "$CFG_IP" ] && setup_net
+  mkdir -p $R/proc $R/sys $R/dev $R/tmp $R/run $R/etc $R/.nimbus
+  mount -t proc proc $R/proc
+  mount -t sysfs sys $R/sys
+  mount -t devtmpfs dev $R/dev
+  mkdir -p $R/dev/pts $R/dev/shm
+  mount -t devpts devpts $R/dev/pts 2>/dev/null
+  mount -t tmpfs shm $R/dev/shm
+  chmod 1777 $R/tmp
+  touch $R/.nimbus/busybox && mount --bind /bin/busybox $R/.nimbus/busybox
+  [ -n "$CFG_NAME" ] && echo "$CFG_NAME" > $R/etc/hostname
+  setup_user
+}
+
+setup_net() {
+  dev=eth0
+  [ -n "$CFG_MAC" ] && ip link set $dev address "$CFG_MAC"
+  ip addr add "$CFG_IP" dev $dev && ip link set $dev up
+  [ -n "$CFG_GW" ] && ip route add default via "$CFG_GW"
+  [ -n "$CFG_DNS" ] && echo "nameserver $CFG_DNS" > $R/etc/resolv.conf
+}
+
+# setup_user: the job runs as $CFG_UID; give it a passwd entry and a home if the image has none.
+setup_user() {
+  grep -q "^[^:]*:[^:]*:$CFG_UID:" $R/etc/passwd 2>/dev/null ||
+    echo "runner:x:$CFG_UID:$CFG_UID:runner:/home/runner:/bin/sh" >> $R/etc/passwd
+  grep -q "^[^:]*:[^:]*:$CFG_UID:" $R/etc/group 2>/dev/null ||
+    echo "runner:x:$CFG_UID:" >> $R/etc/group
+  JOB_HOME=$(awk -F: -v u="$CFG_UID" '$3 == u { print $6; exit }' $R/etc/passwd)
+  JOB_HOME=${JOB_HOME:-/home/runner}
+  mkdir -p "$R$JOB_HOME" && chown "$CFG_UID:$CFG_UID" "$R$JOB_HOME"
+}
+
+# frame_stream TAG < fifo: each line of the stream becomes one framed record, flushed at once.
+frame_stream() {
+  awk -v tag="$1" '{ printf "\036%s%s\n", tag, $0; fflush() }' > $CONSOLE
+}
+
+DEFAULT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+# as_job CMD...: run CMD chrooted in the job's root as the job's unprivileged user.
+as_job() {
+  chroot $R /.nimbus/busybox setpriv --reuid="$CFG_UID" --regid="$CFG_UID" --clear-groups "$@"
+}
+
+# run_job: env -i with the defaults, then the job's env entries (later ones win), then its argv.
+# Output goes through two fifos to the framers; JOB_EXIT is the job's exit status.
+run_job() {
+  mkfifo /run/out /run/err
+  frame_stream O < /run/out & o=$!
+  frame_stream E < /run/err & e=$!
+  set -- PATH=$DEFAULT_PATH HOME="$JOB_HOME" USER=runner
+  for v in $(sed -n 's/^env //p' $CONFIG); do set -- "$@" "$(b64 "$v")"; done
+  set -- "$@" /.nimbus/busybox sh -c 'cd "$HOME" 2>/dev/null; exec "$@"' job
+  for v in $(sed -n 's/^arg //p' $CONFIG); do set -- "$@" "$(b64 "$v")"; done
+  as_job /.nimbus/busybox env -i "$@" < /dev/null > /run/out 2> /run/err
+  JOB_EXIT=$?
+  # Whatever the job left behind dies with it; then the framers see end of file.
+  as_job /.nimbus/busybox kill -KILL -1 2>/dev/null
+  wait $o $e 2>/dev/null
+}
+
+# b64 VALUE: decoded, keeping trailing newlines.
+b64() {
+  x=$(printf '%s' "$1" | base64 -d; echo .)
+  printf '%s' "${x%.}"
+}

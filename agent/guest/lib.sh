@@ -1,0 +1,39 @@
+# Shared helpers for the guest init: framing, kernel command line, failure and power-off.
+
+CONSOLE=/dev/console
+
+# frame TAG TEXT: one framed record on the console.
+frame() {
+  printf '\036%s%s\n' "$1" "$2" > $CONSOLE
+}
+
+say() { frame S "$*"; }
+
+# cmdline_arg KEY DEFAULT: value of KEY=VALUE on the kernel command line.
+cmdline_arg() {
+  for w in $(cat /proc/cmdline); do
+    case "$w" in "$1="*) echo "${w#*=}"; return ;; esac
+  done
+  echo "$2"
+}
+
+mount_kernel_fs() {
+  mount -t proc proc /proc
+  mount -t sysfs sys /sys
+  mount -t devtmpfs dev /dev 2>/dev/null
+  stty -F $CONSOLE -opost -echo 2>/dev/null
+}
+
+# finish CODE: report the exit code, flush disks and power off (the VMM exits).
+finish() {
+  frame X "$1"
+  sync
+  poweroff -f
+  sleep 5
+  reboot -f
+}
+
+fail() {
+  say "init: $*"
+  finish 125
+}

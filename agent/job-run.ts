@@ -1,0 +1,199 @@
+/**
+ * One job on this agent, as a step program:
+ *   claim → boot → run → finish → cleanup, with `abandon` when the lease is lost.
+ * Every write for the job is fenced: renew the lease (CAS on its revision), then CAS the job
+ * record. A lost CAS means the lease is gone: kill the job, stop touching it.
+ */
+import type { KV } from "@nats-io/kv";
+import type { JsMsg } from "@nats-io/jetstream";
+import type { Logger } from "../src/core/log.ts";
+import { done, hop, runSteps, type StepResult } from "../src/core/prog.ts";
+import { Lease, isLeaseLost } from "../src/jobs/lease.ts";
+import { isStale, type JobStore } from "../src/jobs/store.ts";
+import { cancelRequested } from "../src/jobs/cancel.ts";
+import type { JobRecord, JobState, Versioned } from "../src/jobs/record.ts";
+import type { Driver, Execution, Instance, RunSpec } from "./drivers/types.ts";
+import { LineCapture } from "./logs/capture.ts";
+import type { LogShipper } from "./logs/shipper.ts";
+import type { AgentStore } from "./store.ts";
+
+export interface JobRunDeps {
+  agentId: string;
+  jobs: JobStore;
+  leases: KV;
+  signals: KV;
+  driver: Driver;
+  local: AgentStore;
+  shipper: LogShipper;
+  leaseTtlMs: number;
+  workRoot: string;
+  log: Logger;
+}
+
+type Step = "claim" | "boot" | "run" | "finish" | "abandon" | "cleanup";
+const DECLARED: Record<Step, readonly Step[]> = {
+  claim: ["boot", "cleanup"],
+  boot: ["run", "finish", "abandon"],
+  run: ["finish", "abandon"],
+  finish: ["cleanup", "abandon"],
+  abandon: ["cleanup"],
+  cleanup: [],
+};
+
+type Outcome = { kind: "exit"; exitCode: number } | { kind: "timeout" } | { kind: "cancel" } | { kind: "lost" } | { kind: "error"; message: string };
+
+export class JobRun {
+  private job!: Versioned<JobRecord>;
+  private lease: Lease | null = null;
+  private instance: Instance | null = null;
+  private execution: Execution | null = null;
+  private capture: LineCapture | null = null;
+  private outcome: Outcome | null = null;
+  private settle!: (o: Outcome) => void;
+  private readonly settled = new Promise<Outcome>((r) => (this.settle = r));
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
+  private lastRenew = 0;
+  readonly log: Logger;
+
+  constructor(
+    private readonly deps: JobRunDeps,
+    readonly jobId: string,
+    readonly attempt: number,
+    private readonly msg?: JsMsg,
+  ) {
+    this.log = deps.log.child({ jobId, attempt });
+  }
+
+  /** Request an end from outside (cancel signal, agent shutdown past its deadline). */
+  end(o: Outcome): void {
+    this.outcome ??= o;
+    this.settle(this.outcome);
+  }
+
+  async execute(): Promise<Step[]> {
+    const steps = { claim: () => this.claim(), boot: () => this.boot(), run: () => this.run(), finish: () => this.finish(), abandon: () => this.abandon(), cleanup: () => this.cleanup() };
+    return runSteps<Step>(steps, DECLARED, "claim");
+  }
+
+  /** Take the lease and move the job queued → leased; anything else means the message is stale. */
+  private async claim(): Promise<StepResult<Step>> {
+    const cur = await this.deps.jobs.get(this.jobId);
+    if (!cur || cur.value.state !== "queued" || cur.value.attempt !== this.attempt) return this.drop("job is not waiting for this attempt");
+    if (await cancelRequested(this.deps.signals, this.jobId)) {
+      await this.deps.jobs.transition(cur, "cancelled", { reason: "cancelled before start" }).catch(() => {});
+      return this.drop("cancelled before start");
+    }
+    this.lease = await Lease.acquire(this.deps.leases, { jobId: this.jobId, agentId: this.deps.agentId, attempt: this.attempt, ttlMs: this.deps.leaseTtlMs });
+    if (!this.lease) return this.drop("another agent holds the lease");
+    this.lastRenew = Date.now();
+    try {
+      this.job = await this.deps.jobs.transition(cur, "leased", { agentId: this.deps.agentId, reason: undefined });
+    } catch (e) {
+      if (!isStale(e)) throw e;
+      await this.lease.release().catch(() => {});
+      this.lease = null;
+      return this.drop("job changed while leasing");
+    }
+    this.msg?.ack();
+    this.deps.local.putRun({ jobId: this.jobId, attempt: this.attempt, leaseRevision: this.lease.revision, instance: null, startedAt: Date.now() });
+    this.startHeartbeat();
+    return hop("boot");
+  }
+
+  private drop(why: string): StepResult<Step> {
+    this.log.debug("queue message dropped", { why });
+    this.msg?.ack();
+    return done();
+  }
+
+  private spec(): RunSpec {
+    const j = this.job.value;
+    return { jobId: j.id, attempt: j.attempt, command: j.command, env: { ...j.env, ...j.secrets }, dir: `${this.deps.workRoot}/${j.id}-${j.attempt}`, requirements: j.requirements };
+  }
+
+  private async boot(): Promise<StepResult<Step>> {
+    if (!(await this.fenced("booting"))) return hop("abandon");
+    const spec = this.spec();
+    this.capture = new LineCapture(this.deps.local, this.jobId, this.attempt, Object.values(this.job.value.secrets), () => this.deps.shipper.poke());
+    try {
+      this.instance = await this.deps.driver.prepare(spec);
+      this.deps.local.putRun({ jobId: this.jobId, attempt: this.attempt, leaseRevision: this.lease!.revision, instance: this.instance, startedAt: Date.now() });
+      this.execution = await this.deps.driver.start(this.instance, spec, (s, c) => this.capture!.write(s, c));
+    } catch (e) {
+      this.end({ kind: "error", message: `driver ${this.deps.driver.name} failed to start the job: ${(e as Error).message}` });
+      return hop("finish");
+    }
+    this.deps.local.putRun({ jobId: this.jobId, attempt: this.attempt, leaseRevision: this.lease!.revision, instance: this.instance, startedAt: Date.now() });
+    if (!(await this.fenced("running"))) return hop("abandon");
+    return hop("run");
+  }
+
+  /** Wait for the first of: exit, timeout, cancel, lost lease. */
+  private async run(): Promise<StepResult<Step>> {
+    const timer = setTimeout(() => this.end({ kind: "timeout" }), this.job.value.timeoutSeconds * 1000);
+    this.execution!.exited.then((r) => this.end({ kind: "exit", exitCode: r.exitCode }));
+    const outcome = await this.settled;
+    clearTimeout(timer);
+    if (outcome.kind !== "exit") await this.deps.driver.stop(this.instance!);
+    return outcome.kind === "lost" ? hop("abandon") : hop("finish");
+  }
+
+  private async finish(): Promise<StepResult<Step>> {
+    const o = this.outcome!;
+    const [state, exitCode, reason]: [JobState, number, string | undefined] =
+      o.kind === "exit" ? [o.exitCode === 0 ? "succeeded" : "failed", o.exitCode, undefined]
+      : o.kind === "timeout" ? ["timed_out", 124, `exceeded its timeout of ${this.job.value.timeoutSeconds}s`]
+      : o.kind === "cancel" ? ["cancelled", 130, "cancelled"]
+      : ["failed", 1, o.kind === "error" ? o.message : "job failed"];
+    if (reason) this.capture?.system(`nimbus: ${reason}`);
+    this.capture?.close(exitCode);
+    await this.deps.shipper.drained(this.jobId, this.attempt, 5000);
+    if (!(await this.fenced(state, { exitCode, reason }))) return hop("abandon");
+    return hop("cleanup");
+  }
+
+  private async abandon(): Promise<StepResult<Step>> {
+    this.log.warn("lease lost: job killed, record left to its new owner");
+    this.lease = null;
+    if (this.instance) await this.deps.driver.stop(this.instance);
+    this.capture?.close(null);
+    return hop("cleanup");
+  }
+
+  private async cleanup(): Promise<StepResult<Step>> {
+    clearInterval(this.heartbeat);
+    if (this.instance) await this.deps.driver.destroy(this.instance).catch((e) => this.log.warn("destroy failed", { error: e }));
+    if (this.lease) await this.lease.release().catch((e) => (isLeaseLost(e) ? undefined : this.log.warn("lease release failed", { error: e })));
+    this.deps.local.deleteRun(this.jobId, this.attempt);
+    return done();
+  }
+
+  /** Renew the lease, then CAS the job. False when the fence moved (lease lost). */
+  private async fenced(to: JobState, patch: Partial<JobRecord> = {}): Promise<boolean> {
+    if (this.outcome?.kind === "lost") return false;
+    try {
+      await this.lease!.renew();
+      this.lastRenew = Date.now();
+      this.job = await this.deps.jobs.transition(this.job, to, patch);
+      return true;
+    } catch (e) {
+      if (!isLeaseLost(e) && !isStale(e)) throw e;
+      this.end({ kind: "lost" });
+      return false;
+    }
+  }
+
+  private startHeartbeat(): void {
+    const every = Math.max(200, Math.floor(this.deps.leaseTtlMs / 3));
+    this.heartbeat = setInterval(async () => {
+      try {
+        await this.lease?.renew();
+        this.lastRenew = Date.now();
+      } catch (e) {
+        if (isLeaseLost(e)) this.end({ kind: "lost" });
+        // NATS unreachable: we cannot prove we hold the lease once its TTL has passed.
+        else if (Date.now() - this.lastRenew > this.deps.leaseTtlMs) this.end({ kind: "lost" });
+      }
+    }, every);
+  }
+}

@@ -1,0 +1,9 @@
+/** `bun run agent/main.ts`: the host agent process. */
+import { loadConfig } from "../src/core/config/load.ts";
+import { runService } from "../src/core/service.ts";
+import { agentSettings } from "./config.ts";
+import { startAgent } from "./agent.ts";
+import { driverFor } from "./drivers/select.ts";
+
+const config = loadConfig(agentSettings);
+await runService("agent", () => startAgent(config, driverFor(config)), { forceExitAfterMs: 25 * 3_600_000 });

@@ -1,0 +1,63 @@
+/**
+ * On start, make the machine agree with SQLite: every job this agent was running before it died
+ * is stopped and destroyed; its lease, if still ours, is released and the job re-queued at once
+ * (instead of after the TTL); anything bearing the `nimbus-` prefix that SQLite does not know is
+ * destroyed. Spooled log lines stay and are resent by the shipper.
+ */
+import type { KV } from "@nats-io/kv";
+import type { Logger } from "../src/core/log.ts";
+import { isWrongLastSequence } from "../src/nats/errors.ts";
+import type { LeaseValue } from "../src/jobs/lease.ts";
+import { ACTIVE } from "../src/jobs/record.ts";
+import { retryJob } from "../src/jobs/sweeper.ts";
+import type { JobStore } from "../src/jobs/store.ts";
+import type { Driver } from "./drivers/types.ts";
+import type { AgentStore } from "./store.ts";
+
+export interface ReconcileDeps {
+  agentId: string;
+  local: AgentStore;
+  driver: Driver;
+  jobs: JobStore;
+  leases: KV;
+  log: Logger;
+}
+
+async function releaseOwnLease(deps: ReconcileDeps, jobId: string, attempt: number): Promise<void> {
+  const entry = await deps.leases.get(jobId);
+  if (!entry || entry.operation !== "PUT") return;
+  const lease = entry.json<LeaseValue>();
+  if (lease.agentId !== deps.agentId || lease.attempt !== attempt) return;
+  try {
+    await deps.leases.delete(jobId, { previousSeq: entry.revision });
+  } catch (e) {
+    if (isWrongLastSequence(e)) return;
+    throw e;
+  }
+  const job = await deps.jobs.get(jobId);
+  if (job && ACTIVE.has(job.value.state) && job.value.attempt === attempt) {
+    const outcome = await retryJob(deps.jobs, job, `agent ${deps.agentId} restarted`);
+    deps.log.info("job from before restart re-driven", { jobId, outcome });
+  }
+}
+
+export async function reconcile(deps: ReconcileDeps): Promise<{ released: number; orphans: number }> {
+  const known = new Set<string>();
+  let released = 0;
+  for (const run of deps.local.runs()) {
+    if (run.instance) {
+      known.add(run.instance.name);
+      await deps.driver.destroy(run.instance);
+    }
+    await releaseOwnLease(deps, run.jobId, run.attempt);
+    deps.local.deleteRun(run.jobId, run.attempt);
+    released++;
+  }
+  let orphans = 0;
+  for (const inst of await deps.driver.list()) {
+    await deps.driver.destroy(inst);
+    if (!known.has(inst.name)) orphans++;
+  }
+  if (released || orphans) deps.log.info("reconciled after restart", { released, orphans });
+  return { released, orphans };
+}

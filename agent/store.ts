@@ -1,0 +1,127 @@
+/**
+ * The agent's local truth in SQLite (bun:sqlite): jobs it runs (with their driver instances and
+ * lease revisions) and the spool of log lines not yet accepted by the log service. Restarts
+ * reconcile from here instead of orphaning. Uses only API shared with better-sqlite3.
+ */
+import { Database } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import type { Instance, OutputStream } from "./drivers/types.ts";
+
+export interface RunRow {
+  jobId: string;
+  attempt: number;
+  leaseRevision: number;
+  instance: Instance | null;
+  startedAt: number;
+}
+
+export interface SpoolLine {
+  jobId: string;
+  attempt: number;
+  n: number;
+  ts: number;
+  stream: OutputStream;
+  text: string;
+}
+
+export interface SpoolEnd {
+  jobId: string;
+  attempt: number;
+  lines: number;
+  exitCode: number | null;
+}
+
+export class AgentStore {
+  private readonly db: Database;
+
+  constructor(dir: string) {
+    mkdirSync(dir, { recursive: true });
+    this.db = new Database(`${dir}/agent.sqlite`, { create: true, strict: true });
+    this.db.run("pragma journal_mode = wal");
+    this.db.run("pragma synchronous = normal");
+    this.db.run(`create table if not exists runs (job_id text not null, attempt integer not null, lease_revision integer not null,
+      instance text, started_at integer not null, primary key (job_id, attempt))`);
+    this.db.run(`create table if not exists spool (job_id text not null, attempt integer not null, n integer not null,
+      ts integer not null, stream text not null, text text not null, primary key (job_id, attempt, n))`);
+    this.db.run(`create table if not exists spool_ends (job_id text not null, attempt integer not null, lines integer not null,
+      exit_code integer, primary key (job_id, attempt))`);
+    this.db.run("create table if not exists meta (key text primary key, value text not null)");
+  }
+
+  meta(key: string): string | null {
+    return this.db.query<{ value: string }, [string]>("select value from meta where key = ?").get(key)?.value ?? null;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.query("insert into meta (key, value) values (?, ?) on conflict(key) do update set value = excluded.value").run(key, value);
+  }
+
+  putRun(r: RunRow): void {
+    this.db
+      .query("insert or replace into runs (job_id, attempt, lease_revision, instance, started_at) values (?, ?, ?, ?, ?)")
+      .run(r.jobId, r.attempt, r.leaseRevision, r.instance ? JSON.stringify(r.instance) : null, r.startedAt);
+  }
+
+  deleteRun(jobId: string, attempt: number): void {
+    this.db.query("delete from runs where job_id = ? and attempt = ?").run(jobId, attempt);
+  }
+
+  runs(): RunRow[] {
+    type Row = { job_id: string; attempt: number; lease_revision: number; instance: string | null; started_at: number };
+    return this.db
+      .query<Row, []>("select * from runs")
+      .all()
+      .map((r) => ({ jobId: r.job_id, attempt: r.attempt, leaseRevision: r.lease_revision, instance: r.instance ? JSON.parse(r.instance) : null, startedAt: r.started_at }));
+  }
+
+  spoolLines(lines: SpoolLine[]): void {
+    const ins = this.db.query("insert or ignore into spool (job_id, attempt, n, ts, stream, text) values (?, ?, ?, ?, ?, ?)");
+    this.db.transaction(() => {
+      for (const l of lines) ins.run(l.jobId, l.attempt, l.n, l.ts, l.stream, l.text);
+    })();
+  }
+
+  spoolEnd(e: SpoolEnd): void {
+    this.db.query("insert or replace into spool_ends (job_id, attempt, lines, exit_code) values (?, ?, ?, ?)").run(e.jobId, e.attempt, e.lines, e.exitCode);
+  }
+
+  /** The oldest unsent lines of one (job, attempt), and its end marker if every line is in this slice. */
+  nextBatch(limit: number): { lines: SpoolLine[]; end: SpoolEnd | null } | null {
+    type K = { job_id: string; attempt: number };
+    const key =
+      this.db.query<K, []>("select job_id, attempt from spool order by rowid limit 1").get() ??
+      this.db.query<K, []>("select job_id, attempt from spool_ends limit 1").get();
+    if (!key) return null;
+    const lines = this.db
+      .query<SpoolLine, [string, number, number]>(
+        "select job_id as jobId, attempt, n, ts, stream, text from spool where job_id = ? and attempt = ? order by n limit ?",
+      )
+      .all(key.job_id, key.attempt, limit);
+    const remaining = this.db.query<{ c: number }, [string, number]>("select count(*) as c from spool where job_id = ? and attempt = ?").get(key.job_id, key.attempt)!.c;
+    const end =
+      remaining === lines.length
+        ? this.db
+            .query<SpoolEnd, [string, number]>("select job_id as jobId, attempt, lines, exit_code as exitCode from spool_ends where job_id = ? and attempt = ?")
+            .get(key.job_id, key.attempt)
+        : null;
+    return { lines, end };
+  }
+
+  /** Forget what the log service accepted. */
+  ackBatch(jobId: string, attempt: number, maxN: number, endSent: boolean): void {
+    this.db.transaction(() => {
+      this.db.query("delete from spool where job_id = ? and attempt = ? and n <= ?").run(jobId, attempt, maxN);
+      if (endSent) this.db.query("delete from spool_ends where job_id = ? and attempt = ?").run(jobId, attempt);
+    })();
+  }
+
+  pending(jobId: string, attempt: number): number {
+    const a = this.db.query<{ c: number }, [string, number]>("select count(*) as c from spool where job_id = ? and attempt = ?").get(jobId, attempt)!.c;
+    const b = this.db.query<{ c: number }, [string, number]>("select count(*) as c from spool_ends where job_id = ? and attempt = ?").get(jobId, attempt)!.c;
+    return a + b;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

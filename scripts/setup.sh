@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what Nimbus needs on a Debian machine: npm packages, and Debian packages via apt-get
+# when run as root (otherwise prints the exact command to run). Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quiet=0
+[ "${1:-}" = "--quiet" ] && quiet=1
+say() { [ "$quiet" = 1 ] || echo "setup: $*"; }
+
+# Debian packages the stack and its tests use. scripts/debian-packages.txt lists one per line.
+mapfile -t wanted < <(grep -v '^\s*#' scripts/debian-packages.txt | awk 'NF{print $1}')
+missing=()
+for p in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    say "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/tmp/nimbus-apt.log 2>&1; then
+      apt-get update -qq >/tmp/nimbus-apt.log 2>&1
+      apt-get install -y -qq --no-install-recommends "${missing[@]}" >>/tmp/nimbus-apt.log 2>&1 || {
+        echo "setup: apt-get install failed; see /tmp/nimbus-apt.log" >&2
+        exit 1
+      }
+    fi
+  else
+    echo "setup: missing Debian packages: ${missing[*]}" >&2
+    echo "setup: run: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+# npm packages (Bun itself comes from npm as a devDependency).
+if [ ! -x node_modules/.bin/bun ] || [ package.json -nt node_modules/.package-lock.json ] || { [ -f package-lock.json ] && [ package-lock.json -nt node_modules/.package-lock.json ]; }; then
+  say "installing npm packages"
+  npm install --no-audit --no-fund --loglevel=error >/tmp/nimbus-npm.log 2>&1 || {
+    echo "setup: npm install failed; see /tmp/nimbus-npm.log" >&2
+    exit 1
+  }
+fi
+say "ready"

@@ -1,0 +1,154 @@
+/**
+ * The single-host supervisor: nats-server (JetStream in the data dir), the control plane, the log
+ * service and agents, each a child process in its own session (so Ctrl-C reaches only us and we
+ * stop them in order), output appended to `<data-dir>/logs/<name>.log`.
+ */
+import { mkdirSync, openSync, closeSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { mintToken } from "../auth/tokens.ts";
+import { keptSecret } from "./state.ts";
+
+const ROOT = resolve(import.meta.dir, "../..");
+
+export interface StackOptions {
+  dataDir: string;
+  portBase: number;
+  agents?: number;
+  agentEnv?: Record<string, string>;
+  controlEnv?: Record<string, string>;
+  /** Readiness deadline for each service. */
+  startTimeoutMs?: number;
+}
+
+export interface Child {
+  name: string;
+  proc: ReturnType<typeof Bun.spawn>;
+  env: Record<string, string>;
+}
+
+export interface Stack {
+  dataDir: string;
+  controlUrl: string;
+  logsUrl: string;
+  natsUrl: string;
+  natsMonitorUrl: string;
+  adminToken: string;
+  authSecret: string;
+  natsToken: string;
+  children: Map<string, Child>;
+  /** Start one more agent (its own state dir under the data dir). */
+  startAgent(name: string, env?: Record<string, string>): Promise<Child>;
+  /** Start (or restart) a named service with the env it had. */
+  restart(name: string): Promise<Child>;
+  stopChild(name: string, signal?: NodeJS.Signals, timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export const ports = (base: number) => ({ control: base, logs: base + 1, nats: base + 2, natsMonitor: base + 3 });
+
+async function waitHealthy(url: string, child: Child, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.proc.exitCode !== null) throw new Error(`${child.name} exited with code ${child.proc.exitCode} during start; see its log`);
+    const ok = await fetch(url).then((r) => r.ok, () => false);
+    if (ok) return;
+    await Bun.sleep(15);
+  }
+  throw new Error(`${child.name} not healthy within ${timeoutMs} ms (${url})`);
+}
+
+export async function startStack(opts: StackOptions): Promise<Stack> {
+  const dataDir = resolve(opts.dataDir);
+  const logDir = join(dataDir, "logs");
+  mkdirSync(logDir, { recursive: true });
+  const p = ports(opts.portBase);
+  const authSecret = keptSecret(dataDir, "auth-secret");
+  const natsToken = keptSecret(dataDir, "nats-token", 24);
+  const adminToken = await mintToken(authSecret, "admin", "admin", 30 * 86400);
+  const host = "127.0.0.1";
+  const natsUrl = `nats://${host}:${p.nats}`;
+  const controlUrl = `http://${host}:${p.control}`;
+  const logsUrl = `http://${host}:${p.logs}`;
+  const timeout = opts.startTimeoutMs ?? 10_000;
+  const children = new Map<string, Child>();
+  const common = { NIMBUS_NATS_URL: natsUrl, NIMBUS_NATS_TOKEN: natsToken, NIMBUS_AUTH_SECRET: authSecret, NIMBUS_LOGS_URL: logsUrl };
+
+  const spawn = (name: string, argv: string[], env: Record<string, string>): Child => {
+    const fd = openSync(join(logDir, `${name}.log`), "a");
+    const proc = Bun.spawn(["setsid", ...argv], { cwd: ROOT, env: { ...process.env, ...env }, stdin: "ignore", stdout: fd, stderr: fd });
+    closeSync(fd);
+    const child = { name, proc, env };
+    children.set(name, child);
+    return child;
+  };
+  const bun = process.execPath;
+
+  const startNats = async () => {
+    const c = spawn("nats", ["nats-server", "-a", host, "-p", String(p.nats), "-m", String(p.natsMonitor), "-js", "-sd", join(dataDir, "nats"), "--auth", natsToken], {});
+    await waitHealthy(`http://${host}:${p.natsMonitor}/healthz?js-enabled-only=true`, c, timeout);
+    return c;
+  };
+  const services: Record<string, () => Promise<Child>> = {
+    nats: startNats,
+    logs: async () => {
+      const c = spawn("logs", [bun, "run", "src/logs/main.ts"], { ...common, NIMBUS_LOGS_PORT: String(p.logs), NIMBUS_LOGS_DB: join(dataDir, "logs.sqlite") });
+      await waitHealthy(`${logsUrl}/healthz`, c, timeout);
+      return c;
+    },
+    control: async () => {
+      const c = spawn("control", [bun, "run", "src/control/main.ts"], { ...common, NIMBUS_CONTROL_PORT: String(p.control), ...opts.controlEnv });
+      await waitHealthy(`${controlUrl}/readyz`, c, timeout);
+      return c;
+    },
+  };
+
+  const startAgent = async (name: string, env: Record<string, string> = {}): Promise<Child> => {
+    const token = await mintToken(authSecret, "agent", name, 365 * 86400);
+    const c = spawn(name, [bun, "run", "agent/main.ts"], {
+      ...common,
+      NIMBUS_AGENT_TOKEN: token,
+      NIMBUS_AGENT_DIR: join(dataDir, name),
+      NIMBUS_AGENT_ID: name,
+      ...opts.agentEnv,
+      ...env,
+    });
+    services[name] = async () => spawn(name, [bun, "run", "agent/main.ts"], c.env);
+    return c;
+  };
+
+  const stopChild = async (name: string, signal: NodeJS.Signals = "SIGTERM", timeoutMs = 10_000) => {
+    const c = children.get(name);
+    if (!c || c.proc.exitCode !== null || c.proc.signalCode !== null) return;
+    c.proc.kill(signal);
+    const t = setTimeout(() => c.proc.kill("SIGKILL"), timeoutMs);
+    await c.proc.exited;
+    clearTimeout(t);
+  };
+
+  const stack: Stack = {
+    dataDir, controlUrl, logsUrl, natsUrl, natsMonitorUrl: `http://${host}:${p.natsMonitor}`, adminToken, authSecret, natsToken, children,
+    startAgent,
+    restart: async (name) => {
+      await stopChild(name);
+      return services[name]!();
+    },
+    stopChild,
+    async stop() {
+      const agents = [...children.keys()].filter((n) => !["nats", "logs", "control"].includes(n));
+      await Promise.all(agents.map((n) => stopChild(n, "SIGTERM", 10_000)));
+      await stopChild("control");
+      await stopChild("logs");
+      await stopChild("nats");
+    },
+  };
+
+  try {
+    await services.nats!();
+    await Promise.all([services.logs!(), services.control!()]);
+    for (let i = 1; i <= (opts.agents ?? 1); i++) await startAgent(`agent-${i}`);
+  } catch (e) {
+    await stack.stop();
+    throw e;
+  }
+  return stack;
+}
