@@ -2,7 +2,7 @@
 # Disks are found by their virtio serial (QEMU sets it); without one, by position
 # (Firecracker attaches rootfs, job disk, config disk in that order).
 
-MODULES="virtio virtio_ring virtio_mmio virtio_blk virtio_console failover net_failover virtio_net overlay virtio-rng"
+MODULES="virtio_ring virtio virtio_mmio virtio_blk virtio_console failover net_failover virtio_net overlay virtio-rng"
 
 load_modules() {
   for m in $MODULES; do

@@ -45,9 +45,11 @@ frame_stream() {
 
 DEFAULT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
-# as_job CMD...: run CMD chrooted in the job's root as the job's unprivileged user.
+# as_job APPLET ARGS...: run a busybox applet chrooted in the job's root as the job's user
+# (start-stop-daemon is busybox's numeric setuid+initgroups+exec; -n names no running process).
 as_job() {
-  chroot $R /.nimbus/busybox setpriv --reuid="$CFG_UID" --regid="$CFG_UID" --clear-groups "$@"
+  chroot $R /.nimbus/busybox start-stop-daemon -S -c "$CFG_UID:$CFG_UID" -n nimbus-none \
+    -a /.nimbus/busybox -- "$@"
 }
 
 # run_job: env -i with the defaults, then the job's env entries (later ones win), then its argv.
@@ -60,10 +62,10 @@ run_job() {
   for v in $(sed -n 's/^env //p' $CONFIG); do set -- "$@" "$(b64 "$v")"; done
   set -- "$@" /.nimbus/busybox sh -c 'cd "$HOME" 2>/dev/null; exec "$@"' job
   for v in $(sed -n 's/^arg //p' $CONFIG); do set -- "$@" "$(b64 "$v")"; done
-  as_job /.nimbus/busybox env -i "$@" < /dev/null > /run/out 2> /run/err
+  as_job env -i "$@" < /dev/null > /run/out 2> /run/err
   JOB_EXIT=$?
   # Whatever the job left behind dies with it; then the framers see end of file.
-  as_job /.nimbus/busybox kill -KILL -1 2>/dev/null
+  as_job kill -KILL -1 2>/dev/null
   wait $o $e 2>/dev/null
 }
 

@@ -33,7 +33,9 @@ finish() {
   reboot -f
 }
 
+# fail MESSAGE: report, with the kernel's last words for diagnosis, and power off with status 125.
 fail() {
   say "init: $*"
+  dmesg 2>/dev/null | tail -n 15 | while IFS= read -r l; do say "dmesg: $l"; done
   finish 125
 }

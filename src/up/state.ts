@@ -14,6 +14,7 @@ export interface StackState {
   controlUrl: string;
   logsUrl: string;
   natsUrl: string;
+  natsMonitorUrl: string;
   adminToken: string;
 }
 

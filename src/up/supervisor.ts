@@ -6,7 +6,7 @@
 import { mkdirSync, openSync, closeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { mintToken } from "../auth/tokens.ts";
-import { keptSecret } from "./state.ts";
+import { keptSecret, writePrivate } from "./state.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 
@@ -84,7 +84,13 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const bun = process.execPath;
 
   const startNats = async () => {
-    const c = spawn("nats", ["nats-server", "-a", host, "-p", String(p.nats), "-m", String(p.natsMonitor), "-js", "-sd", join(dataDir, "nats"), "--auth", natsToken], {});
+    // The token goes in a 0600 config file, not on the command line where `ps` shows it.
+    const conf = join(dataDir, "nats.conf");
+    writePrivate(
+      conf,
+      `listen: "${host}:${p.nats}"\nhttp: "${host}:${p.natsMonitor}"\njetstream { store_dir: ${JSON.stringify(join(dataDir, "nats"))} }\nauthorization { token: ${JSON.stringify(natsToken)} }\n`,
+    );
+    const c = spawn("nats", ["nats-server", "-c", conf], {});
     await waitHealthy(`http://${host}:${p.natsMonitor}/healthz?js-enabled-only=true`, c, timeout);
     return c;
   };

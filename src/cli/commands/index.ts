@@ -1,0 +1,12 @@
+import type { Command } from "../command.ts";
+import { agentsList } from "./agents.ts";
+import { configCheck, configShow } from "./config.ts";
+import { jobsCancel, jobsList, jobsShow } from "./jobs.ts";
+import { labelsExplain } from "./labels.ts";
+import { logs } from "./logs.ts";
+import { run } from "./run.ts";
+import { status } from "./status.ts";
+import { tokenMint } from "./token.ts";
+import { up } from "./up.ts";
+
+export const COMMANDS: Command[] = [up, status, run, jobsList, jobsShow, jobsCancel, logs, agentsList, tokenMint, configShow, configCheck, labelsExplain];

@@ -1,0 +1,88 @@
+import { AppError } from "../../core/errors.ts";
+import type { JobEvent } from "../../jobs/events.ts";
+import type { JobRecord } from "../../jobs/record.ts";
+import type { Command } from "../command.ts";
+import { ago, duration, table } from "../output.ts";
+
+type PublicJob = Omit<JobRecord, "secrets"> & { secrets: string[] };
+
+export const jobsList: Command = {
+  name: "jobs list",
+  summary: "list jobs, newest first",
+  usage: "jobs list [--state STATE] [--limit N] [--json]",
+  details: "STATE is one of queued, leased, booting, running, succeeded, failed, timed_out, cancelled.",
+  options: { state: { type: "string" }, limit: { type: "string" } },
+  async run(ctx, v) {
+    const api = await ctx.client();
+    const q = new URLSearchParams();
+    if (v.state) q.set("state", String(v.state));
+    if (v.limit) q.set("limit", String(v.limit));
+    const { jobs } = await api.get<{ jobs: PublicJob[] }>(`/api/jobs?${q}`);
+    if (ctx.json) return ctx.out(JSON.stringify(jobs, null, 2)), 0;
+    if (!jobs.length) return ctx.out("no jobs"), 0;
+    const rows = jobs.map((j) => ({ id: j.id, state: j.state, exit: j.exitCode, attempt: j.attempt, pool: j.pool, agent: j.agentId, created: ago(j.createdAt), command: (j.name ?? j.command.join(" ")).slice(0, 50) }));
+    ctx.out(table(rows, ["id", "state", "exit", "attempt", "pool", "agent", "created", "command"]));
+    return 0;
+  },
+};
+
+/** The latency breakdown: each state the job entered, and how long after submission. */
+export function waterfall(job: PublicJob, events: JobEvent[]): string {
+  const start = job.createdAt;
+  const total = Math.max(1, (events.at(-1)?.at ?? start) - start);
+  const width = 30;
+  return events
+    .map((e) => {
+      const off = e.at - start;
+      const bar = " ".repeat(Math.min(width, Math.round((off / total) * width))) + "▏";
+      const who = e.agentId ? ` on ${e.agentId}` : "";
+      const why = e.reason ? ` (${e.reason})` : "";
+      return `  ${e.to.padEnd(10)} +${duration(off).padStart(7)}  ${bar.padEnd(width + 1)}  attempt ${e.attempt}${who}${why}`;
+    })
+    .join("\n");
+}
+
+export const jobsShow: Command = {
+  name: "jobs show",
+  summary: "show one job, its lifecycle and latency breakdown",
+  usage: "jobs show JOB_ID [--json]",
+  options: {},
+  positionals: { min: 1, max: 1, name: "JOB_ID" },
+  async run(ctx, _v, [id]) {
+    const api = await ctx.client();
+    const { job } = await api.get<{ job: PublicJob }>(`/api/jobs/${encodeURIComponent(id!)}`);
+    const { events } = await api.get<{ events: JobEvent[] }>(`/api/jobs/${encodeURIComponent(id!)}/events`);
+    if (ctx.json) return ctx.out(JSON.stringify({ job, events }, null, 2)), 0;
+    const lines = [
+      `job      ${job.id}${job.name ? ` (${job.name})` : ""}`,
+      `state    ${job.state}${job.exitCode !== undefined ? ` (exit ${job.exitCode})` : ""}${job.reason ? ` — ${job.reason}` : ""}`,
+      `command  ${job.command.join(" ")}`,
+      `labels   ${job.labels.join(", ")}  →  pool ${job.pool}`,
+      `attempt  ${job.attempt} of ${job.maxAttempts}${job.agentId ? `, agent ${job.agentId}` : ""}`,
+      `timeout  ${job.timeoutSeconds}s`,
+      `created  ${new Date(job.createdAt).toISOString()}`,
+      "",
+      "lifecycle:",
+      waterfall(job, events),
+    ];
+    ctx.out(lines.join("\n"));
+    return 0;
+  },
+};
+
+export const jobsCancel: Command = {
+  name: "jobs cancel",
+  summary: "cancel a job (queued: at once; running: its agent stops it)",
+  usage: "jobs cancel JOB_ID [--json]",
+  options: {},
+  positionals: { min: 1, max: 1, name: "JOB_ID" },
+  async run(ctx, _v, [id]) {
+    const api = await ctx.client();
+    const r = await api.post<{ job: PublicJob; pending: boolean }>(`/api/jobs/${encodeURIComponent(id!)}/cancel`);
+    if (ctx.json) return ctx.out(JSON.stringify(r, null, 2)), 0;
+    if (r.pending) ctx.out(`cancel requested: ${r.job.id} is ${r.job.state}; its agent will stop it`);
+    else if (r.job.state === "cancelled") ctx.out(`cancelled ${r.job.id}`);
+    else throw new AppError("conflict", `job ${r.job.id} already finished (${r.job.state})`);
+    return 0;
+  },
+};

@@ -1,0 +1,65 @@
+import { TERMINAL, type JobRecord } from "../../jobs/record.ts";
+import type { ApiClient, LogLineOut } from "../client.ts";
+import type { CliContext } from "../context.ts";
+import type { Command } from "../command.ts";
+
+export function printLine(ctx: CliContext, l: LogLineOut): void {
+  if (ctx.json) return ctx.out(JSON.stringify(l));
+  if (l.stream === "err") process.stderr.write(l.text + "\n");
+  else process.stdout.write(l.text + "\n");
+}
+
+/**
+ * Stream a job's logs until they end. The job's record is checked too: a job that ended without
+ * an end marker (cancelled before it ran, say) stops the follow after a short grace.
+ */
+export async function followJobLogs(ctx: CliContext, api: ApiClient, jobId: string, offset = 0): Promise<number> {
+  let seen = offset;
+  const abort = new AbortController();
+  const watcher = (async () => {
+    for (;;) {
+      await Bun.sleep(1000);
+      if (abort.signal.aborted) return;
+      const { job } = await api.get<{ job: JobRecord }>(`/api/jobs/${encodeURIComponent(jobId)}`).catch(() => ({ job: null as JobRecord | null }));
+      if (job && TERMINAL.has(job.state)) {
+        const before = seen;
+        await Bun.sleep(1500);
+        if (seen === before) return abort.abort();
+      }
+    }
+  })();
+  try {
+    for await (const l of api.followLogs(jobId, offset, abort.signal)) {
+      printLine(ctx, l);
+      seen++;
+    }
+  } catch (e) {
+    if (!abort.signal.aborted) throw e;
+  } finally {
+    abort.abort();
+    await watcher.catch(() => {});
+  }
+  return seen;
+}
+
+export const logs: Command = {
+  name: "logs",
+  summary: "print a job's logs (stdout to stdout, stderr to stderr)",
+  usage: "logs JOB_ID [--follow] [--offset N] [--limit N] [--json]",
+  details: "--follow keeps printing new lines until the job's logs end.",
+  options: { follow: { type: "boolean", short: "f" }, offset: { type: "string" }, limit: { type: "string" } },
+  positionals: { min: 1, max: 1, name: "JOB_ID" },
+  async run(ctx, v, [id]) {
+    const api = await ctx.client();
+    const offset = Number(v.offset ?? 0);
+    await api.get(`/api/jobs/${encodeURIComponent(id!)}`); // 404 for an unknown job, before anything else
+    if (v.follow) {
+      await followJobLogs(ctx, api, id!, offset);
+      return 0;
+    }
+    const limit = Number(v.limit ?? 10_000);
+    const r = await api.get<{ lines: LogLineOut[] }>(`/v1/jobs/${encodeURIComponent(id!)}/logs?offset=${offset}&limit=${limit}`, api.logsUrl);
+    for (const l of r.lines) printLine(ctx, l);
+    return 0;
+  },
+};

@@ -1,0 +1,33 @@
+import type { AgentInfo } from "../../agents/registry.ts";
+import type { Command } from "../command.ts";
+import { readState } from "../../up/state.ts";
+import { table } from "../output.ts";
+
+export const status: Command = {
+  name: "status",
+  summary: "endpoints, health of each service, agents and queue depth",
+  usage: "status [--json]",
+  options: {},
+  async run(ctx) {
+    const api = await ctx.client();
+    const state = readState(ctx.dataDir);
+    const natsMonitor = state?.natsMonitorUrl;
+    const services = [
+      { service: "control", url: api.controlUrl, healthy: await api.health(`${api.controlUrl}/readyz`) },
+      { service: "logs", url: api.logsUrl, healthy: await api.health(`${api.logsUrl}/healthz`) },
+      ...(natsMonitor ? [{ service: "nats", url: state!.natsUrl, healthy: await api.health(`${natsMonitor}/healthz?js-enabled-only=true`) }] : []),
+    ];
+    const { agents } = await api.get<{ agents: AgentInfo[] }>("/api/agents").catch(() => ({ agents: [] as AgentInfo[] }));
+    const queue = await api.get<{ total: number; pools: Record<string, number>; jobs: Record<string, number> }>("/api/queue").catch(() => null);
+    const result = { dataDir: state ? ctx.dataDir : undefined, services, agents: agents.map((a) => ({ id: a.id, running: a.running.length, slots: a.slots, draining: a.draining })), queue };
+    if (ctx.json) return ctx.out(JSON.stringify(result, null, 2)), services.every((s) => s.healthy) ? 0 : 1;
+    ctx.out(table(services.map((s) => ({ ...s, healthy: s.healthy ? "healthy" : "DOWN" })), ["service", "healthy", "url"]));
+    ctx.out("");
+    ctx.out(`agents: ${agents.length}${agents.length ? " (" + agents.map((a) => `${a.id} ${a.running.length}/${a.slots}${a.draining ? " draining" : ""}`).join(", ") + ")" : ""}`);
+    if (queue) {
+      ctx.out(`queue:  ${queue.total} waiting${Object.keys(queue.pools).length ? " (" + Object.entries(queue.pools).map(([p, n]) => `${p}: ${n}`).join(", ") + ")" : ""}`);
+      ctx.out(`jobs:   ${Object.entries(queue.jobs).map(([s, n]) => `${s} ${n}`).join(", ") || "none"}`);
+    }
+    return services.every((s) => s.healthy) ? 0 : 1;
+  },
+};

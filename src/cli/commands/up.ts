@@ -1,0 +1,103 @@
+import { rmSync } from "node:fs";
+import { AppError } from "../../core/errors.ts";
+import { startStack, ports, type Stack } from "../../up/supervisor.ts";
+import { isAlive, readState, stateFile, writeState } from "../../up/state.ts";
+import type { Command } from "../command.ts";
+import type { CliContext } from "../context.ts";
+import { ApiClient } from "../client.ts";
+import { followJobLogs } from "./logs.ts";
+import { exitCodeOf } from "./run.ts";
+import type { JobRecord } from "../../jobs/record.ts";
+
+const SAMPLE = [
+  "sh",
+  "-c",
+  'echo "hello from Nimbus job $NIMBUS_JOB_NAME"; echo "running as $(id -un) in $(pwd) on $(cat /proc/sys/kernel/hostname)"; ' +
+    'echo "network: $(cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " " | tr "\\n" " ")"; ' +
+    "touch /usr/nimbus-probe 2>/dev/null && echo 'root is writable' || echo 'root filesystem is read-only'; echo done",
+];
+
+async function waitForAgent(api: ApiClient, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const { agents } = await api.get<{ agents: unknown[] }>("/api/agents");
+    if (agents.length) return;
+    await Bun.sleep(25);
+  }
+  throw new AppError("unavailable", "no agent registered in time; see the agent log in the data directory's logs/");
+}
+
+async function runSample(ctx: CliContext, api: ApiClient): Promise<number> {
+  ctx.out("\nrunning a sample job: nimbus run -- sh -c '…'");
+  const { job } = await api.post<{ job: JobRecord }>("/api/jobs", { name: "sample", command: SAMPLE, env: { NIMBUS_JOB_NAME: "sample" } });
+  await followJobLogs(ctx, api, job.id);
+  const final = (await api.get<{ job: JobRecord }>(`/api/jobs/${job.id}`)).job;
+  ctx.out(`sample job ${final.id}: ${final.state} (exit ${exitCodeOf(final)}) — see it with: nimbus jobs show ${final.id}`);
+  return exitCodeOf(final);
+}
+
+function printUp(ctx: CliContext, stack: Stack, ms: number): void {
+  if (ctx.json) {
+    ctx.out(JSON.stringify({ dataDir: stack.dataDir, controlUrl: stack.controlUrl, logsUrl: stack.logsUrl, natsUrl: stack.natsUrl, adminToken: stack.adminToken, startedInMs: Math.round(ms) }));
+    return;
+  }
+  ctx.out(
+    [
+      `Nimbus is up (${Math.round(ms)} ms) — data in ${stack.dataDir}`,
+      `  control plane  ${stack.controlUrl}`,
+      `  log service    ${stack.logsUrl}`,
+      `  NATS           ${stack.natsUrl}`,
+      `  admin token    ${stack.adminToken}`,
+      `  service logs   ${stack.dataDir}/logs/`,
+      "Try: nimbus status · nimbus run -- echo hi · nimbus jobs list.  Ctrl-C stops everything.",
+    ].join("\n"),
+  );
+}
+
+export const up: Command = {
+  name: "up",
+  summary: "start the single-host stack (nats-server, control plane, log service, agents)",
+  usage: "up [--port-base N] [--agents N] [--sample] [--exit-after-sample]",
+  details: `Ports: control N, logs N+1, NATS N+2, NATS monitoring N+3 (default N = 7070).
+Two stacks run side by side with different --data-dir and --port-base. The endpoints and an admin
+token are written to <data-dir>/state.json so other nimbus commands find the stack.
+--sample runs a sample job once the stack is up and shows its output.`,
+  options: { "port-base": { type: "string" }, agents: { type: "string" }, sample: { type: "boolean" }, "exit-after-sample": { type: "boolean" } },
+  async run(ctx, v) {
+    const portBase = Number(v["port-base"] ?? ctx.env.NIMBUS_PORT_BASE ?? 7070);
+    if (!Number.isInteger(portBase) || portBase < 1024 || portBase > 65530) throw new AppError("bad_request", "--port-base must be a whole number from 1024 to 65530");
+    const agents = Number(v.agents ?? 1);
+    const prior = readState(ctx.dataDir);
+    if (prior && isAlive(prior.pid) && prior.pid !== process.pid)
+      throw new AppError("conflict", `a stack is already running from ${ctx.dataDir} (pid ${prior.pid}); stop it first or use another --data-dir`);
+    const t0 = performance.now();
+    const stack = await startStack({ dataDir: ctx.dataDir, portBase, agents });
+    const p = ports(portBase);
+    writeState({
+      pid: process.pid, startedAt: Date.now(), dataDir: stack.dataDir, controlUrl: stack.controlUrl, logsUrl: stack.logsUrl,
+      natsUrl: stack.natsUrl, natsMonitorUrl: `http://127.0.0.1:${p.natsMonitor}`, adminToken: stack.adminToken,
+    });
+    const api = new ApiClient(stack.controlUrl, stack.logsUrl, stack.adminToken);
+    let stopping: Promise<void> | undefined;
+    const stop = () => (stopping ??= (async () => {
+      if (!ctx.json) ctx.err("\nstopping Nimbus…");
+      await stack.stop();
+      rmSync(stateFile(stack.dataDir), { force: true });
+    })());
+    process.on("SIGINT", () => void stop().then(() => process.exit(0)));
+    process.on("SIGTERM", () => void stop().then(() => process.exit(0)));
+    try {
+      await waitForAgent(api, 10_000);
+      printUp(ctx, stack, performance.now() - t0);
+      if (v.sample || v["exit-after-sample"]) {
+        const code = await runSample(ctx, api);
+        if (v["exit-after-sample"]) return await stop(), code;
+      }
+    } catch (e) {
+      await stop();
+      throw e;
+    }
+    await new Promise(() => {}); // until a signal
+    return 0;
+  },
+};
