@@ -1,0 +1,76 @@
+/**
+ * The QEMU command line for one microVM (`-M microvm`), as a pure function of its launch plan.
+ * Disks carry virtio serials the guest init finds them by. A snapshot restore must use the same
+ * command line as the template it was taken from, except for file paths and `-incoming`.
+ */
+export type Accel = "kvm" | "tcg";
+
+export interface TapAttachment {
+  tap: string;
+  mac: string;
+}
+
+export interface LaunchPlan {
+  name: string;
+  accel: Accel;
+  vcpus: number;
+  memoryMiB: number;
+  kernel: string;
+  initramfs: string;
+  rootfs: string;
+  jobDisk: string;
+  configDisk: string;
+  qmpSocket: string;
+  pidFile: string;
+  /** "run": the config disk holds the job. "wait": a snapshot template polls for it. "probe": boot and power off. */
+  mode: "run" | "wait" | "probe";
+  /** A NIC: on a tap, or (snapshot templates) present but unplugged. */
+  nic?: TapAttachment | "placeholder";
+  /** Restore from a migration file instead of booting. */
+  incomingFile?: string;
+}
+
+/** Software emulation cannot calibrate the guest clock; these make TCG boots reliable and faster. */
+export const TCG_KERNEL_ARGS = "tsc_early_khz=2000000 tsc=reliable no_timer_check cryptomgr.notests initcall_blacklist=cmos_init,init_kprobe_trace";
+
+export function kernelCmdline(plan: Pick<LaunchPlan, "accel" | "mode">): string {
+  const base = "console=ttyS0 quiet loglevel=1 panic=-1 reboot=t random.trust_cpu=on";
+  return [base, plan.accel === "tcg" ? TCG_KERNEL_ARGS : "", `nimbus.mode=${plan.mode}`].filter(Boolean).join(" ");
+}
+
+function disk(id: string, file: string, readonly: boolean): string[] {
+  const ro = readonly ? ",readonly=on" : "";
+  return ["-drive", `id=${id},file=${file},format=raw,if=none,cache=unsafe${ro}`, "-device", `virtio-blk-device,drive=${id},serial=nimbus-${id}`];
+}
+
+function nic(n: LaunchPlan["nic"]): string[] {
+  if (!n) return [];
+  const dev = n === "placeholder" ? "-netdev user,id=net0,restrict=on" : `-netdev tap,id=net0,ifname=${n.tap},script=no,downscript=no`;
+  const mac = n === "placeholder" ? "52:54:00:00:00:01" : n.mac;
+  return [...dev.split(" "), "-device", `virtio-net-device,netdev=net0,mac=${mac}`];
+}
+
+export function qemuArgs(plan: LaunchPlan, binary = "qemu-system-x86_64"): string[] {
+  const cpu = plan.accel === "kvm" ? "host" : "max";
+  return [
+    binary,
+    "-name", `guest=${plan.name},process=${plan.name}`,
+    "-M", "microvm,x-option-roms=off,rtc=off,isa-serial=on",
+    "-accel", plan.accel, "-cpu", cpu,
+    "-m", `${plan.memoryMiB}`, "-smp", `${plan.vcpus}`,
+    "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+    "-serial", "stdio",
+    "-kernel", plan.kernel, "-initrd", plan.initramfs, "-append", kernelCmdline(plan),
+    ...disk("root", plan.rootfs, true),
+    ...disk("job", plan.jobDisk, false),
+    ...disk("config", plan.configDisk, true),
+    ...nic(plan.nic),
+    "-qmp", `unix:${plan.qmpSocket},server=on,wait=off`,
+    "-pidfile", plan.pidFile,
+    ...(plan.incomingFile ? ["-incoming", `exec:cat ${shellQuote(plan.incomingFile)}`] : []),
+  ];
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, "'\\''")}'`;
+}

@@ -1,0 +1,43 @@
+/** Options of the qemu driver, and how a job's size label becomes vCPUs and memory. */
+import { cpus } from "node:os";
+import type { Requirements } from "../../../src/jobs/labels.ts";
+import type { VmNetwork } from "../../net/types.ts";
+import type { RunSpec } from "../types.ts";
+import type { AccelSetting } from "./accel.ts";
+import type { VmAssets } from "./assets.ts";
+import type { SnapshotSource } from "./snapshot.ts";
+
+export interface QemuDriverOptions {
+  /** Where instance records live (one JSON per instance); e.g. `<agent state>/qemu`. */
+  stateDir: string;
+  /** Directory with manifest.json (default artifacts/vm); or `assets` given directly. */
+  assetsDir?: string;
+  assets?: VmAssets;
+  binary?: string;
+  /** "auto" probes KVM with a short boot and falls back to software emulation (TCG). */
+  accel?: AccelSetting;
+  /** Caps on what a size label asks for (small hosts, tests). */
+  maxVcpus?: number;
+  maxMemoryMiB?: number;
+  /** Size of each job's writable disk (sparse). Default 16. */
+  jobDiskGiB?: number;
+  /** Resolves the rootfs image for a job (the images pipeline verifies its digest); default: the manifest's. */
+  rootfs?: (spec: RunSpec) => Promise<string>;
+  /** Host networking: a tap and addresses per instance. Without it the guest has loopback only. */
+  network?: VmNetwork;
+  /** Snapshots to restore instead of booting (warm path). */
+  snapshots?: SnapshotSource;
+  /** How long a cold boot may take to reach guest userspace. Default 60 s (TCG) / 10 s (KVM). */
+  bootTimeoutMs?: number;
+}
+
+export interface VmShape {
+  vcpus: number;
+  memoryMiB: number;
+}
+
+export function shapeFor(req: Requirements, opts: Pick<QemuDriverOptions, "maxVcpus" | "maxMemoryMiB">): VmShape {
+  const vcpus = Math.max(1, Math.min(req.size.vcpus, opts.maxVcpus ?? cpus().length));
+  const memoryMiB = Math.max(128, Math.min(req.size.memoryGb * 1024, opts.maxMemoryMiB ?? Number.POSITIVE_INFINITY));
+  return { vcpus, memoryMiB };
+}

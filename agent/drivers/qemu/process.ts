@@ -1,0 +1,59 @@
+/**
+ * One running VMM process (QEMU here; the console protocol is the guest's, shared with Firecracker):
+ * its console is parsed into output and guest events, its end becomes the job's exit result.
+ */
+import type { Subprocess } from "bun";
+import { ConsoleParser } from "../../guest/host/console.ts";
+import type { ExitResult, OutputSink } from "../types.ts";
+
+export interface VmProcess {
+  pid: number;
+  /** Resolves at the guest's ready record (guest uptime in s); rejects if the VMM ends first. */
+  ready: Promise<number>;
+  /** Resolves at the "waiting for config" record of a snapshot template. */
+  waiting: Promise<void>;
+  /** The VMM has exited and its console is fully delivered. */
+  exited: Promise<ExitResult>;
+  kill(): void;
+}
+
+/** Exit status when the guest never reported one (init failure, VMM crash, stop). */
+export const NO_REPORT_EXIT = 125;
+
+export function spawnVm(argv: string[], sink: OutputSink): VmProcess {
+  let onReady!: (u: number) => void, onWaiting!: () => void, failBoot!: (e: Error) => void;
+  const ready = new Promise<number>((res, rej) => ((onReady = res), (failBoot = rej)));
+  const waiting = new Promise<void>((res) => (onWaiting = res));
+  ready.catch(() => undefined);
+  let code: number | undefined;
+  let killed = false;
+  const parser = new ConsoleParser(sink, { ready: (u) => onReady(u), waiting: () => onWaiting(), exit: (c) => (code = c) });
+  const proc: Subprocess<"ignore", "pipe", "pipe"> = Bun.spawn(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const drained = Promise.all([pump(proc.stdout, (c) => parser.push(c)).then(() => parser.end()), pump(proc.stderr, (c) => sink("sys", new TextDecoder().decode(c)))]);
+  const exited = Promise.all([proc.exited, drained]).then(([status]): ExitResult => {
+    failBoot(new Error(`VMM exited (status ${status}) before the guest was ready`));
+    if (code !== undefined && !Number.isNaN(code)) return { exitCode: code };
+    if (killed || proc.signalCode) return { exitCode: 128 + 9, signal: String(proc.signalCode ?? "SIGKILL") };
+    sink("sys", `nimbus: the VM ended without reporting an exit code (VMM status ${status})\n`);
+    return { exitCode: NO_REPORT_EXIT };
+  });
+  return {
+    pid: proc.pid,
+    ready,
+    waiting,
+    exited,
+    kill: () => {
+      killed = true;
+      proc.kill("SIGKILL");
+    },
+  };
+}
+
+async function pump(stream: ReadableStream<Uint8Array>, each: (c: Uint8Array) => void): Promise<void> {
+  const reader = stream.getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    each(value);
+  }
+}
