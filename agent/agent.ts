@@ -39,10 +39,11 @@ function agentIdFrom(config: AgentConfig, local: AgentStore): string {
   return id;
 }
 
-export async function startAgent(config: AgentConfig, driver: Driver): Promise<RunningAgent> {
+export async function startAgent(config: AgentConfig, makeDriver: (agentId: string) => Driver): Promise<RunningAgent> {
   const local = new AgentStore(config.stateDir);
   const id = agentIdFrom(config, local);
   const log = createLogger("agent", { agentId: id });
+  const driver = makeDriver(id);
   const probe = await driver.probe();
   if (!probe.ok) throw new Error(`driver ${driver.name} cannot run here: ${probe.detail}`);
   const nc = await connectNats({ url: config.natsUrl, token: config.natsToken, name: `nimbus-agent-${id}` });

@@ -1,5 +1,6 @@
 /** The host agent's configuration: declared once, validated at start. */
-import { cpus, totalmem } from "node:os";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
 import { leaseTtlMs, logsUrl, natsToken, natsUrl } from "../src/core/config/common.ts";
 import { int, list, oneOf, optionalStr, secret, str, type SettingsSpec } from "../src/core/config/settings.ts";
 
@@ -30,6 +31,12 @@ export const agentSettings = {
     doc: "Memory in GB this agent offers.",
     schema: int(1, 65536),
     default: String(Math.max(4, Math.floor(totalmem() / 2 ** 30))),
+  },
+  sandboxDir: {
+    env: "NIMBUS_SANDBOX_DIR",
+    doc: "Where sandbox workspaces live (per agent below it); every directory above must be traversable by the sandbox uid.",
+    schema: str(),
+    default: join(tmpdir(), "nimbus-sandboxes"),
   },
   sandboxUid: { env: "NIMBUS_SANDBOX_UID", doc: "Unprivileged uid (and gid) sandboxed jobs run as.", schema: int(1, 2 ** 31), default: "65534" },
 } satisfies SettingsSpec;

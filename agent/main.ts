@@ -6,4 +6,4 @@ import { startAgent } from "./agent.ts";
 import { driverFor } from "./drivers/select.ts";
 
 const config = loadConfig(agentSettings);
-await runService("agent", () => startAgent(config, driverFor(config)), { forceExitAfterMs: 25 * 3_600_000 });
+await runService("agent", () => startAgent(config, (agentId) => driverFor(config, agentId)), { forceExitAfterMs: 25 * 3_600_000 });

@@ -48,7 +48,7 @@ export function pullLoop(
       if (isStopping()) break;
       let m: JsMsg | null;
       try {
-        m = await consumer.next({ expires: 2000 });
+        m = await consumer.next({ expires: 1000 });
       } catch (e) {
         onError(e);
         await Bun.sleep(500);

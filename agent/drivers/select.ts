@@ -1,13 +1,15 @@
+import { join } from "node:path";
 import type { AgentConfig } from "../agent.ts";
 import { NoopDriver } from "./noop.ts";
 import { SandboxDriver } from "./sandbox/driver.ts";
 import type { Driver } from "./types.ts";
 
-export function driverFor(config: AgentConfig): Driver {
+/** The driver named in the config; `agentId` scopes what it lists and destroys on a shared host. */
+export function driverFor(config: AgentConfig, agentId: string): Driver {
   switch (config.driver) {
     case "noop":
       return new NoopDriver();
     case "sandbox":
-      return new SandboxDriver({ root: `${config.stateDir}/instances`, uid: config.sandboxUid });
+      return new SandboxDriver({ root: join(config.sandboxDir, agentId), uid: config.sandboxUid, owner: agentId });
   }
 }

@@ -4,9 +4,16 @@
 
 MODULES="virtio_ring virtio virtio_mmio virtio_blk virtio_console failover net_failover virtio_net overlay virtio-rng"
 
+# load_modules: insmod does not read module parameters from the kernel command line (modprobe
+# does), so virtio_mmio.device=... entries (Firecracker's device list) are passed on by hand.
 load_modules() {
   for m in $MODULES; do
-    [ -f /lib/modules/$m.ko ] && insmod /lib/modules/$m.ko 2>/dev/null
+    [ -f /lib/modules/$m.ko ] || continue
+    if [ $m = virtio_mmio ]; then
+      insmod /lib/modules/$m.ko $(tr ' ' '\n' < /proc/cmdline | sed -n 's/^virtio_mmio\.//p') 2>/dev/null
+    else
+      insmod /lib/modules/$m.ko 2>/dev/null
+    fi
   done
 }
 

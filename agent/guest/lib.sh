@@ -24,10 +24,12 @@ mount_kernel_fs() {
   stty -F $CONSOLE -opost -echo 2>/dev/null
 }
 
-# finish CODE: report the exit code, flush disks and power off (the VMM exits).
+# finish CODE: report the exit code, flush disks and power off (the VMM exits). Firecracker
+# has no ACPI power-off: its guests pass nimbus.halt=reboot (with reboot=k) and the VMM exits.
 finish() {
   frame X "$1"
   sync
+  [ "$(cmdline_arg nimbus.halt poweroff)" = reboot ] && reboot -f
   poweroff -f
   sleep 5
   reboot -f

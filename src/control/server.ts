@@ -64,7 +64,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
     url,
     ctx,
     async stop() {
-      await app.stop();
+      await app.stop(true);
       await sweeper.stop();
       index.stop();
       await nc.drain();

@@ -11,9 +11,12 @@ export function errorBody(e: AppError) {
   return e.toJSON();
 }
 
-/** Global error mapping and a body limit; mount first. */
+/**
+ * Global error mapping and a body limit; mount first. Bun itself refuses bodies far past the limit
+ * (without reading them); up to that, a declared length past the limit gets a JSON 413.
+ */
 export function baseApp(name: string, opts: { maxBodyBytes: number; log: Logger }) {
-  return new Elysia({ name, serve: { maxRequestBodySize: opts.maxBodyBytes + 1024 } })
+  return new Elysia({ name, serve: { maxRequestBodySize: opts.maxBodyBytes * 4 + 1024 * 1024 } })
     .onRequest(({ request, set }) => {
       const len = Number(request.headers.get("content-length") ?? 0);
       if (len > opts.maxBodyBytes) {

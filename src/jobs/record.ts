@@ -5,17 +5,30 @@
 import { AppError } from "../core/errors.ts";
 import type { Requirements } from "./labels.ts";
 
-export const STATES = ["queued", "leased", "booting", "running", "succeeded", "failed", "timed_out", "cancelled"] as const;
+export const STATES = [
+  "queued", "leased", "booting", "runner_registered", "running", "awaiting_github", "stuck",
+  "succeeded", "failed", "timed_out", "cancelled",
+] as const;
 export type JobState = (typeof STATES)[number];
 export const TERMINAL: ReadonlySet<JobState> = new Set(["succeeded", "failed", "timed_out", "cancelled"]);
-export const ACTIVE: ReadonlySet<JobState> = new Set(["leased", "booting", "running"]);
+/** States in which an agent holds the job's lease (and owns its record). */
+export const ACTIVE: ReadonlySet<JobState> = new Set(["leased", "booting", "runner_registered", "running"]);
 
-/** The only transitions the step runner accepts. `queued` from an active state is a retry. */
+/**
+ * The only transitions the step runner accepts. `queued` from an active state is a retry.
+ * GitHub jobs also use `runner_registered` (the JIT runner is up, waiting for GitHub to assign a
+ * job), `awaiting_github` (no runner of ours holds the job; GitHub's verdict is pending) and
+ * `stuck` (a step overran its deadline; the reconciler re-drives it). A GitHub job's verdict can
+ * arrive in any non-terminal state, hence the direct edges to `succeeded`.
+ */
 const TRANSITIONS: Record<JobState, readonly JobState[]> = {
-  queued: ["leased", "cancelled", "failed"],
-  leased: ["booting", "queued", "cancelled", "failed"],
-  booting: ["running", "queued", "cancelled", "failed", "timed_out"],
-  running: ["succeeded", "failed", "timed_out", "cancelled", "queued"],
+  queued: ["leased", "cancelled", "failed", "succeeded", "timed_out", "awaiting_github", "stuck"],
+  leased: ["booting", "queued", "cancelled", "failed", "succeeded", "timed_out", "awaiting_github", "stuck"],
+  booting: ["running", "runner_registered", "queued", "cancelled", "failed", "timed_out", "succeeded", "awaiting_github", "stuck"],
+  runner_registered: ["running", "queued", "awaiting_github", "succeeded", "failed", "cancelled", "timed_out", "stuck"],
+  running: ["succeeded", "failed", "timed_out", "cancelled", "queued", "awaiting_github"],
+  awaiting_github: ["succeeded", "failed", "cancelled", "timed_out", "queued", "stuck"],
+  stuck: ["queued", "succeeded", "failed", "cancelled", "timed_out", "awaiting_github"],
   succeeded: [],
   failed: [],
   timed_out: [],
@@ -54,6 +67,47 @@ export interface JobRecord {
   times: Partial<Record<JobState, number>>;
   idempotencyKey?: string;
   createdBy?: string;
+  /** Do not start this attempt before this time (ms since epoch): stored retry backoff. */
+  notBefore?: number;
+  /** For jobs that came from GitHub: where the job lives there and what happened to its runners. */
+  github?: GithubRef;
+}
+
+/** A GitHub workflow job as Nimbus tracks it (written into the job record; data only). */
+export interface GithubRef {
+  jobId: number;
+  runId: number;
+  runAttempt: number;
+  installationId: number;
+  owner: string;
+  repo: string;
+  /** Set when the repository belongs to an organisation (org-scoped runners are possible). */
+  org?: string;
+  workflowName?: string;
+  jobName?: string;
+  htmlUrl?: string;
+  /** GitHub's `created_at` (ms since epoch). */
+  createdAt?: number;
+  /** When Nimbus first heard of the job, and how. */
+  receivedAt: number;
+  via: "webhook" | "poll";
+  /** Runner failures so far (crash, acquire error, never assigned) and the budget before the job fails. */
+  runnerFailures: number;
+  failureBudget: number;
+  /** One entry per runner started for this job: which GitHub job it actually took. */
+  runners: RunnerPairing[];
+  /** The runner that actually ran this GitHub job (from `in_progress`), whoever started it. */
+  ranOn?: { runnerName: string; runnerId?: number };
+  conclusion?: string;
+}
+
+export interface RunnerPairing {
+  attempt: number;
+  runnerName: string;
+  runnerId?: number;
+  /** The GitHub job this runner took (may be another job with the same labels). */
+  tookJobId?: number;
+  outcome?: string;
 }
 
 export interface Versioned<T> {

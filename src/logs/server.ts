@@ -16,7 +16,7 @@ export async function startLogService(config: ConfigOf<typeof logSettings>) {
   return {
     url,
     async stop() {
-      await app.stop();
+      await app.stop(true);
       store.close();
     },
   };

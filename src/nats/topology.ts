@@ -23,6 +23,16 @@ export interface Topology {
   signals: KV;
   agents: KV;
   idempotency: KV;
+  /** GitHub facts: `job.<id>` (what GitHub said about a workflow job), `runner.<name>`, `installation.<id>`. */
+  github: KV;
+  /** Webhook delivery ids seen (replay fence); kept 72 h, longer than GitHub's redelivery horizon. */
+  ghDeliveries: KV;
+  /** Per-organisation job-creation windows, shared by every control-plane replica. */
+  ghRateLimit: KV;
+  /** Installation tokens minted (the ledger), shared so replicas do not each mint one. */
+  ghTokens: KV;
+  /** Singleton workers' leader keys (vanish when not renewed). */
+  leaders: KV;
 }
 
 export interface TopologyOptions {
@@ -67,14 +77,19 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions =
     duplicate_window: ms(120_000),
   });
   const kvm = new Kvm(js);
-  const [jobs, leases, signals, agents, idempotency] = await Promise.all([
+  const [jobs, leases, signals, agents, idempotency, github, ghDeliveries, ghRateLimit, ghTokens, leaders] = await Promise.all([
     kvm.create("nimbus_jobs", { replicas, history: 1 }),
     kvm.create("nimbus_leases", { replicas, history: 1 }),
     kvm.create("nimbus_signals", { replicas, history: 1, ttl: 7 * 86_400_000 }),
     kvm.create("nimbus_agents", { replicas, history: 1, ttl: opts.agentTtlMs ?? 30_000 }),
     kvm.create("nimbus_idempotency", { replicas, history: 1, ttl: 24 * 3_600_000 }),
+    kvm.create("nimbus_github", { replicas, history: 1, ttl: 14 * 86_400_000 }),
+    kvm.create("nimbus_gh_deliveries", { replicas, history: 1, ttl: 72 * 3_600_000 }),
+    kvm.create("nimbus_gh_ratelimit", { replicas, history: 1, ttl: 3_600_000 }),
+    kvm.create("nimbus_gh_tokens", { replicas, history: 1, ttl: 3_600_000 }),
+    kvm.create("nimbus_leaders", { replicas, history: 1, ttl: 15_000 }),
   ]);
-  return { js, jsm, jobs, leases, signals, agents, idempotency };
+  return { js, jsm, jobs, leases, signals, agents, idempotency, github, ghDeliveries, ghRateLimit, ghTokens, leaders };
 }
 
 /** The durable pull consumer shared by every agent that serves `pool` (work-queue: each job to one). */

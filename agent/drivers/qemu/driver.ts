@@ -14,7 +14,7 @@ import { chooseAccel } from "./accel.ts";
 import { qemuArgs, type Accel, type LaunchPlan } from "./args.ts";
 import { loadVmAssets, type VmAssets } from "./assets.ts";
 import { shapeFor, type QemuDriverOptions } from "./options.ts";
-import { spawnVm, type VmProcess } from "./process.ts";
+import { spawnVm, type VmProcess } from "../../guest/host/vmm.ts";
 import { probeBoot } from "./probe.ts";
 import { findVmmProcesses, InstanceRecords, isAlive } from "./records.ts";
 import { restoreVm } from "./snapshot.ts";

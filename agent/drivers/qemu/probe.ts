@@ -7,7 +7,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { qemuArgs } from "./args.ts";
 import type { VmAssets } from "./assets.ts";
-import { spawnVm } from "./process.ts";
+import { spawnVm } from "../../guest/host/vmm.ts";
 
 export const KVM_PROBE_TIMEOUT_MS = 3_000;
 

@@ -9,7 +9,7 @@ import { renameSync, rmSync } from "node:fs";
 import { AppError } from "../../../src/core/errors.ts";
 import type { OutputSink } from "../types.ts";
 import { qemuArgs, type LaunchPlan } from "./args.ts";
-import { spawnVm, type VmProcess } from "./process.ts";
+import { spawnVm, type VmProcess } from "../../guest/host/vmm.ts";
 import { Qmp } from "./qmp.ts";
 
 export interface SnapshotSource {

@@ -5,6 +5,8 @@
  */
 export interface SandboxArgs {
   name: string;
+  /** Agent that owns the sandbox: marks its processes so agents on one host never touch each other's. */
+  owner: string;
   workspace: string;
   uid: number;
   env: Record<string, string>;
@@ -14,7 +16,7 @@ export interface SandboxArgs {
 const DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
 
 export function bwrapArgv(a: SandboxArgs): string[] {
-  const env: Record<string, string> = { PATH: DEFAULT_PATH, HOME: "/workspace", TMPDIR: "/tmp", ...a.env, NIMBUS_INSTANCE: a.name };
+  const env: Record<string, string> = { PATH: DEFAULT_PATH, HOME: "/workspace", TMPDIR: "/tmp", ...a.env, NIMBUS_INSTANCE: a.name, NIMBUS_AGENT: a.owner };
   const setenv = Object.entries(env).flatMap(([k, v]) => ["--setenv", k, v]);
   return [
     "setpriv", `--reuid=${a.uid}`, `--regid=${a.uid}`, "--clear-groups", "--",

@@ -3,16 +3,19 @@
  * isolation than a VM: for development and trusted workloads. Killing bwrap ends the job's pid
  * namespace, so the whole process tree goes with it.
  */
-import { chownSync, existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { INSTANCE_PREFIX, instanceName, type Driver, type Execution, type Instance, type OutputSink, type ProbeResult, type RunSpec } from "../types.ts";
 import { bwrapArgv } from "./args.ts";
 import { findInstancePids, killPids } from "./procs.ts";
 
 export interface SandboxDriverOptions {
-  /** Per-instance directories live under here. */
+  /** Per-instance directories live under here. Every directory above it must be traversable by
+   * `uid` (bubblewrap runs as that uid): so not under a 0700 home or temp dir. */
   root: string;
   uid: number;
+  /** The owning agent's id: the driver lists and destroys only its own sandboxes. */
+  owner: string;
 }
 
 async function pump(stream: ReadableStream<Uint8Array>, sink: OutputSink, kind: "out" | "err"): Promise<void> {
@@ -32,11 +35,17 @@ export class SandboxDriver implements Driver {
   constructor(private readonly opts: SandboxDriverOptions) {}
 
   async probe(): Promise<ProbeResult> {
-    const p = Bun.spawn(bwrapArgv({ name: "nimbus-probe", workspace: "/tmp", uid: this.opts.uid, env: {}, command: ["/bin/true"] }), {
+    mkdirSync(this.opts.root, { recursive: true, mode: 0o711 });
+    chmodSync(this.opts.root, 0o711);
+    const probeDir = join(this.opts.root, "probe");
+    mkdirSync(probeDir, { recursive: true });
+    chownSync(probeDir, this.opts.uid, this.opts.uid);
+    const p = Bun.spawn(bwrapArgv({ name: "nimbus-probe", owner: this.opts.owner, workspace: probeDir, uid: this.opts.uid, env: {}, command: ["/bin/true"] }), {
       stdout: "ignore",
       stderr: "pipe",
     });
     const code = await p.exited;
+    rmSync(probeDir, { recursive: true, force: true });
     if (code === 0) return { ok: true, detail: "bubblewrap works" };
     const err = (await new Response(p.stderr).text()).trim();
     return { ok: false, detail: `bubblewrap failed (exit ${code}): ${err || "is it installed? apt-get install bubblewrap"}` };
@@ -56,10 +65,10 @@ export class SandboxDriver implements Driver {
   }
 
   async start(instance: Instance, spec: RunSpec, sink: OutputSink): Promise<Execution> {
-    const argv = bwrapArgv({ name: instance.name, workspace: String(instance.meta.workspace), uid: this.opts.uid, env: spec.env, command: spec.command });
+    const argv = bwrapArgv({ name: instance.name, owner: this.opts.owner, workspace: String(instance.meta.workspace), uid: this.opts.uid, env: spec.env, command: spec.command });
     const proc = Bun.spawn(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
     instance.pid = proc.pid;
-    const output = Promise.all([pump(proc.stdout, sink, "out"), pump(proc.stderr, sink, "err")]);
+    const output = Promise.all([pump(proc.stdout as ReadableStream<Uint8Array>, sink, "out"), pump(proc.stderr as ReadableStream<Uint8Array>, sink, "err")]);
     const exited = (async () => {
       const code = await proc.exited;
       await output;
@@ -70,10 +79,10 @@ export class SandboxDriver implements Driver {
   }
 
   async stop(instance: Instance): Promise<void> {
-    const pids = findInstancePids(instance.name);
+    const pids = findInstancePids(instance.name, this.opts.owner);
     if (instance.pid) pids.set(instance.pid, instance.name);
     killPids(pids.keys());
-    for (let i = 0; i < 200 && findInstancePids(instance.name).size > 0; i++) await Bun.sleep(10);
+    for (let i = 0; i < 200 && findInstancePids(instance.name, this.opts.owner).size > 0; i++) await Bun.sleep(10);
   }
 
   async destroy(instance: Instance): Promise<void> {
@@ -82,7 +91,7 @@ export class SandboxDriver implements Driver {
   }
 
   async list(): Promise<Instance[]> {
-    const names = new Set<string>(findInstancePids().values());
+    const names = new Set<string>(findInstancePids(undefined, this.opts.owner).values());
     if (existsSync(this.opts.root)) for (const d of readdirSync(this.opts.root)) if (d.startsWith(INSTANCE_PREFIX)) names.add(d);
     return [...names].map((name) => {
       const m = /^nimbus-(.+)-(\d+)$/.exec(name);

@@ -1,8 +1,13 @@
 /** Find sandbox processes on the machine by the instance marker in their command line. */
 import { readdirSync, readFileSync } from "node:fs";
 
-/** Pids whose command line contains `NIMBUS_INSTANCE` set to `name` (or any `nimbus-` instance when name is omitted). */
-export function findInstancePids(name?: string): Map<number, string> {
+function envArg(argv: string[], key: string): string | undefined {
+  const i = argv.indexOf(key);
+  return i > 0 && argv[i - 1] === "--setenv" ? argv[i + 1] : undefined;
+}
+
+/** Pids of sandboxes named `name` (or, without a name, every sandbox of `owner`). */
+export function findInstancePids(name?: string, owner?: string): Map<number, string> {
   const found = new Map<number, string>();
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
@@ -13,9 +18,9 @@ export function findInstancePids(name?: string): Map<number, string> {
       continue; // exited meanwhile
     }
     if (argv[0] !== "bwrap" && argv[0] !== "setpriv") continue;
-    const i = argv.indexOf("NIMBUS_INSTANCE");
-    const value = i > 0 && argv[i - 2] === "--setenv" ? argv[i + 1] : undefined;
-    if (value && (name ? value === name : value.startsWith("nimbus-"))) found.set(Number(entry), value);
+    const value = envArg(argv, "NIMBUS_INSTANCE");
+    if (!value || (owner && envArg(argv, "NIMBUS_AGENT") !== owner)) continue;
+    if (name ? value === name : value.startsWith("nimbus-")) found.set(Number(entry), value);
   }
   return found;
 }

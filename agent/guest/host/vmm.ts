@@ -3,8 +3,8 @@
  * its console is parsed into output and guest events, its end becomes the job's exit result.
  */
 import type { Subprocess } from "bun";
-import { ConsoleParser } from "../../guest/host/console.ts";
-import type { ExitResult, OutputSink } from "../types.ts";
+import { ConsoleParser } from "./console.ts";
+import type { ExitResult, OutputSink } from "../../drivers/types.ts";
 
 export interface VmProcess {
   pid: number;

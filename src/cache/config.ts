@@ -1,0 +1,52 @@
+/** Settings of the cache service process, declared once (see src/core/config/settings.ts). */
+import { adminSubjects, authSecret, host, listenPort, metricsEnabled } from "../core/config/common.ts";
+import { bool, int, oneOf, optionalStr, str, type SettingsSpec } from "../core/config/settings.ts";
+
+const GiB = 1024 ** 3;
+const bytes = (env: string, doc: string, dflt: number) => ({ env, doc, schema: int(0, Number.MAX_SAFE_INTEGER), default: String(dflt) });
+
+export const cacheSettings = {
+  host: host("NIMBUS_CACHE_HOST", "Address the cache service listens on."),
+  port: listenPort("NIMBUS_CACHE_PORT", "Port of the cache service.", 7072),
+  publicUrl: {
+    env: "NIMBUS_CACHE_PUBLIC_URL",
+    doc: "Origin put into signed blob URLs (e.g. http://10.0.0.1:7072). Empty: the origin the request came in on.",
+    schema: optionalStr(),
+    default: "",
+  },
+  trustForwarded: {
+    env: "NIMBUS_CACHE_TRUST_FORWARDED",
+    doc: "Honour X-Forwarded-Host/-Proto from a trusted front (the results-host gateway) when building blob URLs.",
+    schema: bool(),
+    default: "false",
+  },
+  dbPath: { env: "NIMBUS_CACHE_DB", doc: "SQLite file holding the cache index.", schema: str(), default: ".nimbus/cache.sqlite" },
+  storage: { env: "NIMBUS_CACHE_STORAGE", doc: "Where archives are stored: fs or s3.", schema: oneOf(["fs", "s3"] as const), default: "fs" },
+  dir: { env: "NIMBUS_CACHE_DIR", doc: "Directory for archives when NIMBUS_CACHE_STORAGE=fs.", schema: str(), default: ".nimbus/cache" },
+  s3Bucket: { env: "NIMBUS_CACHE_S3_BUCKET", doc: "Bucket for archives when NIMBUS_CACHE_STORAGE=s3.", schema: optionalStr(), default: "" },
+  s3Prefix: { env: "NIMBUS_CACHE_S3_PREFIX", doc: "Key prefix inside the bucket.", schema: optionalStr(), default: "actions-cache/" },
+  s3Endpoint: { env: "NIMBUS_CACHE_S3_ENDPOINT", doc: "S3 endpoint URL (empty: AWS).", schema: optionalStr(), default: "" },
+  s3Region: { env: "NIMBUS_CACHE_S3_REGION", doc: "S3 region.", schema: str(), default: "us-east-1" },
+  s3ForcePathStyle: { env: "NIMBUS_CACHE_S3_FORCE_PATH_STYLE", doc: "Path-style bucket addressing.", schema: bool(), default: "true" },
+  s3AccessKeyId: { env: "NIMBUS_CACHE_S3_ACCESS_KEY_ID", doc: "S3 access key id (empty: the SDK's default chain).", schema: optionalStr(), default: "" },
+  s3SecretAccessKey: { env: "NIMBUS_CACHE_S3_SECRET_ACCESS_KEY", doc: "S3 secret key.", schema: optionalStr(), default: "", secret: true },
+  authSecret,
+  adminSubjects,
+  metrics: metricsEnabled,
+  maxEntryBytes: bytes("NIMBUS_CACHE_MAX_ENTRY_BYTES", "Largest archive accepted.", 10 * GiB),
+  maxPartBytes: bytes("NIMBUS_CACHE_MAX_PART_BYTES", "Largest single request body (v1 chunk, v2 block or single PUT).", 5 * GiB),
+  repoQuotaBytes: bytes("NIMBUS_CACHE_REPO_QUOTA_BYTES", "Per-repository quota; past it the repository's least recently used entries go. 0: none.", 10 * GiB),
+  orgQuotaBytes: bytes("NIMBUS_CACHE_ORG_QUOTA_BYTES", "Per-organisation (owner) quota, LRU within the owner. 0: none.", 0),
+  maxTotalBytes: bytes("NIMBUS_CACHE_MAX_BYTES", "Size cap of the whole cache; past it the least recently used entries go. 0: none.", 0),
+  unusedDays: { env: "NIMBUS_CACHE_UNUSED_DAYS", doc: "Entries not restored for this many days are evicted.", schema: int(1, 3650), default: "7" },
+  uploadTimeoutMinutes: {
+    env: "NIMBUS_CACHE_UPLOAD_TIMEOUT_MINUTES",
+    doc: "An upload with no activity for this long is abandoned and its data deleted.",
+    schema: int(1, 24 * 60),
+    default: "30",
+  },
+  sweepSeconds: { env: "NIMBUS_CACHE_SWEEP_SECONDS", doc: "How often eviction and abandoned-upload cleanup run.", schema: int(1, 86_400), default: "300" },
+  urlTtlSeconds: { env: "NIMBUS_CACHE_URL_TTL_SECONDS", doc: "Lifetime of signed blob upload/download URLs.", schema: int(10, 86_400), default: "3600" },
+  breakerFailures: { env: "NIMBUS_CACHE_BREAKER_FAILURES", doc: "Consecutive storage failures that open the circuit breaker.", schema: int(1, 100), default: "3" },
+  breakerCooldownMs: { env: "NIMBUS_CACHE_BREAKER_COOLDOWN_MS", doc: "While open, the breaker probes storage this often.", schema: int(100, 600_000), default: "5000" },
+} satisfies SettingsSpec;

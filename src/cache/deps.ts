@@ -1,0 +1,26 @@
+/** What the cache core works with; the HTTP layer and tests build one of these. */
+import type { Logger } from "../core/log.ts";
+import type { CacheIndex } from "./index-db.ts";
+import type { CacheMetrics } from "./metrics.ts";
+import type { UrlSigner } from "./signing.ts";
+import type { GuardedStore } from "./storage/guarded.ts";
+
+export interface CacheLimits {
+  maxEntryBytes: number;
+  maxPartBytes: number;
+  repoQuotaBytes: number;
+  orgQuotaBytes: number;
+  maxTotalBytes: number;
+  unusedDays: number;
+  uploadTimeoutMinutes: number;
+}
+
+export interface CacheDeps {
+  index: CacheIndex;
+  store: GuardedStore;
+  signer: UrlSigner;
+  metrics: CacheMetrics;
+  log: Logger;
+  limits: CacheLimits;
+  now: () => number;
+}

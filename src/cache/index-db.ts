@@ -1,0 +1,173 @@
+/**
+ * The cache index in SQLite (bun:sqlite): entries and the parts uploaded for them. An entry is
+ * unique per (repo, scope, key, version) whether uploading or ready, so a second writer is refused;
+ * only `ready` entries are ever returned by lookups.
+ */
+import { Database } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import type { CacheEntry, EntryState, Part, Protocol, Segment } from "./model.ts";
+
+const SCHEMA = `
+create table if not exists entries (
+  id integer primary key autoincrement,
+  repo text not null, org text not null, scope text not null, key text not null, version text not null,
+  state text not null, protocol text not null, declared_size integer, size integer not null default 0,
+  created_at integer not null, committed_at integer, last_used_at integer not null,
+  block_list text, segments text not null default '[]'
+);
+create unique index if not exists entries_identity on entries(repo, scope, key, version);
+create index if not exists entries_lookup on entries(repo, scope, version, state, key);
+create index if not exists entries_lru on entries(state, last_used_at);
+create table if not exists parts (
+  entry_id integer not null, name text not null, start integer, size integer not null, object text not null,
+  primary key (entry_id, name)
+);`;
+
+interface Row {
+  id: number; repo: string; org: string; scope: string; key: string; version: string; state: EntryState; protocol: Protocol;
+  declared_size: number | null; size: number; created_at: number; committed_at: number | null; last_used_at: number;
+  block_list: string | null; segments: string;
+}
+
+function toEntry(r: Row): CacheEntry {
+  return {
+    id: r.id, repo: r.repo, org: r.org, scope: r.scope, key: r.key, version: r.version, state: r.state, protocol: r.protocol,
+    declaredSize: r.declared_size, size: r.size, createdAt: r.created_at, committedAt: r.committed_at, lastUsedAt: r.last_used_at,
+    blockList: r.block_list ? JSON.parse(r.block_list) : null, segments: JSON.parse(r.segments) as Segment[],
+  };
+}
+
+export interface NewEntry {
+  repo: string; org: string; scope: string; key: string; version: string; protocol: Protocol; declaredSize: number | null;
+}
+
+export interface EntryFilter {
+  repo?: string;
+  org?: string;
+  key?: string;
+  state?: EntryState;
+  limit?: number;
+}
+
+export class CacheIndex {
+  private readonly db: Database;
+  constructor(path: string) {
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path, { create: true, strict: true });
+    this.db.run("pragma journal_mode = wal");
+    this.db.run("pragma busy_timeout = 5000");
+    this.db.exec(SCHEMA);
+  }
+
+  /** Insert an uploading entry; undefined if (repo, scope, key, version) already exists. */
+  create(e: NewEntry, now: number): CacheEntry | undefined {
+    const row = this.db
+      .query(`insert into entries (repo, org, scope, key, version, state, protocol, declared_size, created_at, last_used_at)
+              values ($repo, $org, $scope, $key, $version, 'uploading', $protocol, $declaredSize, $now, $now)
+              on conflict do nothing returning *`)
+      .get({ ...e, now }) as Row | null;
+    return row ? toEntry(row) : undefined;
+  }
+
+  get(id: number): CacheEntry | undefined {
+    const row = this.db.query("select * from entries where id = ?").get(id) as Row | null;
+    return row ? toEntry(row) : undefined;
+  }
+
+  byIdentity(repo: string, scope: string, key: string, version: string): CacheEntry | undefined {
+    const row = this.db.query("select * from entries where repo = ? and scope = ? and key = ? and version = ?").get(repo, scope, key, version) as Row | null;
+    return row ? toEntry(row) : undefined;
+  }
+
+  /** Ready entries in one scope whose key equals (or starts with) `key`, newest first. */
+  match(repo: string, scope: string, version: string, key: string, prefix: boolean): CacheEntry | undefined {
+    const cond = prefix ? "substr(key, 1, length($key)) = $key" : "key = $key";
+    const row = this.db
+      .query(`select * from entries where repo = $repo and scope = $scope and version = $version and state = 'ready' and ${cond}
+              order by committed_at desc, id desc limit 1`)
+      .get({ repo, scope, version, key }) as Row | null;
+    return row ? toEntry(row) : undefined;
+  }
+
+  touch(id: number, now: number): void {
+    this.db.query("update entries set last_used_at = ? where id = ?").run(now, id);
+  }
+
+  putPart(entryId: number, p: Part, now: number): void {
+    this.db.transaction(() => {
+      this.db.query("insert or replace into parts (entry_id, name, start, size, object) values (?, ?, ?, ?, ?)").run(entryId, p.name, p.start, p.size, p.object);
+      this.db.query("update entries set last_used_at = ? where id = ?").run(now, entryId);
+    })();
+  }
+
+  parts(entryId: number): Part[] {
+    return this.db.query("select name, start, size, object from parts where entry_id = ? order by start, name").all(entryId) as Part[];
+  }
+
+  setBlockList(id: number, names: string[], now: number): void {
+    this.db.query("update entries set block_list = ?, last_used_at = ? where id = ?").run(JSON.stringify(names), now, id);
+  }
+
+  /** Mark ready with its segments; only succeeds on an entry still uploading. */
+  commit(id: number, segments: Segment[], size: number, now: number): boolean {
+    return this.db.transaction(() => {
+      const r = this.db
+        .query("update entries set state = 'ready', segments = ?, size = ?, committed_at = ?, last_used_at = ? where id = ? and state = 'uploading'")
+        .run(JSON.stringify(segments), size, now, now, id);
+      this.db.query("delete from parts where entry_id = ?").run(id);
+      return r.changes === 1;
+    })();
+  }
+
+  remove(id: number): void {
+    this.db.transaction(() => {
+      this.db.query("delete from parts where entry_id = ?").run(id);
+      this.db.query("delete from entries where id = ?").run(id);
+    })();
+  }
+
+  list(f: EntryFilter): CacheEntry[] {
+    const where: string[] = [];
+    const params: Record<string, string | number> = { limit: f.limit ?? 1000 };
+    if (f.repo) (where.push("repo = $repo"), (params.repo = f.repo));
+    if (f.org) (where.push("org = $org"), (params.org = f.org));
+    if (f.key) (where.push("substr(key, 1, length($key)) = $key"), (params.key = f.key));
+    if (f.state) (where.push("state = $state"), (params.state = f.state));
+    const sql = `select * from entries ${where.length ? "where " + where.join(" and ") : ""} order by last_used_at desc, id desc limit $limit`;
+    return (this.db.query(sql).all(params) as Row[]).map(toEntry);
+  }
+
+  /** Bytes held per repo or per org: ready entries plus what uploads have stored so far. */
+  usage(by: "repo" | "org", name?: string): { name: string; bytes: number; entries: number }[] {
+    const filter = name ? `where ${by} = $name` : "";
+    const sql = `select ${by} as name, sum(size + coalesce((select sum(p.size) from parts p where p.entry_id = entries.id), 0)) as bytes,
+                 count(*) as entries from entries ${filter} group by ${by} order by bytes desc`;
+    return this.db.query(sql).all(name ? { name } : {}) as { name: string; bytes: number; entries: number }[];
+  }
+
+  totalBytes(): number {
+    return (this.db.query("select coalesce(sum(size), 0) as n from entries where state = 'ready'").get() as { n: number }).n;
+  }
+
+  /** Ready entries, least recently used first, optionally within one repo or org. */
+  lru(where: { repo?: string; org?: string }, limit = 500): CacheEntry[] {
+    const cond = where.repo ? "and repo = $repo" : where.org ? "and org = $org" : "";
+    const params: Record<string, string | number> = { limit };
+    if (where.repo) params.repo = where.repo;
+    if (where.org) params.org = where.org;
+    return (this.db.query(`select * from entries where state = 'ready' ${cond} order by last_used_at asc, id asc limit $limit`).all(params) as Row[]).map(toEntry);
+  }
+
+  unusedSince(cutoff: number): CacheEntry[] {
+    return (this.db.query("select * from entries where state = 'ready' and last_used_at < ?").all(cutoff) as Row[]).map(toEntry);
+  }
+
+  abandoned(cutoff: number): CacheEntry[] {
+    return (this.db.query("select * from entries where state = 'uploading' and last_used_at < ?").all(cutoff) as Row[]).map(toEntry);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

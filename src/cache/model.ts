@@ -1,0 +1,63 @@
+/** The cache's data model: scopes from the runtime token, entries in the index, segments in storage. */
+
+/** Permission bits as GitHub encodes them in the runtime token's `ac` claim. */
+export const READ = 1;
+export const WRITE = 2;
+
+export interface CacheScope {
+  /** A git ref: refs/heads/main, refs/pull/42/merge, refs/tags/v1. */
+  scope: string;
+  permission: number;
+}
+
+/** Who is asking: the repository and the ordered scopes of a verified runtime token. */
+export interface Caller {
+  /** owner/name, lower case. */
+  repo: string;
+  scopes: CacheScope[];
+}
+
+export type EntryState = "uploading" | "ready";
+export type Protocol = "v1" | "v2";
+
+export interface Segment {
+  object: string;
+  size: number;
+}
+
+export interface CacheEntry {
+  id: number;
+  repo: string;
+  org: string;
+  scope: string;
+  key: string;
+  version: string;
+  state: EntryState;
+  protocol: Protocol;
+  declaredSize: number | null;
+  size: number;
+  createdAt: number;
+  committedAt: number | null;
+  lastUsedAt: number;
+  /** v2 after Put Block List: part names in list order. */
+  blockList: string[] | null;
+  /** Ready entries: the objects that make up the archive, in order. */
+  segments: Segment[];
+}
+
+export interface Part {
+  name: string;
+  /** v1: byte offset from Content-Range; v2: null. */
+  start: number | null;
+  size: number;
+  object: string;
+}
+
+export function readScopes(caller: Caller): string[] {
+  return caller.scopes.filter((s) => (s.permission & READ) !== 0).map((s) => s.scope);
+}
+
+/** GitHub writes to the first writable scope only. */
+export function writeScope(caller: Caller): string | undefined {
+  return caller.scopes.find((s) => (s.permission & WRITE) !== 0)?.scope;
+}

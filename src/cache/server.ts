@@ -1,0 +1,60 @@
+/** Starts the cache service: index, storage behind its breaker, HTTP, and the periodic sweeper. */
+import type { ConfigOf } from "../core/config/settings.ts";
+import { createLogger } from "../core/log.ts";
+import { cacheApp } from "./app.ts";
+import type { cacheSettings } from "./config.ts";
+import type { HttpDeps } from "./http/context.ts";
+import { sweep } from "./eviction.ts";
+import { CacheIndex } from "./index-db.ts";
+import { cacheMetrics } from "./metrics.ts";
+import { UrlSigner } from "./signing.ts";
+import { openStore } from "./storage/open.ts";
+
+export type CacheConfig = ConfigOf<typeof cacheSettings>;
+
+export interface RunningCache {
+  url: string;
+  deps: HttpDeps;
+  stop(): Promise<void>;
+}
+
+export async function startCacheService(config: CacheConfig): Promise<RunningCache> {
+  const log = createLogger("cache");
+  const metrics = cacheMetrics(config.metrics);
+  const store = openStore(config, log, metrics);
+  const index = new CacheIndex(config.dbPath);
+  const deps: HttpDeps = {
+    index, store, metrics, log, now: Date.now,
+    signer: new UrlSigner(config.authSecret, config.urlTtlSeconds),
+    limits: config,
+    secret: config.authSecret,
+    publicUrl: config.publicUrl,
+    trustForwarded: config.trustForwarded,
+  };
+  const app = cacheApp(deps, { auth: { secret: config.authSecret, adminSubjects: config.adminSubjects }, metrics: config.metrics }).listen({
+    hostname: config.host,
+    port: config.port,
+    maxRequestBodySize: config.maxPartBytes + 1024,
+    idleTimeout: 120,
+  });
+  const url = `http://${config.host}:${app.server!.port}`;
+  const timer = setInterval(() => {
+    sweep(deps).then(
+      (r) => (r.unused || r.abandoned || r.failed) && log.info("cache sweep", { ...r }),
+      (e) => log.warn("cache sweep failed", { error: e }),
+    );
+  }, config.sweepSeconds * 1000);
+  timer.unref?.();
+  log.info("cache service listening", { url, storage: config.storage });
+  return {
+    url,
+    deps,
+    async stop() {
+      clearInterval(timer);
+      store.stopProbe();
+      await app.stop(true);
+      await store.close?.();
+      index.close();
+    },
+  };
+}

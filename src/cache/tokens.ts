@@ -1,0 +1,91 @@
+/**
+ * Runtime tokens for the cache: HS256 JWTs shaped like GitHub's ACTIONS_RUNTIME_TOKEN. The `ac`
+ * claim is a JSON *string* of [{Scope, Permission}] (buildkit's client parses it and needs `exp`
+ * and `nbf`); the first writable scope receives saves, and the order is the lookup order.
+ * A distinct audience keeps these tokens from ever passing as admin or agent tokens.
+ */
+import { SignJWT, jwtVerify, errors as joseErrors } from "jose";
+import { AppError } from "../core/errors.ts";
+import { checkRef, checkRepo } from "./keys.ts";
+import { READ, WRITE, type CacheScope, type Caller } from "./model.ts";
+
+const ISSUER = "nimbus";
+export const CACHE_AUDIENCE = "nimbus-cache";
+
+function key(secret: string): Uint8Array {
+  return new TextEncoder().encode(secret);
+}
+
+export interface RunScopeInput {
+  /** The ref the run is for: refs/heads/feature, refs/tags/v1 or refs/pull/42/merge. */
+  ref: string;
+  /** For pull requests: the base branch (refs/heads/main). */
+  baseRef?: string;
+  /** The repository's default branch, as a ref. */
+  defaultRef?: string;
+}
+
+/** GitHub's rules: write to the run's own ref; read it, then the PR base, then the default branch. */
+export function scopesForRun(input: RunScopeInput): CacheScope[] {
+  const out: CacheScope[] = [{ scope: checkRef(input.ref), permission: READ | WRITE }];
+  for (const extra of [input.baseRef, input.defaultRef ?? "refs/heads/main"]) {
+    if (!extra) continue;
+    const ref = checkRef(extra, "baseRef");
+    if (!out.some((s) => s.scope === ref)) out.push({ scope: ref, permission: READ });
+  }
+  return out;
+}
+
+export interface MintInput {
+  repo: string;
+  scopes: CacheScope[];
+  ttlSeconds: number;
+  /** Recorded as `sub` (e.g. the job id) for audit. */
+  subject?: string;
+}
+
+export async function mintRuntimeToken(secret: string, input: MintInput): Promise<string> {
+  const repo = checkRepo(input.repo);
+  const now = Math.floor(Date.now() / 1000);
+  const ac = JSON.stringify(input.scopes.map((s) => ({ Scope: s.scope, Permission: s.permission })));
+  return new SignJWT({ ac, repository: repo })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setIssuer(ISSUER)
+    .setAudience(CACHE_AUDIENCE)
+    .setSubject(input.subject ?? `repo:${repo}`)
+    .setIssuedAt(now)
+    .setNotBefore(now - 5)
+    .setExpirationTime(now + input.ttlSeconds)
+    .sign(key(secret));
+}
+
+function parseAc(raw: unknown): CacheScope[] {
+  if (typeof raw !== "string") throw new AppError("unauthorized", "token has no cache scopes");
+  let list: unknown;
+  try {
+    list = JSON.parse(raw);
+  } catch {
+    throw new AppError("unauthorized", "token cache scopes are malformed");
+  }
+  if (!Array.isArray(list)) throw new AppError("unauthorized", "token cache scopes are malformed");
+  return list.map((s) => {
+    const scope = (s as { Scope?: unknown }).Scope;
+    const permission = (s as { Permission?: unknown }).Permission;
+    if (typeof scope !== "string" || typeof permission !== "number") throw new AppError("unauthorized", "token cache scopes are malformed");
+    return { scope, permission };
+  });
+}
+
+export async function verifyRuntimeToken(secret: string, token: string | undefined): Promise<Caller> {
+  if (!token) throw new AppError("unauthorized", "missing bearer token");
+  let payload: Record<string, unknown>;
+  try {
+    ({ payload } = await jwtVerify(token, key(secret), { issuer: ISSUER, audience: CACHE_AUDIENCE, algorithms: ["HS256"] }));
+  } catch (e) {
+    if (e instanceof joseErrors.JWTExpired) throw new AppError("unauthorized", "runtime token expired");
+    if (e instanceof joseErrors.JWTClaimValidationFailed) throw new AppError("unauthorized", "not a cache runtime token");
+    throw new AppError("unauthorized", "invalid runtime token");
+  }
+  if (typeof payload.repository !== "string") throw new AppError("unauthorized", "token names no repository");
+  return { repo: checkRepo(payload.repository), scopes: parseAc(payload.ac) };
+}

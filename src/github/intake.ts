@@ -1,0 +1,198 @@
+/**
+ * Webhook intake core: record intent, never call GitHub. A delivery id is fenced once (72 h);
+ * `queued` creates the job keyed by the GitHub job id (idempotent) and enqueues it;
+ * `in_progress` and `completed` are recorded as facts (which runner took which job, the
+ * conclusion) for the job's owner to act on. The reconciler's poll creates jobs through the same
+ * `createGithubJob`.
+ */
+import type { KV } from "@nats-io/kv";
+import { AppError, isAppError } from "../core/errors.ts";
+import { isWrongLastSequence } from "../nats/errors.ts";
+import type { Logger } from "../core/log.ts";
+import { hasBaseLabel, parseLabels, poolOf, type LabelOptions, type Requirements } from "../jobs/labels.ts";
+import type { JobRecord, JobState } from "../jobs/record.ts";
+import type { JobStore } from "../jobs/store.ts";
+import type { GithubConfig } from "./config.ts";
+import { ghJobKey, noteInstallation, recordAssignment, recordJobFacts, type GhStatus } from "./facts.ts";
+import type { GithubMetrics } from "./metrics.ts";
+import type { OrgRateLimiter } from "./ratelimit.ts";
+import { asWorkflowJob, ghTime, type Delivery, type WorkflowJobPayload } from "./webhook.ts";
+
+export interface IntakeDeps {
+  store: JobStore;
+  github: KV;
+  deliveries: KV;
+  limiter: OrgRateLimiter;
+  labels: LabelOptions;
+  config: GithubConfig;
+  metrics: GithubMetrics;
+  log: Logger;
+  now?: () => number;
+}
+
+export interface IntakeResult {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+const enc = new TextEncoder();
+
+/** Handle one verified delivery; a repeated delivery id is answered 200 and does nothing. */
+export async function intakeDelivery(deps: IntakeDeps, d: Delivery): Promise<IntakeResult> {
+  try {
+    await deps.deliveries.create(d.deliveryId, enc.encode(d.event));
+  } catch (e) {
+    if (isWrongLastSequence(e)) {
+      deps.metrics.webhooks.inc({ event: d.event, outcome: "duplicate" });
+      return { status: 200, body: { ok: true, duplicate: true } };
+    }
+    throw e;
+  }
+  try {
+    const r = await handleEvent(deps, d);
+    deps.metrics.webhooks.inc({ event: d.event, outcome: String(r.body.outcome ?? "ok") });
+    return r;
+  } catch (e) {
+    // Not done: forget the delivery id so GitHub's redelivery (or ours) is processed.
+    await deps.deliveries.delete(d.deliveryId).catch(() => {});
+    deps.metrics.webhooks.inc({ event: d.event, outcome: isAppError(e) ? e.code : "error" });
+    throw e;
+  }
+}
+
+async function handleEvent(deps: IntakeDeps, d: Delivery): Promise<IntakeResult> {
+  if (d.event === "ping") return { status: 200, body: { ok: true, outcome: "pong" } };
+  if (d.event !== "workflow_job") return { status: 200, body: { ok: true, outcome: "ignored", reason: `event ${d.event} is not handled` } };
+  const p = asWorkflowJob(d.payload);
+  if (!hasBaseLabel(p.workflow_job.labels, deps.labels)) return { status: 200, body: { ok: true, outcome: "ignored", reason: "no base label" } };
+  if (!p.installation?.id) return { status: 200, body: { ok: true, outcome: "ignored", reason: "not an App delivery (no installation)" } };
+  await noteRepo(deps, p);
+  switch (p.action) {
+    case "queued": {
+      const r = await createGithubJob(deps, p, "webhook");
+      return { status: r.created ? 201 : 200, body: { ok: true, outcome: r.created ? "created" : "exists", jobId: r.jobId } };
+    }
+    case "in_progress":
+    case "completed":
+      await recordObservation(deps, p);
+      return { status: 200, body: { ok: true, outcome: "recorded", jobId: ghJobKey(p.workflow_job.id) } };
+    default:
+      return { status: 200, body: { ok: true, outcome: "ignored", reason: `action ${p.action}` } };
+  }
+}
+
+const noted = new Map<string, number>();
+async function noteRepo(deps: IntakeDeps, p: WorkflowJobPayload): Promise<void> {
+  const key = `${p.installation!.id}/${p.repository.full_name}`;
+  const now = Date.now();
+  if ((noted.get(key) ?? 0) > now - 60_000) return;
+  noted.set(key, now);
+  const account = p.organization?.login ?? p.repository.owner.login;
+  await noteInstallation(deps.github, p.installation!.id, account, `${p.repository.owner.login}/${p.repository.name}`);
+}
+
+/** What a webhook or a poll says about a job, as facts; the runner that took it, if ours. */
+export async function recordObservation(deps: Pick<IntakeDeps, "github" | "store" | "config" | "labels" | "log" | "metrics" | "limiter">, p: WorkflowJobPayload): Promise<void> {
+  const wj = p.workflow_job;
+  const status: GhStatus = p.action === "completed" || wj.status === "completed" ? "completed" : p.action === "in_progress" || wj.status === "in_progress" ? "in_progress" : "queued";
+  const now = Date.now();
+  await recordJobFacts(deps.github, {
+    ghJobId: wj.id,
+    status,
+    conclusion: status === "completed" ? (wj.conclusion ?? "unknown") : undefined,
+    runnerName: wj.runner_name || undefined,
+    runnerId: wj.runner_id || undefined,
+    queuedAt: ghTime(wj.created_at),
+    inProgressAt: status !== "queued" ? (ghTime(wj.started_at) ?? now) : undefined,
+    completedAt: status === "completed" ? (ghTime(wj.completed_at) ?? now) : undefined,
+    learntAt: now,
+  });
+  if (wj.runner_name) await recordAssignment(deps.github, wj.runner_name, wj.id, wj.runner_id);
+  // A job we never saw queued (its webhook was lost) is tracked from here on, without a runner.
+  if (status !== "queued" && !(await deps.store.get(ghJobKey(wj.id)))) await createGithubJob(deps, p, "webhook", "awaiting_github").catch((e) => {
+    if (!isAppError(e, "rate_limited")) throw e;
+  });
+}
+
+function requirementsOf(labels: string[], opts: LabelOptions): { req: Requirements; error?: string } {
+  try {
+    return { req: parseLabels(labels, opts) };
+  } catch (e) {
+    return { req: parseLabels([], opts), error: (e as Error).message };
+  }
+}
+
+/** Create the Nimbus job for a GitHub workflow job (idempotent: an existing one is returned). */
+export async function createGithubJob(
+  deps: Pick<IntakeDeps, "store" | "config" | "labels" | "log" | "metrics" | "limiter">,
+  p: WorkflowJobPayload,
+  via: "webhook" | "poll",
+  initial: JobState = "queued",
+): Promise<{ jobId: string; created: boolean }> {
+  const wj = p.workflow_job;
+  const id = ghJobKey(wj.id);
+  const org = p.organization?.login ?? p.repository.owner.login;
+  const decision = await deps.limiter.take(org);
+  if (!decision.allowed) {
+    deps.metrics.rateLimited.inc({ org });
+    throw new AppError("rate_limited", `organisation ${org} created ${decision.limit} jobs this window; try again in ${Math.ceil(decision.retryAfterMs / 1000)}s`, {
+      org,
+      limit: decision.limit,
+      retryAfterMs: decision.retryAfterMs,
+    });
+  }
+  const now = Date.now();
+  const { req, error } = requirementsOf(wj.labels, deps.labels);
+  const c = deps.config;
+  const state: JobState = error ? "failed" : initial;
+  const record: JobRecord = {
+    id,
+    name: [wj.workflow_name, wj.name].filter(Boolean).join(" / ") || undefined,
+    source: "github",
+    command: c.githubRunnerCommand,
+    env: {},
+    secrets: {},
+    labels: wj.labels,
+    requirements: req,
+    pool: poolOf(req),
+    timeoutSeconds: c.githubJobTimeoutSeconds,
+    state,
+    attempt: 1,
+    maxAttempts: c.githubMaxAttempts,
+    createdAt: now,
+    updatedAt: now,
+    times: { [state]: now },
+    reason: error ? `rejected: ${error}` : undefined,
+    createdBy: `github:${org}`,
+    github: {
+      jobId: wj.id,
+      runId: wj.run_id,
+      runAttempt: wj.run_attempt ?? 1,
+      installationId: p.installation!.id,
+      owner: p.repository.owner.login,
+      repo: p.repository.name,
+      org: p.organization?.login ?? (p.repository.owner.type === "Organization" ? p.repository.owner.login : undefined),
+      workflowName: wj.workflow_name ?? undefined,
+      jobName: wj.name,
+      htmlUrl: wj.html_url,
+      createdAt: ghTime(wj.created_at),
+      receivedAt: now,
+      via,
+      runnerFailures: 0,
+      failureBudget: c.githubFailureBudget,
+      runners: [],
+    },
+  };
+  try {
+    const job = await deps.store.create(record);
+    if (error) deps.log.warn("GitHub job rejected: impossible labels", { jobId: id, labels: wj.labels, reason: error });
+    if (state === "queued") await deps.store.enqueue(job.value);
+    deps.metrics.jobsCreated.inc({ via });
+    return { jobId: id, created: true };
+  } catch (e) {
+    if (!isAppError(e, "conflict")) throw e;
+    const existing = await deps.store.get(id);
+    if (existing?.value.state === "queued") await deps.store.enqueue(existing.value);
+    return { jobId: id, created: false };
+  }
+}

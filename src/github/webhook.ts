@@ -1,0 +1,95 @@
+/**
+ * A GitHub webhook delivery, checked: the signature (`X-Hub-Signature-256`, HMAC-SHA256 of the
+ * raw body, compared in constant time by @octokit/webhooks) before anything else, then the
+ * headers, then the JSON. Errors carry codes: a bad or missing signature is `unauthorized`,
+ * missing headers or malformed JSON are `bad_request`/`invalid_json`.
+ */
+import { Webhooks } from "@octokit/webhooks";
+import { AppError } from "../core/errors.ts";
+
+export interface Delivery {
+  event: string;
+  deliveryId: string;
+  payload: unknown;
+}
+
+export interface WorkflowJobPayload {
+  action: "queued" | "waiting" | "in_progress" | "completed" | string;
+  workflow_job: {
+    id: number;
+    run_id: number;
+    run_attempt?: number;
+    name?: string;
+    workflow_name?: string | null;
+    status?: string;
+    conclusion?: string | null;
+    labels: string[];
+    runner_id?: number | null;
+    runner_name?: string | null;
+    created_at?: string | null;
+    started_at?: string | null;
+    completed_at?: string | null;
+    html_url?: string;
+  };
+  repository: { name: string; full_name: string; owner: { login: string; type?: string } };
+  organization?: { login: string } | null;
+  installation?: { id: number } | null;
+}
+
+const DELIVERY_ID = /^[A-Za-z0-9-]{1,100}$/;
+
+export class WebhookVerifier {
+  private readonly webhooks: Webhooks;
+  constructor(secret: string) {
+    this.webhooks = new Webhooks({ secret });
+  }
+
+  sign(body: string): Promise<string> {
+    return this.webhooks.sign(body);
+  }
+
+  async check(headers: Headers, rawBody: string): Promise<Delivery> {
+    const signature = headers.get("x-hub-signature-256");
+    if (!signature) throw new AppError("unauthorized", "missing X-Hub-Signature-256");
+    let ok = false;
+    try {
+      ok = await this.webhooks.verify(rawBody, signature);
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new AppError("unauthorized", "X-Hub-Signature-256 does not match the body");
+    const event = headers.get("x-github-event");
+    const deliveryId = headers.get("x-github-delivery");
+    if (!event) throw new AppError("bad_request", "missing X-GitHub-Event");
+    if (!deliveryId || !DELIVERY_ID.test(deliveryId)) throw new AppError("bad_request", "missing or malformed X-GitHub-Delivery");
+    let payload: unknown;
+    try {
+      payload = JSON.parse(rawBody);
+    } catch (e) {
+      throw new AppError("invalid_json", `webhook body is not valid JSON: ${(e as Error).message}`);
+    }
+    if (!payload || typeof payload !== "object" || Array.isArray(payload)) throw new AppError("invalid_json", "webhook body must be a JSON object");
+    return { event, deliveryId, payload };
+  }
+}
+
+/** Shape check of a workflow_job payload: the fields intake relies on, named when missing. */
+export function asWorkflowJob(payload: unknown): WorkflowJobPayload {
+  const p = payload as Partial<WorkflowJobPayload>;
+  const wj = p.workflow_job;
+  const bad = (what: string) => new AppError("bad_request", `workflow_job payload: ${what}`);
+  if (typeof p.action !== "string") throw bad("missing action");
+  if (!wj || typeof wj !== "object") throw bad("missing workflow_job");
+  if (!Number.isSafeInteger(wj.id) || wj.id <= 0) throw bad("workflow_job.id must be a positive integer");
+  if (!Number.isSafeInteger(wj.run_id)) throw bad("workflow_job.run_id must be an integer");
+  if (!Array.isArray(wj.labels) || !wj.labels.every((l) => typeof l === "string")) throw bad("workflow_job.labels must be a list of strings");
+  const repo = p.repository;
+  if (!repo || typeof repo.name !== "string" || typeof repo.owner?.login !== "string") throw bad("missing repository.name or repository.owner.login");
+  return p as WorkflowJobPayload;
+}
+
+export const ghTime = (s: string | null | undefined): number | undefined => {
+  if (!s) return undefined;
+  const t = Date.parse(s);
+  return Number.isFinite(t) ? t : undefined;
+};

@@ -1,0 +1,46 @@
+/** Starts the real cache service for a test on a free port, with temp dirs, on fs or S3 storage. */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadConfig } from "../../../src/core/config/load.ts";
+import { mintToken } from "../../../src/auth/tokens.ts";
+import { cacheSettings } from "../../../src/cache/config.ts";
+import { startCacheService, type RunningCache } from "../../../src/cache/server.ts";
+import { mintRuntimeToken, scopesForRun, type RunScopeInput } from "../../../src/cache/tokens.ts";
+import { freePort } from "../../support/net.ts";
+import type { S3Server } from "./s3.ts";
+
+export const SECRET = "test-secret-for-the-cache-service-0123456789";
+
+export interface TestCache extends RunningCache {
+  dir: string;
+  token(repo: string, run: RunScopeInput, ttlSeconds?: number): Promise<string>;
+  adminToken(): Promise<string>;
+  cleanup(): Promise<void>;
+}
+
+export async function startTestCache(opts: { s3?: S3Server; env?: Record<string, string> } = {}): Promise<TestCache> {
+  const dir = mkdtempSync(join(tmpdir(), "nimbus-cache-"));
+  const s3: Record<string, string> = opts.s3
+    ? {
+        NIMBUS_CACHE_STORAGE: "s3", NIMBUS_CACHE_S3_BUCKET: opts.s3.bucket, NIMBUS_CACHE_S3_ENDPOINT: opts.s3.endpoint,
+        NIMBUS_CACHE_S3_ACCESS_KEY_ID: opts.s3.accessKeyId, NIMBUS_CACHE_S3_SECRET_ACCESS_KEY: opts.s3.secretAccessKey,
+        NIMBUS_CACHE_S3_PREFIX: `t${Date.now()}/`,
+      }
+    : {};
+  const config = loadConfig(cacheSettings, {
+    NIMBUS_CACHE_PORT: String(await freePort()), NIMBUS_CACHE_DB: join(dir, "index.sqlite"), NIMBUS_CACHE_DIR: join(dir, "data"),
+    NIMBUS_AUTH_SECRET: SECRET, NIMBUS_METRICS: "true", ...s3, ...opts.env,
+  });
+  const svc = await startCacheService(config);
+  return {
+    ...svc,
+    dir,
+    token: (repo, run, ttlSeconds = 600) => mintRuntimeToken(SECRET, { repo, scopes: scopesForRun(run), ttlSeconds }),
+    adminToken: () => mintToken(SECRET, "admin", "admin", 600),
+    async cleanup() {
+      await svc.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

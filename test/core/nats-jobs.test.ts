@@ -1,0 +1,150 @@
+/** The job core against a real nats-server: CAS transitions, lease fencing, the sweeper, idempotent submission. */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { startNats, type NatsServer } from "../support/nats.ts";
+import { connectNats } from "../../src/nats/connect.ts";
+import { ensureTopology, type Topology } from "../../src/nats/topology.ts";
+import { JobStore, StaleRevision } from "../../src/jobs/store.ts";
+import { Lease, LeaseLost } from "../../src/jobs/lease.ts";
+import { submitJob } from "../../src/jobs/submit.ts";
+import { sweepOnce } from "../../src/jobs/sweeper.ts";
+import { jobEvents } from "../../src/jobs/events.ts";
+import { parseJobSpec } from "../../src/jobs/spec.ts";
+import { createLogger } from "../../src/core/log.ts";
+import { isAppError } from "../../src/core/errors.ts";
+import type { JobRecord } from "../../src/jobs/record.ts";
+
+let nats: NatsServer;
+let nc: NatsConnection;
+let t: Topology;
+let store: JobStore;
+const deps = () => ({ store, labels: { baseLabel: "nimbus", defaultIsolation: "sandbox" as const }, maxAttempts: 2 });
+const log = createLogger("test");
+
+beforeAll(async () => {
+  nats = await startNats();
+  nc = await connectNats({ url: nats.url, name: "test" });
+  t = await ensureTopology(nc);
+  await ensureTopology(nc); // idempotent
+  store = new JobStore(t.jobs, t.js);
+});
+afterAll(async () => {
+  await nc.close();
+  await nats.stop();
+});
+
+async function newJob(extra: Record<string, unknown> = {}) {
+  return (await submitJob(deps(), parseJobSpec({ command: ["true"], ...extra }), "admin")).job;
+}
+
+const sweepDeps = (now: number) => ({
+  store,
+  leases: t.leases,
+  jobs: () => [] as JobRecord[],
+  republishAfterMs: 60_000,
+  orphanAfterMs: 60_000,
+  log,
+  now: () => now,
+  poolBacklog: async () => 1,
+  cancelRequested: async () => false,
+});
+
+describe("job store", () => {
+  test("each transition is a CAS: a writer with a stale revision loses", async () => {
+    const job = await newJob();
+    const leased = await store.transition(job, "leased", { agentId: "a" });
+    await expect(store.transition(job, "cancelled")).rejects.toBeInstanceOf(StaleRevision);
+    expect((await store.get(job.value.id))!.value.state).toBe("leased");
+    await expect(store.transition(leased, "succeeded")).rejects.toThrow("cannot go from leased to succeeded");
+  });
+
+  test("every transition emits one event, in order", async () => {
+    let job = await newJob();
+    job = await store.transition(job, "leased", { agentId: "a" });
+    job = await store.transition(job, "booting");
+    job = await store.transition(job, "running");
+    await store.transition(job, "succeeded", { exitCode: 0 });
+    const events = [];
+    for await (const e of jobEvents(t.js, job.value.id, { follow: false })) events.push(e);
+    expect(events.map((e) => e.to)).toEqual(["queued", "leased", "booting", "running", "succeeded"]);
+    expect(events.at(-1)!.exitCode).toBe(0);
+  });
+});
+
+describe("leases", () => {
+  test("twenty agents racing for one lease: exactly one wins", async () => {
+    const job = await newJob();
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => Lease.acquire(t.leases, { jobId: job.value.id, agentId: `agent-${i}`, attempt: 1, ttlMs: 5000 })),
+    );
+    expect(results.filter(Boolean)).toHaveLength(1);
+    await results.find(Boolean)!.release();
+  });
+
+  test("the revision is the fencing token: after the lease moves, the old holder's renew fails", async () => {
+    const job = await newJob();
+    const lease = (await Lease.acquire(t.leases, { jobId: job.value.id, agentId: "a", attempt: 1, ttlMs: 5000 }))!;
+    const r1 = lease.revision;
+    expect(await lease.renew()).toBeGreaterThan(r1);
+    await t.leases.delete(job.value.id); // the sweeper took it away
+    const other = await Lease.acquire(t.leases, { jobId: job.value.id, agentId: "b", attempt: 2, ttlMs: 5000 });
+    expect(other).not.toBeNull();
+    await expect(lease.renew()).rejects.toBeInstanceOf(LeaseLost);
+    await expect(lease.release()).rejects.toBeInstanceOf(LeaseLost);
+    await other!.release();
+  });
+});
+
+describe("sweeper", () => {
+  test("an expired lease re-queues its job with attempt + 1; the next expiry fails it", async () => {
+    let job = await newJob();
+    await Lease.acquire(t.leases, { jobId: job.value.id, agentId: "dead", attempt: 1, ttlMs: 1000 });
+    job = await store.transition(job, "leased", { agentId: "dead" });
+    job = await store.transition(job, "booting");
+    job = await store.transition(job, "running");
+    expect((await sweepOnce(sweepDeps(Date.now()))).expired).toBe(0); // still fresh
+    const r = await sweepOnce(sweepDeps(Date.now() + 5000));
+    expect(r).toMatchObject({ expired: 1, requeued: 1 });
+    const requeued = (await store.get(job.value.id))!;
+    expect(requeued.value).toMatchObject({ state: "queued", attempt: 2 });
+    expect(requeued.value.reason).toContain("lease expired on agent dead");
+
+    await Lease.acquire(t.leases, { jobId: job.value.id, agentId: "dead2", attempt: 2, ttlMs: 1000 });
+    await store.transition(requeued, "leased", { agentId: "dead2" });
+    const r2 = await sweepOnce(sweepDeps(Date.now() + 5000));
+    expect(r2).toMatchObject({ expired: 1, failed: 1 });
+    const failed = (await store.get(job.value.id))!.value;
+    expect(failed.state).toBe("failed");
+    expect(failed.reason).toContain("2 attempts used");
+  });
+
+  test("a lease renewed after the sweeper read it is not expired (CAS on delete)", async () => {
+    const job = await newJob();
+    const lease = (await Lease.acquire(t.leases, { jobId: job.value.id, agentId: "a", attempt: 1, ttlMs: 1000 }))!;
+    await store.transition(job, "leased", { agentId: "a" });
+    const entry = (await t.leases.get(job.value.id))!;
+    await lease.renew();
+    await expect(t.leases.delete(job.value.id, { previousSeq: entry.revision })).rejects.toThrow();
+    expect((await store.get(job.value.id))!.value.state).toBe("leased");
+  });
+});
+
+describe("submission", () => {
+  test("the same idempotency key twice gives one job; a different spec under it is a conflict", async () => {
+    const a = await submitJob(deps(), parseJobSpec({ command: ["echo", "1"], idempotencyKey: "deploy-42" }), "admin");
+    const b = await submitJob(deps(), parseJobSpec({ command: ["echo", "1"], idempotencyKey: "deploy-42" }), "admin");
+    expect(a.created).toBe(true);
+    expect(b.created).toBe(false);
+    expect(b.job.value.id).toBe(a.job.value.id);
+    let err: unknown;
+    try {
+      await submitJob(deps(), parseJobSpec({ command: ["echo", "2"], idempotencyKey: "deploy-42" }), "admin");
+    } catch (e) {
+      err = e;
+    }
+    expect(isAppError(err, "conflict")).toBe(true);
+    // Another subject's key is its own namespace.
+    const c = await submitJob(deps(), parseJobSpec({ command: ["echo", "1"], idempotencyKey: "deploy-42" }), "someone-else");
+    expect(c.job.value.id).not.toBe(a.job.value.id);
+  });
+});
