@@ -25,18 +25,20 @@ export const agentSettings = {
     schema: oneOf(["sandbox", "noop"] as const),
     default: "sandbox",
   },
-  vcpus: { env: "NIMBUS_AGENT_VCPUS", doc: "vCPUs this agent offers (decides the size classes it serves).", schema: int(1, 1024), default: String(Math.max(2, cpus().length)) },
+  vcpus: { env: "NIMBUS_AGENT_VCPUS", doc: "vCPUs this agent offers (decides the size classes it serves).", schema: int(1, 1024), default: String(Math.max(2, cpus().length)), defaultDoc: "the machine's CPUs (at least 2)" },
   memoryGb: {
     env: "NIMBUS_AGENT_MEMORY_GB",
     doc: "Memory in GB this agent offers.",
     schema: int(1, 65536),
     default: String(Math.max(4, Math.floor(totalmem() / 2 ** 30))),
+    defaultDoc: "the machine's memory (at least 4)",
   },
   sandboxDir: {
     env: "NIMBUS_SANDBOX_DIR",
     doc: "Where sandbox workspaces live (per agent below it); every directory above must be traversable by the sandbox uid.",
     schema: str(),
     default: join(tmpdir(), "nimbus-sandboxes"),
+    defaultDoc: "$TMPDIR/nimbus-sandboxes",
   },
   sandboxUid: { env: "NIMBUS_SANDBOX_UID", doc: "Unprivileged uid (and gid) sandboxed jobs run as.", schema: int(1, 2 ** 31), default: "65534" },
 } satisfies SettingsSpec;

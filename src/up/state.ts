@@ -16,6 +16,8 @@ export interface StackState {
   natsUrl: string;
   natsMonitorUrl: string;
   adminToken: string;
+  /** Pid of each service process, by name. */
+  services: Record<string, number>;
 }
 
 export function defaultDataDir(env: Record<string, string | undefined> = process.env): string {

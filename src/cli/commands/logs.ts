@@ -16,14 +16,19 @@ export function printLine(ctx: CliContext, l: LogLineOut): void {
 export async function followJobLogs(ctx: CliContext, api: ApiClient, jobId: string, offset = 0): Promise<number> {
   let seen = offset;
   const abort = new AbortController();
+  const pause = (ms: number) =>
+    new Promise<void>((r) => {
+      const t = setTimeout(r, ms);
+      abort.signal.addEventListener("abort", () => (clearTimeout(t), r()), { once: true });
+    });
   const watcher = (async () => {
     for (;;) {
-      await Bun.sleep(1000);
+      await pause(1000);
       if (abort.signal.aborted) return;
       const { job } = await api.get<{ job: JobRecord }>(`/api/jobs/${encodeURIComponent(jobId)}`).catch(() => ({ job: null as JobRecord | null }));
       if (job && TERMINAL.has(job.state)) {
         const before = seen;
-        await Bun.sleep(1500);
+        await pause(1500);
         if (seen === before) return abort.abort();
       }
     }

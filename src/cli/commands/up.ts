@@ -76,6 +76,7 @@ token are written to <data-dir>/state.json so other nimbus commands find the sta
     writeState({
       pid: process.pid, startedAt: Date.now(), dataDir: stack.dataDir, controlUrl: stack.controlUrl, logsUrl: stack.logsUrl,
       natsUrl: stack.natsUrl, natsMonitorUrl: `http://127.0.0.1:${p.natsMonitor}`, adminToken: stack.adminToken,
+      services: Object.fromEntries([...stack.children].map(([name, c]) => [name, c.proc.pid])),
     });
     const api = new ApiClient(stack.controlUrl, stack.logsUrl, stack.adminToken);
     let stopping: Promise<void> | undefined;

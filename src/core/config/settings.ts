@@ -10,6 +10,8 @@ export interface Setting<T> {
   schema: v.GenericSchema<string, T>;
   /** Text default, parsed by the schema like any other value; absent means required. */
   default?: string;
+  /** How the docs show a default that depends on the machine (e.g. "number of CPUs"). */
+  defaultDoc?: string;
   secret?: boolean;
 }
 

@@ -1,0 +1,163 @@
+/** The `nimbus` CLI as a user drives it: `up` in one terminal, commands in another. */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { freePortBase } from "../support/stack.ts";
+import { waitFor } from "../support/net.ts";
+
+const BIN = resolve(import.meta.dir, "../../bin/nimbus");
+
+function nimbus(args: string[], env: Record<string, string> = {}) {
+  const p = Bun.spawnSync([BIN, ...args], { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
+  return { code: p.exitCode, out: p.stdout.toString(), err: p.stderr.toString() };
+}
+
+interface Up {
+  dir: string;
+  proc: ReturnType<typeof Bun.spawn>;
+  output: () => string;
+}
+
+async function up(extra: string[] = []): Promise<Up> {
+  const dir = mkdtempSync(join(tmpdir(), "nimbus-cli-"));
+  let text = "";
+  const proc = Bun.spawn([BIN, "up", "--data-dir", dir, "--port-base", String(await freePortBase()), ...extra], { stdout: "pipe", stderr: "pipe" });
+  (async () => {
+    for await (const chunk of proc.stdout as ReadableStream<Uint8Array>) text += new TextDecoder().decode(chunk);
+  })();
+  await waitFor(() => text.includes("Nimbus is up") || proc.exitCode !== null, 20_000, "nimbus up");
+  expect(proc.exitCode).toBeNull();
+  return { dir, proc, output: () => text };
+}
+
+async function down(u: Up): Promise<void> {
+  u.proc.kill("SIGINT");
+  expect(await u.proc.exited).toBe(0);
+  rmSync(u.dir, { recursive: true, force: true });
+}
+
+const servicePids = (dir: string) =>
+  Bun.spawnSync(["pgrep", "-f", dir]).stdout.toString().trim().split("\n").filter(Boolean).map(Number).filter((p) => p !== process.pid);
+
+let a: Up;
+beforeAll(async () => {
+  a = await up();
+}, 30_000);
+afterAll(async () => {
+  if (a && a.proc.exitCode === null) await down(a);
+}, 30_000);
+
+describe("nimbus CLI against a local stack", () => {
+  test("run streams output and exits with the job's exit code", () => {
+    const r = nimbus(["run", "--data-dir", a.dir, "-e", "WHO=cli", "--", "sh", "-c", "echo hello $WHO; echo oops >&2; exit 5"]);
+    expect(r.code).toBe(5);
+    expect(r.out).toBe("hello cli\n");
+    expect(r.err).toContain("oops");
+    expect(r.err).toMatch(/job j-\S+ failed \(exit 5\)/);
+    expect(nimbus(["run", "--data-dir", a.dir, "--", "true"]).code).toBe(0);
+  });
+
+  test("the data dir comes from NIMBUS_DATA_DIR as well as --data-dir", () => {
+    const r = nimbus(["run", "--", "echo", "via-env"], { NIMBUS_DATA_DIR: a.dir });
+    expect(r.code).toBe(0);
+    expect(r.out).toBe("via-env\n");
+  });
+
+  test("status, jobs, logs and agents, in text and --json", () => {
+    const st = nimbus(["status", "--data-dir", a.dir, "--json"]);
+    expect(st.code).toBe(0);
+    const status = JSON.parse(st.out);
+    expect(status.services.map((x: { service: string; healthy: boolean }) => [x.service, x.healthy])).toEqual([["control", true], ["logs", true], ["nats", true]]);
+    expect(status.agents).toHaveLength(1);
+    const jobs = JSON.parse(nimbus(["jobs", "list", "--data-dir", a.dir, "--json"]).out);
+    expect(jobs.length).toBeGreaterThanOrEqual(2);
+    const failed = jobs.find((j: { exitCode: number }) => j.exitCode === 5);
+    const show = nimbus(["jobs", "show", failed.id, "--data-dir", a.dir]);
+    expect(show.out).toContain("state    failed (exit 5)");
+    expect(show.out).toMatch(/running\s+\+\s*\d+ms/);
+    const logs = nimbus(["logs", failed.id, "--data-dir", a.dir]);
+    expect(logs.out).toBe("hello cli\n");
+    expect(logs.err).toBe("oops\n");
+    expect(nimbus(["agents", "list", "--data-dir", a.dir]).out).toContain("agent-1");
+    expect(nimbus(["jobs", "show", "j-nope", "--data-dir", a.dir])).toMatchObject({ code: 1, err: "nimbus jobs show: job j-nope not found\n" });
+  });
+
+  test("run --detach, then cancel and follow", async () => {
+    const id = nimbus(["run", "--detach", "--data-dir", a.dir, "--", "sh", "-c", "echo tick; sleep 30"]).out.trim();
+    expect(id).toMatch(/^j-/);
+    await waitFor(() => nimbus(["logs", id, "--data-dir", a.dir]).out.includes("tick"), 10_000, "first log line");
+    expect(nimbus(["jobs", "cancel", id, "--data-dir", a.dir]).out).toContain("cancel requested");
+    const f = nimbus(["logs", id, "--follow", "--data-dir", a.dir]);
+    expect(f.out).toBe("tick\nnimbus: cancelled\n");
+    expect(JSON.parse(nimbus(["jobs", "show", id, "--json", "--data-dir", a.dir]).out).job.state).toBe("cancelled");
+  }, 30_000);
+
+  test("token mint makes tokens the stack accepts (admin) and refuses (agent on the admin API)", async () => {
+    const admin = nimbus(["token", "mint", "--data-dir", a.dir, "--ttl", "1h"]).out.trim();
+    const state = JSON.parse(await Bun.file(join(a.dir, "state.json")).text());
+    const ok = await fetch(`${state.controlUrl}/api/jobs`, { headers: { authorization: `Bearer ${admin}` } });
+    expect(ok.status).toBe(200);
+    const agent = nimbus(["token", "mint", "--kind", "agent", "--sub", "agent-9", "--data-dir", a.dir]).out.trim();
+    expect((await fetch(`${state.controlUrl}/api/jobs`, { headers: { authorization: `Bearer ${agent}` } })).status).toBe(401);
+    const viaUrl = nimbus(["run", "--", "echo", "remote"], { NIMBUS_URL: state.controlUrl, NIMBUS_TOKEN: admin, NIMBUS_DATA_DIR: "/nonexistent" });
+    expect(viaUrl.out).toBe("remote\n");
+  });
+
+  test("a second stack runs side by side; the same data dir twice is refused", async () => {
+    const b = await up();
+    try {
+      expect(nimbus(["run", "--data-dir", b.dir, "--", "echo", "from-b"]).out).toBe("from-b\n");
+      const again = Bun.spawnSync([BIN, "up", "--data-dir", a.dir, "--port-base", String(await freePortBase())], { stderr: "pipe" });
+      expect(again.exitCode).toBe(1);
+      expect(again.stderr.toString()).toContain("a stack is already running");
+    } finally {
+      await down(b);
+    }
+    expect(servicePids(b.dir)).toEqual([]);
+  }, 60_000);
+});
+
+describe("errors a user can act on", () => {
+  test("no stack, unreachable stack, bad usage, unknown command", () => {
+    const none = nimbus(["status", "--data-dir", "/tmp/nimbus-no-such-dir"]);
+    expect(none.code).toBe(1);
+    expect(none.err).toContain("no Nimbus stack found in /tmp/nimbus-no-such-dir: start one with `nimbus up`");
+    const unreachable = nimbus(["jobs", "list"], { NIMBUS_URL: "http://127.0.0.1:9", NIMBUS_TOKEN: "x" });
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.err).toContain("cannot reach http://127.0.0.1:9");
+    expect(nimbus(["run", "--data-dir", a.dir]).err).toContain("missing COMMAND");
+    expect(nimbus(["jobs", "list", "--bogus"]).code).toBe(2);
+    expect(nimbus(["frobnicate"]).err).toContain('unknown command "frobnicate"');
+    expect(nimbus(["run", "--help"]).out).toContain("Usage: nimbus run");
+  });
+
+  test("config check names every bad key; config show redacts secrets", () => {
+    const bad = nimbus(["config", "check", "--service", "control"], { NIMBUS_AUTH_SECRET: "short", NIMBUS_CONTROL_PORT: "x" });
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain("control: NIMBUS_AUTH_SECRET: must be at least 32 characters");
+    expect(bad.err).toContain('control: NIMBUS_CONTROL_PORT: must be a whole number (got "x")');
+    expect(bad.err).not.toContain("short\n");
+    const secret = "k".repeat(40);
+    const show = nimbus(["config", "show", "--service", "control"], { NIMBUS_AUTH_SECRET: secret });
+    expect(show.out).toContain("NIMBUS_AUTH_SECRET=[redacted]");
+    expect(show.out).not.toContain(secret);
+  });
+});
+
+describe("Ctrl-C", () => {
+  test("stops every process of the stack and removes the state file", async () => {
+    const dir = a.dir;
+    const pids = Object.values(JSON.parse(await Bun.file(join(dir, "state.json")).text()).services) as number[];
+    expect(pids).toHaveLength(4); // nats, logs, control, agent-1
+    const alive = () => pids.filter((p) => existsSync(`/proc/${p}`));
+    expect(alive()).toHaveLength(4);
+    a.proc.kill("SIGINT");
+    expect(await a.proc.exited).toBe(0);
+    expect(alive()).toEqual([]);
+    expect(servicePids(dir)).toEqual([]);
+    expect(existsSync(join(dir, "state.json"))).toBe(false);
+    expect(a.output()).toContain("Nimbus is up");
+    rmSync(dir, { recursive: true, force: true });
+  }, 30_000);
+});
