@@ -16,6 +16,10 @@ export interface RunSpec {
   /** Per-job directory on the host that the agent owns; the driver may create files under it. */
   dir: string;
   requirements: Requirements;
+  /** The job needs the network (a GitHub runner must reach GitHub); default: none. */
+  network?: boolean;
+  /** Host directories made visible read-only inside the instance (e.g. the runner at /runner). */
+  mounts?: { source: string; target: string }[];
 }
 
 /** Everything needed to find and clean up an instance later; stored in the agent's SQLite. */

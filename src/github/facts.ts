@@ -34,6 +34,9 @@ export interface RunnerFacts {
   /** The GitHub job GitHub gave it (from `in_progress`). */
   tookJobId?: number;
   createdAt: number;
+  /** Heartbeat of the agent that holds the runner's sandbox/VM, and when the runner exited. */
+  aliveAt?: number;
+  exitedAt?: number;
 }
 
 export interface InstallationFacts {
@@ -135,4 +138,9 @@ export async function listInstallations(kv: KV): Promise<InstallationFacts[]> {
     if (v) out.push(v.value);
   }
   return out;
+}
+
+/** Heartbeat or exit of a runner, written by the agent that holds its sandbox/VM. */
+export async function touchRunner(kv: KV, name: string, jobId: string, attempt: number, patch: { aliveAt?: number; exitedAt?: number }): Promise<void> {
+  await casUpdate<RunnerFacts>(kv, runnerFactsKey(name), (cur) => ({ ...(cur ?? { runnerName: name, jobId, attempt, createdAt: Date.now() }), ...patch }));
 }

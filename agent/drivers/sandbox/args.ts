@@ -11,6 +11,10 @@ export interface SandboxArgs {
   uid: number;
   env: Record<string, string>;
   command: string[];
+  /** Share the host's network namespace (GitHub runners must reach GitHub); default: none. */
+  network?: boolean;
+  /** Read-only bind mounts, host source to sandbox target. */
+  mounts?: { source: string; target: string }[];
 }
 
 const DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
@@ -34,8 +38,10 @@ export function bwrapArgv(a: SandboxArgs): string[] {
     "--dir", "/workspace",
     "--bind", a.workspace, "/workspace",
     "--chdir", "/workspace",
+    ...(a.mounts ?? []).flatMap((m) => ["--ro-bind", m.source, m.target]),
     "--remount-ro", "/",
     "--unshare-all",
+    ...(a.network ? ["--share-net"] : []),
     "--hostname", a.name.slice(0, 63),
     "--die-with-parent",
     "--new-session",

@@ -65,7 +65,7 @@ export class SandboxDriver implements Driver {
   }
 
   async start(instance: Instance, spec: RunSpec, sink: OutputSink): Promise<Execution> {
-    const argv = bwrapArgv({ name: instance.name, owner: this.opts.owner, workspace: String(instance.meta.workspace), uid: this.opts.uid, env: spec.env, command: spec.command });
+    const argv = bwrapArgv({ name: instance.name, owner: this.opts.owner, workspace: String(instance.meta.workspace), uid: this.opts.uid, env: spec.env, command: spec.command, network: spec.network, mounts: spec.mounts });
     const proc = Bun.spawn(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
     instance.pid = proc.pid;
     const output = Promise.all([pump(proc.stdout as ReadableStream<Uint8Array>, sink, "out"), pump(proc.stderr as ReadableStream<Uint8Array>, sink, "err")]);

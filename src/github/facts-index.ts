@@ -1,0 +1,37 @@
+/** A read model of the `nimbus_github` bucket (job and runner facts), kept current by a KV watch. */
+import type { KV } from "@nats-io/kv";
+import type { JobFacts, RunnerFacts } from "./facts.ts";
+
+export class FactsIndex {
+  readonly jobs = new Map<number, JobFacts>();
+  readonly runners = new Map<string, RunnerFacts>();
+  private stopWatch: (() => void) | undefined;
+
+  static async start(kv: KV, onJob?: (f: JobFacts) => void): Promise<FactsIndex> {
+    const index = new FactsIndex();
+    const watch = await kv.watch({ key: ["job.>", "runner.>"] });
+    index.stopWatch = () => watch.stop();
+    (async () => {
+      for await (const e of watch) {
+        const [kind, ...rest] = e.key.split(".");
+        const id = rest.join(".");
+        const live = e.operation === "PUT" && e.value.length > 0;
+        if (kind === "job") {
+          if (live) {
+            const f = e.json<JobFacts>();
+            index.jobs.set(Number(id), f);
+            onJob?.(f);
+          } else index.jobs.delete(Number(id));
+        } else if (kind === "runner") {
+          if (live) index.runners.set(id, e.json<RunnerFacts>());
+          else index.runners.delete(id);
+        }
+      }
+    })();
+    return index;
+  }
+
+  stop(): void {
+    this.stopWatch?.();
+  }
+}
