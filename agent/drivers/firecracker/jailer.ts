@@ -35,6 +35,6 @@ export function jailedLaunch(binary: string, id: string, j: JailerOptions): Laun
   if (j.netns) argv.push("--netns", j.netns);
   if (j.cgroupVersion) argv.push("--cgroup-version", `${j.cgroupVersion}`);
   for (const c of j.cgroups ?? []) argv.push("--cgroup", c);
-  argv.push("--new-pid-ns", "--", "--api-sock", "/fc.sock");
+  argv.push("--", "--api-sock", "/fc.sock");
   return { argv, root, socket: join(root, "fc.sock") };
 }

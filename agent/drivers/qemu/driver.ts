@@ -16,7 +16,7 @@ import { loadVmAssets, type VmAssets } from "./assets.ts";
 import { shapeFor, type QemuDriverOptions } from "./options.ts";
 import { spawnVm, type VmProcess } from "../../guest/host/vmm.ts";
 import { probeBoot } from "./probe.ts";
-import { findVmmProcesses, InstanceRecords, isAlive } from "./records.ts";
+import { findVmmProcesses, InstanceRecords, isAlive, killAndWait, listInstances } from "../../guest/host/records.ts";
 import { restoreVm } from "./snapshot.ts";
 
 const log = createLogger("qemu");
@@ -159,29 +159,6 @@ export class QemuDriver implements Driver {
   }
 
   async list(): Promise<Instance[]> {
-    const byName = new Map(this.records.all().map((i) => [i.name, i]));
-    for (const p of findVmmProcesses("qemu")) {
-      const known = byName.get(p.name);
-      if (known) byName.set(p.name, { ...known, pid: p.pid });
-      else byName.set(p.name, orphan(p.name, p.pid, p.vmDir));
-    }
-    return [...byName.values()];
+    return listInstances(this.name, this.records, findVmmProcesses("qemu"));
   }
-}
-
-/** An instance found on the machine but not in the records (a crashed agent's VM). */
-function orphan(name: string, pid: number, vmDir?: string): Instance {
-  const rest = name.slice("nimbus-".length);
-  const dash = rest.lastIndexOf("-");
-  const dir = vmDir ? join(vmDir, "..") : "";
-  return { driver: "qemu", name, jobId: rest.slice(0, dash), attempt: Number(rest.slice(dash + 1)) || 0, dir, pid, meta: { vmDir, orphan: true } };
-}
-
-async function killAndWait(pid: number): Promise<void> {
-  try {
-    process.kill(pid, "SIGKILL");
-  } catch {
-    return;
-  }
-  for (let i = 0; i < 500 && isAlive(pid); i++) await Bun.sleep(10);
 }

@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { INSTANCE_PREFIX, type Instance } from "../types.ts";
+import { INSTANCE_PREFIX, type Instance } from "../../drivers/types.ts";
 
 export class InstanceRecords {
   constructor(private readonly dir: string) {}
@@ -78,4 +78,32 @@ export function isAlive(pid: number | undefined): boolean {
   } catch {
     return false;
   }
+}
+
+/** SIGKILL and wait (up to 5 s) until the process is gone or a zombie. */
+export async function killAndWait(pid: number): Promise<void> {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 500 && isAlive(pid); i++) await Bun.sleep(10);
+}
+
+/** An instance found on the machine but not in the records (a crashed agent's VM). */
+export function orphanInstance(driver: string, name: string, pid: number, vmDir?: string): Instance {
+  const rest = name.slice(INSTANCE_PREFIX.length);
+  const dash = rest.lastIndexOf("-");
+  const dir = vmDir ? dirname(vmDir) : "";
+  return { driver, name, jobId: rest.slice(0, dash), attempt: Number(rest.slice(dash + 1)) || 0, dir, pid, meta: { vmDir, orphan: true } };
+}
+
+/** Records plus live processes, merged by name. */
+export function listInstances(driver: string, records: InstanceRecords, procs: VmmProcess[]): Instance[] {
+  const byName = new Map(records.all().map((i) => [i.name, i]));
+  for (const p of procs) {
+    const known = byName.get(p.name);
+    byName.set(p.name, known ? { ...known, pid: p.pid } : orphanInstance(driver, p.name, p.pid, p.vmDir));
+  }
+  return [...byName.values()];
 }

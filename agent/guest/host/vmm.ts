@@ -20,7 +20,7 @@ export interface VmProcess {
 /** Exit status when the guest never reported one (init failure, VMM crash, stop). */
 export const NO_REPORT_EXIT = 125;
 
-export function spawnVm(argv: string[], sink: OutputSink): VmProcess {
+export function spawnVm(argv: string[], sink: OutputSink, cwd?: string): VmProcess {
   let onReady!: (u: number) => void, onWaiting!: () => void, failBoot!: (e: Error) => void;
   const ready = new Promise<number>((res, rej) => ((onReady = res), (failBoot = rej)));
   const waiting = new Promise<void>((res) => (onWaiting = res));
@@ -28,7 +28,7 @@ export function spawnVm(argv: string[], sink: OutputSink): VmProcess {
   let code: number | undefined;
   let killed = false;
   const parser = new ConsoleParser(sink, { ready: (u) => onReady(u), waiting: () => onWaiting(), exit: (c) => (code = c) });
-  const proc: Subprocess<"ignore", "pipe", "pipe"> = Bun.spawn(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const proc: Subprocess<"ignore", "pipe", "pipe"> = Bun.spawn(argv, { cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const drained = Promise.all([pump(proc.stdout, (c) => parser.push(c)).then(() => parser.end()), pump(proc.stderr, (c) => sink("sys", new TextDecoder().decode(c)))]);
   const exited = Promise.all([proc.exited, drained]).then(([status]): ExitResult => {
     failBoot(new Error(`VMM exited (status ${status}) before the guest was ready`));

@@ -1,0 +1,189 @@
+/**
+ * The firecracker driver: one Firecracker microVM per job, configured over its API socket (boot
+ * source, drives, NIC, machine config, InstanceStart; snapshot load for the warm path), optionally
+ * under the jailer. The guest side (init, config disk, console framing, job disk) is the same as
+ * the qemu driver's, so the conformance scenarios exercise it there; Firecracker needs KVM.
+ */
+import { accessSync, constants, existsSync, linkSync, copyFileSync, mkdirSync, rmSync } from "node:fs";
+import { basename, join } from "node:path";
+import { AppError, errorMessage } from "../../../src/core/errors.ts";
+import { ensureJobDisk, writeConfigDisk } from "../../guest/host/disks.ts";
+import { findVmmProcesses, InstanceRecords, isAlive, killAndWait, listInstances } from "../../guest/host/records.ts";
+import { spawnVm, type VmProcess } from "../../guest/host/vmm.ts";
+import type { VmNetwork } from "../../net/types.ts";
+import { loadVmAssets, type VmAssets } from "../qemu/assets.ts";
+import { shapeFor } from "../qemu/options.ts";
+import type { Driver, Execution, Instance, OutputSink, ProbeResult, RunSpec } from "../types.ts";
+import { instanceName } from "../types.ts";
+import { FirecrackerApi } from "./api.ts";
+import { directLaunch, jailedLaunch, type JailerOptions, type Launch } from "./jailer.ts";
+import { bootRequests, firecrackerBootArgs, instanceStart, snapshotLoad, type FcPlan } from "./requests.ts";
+
+export interface FirecrackerSnapshot {
+  snapshotPath: string;
+  memPath: string;
+}
+
+export interface FirecrackerDriverOptions {
+  stateDir: string;
+  assetsDir?: string;
+  assets?: VmAssets;
+  binary?: string;
+  jailer?: JailerOptions;
+  maxVcpus?: number;
+  maxMemoryMiB?: number;
+  jobDiskGiB?: number;
+  rootfs?: (spec: RunSpec) => Promise<string>;
+  network?: VmNetwork;
+  /** A snapshot of this shape to load instead of booting. */
+  snapshot?: (vcpus: number, memoryMiB: number) => Promise<FirecrackerSnapshot | undefined>;
+  bootTimeoutMs?: number;
+}
+
+interface FcMeta { vmDir: string; rootfs: string; vcpus: number; memoryMiB: number; tap?: string; mac?: string; [k: string]: unknown }
+
+export class FirecrackerDriver implements Driver {
+  readonly name = "firecracker";
+  private readonly live = new Map<string, VmProcess>();
+  private readonly records: InstanceRecords;
+
+  constructor(private readonly opts: FirecrackerDriverOptions) {
+    this.records = new InstanceRecords(opts.stateDir);
+  }
+
+  private get binary(): string {
+    return this.opts.binary ?? "firecracker";
+  }
+
+  private assets(): VmAssets {
+    return this.opts.assets ?? loadVmAssets(this.opts.assetsDir);
+  }
+
+  async probe(): Promise<ProbeResult> {
+    const path = Bun.which(this.binary);
+    if (!path) return { ok: false, detail: `${this.binary} not found (install a Firecracker release binary)` };
+    if (this.opts.jailer && !Bun.which(this.opts.jailer.binary ?? "jailer")) return { ok: false, detail: "jailer not found" };
+    try {
+      accessSync("/dev/kvm", constants.R_OK | constants.W_OK);
+      const a = this.assets();
+      if (!a.vmlinux) return { ok: false, detail: "no uncompressed vmlinux in the VM assets (install lz4 and rebuild them)" };
+    } catch (e) {
+      return { ok: false, detail: `firecracker needs KVM and VM assets: ${errorMessage(e)}` };
+    }
+    return { ok: true, detail: `firecracker at ${path}${this.opts.jailer ? " under the jailer" : ""}` };
+  }
+
+  async prepare(spec: RunSpec): Promise<Instance> {
+    const name = instanceName(spec.jobId, spec.attempt);
+    const vmDir = join(spec.dir, "firecracker");
+    mkdirSync(vmDir, { recursive: true });
+    const rootfs = this.opts.rootfs ? await this.opts.rootfs(spec) : this.assets().rootfs;
+    await ensureJobDisk(join(vmDir, "job.ext4"), this.opts.jobDiskGiB ?? 16);
+    const net = await this.opts.network?.attach(name);
+    await writeConfigDisk(join(vmDir, "config.img"), { hostname: name, command: spec.command, env: spec.env, net });
+    const meta: FcMeta = { vmDir, rootfs, ...shapeFor(spec.requirements, this.opts), tap: net?.tap, mac: net?.mac };
+    const inst: Instance = { driver: this.name, name, jobId: spec.jobId, attempt: spec.attempt, dir: spec.dir, meta };
+    this.records.save(inst);
+    return inst;
+  }
+
+  private launch(inst: Instance): Launch {
+    const m = inst.meta as FcMeta;
+    return this.opts.jailer ? jailedLaunch(this.binary, inst.name, this.opts.jailer) : directLaunch(this.binary, inst.name, m.vmDir);
+  }
+
+  /** The boot plan with paths relative to the launch root; shared files are linked in. */
+  plan(inst: Instance, launch: Launch): FcPlan {
+    const m = inst.meta as FcMeta;
+    const a = this.assets();
+    if (!a.vmlinux) throw new AppError("unavailable", "no uncompressed vmlinux in the VM assets");
+    mkdirSync(launch.root, { recursive: true });
+    // Direct: shared files by absolute path, per-job disks relative to the cwd (the VM dir), so a
+    // snapshot restores against the restoring instance's own disks. Jailed: all inside the chroot.
+    const jailed = launch.root !== m.vmDir;
+    const shared = (src: string, as: string) => (jailed ? linkInto(launch.root, src, as) : src);
+    const own = (file: string) => (jailed ? linkInto(launch.root, join(m.vmDir, file), file) : file);
+    return {
+      vcpus: m.vcpus,
+      memoryMiB: m.memoryMiB,
+      kernel: shared(a.vmlinux, "vmlinux"),
+      initramfs: shared(a.initramfs, "initramfs.cpio"),
+      rootfs: shared(m.rootfs, "rootfs.ext4"),
+      jobDisk: own("job.ext4"),
+      configDisk: own("config.img"),
+      bootArgs: firecrackerBootArgs("run"),
+      net: m.tap && m.mac ? { tap: m.tap, mac: m.mac } : undefined,
+    };
+  }
+
+  async start(inst: Instance, _spec: RunSpec, sink: OutputSink): Promise<Execution> {
+    if (isAlive(this.live.get(inst.name)?.pid)) throw new AppError("conflict", `${inst.name} is already running`);
+    const launch = this.launch(inst);
+    const plan = this.plan(inst, launch);
+    rmSync(launch.socket, { force: true });
+    const vm = spawnVm(launch.argv, sink, launch.root);
+    this.live.set(inst.name, vm);
+    try {
+      const api = new FirecrackerApi(launch.socket);
+      await api.waitReady();
+      const snap = await this.opts.snapshot?.(plan.vcpus, plan.memoryMiB);
+      if (snap) await api.send(snapshotLoad(snap.snapshotPath, snap.memPath, plan.net?.tap));
+      else await configureAndStart(api, plan, vm, this.opts.bootTimeoutMs ?? 10_000);
+    } catch (e) {
+      vm.kill();
+      await vm.exited;
+      throw e;
+    }
+    this.records.save({ ...inst, pid: vm.pid });
+    return { pid: vm.pid, exited: vm.exited };
+  }
+
+  async stop(inst: Instance): Promise<void> {
+    const vm = this.live.get(inst.name);
+    if (vm) {
+      vm.kill();
+      await vm.exited;
+      this.live.delete(inst.name);
+    }
+    for (const p of findVmmProcesses("firecracker").filter((p) => p.name === inst.name)) await killAndWait(p.pid);
+    if (inst.pid && !vm) await killAndWait(inst.pid).catch(() => undefined);
+  }
+
+  async destroy(inst: Instance): Promise<void> {
+    await this.stop(inst);
+    await this.opts.network?.detach(inst.name);
+    rmSync((inst.meta as Partial<FcMeta>).vmDir ?? join(inst.dir, "firecracker"), { recursive: true, force: true });
+    if (this.opts.jailer) rmSync(join(this.opts.jailer.chrootBase, basename(this.binary), inst.name), { recursive: true, force: true });
+    this.records.remove(inst.name);
+  }
+
+  async list(): Promise<Instance[]> {
+    return listInstances(this.name, this.records, findVmmProcesses("firecracker"));
+  }
+}
+
+/** The boot sequence over the API; resolves once the guest's userspace is up. */
+export async function configureAndStart(api: FirecrackerApi, plan: FcPlan, vm: Pick<VmProcess, "ready">, timeoutMs: number): Promise<void> {
+  await api.sendAll(bootRequests(plan));
+  await api.send(instanceStart);
+  let timer: Timer | undefined;
+  const timeout = new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new AppError("unavailable", `guest did not reach userspace in ${timeoutMs} ms`)), timeoutMs)));
+  try {
+    await Promise.race([vm.ready, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Hard-links (or copies across filesystems) `src` into `root` as `name`; returns the relative name. */
+function linkInto(root: string, src: string, name: string): string {
+  const dst = join(root, name);
+  if (!existsSync(dst)) {
+    try {
+      linkSync(src, dst);
+    } catch {
+      copyFileSync(src, dst);
+    }
+  }
+  return name;
+}
