@@ -10,6 +10,16 @@ export interface JobQuery {
   limit?: number;
 }
 
+/** A value that is not a job record (written by something else) is left out, never fatal. */
+function parseRecord(text: string): JobRecord | null {
+  try {
+    const v = JSON.parse(text) as JobRecord;
+    return v && typeof v.id === "string" && typeof v.state === "string" ? v : null;
+  } catch {
+    return null;
+  }
+}
+
 export class JobIndex {
   private readonly jobs = new Map<string, JobRecord>();
   private stopWatch: (() => void) | undefined;
@@ -27,7 +37,8 @@ export class JobIndex {
     if (initial === 0) markReady();
     (async () => {
       for await (const e of watch) {
-        if (e.operation === "PUT" && e.value.length) index.jobs.set(e.key, e.json<JobRecord>());
+        const record = e.operation === "PUT" && e.value.length ? parseRecord(e.string()) : null;
+        if (record) index.jobs.set(e.key, record);
         else index.jobs.delete(e.key);
         if (++seen >= initial || e.isUpdate) markReady();
       }

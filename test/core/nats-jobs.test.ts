@@ -13,6 +13,8 @@ import { parseJobSpec } from "../../src/jobs/spec.ts";
 import { createLogger } from "../../src/core/log.ts";
 import { isAppError } from "../../src/core/errors.ts";
 import type { JobRecord } from "../../src/jobs/record.ts";
+import { JobIndex } from "../../src/jobs/job-index.ts";
+import { waitFor } from "../support/net.ts";
 
 let nats: NatsServer;
 let nc: NatsConnection;
@@ -126,6 +128,20 @@ describe("sweeper", () => {
     await lease.renew();
     await expect(t.leases.delete(job.value.id, { previousSeq: entry.revision })).rejects.toThrow();
     expect((await store.get(job.value.id))!.value.state).toBe("leased");
+  });
+});
+
+describe("read model", () => {
+  test("the job index follows the bucket and skips values that are not job records", async () => {
+    const index = await JobIndex.start(t.jobs);
+    await t.jobs.put("not-a-job", new TextEncoder().encode("\u0000garbage"));
+    const job = await newJob();
+    await waitFor(() => index.get(job.value.id)?.state === "queued", 2000, "index to see the job");
+    expect(index.get("not-a-job")).toBeUndefined();
+    await store.transition(job, "cancelled");
+    await waitFor(() => index.get(job.value.id)?.state === "cancelled", 2000, "index to see the transition");
+    await t.jobs.delete("not-a-job");
+    index.stop();
   });
 });
 
