@@ -57,7 +57,9 @@ describe("job store", () => {
     const leased = await store.transition(job, "leased", { agentId: "a" });
     await expect(store.transition(job, "cancelled")).rejects.toBeInstanceOf(StaleRevision);
     expect((await store.get(job.value.id))!.value.state).toBe("leased");
-    await expect(store.transition(leased, "succeeded")).rejects.toThrow("cannot go from leased to succeeded");
+    const booting = await store.transition(leased, "booting");
+    const running = await store.transition(booting, "running");
+    await expect(store.transition(running, "booting")).rejects.toThrow("cannot go from running to booting");
   });
 
   test("every transition emits one event, in order", async () => {
