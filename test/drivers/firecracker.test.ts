@@ -95,9 +95,9 @@ describe("firecracker boot sequence over a unix socket", () => {
 
   test("a fault from the API becomes a coded error naming the request", async () => {
     const api = new FirecrackerApi(join(dir, "fc.sock"));
-    const err = await api.send({ method: "PUT", path: "/machine-config", body: { vcpu_count: 0, mem_size_mib: 128 } }).catch((e) => e);
+    const err = await api.send({ method: "PUT", path: "/machine-config", body: { vcpu_count: 0, mem_size_mib: 128 } }).catch((e: Error) => e);
     expect(isAppError(err, "bad_request")).toBe(true);
-    expect(String(err.message)).toContain("PUT /machine-config");
+    expect(String((err as Error).message)).toContain("PUT /machine-config");
   });
 
   test("snapshot: pause, create, and load on a fresh process with the tap swapped", async () => {

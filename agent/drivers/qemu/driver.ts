@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { AppError, errorMessage } from "../../../src/core/errors.ts";
 import { createLogger } from "../../../src/core/log.ts";
 import { writeConfigDisk, ensureJobDisk } from "../../guest/host/disks.ts";
+import type { Requirements } from "../../../src/jobs/labels.ts";
 import type { Driver, Execution, Instance, OutputSink, ProbeResult, RunSpec } from "../types.ts";
 import { instanceName } from "../types.ts";
 import { chooseAccel } from "./accel.ts";
@@ -61,7 +62,7 @@ export class QemuDriver implements Driver {
 
   /** KVM or TCG, decided once per driver. */
   accel(): Promise<Accel> {
-    this.accelChoice ??= chooseAccel(this.opts.accel ?? "auto", () => probeBoot(this.binary, this.assets(), this.opts.stateDir));
+    this.accelChoice ??= chooseAccel(this.opts.accel ?? "auto", () => probeBoot(this.binary, this.assets(), this.opts.stateDir), this.binary);
     return this.accelChoice;
   }
 
@@ -110,6 +111,12 @@ export class QemuDriver implements Driver {
     const accel = await this.accel();
     const nic = m.tap && m.mac ? { tap: m.tap, mac: m.mac } : this.opts.network ? "placeholder" : undefined;
     return { name: inst.name, accel, vcpus: m.vcpus, memoryMiB: m.memoryMiB, kernel: a.kernel, initramfs: a.initramfs, rootfs: m.rootfs, mode, nic, ...vmPaths(m.vmDir) };
+  }
+
+  /** The plan a job with these requirements would get (placeholder paths): to build its snapshot ahead. */
+  async planFor(req: Requirements, rootfs?: string): Promise<LaunchPlan> {
+    const meta: QemuMeta = { vmDir: "/nonexistent", rootfs: rootfs ?? this.assets().rootfs, ...shapeFor(req, this.opts) };
+    return this.plan({ driver: this.name, name: "nimbus-template-0", jobId: "template", attempt: 0, dir: "", meta }, "wait");
   }
 
   /** Cold boot: resolves once the guest's userspace is up; a VM that does not get there is killed. */

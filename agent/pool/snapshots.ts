@@ -1,0 +1,80 @@
+/**
+ * Snapshots ready to restore, one per VM shape (accelerator, vCPUs, memory, job disk size, NIC,
+ * boot files): the qemu driver asks `find(plan)` at start and restores instead of booting when one
+ * exists. `prepare(plan)` builds one ahead (a template VM booted in "wait" mode, migrated to a
+ * file); building is idempotent and one at a time per shape. One file serves any number of
+ * restores (each restore is a clone), so a job takes the warm path in O(1).
+ */
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createLogger } from "../../src/core/log.ts";
+import { ensureJobDisk } from "../guest/host/disks.ts";
+import { CONFIG_DISK_BYTES } from "../guest/host/config.ts";
+import type { LaunchPlan } from "../drivers/qemu/args.ts";
+import { createSnapshot, shapeKey, type SnapshotSource } from "../drivers/qemu/snapshot.ts";
+
+const log = createLogger("snapshots");
+
+export interface SnapshotPoolOptions {
+  /** Where snapshot files live, e.g. `<agent state>/snapshots`. */
+  dir: string;
+  /** Must equal the driver's jobDiskGiB: the restored guest has seen the template's disk size. */
+  jobDiskGiB: number;
+  binary?: string;
+  /** Build a missing snapshot in the background when a job asks for it (the job itself boots cold). */
+  buildOnMiss?: boolean;
+}
+
+export class SnapshotPool implements SnapshotSource {
+  private readonly building = new Map<string, Promise<string>>();
+
+  constructor(private readonly opts: SnapshotPoolOptions) {
+    mkdirSync(opts.dir, { recursive: true });
+  }
+
+  fileFor(plan: LaunchPlan): string {
+    return join(this.opts.dir, `${shapeKey(plan, this.opts.jobDiskGiB)}.snap`);
+  }
+
+  async find(plan: LaunchPlan): Promise<string | undefined> {
+    const file = this.fileFor(plan);
+    if (existsSync(file)) return file;
+    if (this.opts.buildOnMiss) this.prepare(plan).catch((e) => log.warn("snapshot build failed", { error: e }));
+    return undefined;
+  }
+
+  /** Builds the snapshot for this plan's shape if it does not exist yet; returns its file. */
+  prepare(plan: LaunchPlan): Promise<string> {
+    const file = this.fileFor(plan);
+    if (existsSync(file)) return Promise.resolve(file);
+    let p = this.building.get(file);
+    if (!p) {
+      p = this.build(plan, file).finally(() => this.building.delete(file));
+      this.building.set(file, p);
+    }
+    return p;
+  }
+
+  private async build(plan: LaunchPlan, file: string): Promise<string> {
+    const dir = `${file}.template`;
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    const tpl: LaunchPlan = { ...plan, name: "nimbus-template-0", jobDisk: join(dir, "job.ext4"), configDisk: join(dir, "config.img"), qmpSocket: join(dir, "qmp.sock"), pidFile: join(dir, "qemu.pid") };
+    try {
+      await ensureJobDisk(tpl.jobDisk, this.opts.jobDiskGiB);
+      writeFileSync(tpl.configDisk, new Uint8Array(CONFIG_DISK_BYTES));
+      const t0 = performance.now();
+      await createSnapshot(tpl, file, this.opts.binary ?? "qemu-system-x86_64", () => undefined);
+      log.info("snapshot ready", { file, ms: Math.round(performance.now() - t0) });
+      return file;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Removes snapshots no current shape uses (e.g. after a new initramfs or rootfs). */
+  prune(keep: LaunchPlan[]): void {
+    const wanted = new Set(keep.map((p) => this.fileFor(p)));
+    for (const f of readdirSync(this.opts.dir)) if (f.endsWith(".snap") && !wanted.has(join(this.opts.dir, f))) rmSync(join(this.opts.dir, f), { force: true });
+  }
+}
