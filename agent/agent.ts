@@ -21,6 +21,8 @@ import { LogShipper } from "./logs/shipper.ts";
 import { pullLoop, Slots } from "./pull.ts";
 import { AgentStore } from "./store.ts";
 import { reconcile } from "./reconcile.ts";
+import { loadConfig } from "../src/core/config/load.ts";
+import { githubAgentSettings } from "../src/github/config.ts";
 
 export type AgentConfig = ConfigOf<typeof agentSettings>;
 
@@ -53,7 +55,8 @@ export async function startAgent(config: AgentConfig, makeDriver: (agentId: stri
   shipper.start();
   const workRoot = `${config.stateDir}/jobs`;
   mkdirSync(workRoot, { recursive: true });
-  const deps = { agentId: id, jobs, leases: topology.leases, signals: topology.signals, driver, local, shipper, leaseTtlMs: config.leaseTtlMs, workRoot, log };
+  const deps = { agentId: id, jobs, leases: topology.leases, signals: topology.signals, driver, local, shipper, leaseTtlMs: config.leaseTtlMs, workRoot, log,
+    github: { nc, github: topology.github, config: loadConfig(githubAgentSettings) } };
 
   await reconcile({ agentId: id, local, driver, jobs, leases: topology.leases, log });
 

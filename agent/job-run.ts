@@ -16,6 +16,8 @@ import type { Driver, Execution, Instance, RunSpec } from "./drivers/types.ts";
 import { LineCapture } from "./logs/capture.ts";
 import type { LogShipper } from "./logs/shipper.ts";
 import type { AgentStore } from "./store.ts";
+import { GithubRun, type GithubRunHandle } from "../src/github/agent-steps.ts";
+import type { GithubAgentDeps } from "../src/github/agent-runner.ts";
 
 export interface JobRunDeps {
   agentId: string;
@@ -28,11 +30,14 @@ export interface JobRunDeps {
   leaseTtlMs: number;
   workRoot: string;
   log: Logger;
+  /** Present when the agent serves GitHub jobs (their runner comes from a JIT config). */
+  github?: GithubAgentDeps;
 }
 
-type Step = "claim" | "boot" | "run" | "finish" | "abandon" | "cleanup";
+type Step = "claim" | "boot" | "github" | "run" | "finish" | "abandon" | "cleanup";
 const DECLARED: Record<Step, readonly Step[]> = {
-  claim: ["boot", "cleanup"],
+  claim: ["boot", "github", "cleanup"],
+  github: ["cleanup", "abandon"],
   boot: ["run", "finish", "abandon"],
   run: ["finish", "abandon"],
   finish: ["cleanup", "abandon"],
@@ -71,7 +76,7 @@ export class JobRun {
   }
 
   async execute(): Promise<Step[]> {
-    const steps = { claim: () => this.claim(), boot: () => this.boot(), run: () => this.run(), finish: () => this.finish(), abandon: () => this.abandon(), cleanup: () => this.cleanup() };
+    const steps = { claim: () => this.claim(), boot: () => this.boot(), github: () => this.github(), run: () => this.run(), finish: () => this.finish(), abandon: () => this.abandon(), cleanup: () => this.cleanup() };
     return runSteps<Step>(steps, DECLARED, "claim");
   }
 
@@ -79,6 +84,11 @@ export class JobRun {
   private async claim(): Promise<StepResult<Step>> {
     const cur = await this.deps.jobs.get(this.jobId);
     if (!cur || cur.value.state !== "queued" || cur.value.attempt !== this.attempt) return this.drop("job is not waiting for this attempt");
+    const wait = (cur.value.notBefore ?? 0) - Date.now();
+    if (wait > 0 && this.msg) {
+      this.msg.nak(wait); // stored retry backoff: come back later
+      return done();
+    }
     if (await cancelRequested(this.deps.signals, this.jobId)) {
       await this.deps.jobs.transition(cur, "cancelled", { reason: "cancelled before start" }).catch(() => {});
       return this.drop("cancelled before start");
@@ -97,7 +107,52 @@ export class JobRun {
     this.msg?.ack();
     this.deps.local.putRun({ jobId: this.jobId, attempt: this.attempt, leaseRevision: this.lease.revision, instance: null, startedAt: Date.now() });
     this.startHeartbeat();
-    return hop("boot");
+    return this.job.value.source === "github" && this.deps.github ? hop("github") : hop("boot");
+  }
+
+  /** A GitHub job: its own step program (src/github/agent-steps.ts) runs the JIT runner. */
+  private async github(): Promise<StepResult<Step>> {
+    return (await new GithubRun(this.githubHandle()).execute()) === "lost" ? hop("abandon") : hop("cleanup");
+  }
+
+  private githubHandle(): GithubRunHandle {
+    return {
+      log: this.log,
+      agentId: this.deps.agentId,
+      store: this.deps.jobs,
+      gh: this.deps.github!,
+      job: () => this.job,
+      fenced: (to, patch) => this.fenced(to, patch),
+      casUnleased: async (to, patch) => {
+        try {
+          this.job = await this.deps.jobs.transition(this.job, to, patch);
+          return true;
+        } catch (e) {
+          if (isStale(e)) return false;
+          throw e;
+        }
+      },
+      releaseLease: async () => {
+        clearInterval(this.heartbeat);
+        await this.lease?.release().catch(() => {});
+        this.lease = null;
+      },
+      start: (extra) => this.startInstance(extra),
+      stop: async () => {
+        if (this.instance) await this.deps.driver.stop(this.instance);
+      },
+      exited: () => this.execution?.exited,
+      end: (o) => this.end(o),
+      settled: this.settled,
+      outcome: () => this.outcome,
+      closeLog: async (exitCode, note) => {
+        if (!this.capture) return;
+        if (note) this.capture.system(`nimbus: ${note}`);
+        this.capture.close(exitCode);
+        this.capture = null;
+        await this.deps.shipper.drained(this.jobId, this.attempt, 5000);
+      },
+    };
   }
 
   private drop(why: string): StepResult<Step> {
@@ -113,19 +168,32 @@ export class JobRun {
 
   private async boot(): Promise<StepResult<Step>> {
     if (!(await this.fenced("booting"))) return hop("abandon");
+    const err = await this.startInstance({ secrets: {}, network: false, mounts: [] });
+    if (err) {
+      this.end({ kind: "error", message: err });
+      return hop("finish");
+    }
+    if (!(await this.fenced("running"))) return hop("abandon");
+    return hop("run");
+  }
+
+  /** Prepare and start the instance, output into the log capture; the error text when the driver failed. */
+  private async startInstance(extra: { secrets: Record<string, string>; network: boolean; mounts: { source: string; target: string }[] }): Promise<string | null> {
     const spec = this.spec();
-    this.capture = new LineCapture(this.deps.local, this.jobId, this.attempt, Object.values(this.job.value.secrets), () => this.deps.shipper.poke());
+    spec.env = { ...spec.env, ...extra.secrets };
+    if (extra.network) spec.network = true;
+    if (extra.mounts.length) spec.mounts = extra.mounts;
+    const secrets = [...Object.values(this.job.value.secrets), ...Object.values(extra.secrets)];
+    this.capture = new LineCapture(this.deps.local, this.jobId, this.attempt, secrets, () => this.deps.shipper.poke());
     try {
       this.instance = await this.deps.driver.prepare(spec);
       this.deps.local.putRun({ jobId: this.jobId, attempt: this.attempt, leaseRevision: this.lease!.revision, instance: this.instance, startedAt: Date.now() });
-      this.execution = await this.deps.driver.start(this.instance, spec, (s, c) => this.capture!.write(s, c));
+      this.execution = await this.deps.driver.start(this.instance, spec, (s, c) => this.capture?.write(s, c));
     } catch (e) {
-      this.end({ kind: "error", message: `driver ${this.deps.driver.name} failed to start the job: ${(e as Error).message}` });
-      return hop("finish");
+      return `driver ${this.deps.driver.name} failed to start the job: ${(e as Error).message}`;
     }
     this.deps.local.putRun({ jobId: this.jobId, attempt: this.attempt, leaseRevision: this.lease!.revision, instance: this.instance, startedAt: Date.now() });
-    if (!(await this.fenced("running"))) return hop("abandon");
-    return hop("run");
+    return null;
   }
 
   /** Wait for the first of: exit, timeout, cancel, lost lease. */

@@ -1,6 +1,7 @@
 /** The control plane's configuration: declared once, validated at start. */
 import { adminSubjects, authSecret, host, leaseTtlMs, listenPort, logsUrl, natsToken, natsUrl } from "../core/config/common.ts";
 import { int, oneOf, str, type SettingsSpec } from "../core/config/settings.ts";
+import { githubSettings } from "../github/config.ts";
 
 export const controlSettings = {
   host: host("NIMBUS_CONTROL_HOST", "Address the control plane listens on."),
@@ -21,4 +22,5 @@ export const controlSettings = {
     schema: oneOf(["sandbox", "vm"] as const),
     default: "sandbox",
   },
+  ...githubSettings,
 } satisfies SettingsSpec;

@@ -9,6 +9,7 @@ import { startSweeper } from "../jobs/sweeper.ts";
 import { cancelRequested } from "../jobs/cancel.ts";
 import { authenticate } from "../http/common.ts";
 import { controlApp } from "./app.ts";
+import { startGithubWorkers } from "../github/runtime.ts";
 import { controlMetrics } from "./metrics.ts";
 import type { ControlContext } from "./context.ts";
 import type { controlSettings } from "./config.ts";
@@ -58,6 +59,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
     config.sweepIntervalMs,
   );
   const app = controlApp(ctx).listen({ hostname: config.host, port: config.port });
+  const github = await startGithubWorkers(ctx); // agents' runner service + the reconciler (off without a webhook secret)
   const url = `http://${config.host}:${app.server!.port}`;
   log.info("control plane listening", { url });
   return {
@@ -65,6 +67,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
     ctx,
     async stop() {
       await app.stop(true);
+      await github.stop();
       await sweeper.stop();
       index.stop();
       await nc.drain();

@@ -10,6 +10,10 @@ import { registerSecret } from "../core/log.ts";
 
 const ms = (env: string, doc: string, dflt: number, min = 10, max = 7 * 86_400_000) => ({ env, doc, schema: int(min, max), default: String(dflt) });
 
+const assignDeadline = ms("NIMBUS_GITHUB_ASSIGN_DEADLINE_MS", "A registered runner GitHub gave no job within this long is removed and replaced.", 300_000);
+const heartbeat = ms("NIMBUS_GITHUB_RUNNER_HEARTBEAT_MS", "How often an agent reports that a runner it holds is alive (3 missed: presumed dead).", 5_000, 50);
+const retryBase = ms("NIMBUS_GITHUB_RETRY_BASE_MS", "Base of the backoff (with jitter) between runner attempts and GitHub API retries.", 1_000, 1);
+
 export const githubSettings = {
   githubWebhookSecret: {
     env: "NIMBUS_GITHUB_WEBHOOK_SECRET",
@@ -61,14 +65,14 @@ export const githubSettings = {
     default: "1000",
   },
   githubRateLimitWindowMs: ms("NIMBUS_GITHUB_ORG_WINDOW_MS", "Length of the per-organisation job-creation window.", 60_000, 1000, 3_600_000),
-  githubAssignDeadlineMs: ms("NIMBUS_GITHUB_ASSIGN_DEADLINE_MS", "A registered runner GitHub gave no job within this long is removed and replaced.", 300_000),
+  githubAssignDeadlineMs: assignDeadline,
   githubBootDeadlineMs: ms("NIMBUS_GITHUB_BOOT_DEADLINE_MS", "A job leased or booting for longer than this is marked stuck and re-driven.", 600_000),
   githubQueueDeadlineMs: ms("NIMBUS_GITHUB_QUEUE_DEADLINE_MS", "A queued job with no queue message left for this long is marked stuck and re-driven.", 120_000),
   githubResultDeadlineMs: ms("NIMBUS_GITHUB_RESULT_DEADLINE_MS", "A job waiting this long for GitHub's verdict is marked stuck and looked up.", 30_000),
-  githubResultWaitMs: ms("NIMBUS_GITHUB_RESULT_WAIT_MS", "How long an agent waits for GitHub's verdict after its runner exits before handing the job off.", 2_000, 0),
   githubReconcileIntervalMs: ms("NIMBUS_GITHUB_RECONCILE_INTERVAL_MS", "How often the reconciler checks deadlines and verdicts.", 5_000, 50),
   githubPollIntervalMs: ms("NIMBUS_GITHUB_POLL_INTERVAL_MS", "How often the reconciler lists queued jobs, failed deliveries and offline runners on GitHub.", 60_000, 100),
-  githubRetryBaseMs: ms("NIMBUS_GITHUB_RETRY_BASE_MS", "Base of the backoff (with jitter) between runner attempts and GitHub API retries.", 1_000, 1),
+  githubRetryBaseMs: retryBase,
+  githubRunnerHeartbeatMs: heartbeat,
 } satisfies SettingsSpec;
 
 export type GithubConfig = ConfigOf<typeof githubSettings>;
@@ -109,6 +113,10 @@ export const githubAgentSettings = {
     schema: optionalStr(),
     default: "",
   },
+  githubAssignDeadlineMs: assignDeadline,
+  githubRetryBaseMs: retryBase,
+  githubResultWaitMs: ms("NIMBUS_GITHUB_RESULT_WAIT_MS", "How long an agent waits for GitHub's verdict after its runner exits before handing the job off.", 2_000, 0),
+  githubRunnerHeartbeatMs: heartbeat,
 } satisfies SettingsSpec;
 
 export type GithubAgentConfig = ConfigOf<typeof githubAgentSettings>;

@@ -70,7 +70,7 @@ export function mergeJobFacts(cur: JobFacts | null, obs: JobFacts): JobFacts | n
     next.learntAt = obs.learntAt;
   }
   for (const k of ["conclusion", "runnerName", "runnerId", "queuedAt", "inProgressAt", "completedAt"] as const) {
-    if (next[k] == null && obs[k] != null) (next as Record<string, unknown>)[k] = obs[k];
+    if (next[k] == null && obs[k] != null) (next as unknown as Record<string, unknown>)[k] = obs[k];
   }
   return JSON.stringify(next) === JSON.stringify(cur) ? null : next;
 }

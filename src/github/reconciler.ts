@@ -163,7 +163,7 @@ export class Reconciler {
     let since = job.updatedAt;
     if (facts?.status === "in_progress") {
       const r = facts.runnerName ? this.d.facts.runners.get(facts.runnerName) : undefined;
-      const liveWindow = 3 * Math.max(1000, c.githubResultDeadlineMs / 3);
+      const liveWindow = 3 * c.githubRunnerHeartbeatMs;
       if (!parseRunnerName(facts.runnerName) || (r && !r.exitedAt && now - (r.aliveAt ?? r.createdAt) < liveWindow)) {
         if (now - (facts.inProgressAt ?? job.updatedAt) < job.timeoutSeconds * 1000) return null;
         return `in progress on ${facts.runnerName} past the job's timeout`;

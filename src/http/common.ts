@@ -15,13 +15,15 @@ export function errorBody(e: AppError) {
  * Global error mapping and a body limit; mount first. Bun itself refuses bodies far past the limit
  * (without reading them); up to that, a declared length past the limit gets a JSON 413.
  */
-export function baseApp(name: string, opts: { maxBodyBytes: number; log: Logger }) {
-  return new Elysia({ name, serve: { maxRequestBodySize: opts.maxBodyBytes * 4 + 1024 * 1024 } })
+export function baseApp(name: string, opts: { maxBodyBytes: number; log: Logger; bodyLimits?: Record<string, number> }) {
+  const largest = Math.max(opts.maxBodyBytes, ...Object.values(opts.bodyLimits ?? {}));
+  return new Elysia({ name, serve: { maxRequestBodySize: largest * 4 + 1024 * 1024 } })
     .onRequest(({ request, set }) => {
       const len = Number(request.headers.get("content-length") ?? 0);
-      if (len > opts.maxBodyBytes) {
+      const limit = opts.bodyLimits && len > opts.maxBodyBytes ? (opts.bodyLimits[new URL(request.url).pathname] ?? opts.maxBodyBytes) : opts.maxBodyBytes;
+      if (len > limit) {
         set.status = 413;
-        return new AppError("payload_too_large", `request body is ${len} bytes; the limit is ${opts.maxBodyBytes}`).toJSON();
+        return new AppError("payload_too_large", `request body is ${len} bytes; the limit is ${limit}`).toJSON();
       }
     })
     .onError({ as: "global" }, ({ code, error, set, request }) => {

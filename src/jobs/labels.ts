@@ -134,3 +134,42 @@ export function poolsFor(cap: AgentCapacity): string[] {
   }
   return pools;
 }
+
+export interface LabelExplanation {
+  /** Whether the labels carry the base label (jobs without it are not Nimbus's). */
+  ours: boolean;
+  labels: { label: string; meaning: string }[];
+  requirements?: Requirements;
+  pool?: string;
+  /** Why the labels cannot be served (the job would be rejected visibly). */
+  error?: string;
+}
+
+function meaningOf(label: string, opts: LabelOptions): string {
+  const l = label.trim().toLowerCase();
+  const base = opts.baseLabel.toLowerCase();
+  if (l === base) return "base label: the job is Nimbus's";
+  if (IGNORED.has(l)) return "accepted and ignored (GitHub adds it)";
+  const size = new RegExp(`^${base.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}-(\\d+)vcpu-(\\d+)gb$`).exec(l);
+  if (size) return `size: at least ${size[1]} vCPU and ${size[2]} GB (rounded up to a size class)`;
+  if (l === "docker") return "needs a Docker daemon (runs in a VM)";
+  if (l === "gpu") return "needs a GPU (runs in a VM)";
+  if (l.startsWith("gpu-count:")) return `needs ${l.slice(10)} GPUs (runs in a VM)`;
+  if (l.startsWith("image:")) return `root filesystem from image ${label.trim().slice(6)} (runs in a VM)`;
+  if (["x64", "amd64", "x86_64"].includes(l)) return "architecture x64";
+  if (["arm64", "aarch64"].includes(l)) return "architecture arm64";
+  if (l === "isolation:sandbox" || l === "isolation:vm") return `isolation: ${l.slice(10)}`;
+  return "unknown label";
+}
+
+/** What `nimbus labels explain` shows: each label's meaning, then the requirements and pool, or why they are impossible. */
+export function explainLabels(labels: readonly string[], opts: LabelOptions = DEFAULT_LABEL_OPTIONS): LabelExplanation {
+  const out: LabelExplanation = { ours: hasBaseLabel(labels, opts), labels: labels.map((label) => ({ label, meaning: meaningOf(label, opts) })) };
+  try {
+    out.requirements = parseLabels(labels, opts);
+    out.pool = poolOf(out.requirements);
+  } catch (e) {
+    out.error = (e as Error).message;
+  }
+  return out;
+}

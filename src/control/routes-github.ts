@@ -1,0 +1,66 @@
+/** GitHub routes: the webhook (records intent only) and read-only views; a thin layer over src/github. */
+import { Elysia } from "elysia";
+import { AppError } from "../core/errors.ts";
+import { isJobId } from "../core/ids.ts";
+import { explainLabels } from "../jobs/labels.ts";
+import { publicJob } from "../jobs/record.ts";
+import { getJobFacts, getRunnerFacts } from "../github/facts.ts";
+import { intakeDelivery } from "../github/intake.ts";
+import { latencyBreakdown } from "../github/latency.ts";
+import { githubRuntime } from "../github/runtime.ts";
+import type { ControlContext } from "./context.ts";
+
+export const WEBHOOK_PATH = "/webhooks/github";
+/** GitHub caps webhook payloads at 25 MB. */
+export const WEBHOOK_MAX_BYTES = 25 * 1024 * 1024;
+
+export function githubRoutes(ctx: ControlContext) {
+  const gh = githubRuntime(ctx);
+  const jobOf = async (id: string) => {
+    const job = isJobId(id) ? await ctx.store.get(id) : null;
+    if (!job) throw new AppError("not_found", `job ${id.slice(0, 100)} not found`);
+    return job.value;
+  };
+  return new Elysia({ name: "github" })
+    .post(
+      WEBHOOK_PATH,
+      async ({ body, request, set }) => {
+        if (!gh.verifier) throw new AppError("not_found", "GitHub integration is off (NIMBUS_GITHUB_WEBHOOK_SECRET is empty)");
+        const delivery = await gh.verifier.check(request.headers, typeof body === "string" ? body : "");
+        const r = await intakeDelivery(gh.intake, delivery);
+        set.status = r.status;
+        return r.body;
+      },
+      { parse: "text" },
+    )
+    .group("/api", (app) =>
+      app
+        .onBeforeHandle(async ({ request }) => {
+          await ctx.requireAdmin(request);
+        })
+        .get("/labels/explain", ({ query }) => {
+          const raw = query.labels ?? "";
+          const labels = String(raw).split(",").map((s) => s.trim()).filter(Boolean);
+          if (!labels.length) throw new AppError("validation_failed", "labels: give them comma-separated, e.g. ?labels=nimbus,docker", { field: "labels" });
+          return { baseLabel: gh.labels.baseLabel, ...explainLabels(labels, gh.labels) };
+        })
+        .get("/jobs/:id/latency", async ({ params }) => {
+          const job = await jobOf(params.id);
+          const facts = job.github ? await getJobFacts(ctx.topology.github, job.github.jobId) : null;
+          return latencyBreakdown(job, facts);
+        })
+        .get("/github/jobs/:id", async ({ params }) => {
+          const job = await jobOf(params.id);
+          if (!job.github) throw new AppError("not_found", `job ${params.id} did not come from GitHub`);
+          const facts = await getJobFacts(ctx.topology.github, job.github.jobId);
+          const runners = await Promise.all(job.github.runners.map((r) => getRunnerFacts(ctx.topology.github, r.runnerName)));
+          return { job: publicJob(job), facts, runners: runners.filter(Boolean), latency: latencyBreakdown(job, facts) };
+        })
+        .get("/github/status", () => ({
+          enabled: gh.enabled,
+          apiUrl: gh.config.githubApiUrl,
+          runnerScope: gh.config.githubRunnerScope,
+          reconciler: gh.reconciler ? { ...gh.reconciler.totals } : null,
+        })),
+    );
+}

@@ -1,0 +1,128 @@
+/**
+ * The agent's side of a GitHub job's runner: asking the control plane for the runner's JIT config
+ * (with stored backoff), watching what GitHub says about the runner and the job, removing the
+ * runner before its sandbox/VM is destroyed, and the runner's heartbeat. Used by the GitHub steps
+ * of agent/job-run.ts.
+ */
+import type { KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { isAppError } from "../core/errors.ts";
+import type { Logger } from "../core/log.ts";
+import type { JobRecord } from "../jobs/record.ts";
+import { jitter } from "./client.ts";
+import type { GithubAgentConfig } from "./config.ts";
+import { jobFactsKey, runnerFactsKey, touchRunner, type JobFacts, type RunnerFacts } from "./facts.ts";
+import { callGithubService, SUBJECTS } from "./service.ts";
+import type { MintedRunner } from "./runners.ts";
+
+export interface GithubAgentDeps {
+  nc: NatsConnection;
+  github: KV;
+  config: GithubAgentConfig;
+}
+
+export const JIT_ENV = "ACTIONS_RUNNER_INPUT_JITCONFIG";
+
+/** Ask for the runner's JIT config, retrying while GitHub is unavailable or rate-limited, until `deadlineMs`. */
+export async function requestRunner(d: GithubAgentDeps, req: { jobId: string; attempt: number; agentId: string }, deadlineMs: number, log: Logger): Promise<MintedRunner> {
+  const until = Date.now() + deadlineMs;
+  for (let i = 0; ; i++) {
+    try {
+      return await callGithubService<MintedRunner>(d.nc, SUBJECTS.jit, req);
+    } catch (e) {
+      const retryable = isAppError(e, "unavailable") || isAppError(e, "rate_limited");
+      const wait = Math.max(jitter(d.config.githubRetryBaseMs * 2 ** Math.min(i, 6)), Number((isAppError(e) && e.details?.retryAfterMs) || 0));
+      if (!retryable || Date.now() + wait > until) throw e;
+      log.info("runner config not available yet; retrying", { error: (e as Error).message, waitMs: wait });
+      await Bun.sleep(wait);
+    }
+  }
+}
+
+/** Remove the runner from GitHub; `busy` means GitHub gave it a job (keep it). Retries while GitHub is unreachable. */
+export async function removeRunnerVia(d: GithubAgentDeps, jobId: string, runnerName: string, tries = 5): Promise<"removed" | "gone" | "busy" | "unknown"> {
+  for (let i = 0; i < tries; i++) {
+    try {
+      return await callGithubService<"removed" | "gone" | "busy">(d.nc, SUBJECTS.remove, { jobId, runnerName });
+    } catch (e) {
+      if (!isAppError(e, "unavailable") && !isAppError(e, "rate_limited")) throw e;
+      await Bun.sleep(jitter(d.config.githubRetryBaseMs * 2 ** i));
+    }
+  }
+  return "unknown";
+}
+
+/** Live view of the facts of one GitHub job and one runner. */
+export class RunnerWatch {
+  job: JobFacts | null = null;
+  runner: RunnerFacts | null = null;
+  private wake: (() => void)[] = [];
+  private stopWatch: () => void = () => {};
+
+  static async open(kv: KV, ghJobId: number, runnerName: string): Promise<RunnerWatch> {
+    const w = new RunnerWatch();
+    const jobKey = jobFactsKey(ghJobId);
+    const it = await kv.watch({ key: [jobKey, runnerFactsKey(runnerName)] });
+    w.stopWatch = () => it.stop();
+    (async () => {
+      for await (const e of it) {
+        if (e.operation !== "PUT" || !e.value.length) continue;
+        if (e.key === jobKey) w.job = e.json<JobFacts>();
+        else w.runner = e.json<RunnerFacts>();
+        const waiting = w.wake;
+        w.wake = [];
+        waiting.forEach((f) => f());
+      }
+    })();
+    return w;
+  }
+
+  /** Wait until `pick` returns a value, `timeoutMs` passes ("timeout") or `abort` settles ("aborted"). */
+  async until<T>(pick: () => T | undefined, timeoutMs: number, abort: Promise<unknown>): Promise<T | "timeout" | "aborted"> {
+    const deadline = Date.now() + timeoutMs;
+    let aborted = false;
+    void abort.then(() => {
+      aborted = true;
+      const waiting = this.wake;
+      this.wake = [];
+      waiting.forEach((f) => f());
+    });
+    for (;;) {
+      const v = pick();
+      if (v !== undefined) return v;
+      if (aborted) return "aborted";
+      const left = deadline - Date.now();
+      if (left <= 0) return "timeout";
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, left);
+        this.wake.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+  }
+
+  stop(): void {
+    this.stopWatch();
+  }
+}
+
+/** Heartbeat of a runner the agent holds, until stopped (then its exit is recorded). */
+export function runnerHeartbeat(d: GithubAgentDeps, name: string, jobId: string, attempt: number): { stop(): Promise<void> } {
+  const beat = () => touchRunner(d.github, name, jobId, attempt, { aliveAt: Date.now() }).catch(() => {});
+  void beat();
+  const t = setInterval(beat, d.config.githubRunnerHeartbeatMs);
+  return {
+    async stop() {
+      clearInterval(t);
+      await touchRunner(d.github, name, jobId, attempt, { exitedAt: Date.now() }).catch(() => {});
+    },
+  };
+}
+
+/** Backoff before the next runner attempt after a failure: exponential with jitter, stored in the record. */
+export function nextAttemptAt(job: JobRecord, baseMs: number): number {
+  const failures = job.github?.runnerFailures ?? 0;
+  return Date.now() + jitter(baseMs * 2 ** Math.min(failures, 8));
+}

@@ -1,0 +1,103 @@
+/**
+ * The GitHub integration inside one control-plane replica, built once from its context: webhook
+ * verifier and intake deps for the route; the agents' service, the facts read model and the
+ * reconciler started by `startGithubWorkers`.
+ */
+import { randomBytes } from "node:crypto";
+import type { ControlContext } from "../control/context.ts";
+import type { LabelOptions } from "../jobs/labels.ts";
+import { GithubClient } from "./client.ts";
+import { checkGithubConfig, githubEnabled, privateKeyPem, type GithubConfig } from "./config.ts";
+import { FactsIndex } from "./facts-index.ts";
+import type { IntakeDeps } from "./intake.ts";
+import { githubMetrics, type GithubMetrics } from "./metrics.ts";
+import { OrgRateLimiter } from "./ratelimit.ts";
+import { lookupJob, Reconciler } from "./reconciler.ts";
+import { startGithubService } from "./service.ts";
+import { WebhookVerifier } from "./webhook.ts";
+
+export interface GithubRuntime {
+  enabled: boolean;
+  config: GithubConfig;
+  labels: LabelOptions;
+  metrics: GithubMetrics;
+  verifier: WebhookVerifier | null;
+  intake: IntakeDeps;
+  client: GithubClient | null;
+  facts: FactsIndex | null;
+  reconciler: Reconciler | null;
+}
+
+const runtimes = new WeakMap<ControlContext, GithubRuntime>();
+
+export function githubRuntime(ctx: ControlContext): GithubRuntime {
+  const existing = runtimes.get(ctx);
+  if (existing) return existing;
+  const config = ctx.config as unknown as GithubConfig;
+  checkGithubConfig(config);
+  const enabled = githubEnabled(config);
+  const metrics = githubMetrics(ctx.metrics.registry);
+  const labels = ctx.submitDeps.labels;
+  const log = ctx.log.child({ part: "github" });
+  const client = enabled
+    ? new GithubClient({
+        apiUrl: config.githubApiUrl,
+        appId: config.githubAppId,
+        privateKeyPem: privateKeyPem(config),
+        tokenLedger: ctx.topology.ghTokens,
+        retryBaseMs: config.githubRetryBaseMs,
+        log,
+        onStatus: (s) => metrics.api.inc({ status: String(s) }),
+      })
+    : null;
+  const rt: GithubRuntime = {
+    enabled,
+    config,
+    labels,
+    metrics,
+    verifier: enabled ? new WebhookVerifier(config.githubWebhookSecret) : null,
+    intake: {
+      store: ctx.store,
+      github: ctx.topology.github,
+      deliveries: ctx.topology.ghDeliveries,
+      limiter: new OrgRateLimiter(ctx.topology.ghRateLimit, config.githubRateLimitPerWindow, config.githubRateLimitWindowMs),
+      labels,
+      config,
+      metrics,
+      log,
+    },
+    client,
+    facts: null,
+    reconciler: null,
+  };
+  runtimes.set(ctx, rt);
+  return rt;
+}
+
+/** Start the agents' GitHub service and the reconciler (singleton across replicas by a leader key). */
+export async function startGithubWorkers(ctx: ControlContext): Promise<{ stop(): Promise<void> }> {
+  const rt = githubRuntime(ctx);
+  if (!rt.enabled || !rt.client) return { stop: async () => {} };
+  const deps = { ...rt.intake, client: rt.client };
+  const facts = await FactsIndex.start(ctx.topology.github);
+  rt.facts = facts;
+  const service = startGithubService({ ...deps, nc: ctx.nc, leases: ctx.topology.leases, lookup: (jobId) => lookupJob(deps, jobId) });
+  const reconciler = new Reconciler({
+    ...deps,
+    index: ctx.index,
+    facts,
+    leases: ctx.topology.leases,
+    leaders: ctx.topology.leaders,
+    jsm: ctx.topology.jsm,
+    replicaId: `control-${randomBytes(4).toString("hex")}`,
+  });
+  rt.reconciler = reconciler;
+  reconciler.start();
+  return {
+    async stop() {
+      service.stop();
+      await reconciler.stop();
+      facts.stop();
+    },
+  };
+}
