@@ -97,7 +97,7 @@ export class QemuDriver implements Driver {
     if (isAlive(this.live.get(inst.name)?.pid)) throw new AppError("conflict", `${inst.name} is already running`);
     const plan = await this.plan(inst, "run");
     const snapshot = await this.opts.snapshots?.find(plan);
-    const vm = snapshot ? await restoreVm(plan, snapshot, this.binary, sink) : await this.boot(plan, sink);
+    const vm = snapshot ? await restoreVm(plan, snapshot, this.binary, sink, (a) => this.inNetns(a)) : await this.boot(plan, sink);
     this.live.set(inst.name, vm);
     this.records.save({ ...inst, pid: vm.pid, meta: { ...inst.meta, restoredFrom: snapshot } });
     log.debug("vm started", { name: inst.name, pid: vm.pid, accel: plan.accel, snapshot });
@@ -119,10 +119,14 @@ export class QemuDriver implements Driver {
     return this.plan({ driver: this.name, name: "nimbus-template-0", jobId: "template", attempt: 0, dir: "", meta }, "wait");
   }
 
+  private inNetns(argv: string[]): string[] {
+    return this.opts.netns ? ["ip", "netns", "exec", this.opts.netns, ...argv] : argv;
+  }
+
   /** Cold boot: resolves once the guest's userspace is up; a VM that does not get there is killed. */
   async boot(plan: LaunchPlan, sink: OutputSink): Promise<VmProcess> {
     rmSync(plan.qmpSocket, { force: true });
-    const vm = spawnVm(qemuArgs(plan, this.binary), sink);
+    const vm = spawnVm(this.inNetns(qemuArgs(plan, this.binary)), sink);
     const timeoutMs = this.opts.bootTimeoutMs ?? (plan.accel === "kvm" ? 10_000 : 60_000);
     const timer = setTimeout(() => vm.kill(), timeoutMs);
     try {

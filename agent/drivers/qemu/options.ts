@@ -25,6 +25,8 @@ export interface QemuDriverOptions {
   rootfs?: (spec: RunSpec) => Promise<string>;
   /** Host networking: a tap and addresses per instance. Without it the guest has loopback only. */
   network?: VmNetwork;
+  /** Run QEMU inside this network namespace (where `network` made the taps; tests). */
+  netns?: string;
   /** Snapshots to restore instead of booting (warm path). */
   snapshots?: SnapshotSource;
   /** How long a cold boot may take to reach guest userspace. Default 60 s (TCG) / 10 s (KVM). */

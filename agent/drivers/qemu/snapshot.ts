@@ -60,9 +60,9 @@ export async function createSnapshot(plan: LaunchPlan, file: string, binary: str
 }
 
 /** Restores `file` into a new VM running `plan` and resumes it. Resolves once the guest runs. */
-export async function restoreVm(plan: LaunchPlan, file: string, binary: string, sink: OutputSink): Promise<VmProcess> {
+export async function restoreVm(plan: LaunchPlan, file: string, binary: string, sink: OutputSink, wrap = (argv: string[]) => argv): Promise<VmProcess> {
   rmSync(plan.qmpSocket, { force: true });
-  const vm = spawnVm(qemuArgs({ ...plan, mode: "wait", incomingFile: file }, binary), sink);
+  const vm = spawnVm(wrap(qemuArgs({ ...plan, mode: "wait", incomingFile: file }, binary)), sink);
   try {
     const qmp = await Qmp.connect(plan.qmpSocket);
     await waitFor("the incoming migration", 30_000, async () => {

@@ -1,0 +1,82 @@
+/**
+ * The VM network of one agent: a bridge with the gateway address, a tap per instance, addresses
+ * leased in SQLite, and the egress policy. Implements what the microVM drivers need (VmNetwork).
+ */
+import { createLogger } from "../../src/core/log.ts";
+import { cidrOf, gatewayOf, guestIp, macFor, maxHost, parseCidr, TAP_PREFIX, tapName, type Subnet } from "./addr.ts";
+import { HostNet } from "./host.ts";
+import { deleteRuleset, egressRuleset, type EgressPolicy } from "./policy.ts";
+import { NetStore } from "./store.ts";
+import type { VmNetAttachment, VmNetwork } from "./types.ts";
+
+const log = createLogger("vm-net");
+
+export interface HostNetworkOptions {
+  /** SQLite file for leases. */
+  dbPath: string;
+  bridge?: string;
+  /** Guest subnet; the gateway is its first address. Default 10.88.0.0/24. */
+  subnet?: string;
+  policy: EgressPolicy;
+  /** Resolver handed to guests. */
+  dns?: string;
+  /** Run everything inside this network namespace (tests). */
+  netns?: string;
+  /** Owner of the taps (the VMM's uid when it does not run as root). */
+  tapUser?: number;
+}
+
+export class HostNetwork implements VmNetwork {
+  readonly bridge: string;
+  readonly subnet: Subnet;
+  readonly host: HostNet;
+  readonly store: NetStore;
+  private ready?: Promise<void>;
+
+  constructor(private readonly opts: HostNetworkOptions) {
+    this.bridge = opts.bridge ?? "nimbus0";
+    this.subnet = parseCidr(opts.subnet ?? "10.88.0.0/24");
+    this.host = new HostNet(opts.netns);
+    this.store = new NetStore(opts.dbPath);
+  }
+
+  get gateway(): string {
+    return gatewayOf(this.subnet);
+  }
+
+  /** Bridge, addresses and policy; idempotent, and re-applying replaces the policy atomically. */
+  async setup(policy: EgressPolicy = this.opts.policy): Promise<void> {
+    await this.host.ensureBridge(this.bridge, `${this.gateway}/${this.subnet.prefix}`);
+    await this.host.applyNft(egressRuleset(this.bridge, cidrOf(this.subnet), this.gateway, policy));
+  }
+
+  async attach(name: string): Promise<VmNetAttachment> {
+    this.ready ??= this.setup();
+    await this.ready;
+    const lease = this.store.lease(name, tapName(name), maxHost(this.subnet), (h) => macFor(this.subnet, h));
+    await this.host.ensureTap(lease.tap, this.bridge, this.opts.tapUser);
+    log.debug("attached", { name, tap: lease.tap, host: lease.host });
+    return { tap: lease.tap, mac: lease.mac, ip: `${guestIp(this.subnet, lease.host)}/${this.subnet.prefix}`, gateway: this.gateway, dns: this.opts.dns };
+  }
+
+  async detach(name: string): Promise<void> {
+    const lease = this.store.get(name);
+    await this.host.deleteLink(lease?.tap ?? tapName(name));
+    this.store.release(name);
+  }
+
+  /** Taps bearing Nimbus's prefix that no lease knows (a crashed agent's), removed. */
+  async reapUnknownTaps(): Promise<string[]> {
+    const known = new Set(this.store.all().map((l) => l.tap));
+    const stray = (await this.host.tapsWithPrefix(TAP_PREFIX)).filter((t) => !known.has(t));
+    for (const t of stray) await this.host.deleteLink(t);
+    return stray;
+  }
+
+  /** Removes the bridge and the policy (the leases stay in SQLite for the reaper). */
+  async teardown(): Promise<void> {
+    await this.host.applyNft(deleteRuleset(this.bridge));
+    await this.host.deleteLink(this.bridge);
+    this.ready = undefined;
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * Egress policy and VM networking, inside network namespaces this test creates (private test
+ * addresses only). A namespace plugged into the bridge checks the policy cheaply; one VM checks
+ * the whole path: tap, address from SQLite, guest network config, NAT, refusals.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { QemuDriver } from "../../agent/drivers/qemu/driver.ts";
+import { tapName } from "../../agent/net/addr.ts";
+import { HostNetwork } from "../../agent/net/network.ts";
+import type { EgressPolicy } from "../../agent/net/policy.ts";
+import { parseLabels } from "../../src/jobs/labels.ts";
+import { ensureVmAssets } from "../../scripts/vm/build-assets.ts";
+import { capture } from "../drivers/conformance.ts";
+import { HOST_SERVICES, NetWorld, OUT_IP, probeScript } from "./netns.ts";
+
+const world = new NetWorld();
+const state = mkdtempSync(join(tmpdir(), "nimbus-net-"));
+const online: EgressPolicy = { hostPorts: [{ port: HOST_SERVICES.cache }] };
+let net: HostNetwork;
+
+beforeAll(async () => {
+  await world.create();
+  net = new HostNetwork({ dbPath: join(state, "net.sqlite"), bridge: "nmbtbr0", subnet: "10.88.0.0/24", policy: online, netns: world.hostNs });
+  await net.setup();
+  await world.plugGuest("nmbtbr0", "10.88.0.200", net.gateway);
+});
+
+afterAll(async () => {
+  await world.destroy();
+  net?.store.close();
+  rmSync(state, { recursive: true, force: true });
+});
+
+describe("egress policy (guest namespace on the VM bridge)", () => {
+  test("online: Nimbus endpoints and the outside are reachable; metadata, admin and NATS ports are refused", async () => {
+    expect(await world.fetchFromGuest(net.gateway, HOST_SERVICES.cache)).toBe("cache");
+    expect(await world.fetchFromGuest(OUT_IP, 80)).toBe("outside");
+    expect(await world.fetchFromGuest("169.254.169.254", 80)).toBe("refused");
+    expect(await world.fetchFromGuest(net.gateway, HOST_SERVICES.admin)).toBe("refused");
+    expect(await world.fetchFromGuest(net.gateway, HOST_SERVICES.nats)).toBe("refused");
+    expect(await world.fetchFromGuest("10.99.0.1", HOST_SERVICES.nats)).toBe("refused");
+  });
+
+  test("offline: only the allow-list is reachable beyond the host", async () => {
+    await net.setup({ ...online, offline: true, allow: [{ ip: OUT_IP, port: 8080 }] });
+    try {
+      expect(await world.fetchFromGuest(OUT_IP, 8080)).toBe("out8080");
+      expect(await world.fetchFromGuest(OUT_IP, 80)).toBe("refused");
+      expect(await world.fetchFromGuest(net.gateway, HOST_SERVICES.cache)).toBe("cache");
+      expect(await world.fetchFromGuest("169.254.169.254", 80)).toBe("refused");
+    } finally {
+      await net.setup(online);
+    }
+  });
+
+  test("attach and detach are idempotent; leases live in SQLite; stray taps are reaped", async () => {
+    const a1 = await net.attach("nimbus-neta-1");
+    const a2 = await net.attach("nimbus-neta-1");
+    const b = await net.attach("nimbus-netb-1");
+    expect(a2).toEqual(a1);
+    expect(a1.tap).toBe(tapName("nimbus-neta-1"));
+    expect(b.ip).not.toBe(a1.ip);
+    expect(net.store.all().map((l) => l.name).sort()).toEqual(["nimbus-neta-1", "nimbus-netb-1"]);
+    expect(await net.host.linkExists(a1.tap)).toBe(true);
+    await net.detach("nimbus-neta-1");
+    await net.detach("nimbus-neta-1");
+    expect(await net.host.linkExists(a1.tap)).toBe(false);
+    expect((await net.attach("nimbus-netc-1")).ip).toBe(a1.ip);
+    net.store.release("nimbus-netb-1");
+    expect(await net.reapUnknownTaps()).toEqual([b.tap]);
+    await net.detach("nimbus-netc-1");
+  });
+});
+
+test("a VM on its tap: reaches the cache and the outside, refused metadata, admin and NATS", async () => {
+  await ensureVmAssets();
+  const driver = new QemuDriver({ stateDir: join(state, "qemu"), maxVcpus: 1, maxMemoryMiB: 512, jobDiskGiB: 2, network: net, netns: world.hostNs });
+  const targets = [`${net.gateway}:${HOST_SERVICES.cache}`, `${OUT_IP}:80`, "169.254.169.254:80", `${net.gateway}:${HOST_SERVICES.admin}`, `${net.gateway}:${HOST_SERVICES.nats}`];
+  const spec = { jobId: `net${world.tag}`, attempt: 1, command: ["sh", "-c", `ip -4 -o addr show eth0 | awk '{print "addr " $4}'\n${probeScript(targets)}`], env: {}, dir: join(state, "job"), requirements: parseLabels(["nimbus"]) };
+  const inst = await driver.prepare(spec);
+  const out = capture();
+  const res = await (await driver.start(inst, spec, out.sink)).exited;
+  const text = out.text("out");
+  expect(res.exitCode).toBe(0);
+  expect(text).toContain(`addr ${inst.meta.ip}`);
+  expect(text).toContain(`${targets[0]} -> cache`);
+  expect(text).toContain(`${targets[1]} -> outside`);
+  for (const t of targets.slice(2)) expect(text).toContain(`${t} -> refused`);
+  await driver.destroy(inst);
+  expect(await net.host.linkExists(String(inst.meta.tap))).toBe(false);
+  expect(net.store.get(inst.name)).toBeUndefined();
+  expect(existsSync(join(spec.dir, "qemu"))).toBe(false);
+}, 90_000);
