@@ -20,7 +20,7 @@ export function exitCodeOf(job: Pick<JobRecord, "state" | "exitCode">): number {
   return job.state === "succeeded" ? 0 : job.state === "timed_out" ? 124 : job.state === "cancelled" ? 130 : 1;
 }
 
-async function waitTerminal(api: ApiClient, id: string): Promise<JobRecord> {
+export async function waitTerminal(api: ApiClient, id: string): Promise<JobRecord> {
   for (;;) {
     const { job } = await api.get<{ job: JobRecord }>(`/api/jobs/${encodeURIComponent(id)}`);
     if (TERMINAL.has(job.state)) return job;

@@ -6,7 +6,7 @@ import type { Command } from "../command.ts";
 import type { CliContext } from "../context.ts";
 import { ApiClient } from "../client.ts";
 import { followJobLogs } from "./logs.ts";
-import { exitCodeOf } from "./run.ts";
+import { exitCodeOf, waitTerminal } from "./run.ts";
 import type { JobRecord } from "../../jobs/record.ts";
 
 const SAMPLE = [
@@ -31,8 +31,8 @@ async function runSample(ctx: CliContext, api: ApiClient): Promise<number> {
   ctx.out("\nrunning a sample job: nimbus run -- sh -c '…'");
   const { job } = await api.post<{ job: JobRecord }>("/api/jobs", { name: "sample", command: SAMPLE, env: { NIMBUS_JOB_NAME: "sample" } });
   await followJobLogs(ctx, api, job.id);
-  const final = (await api.get<{ job: JobRecord }>(`/api/jobs/${job.id}`)).job;
-  ctx.out(`sample job ${final.id}: ${final.state} (exit ${exitCodeOf(final)}) — see it with: nimbus jobs show ${final.id}`);
+  const final = await waitTerminal(api, job.id);
+  ctx.out(`sample job ${final.id}: ${final.state} (exit ${exitCodeOf(final)}) — see it with: ./bin/nimbus jobs show ${final.id}`);
   return exitCodeOf(final);
 }
 
@@ -49,7 +49,8 @@ function printUp(ctx: CliContext, stack: Stack, ms: number): void {
       `  NATS           ${stack.natsUrl}`,
       `  admin token    ${stack.adminToken}`,
       `  service logs   ${stack.dataDir}/logs/`,
-      "Try: nimbus status · nimbus run -- echo hi · nimbus jobs list.  Ctrl-C stops everything.",
+      "In another terminal: ./bin/nimbus status · ./bin/nimbus run -- echo hi · ./bin/nimbus jobs list",
+      "Ctrl-C stops everything.",
     ].join("\n"),
   );
 }
