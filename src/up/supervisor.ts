@@ -18,6 +18,10 @@ export interface StackOptions {
   controlEnv?: Record<string, string>;
   /** Readiness deadline for each service. */
   startTimeoutMs?: number;
+  /** Restart a service that exits on its own (with backoff; at most 5 times a minute). */
+  restartOnCrash?: boolean;
+  /** Told about crashes and restarts. */
+  onEvent?: (message: string) => void;
 }
 
 export interface Child {
@@ -73,12 +77,32 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const children = new Map<string, Child>();
   const common = { NIMBUS_NATS_URL: natsUrl, NIMBUS_NATS_TOKEN: natsToken, NIMBUS_AUTH_SECRET: authSecret, NIMBUS_LOGS_URL: logsUrl };
 
+  let stopping = false;
+  const intentional = new WeakSet<Child>();
+  const crashes = new Map<string, number[]>();
+  const onCrash = (child: Child, code: number | null) => {
+    if (stopping || !opts.restartOnCrash || intentional.has(child) || children.get(child.name) !== child) return;
+    const recent = (crashes.get(child.name) ?? []).filter((t) => Date.now() - t < 60_000);
+    recent.push(Date.now());
+    crashes.set(child.name, recent);
+    if (recent.length > 5) return opts.onEvent?.(`${child.name} exited (code ${code}) 6 times within a minute; not restarting it. See ${logDir}/${child.name}.log`);
+    const delay = Math.min(10_000, 250 * 2 ** (recent.length - 1));
+    opts.onEvent?.(`${child.name} exited (code ${code}); restarting in ${delay} ms`);
+    setTimeout(() => {
+      if (stopping) return;
+      services[child.name]!().then(
+        () => opts.onEvent?.(`${child.name} restarted`),
+        (e) => opts.onEvent?.(`${child.name} failed to restart: ${(e as Error).message}`),
+      );
+    }, delay);
+  };
   const spawn = (name: string, argv: string[], env: Record<string, string>): Child => {
     const fd = openSync(join(logDir, `${name}.log`), "a");
     const proc = Bun.spawn(["setsid", ...argv], { cwd: ROOT, env: { ...process.env, ...env }, stdin: "ignore", stdout: fd, stderr: fd });
     closeSync(fd);
     const child = { name, proc, env };
     children.set(name, child);
+    void proc.exited.then((code) => onCrash(child, code));
     return child;
   };
   const bun = process.execPath;
@@ -125,6 +149,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const stopChild = async (name: string, signal: NodeJS.Signals = "SIGTERM", timeoutMs = 10_000) => {
     const c = children.get(name);
     if (!c || c.proc.exitCode !== null || c.proc.signalCode !== null) return;
+    intentional.add(c);
     c.proc.kill(signal);
     const t = setTimeout(() => c.proc.kill("SIGKILL"), timeoutMs);
     await c.proc.exited;
@@ -140,6 +165,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     },
     stopChild,
     async stop() {
+      stopping = true;
       const agents = [...children.keys()].filter((n) => !["nats", "logs", "control"].includes(n));
       await Promise.all(agents.map((n) => stopChild(n, "SIGTERM", 10_000)));
       await stopChild("control");

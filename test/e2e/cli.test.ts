@@ -145,6 +145,20 @@ describe("errors a user can act on", () => {
   });
 });
 
+describe("supervision", () => {
+  test("a service that dies is restarted, and the state file follows its new pid", async () => {
+    const statePath = join(a.dir, "state.json");
+    const before = JSON.parse(await Bun.file(statePath).text()).services.control as number;
+    process.kill(before, "SIGKILL");
+    await waitFor(async () => {
+      const now = JSON.parse(await Bun.file(statePath).text()).services.control as number;
+      return now !== before && nimbus(["status", "--data-dir", a.dir]).code === 0;
+    }, 15_000, "control plane restart");
+    expect(a.output() + "").toContain("Nimbus is up");
+    expect(nimbus(["run", "--data-dir", a.dir, "--", "echo", "after-restart"]).out).toBe("after-restart\n");
+  }, 30_000);
+});
+
 describe("Ctrl-C", () => {
   test("stops every process of the stack and removes the state file", async () => {
     const dir = a.dir;

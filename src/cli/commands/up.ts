@@ -72,13 +72,19 @@ token are written to <data-dir>/state.json so other nimbus commands find the sta
     if (prior && isAlive(prior.pid) && prior.pid !== process.pid)
       throw new AppError("conflict", `a stack is already running from ${ctx.dataDir} (pid ${prior.pid}); stop it first or use another --data-dir`);
     const t0 = performance.now();
-    const stack = await startStack({ dataDir: ctx.dataDir, portBase, agents });
-    const p = ports(portBase);
-    writeState({
-      pid: process.pid, startedAt: Date.now(), dataDir: stack.dataDir, controlUrl: stack.controlUrl, logsUrl: stack.logsUrl,
-      natsUrl: stack.natsUrl, natsMonitorUrl: `http://127.0.0.1:${p.natsMonitor}`, adminToken: stack.adminToken,
-      services: Object.fromEntries([...stack.children].map(([name, c]) => [name, c.proc.pid])),
-    });
+    const record = () =>
+      writeState({
+        pid: process.pid, startedAt, dataDir: stack.dataDir, controlUrl: stack.controlUrl, logsUrl: stack.logsUrl,
+        natsUrl: stack.natsUrl, natsMonitorUrl: `http://127.0.0.1:${ports(portBase).natsMonitor}`, adminToken: stack.adminToken,
+        services: Object.fromEntries([...stack.children].map(([name, c]) => [name, c.proc.pid])),
+      });
+    const startedAt = Date.now();
+    const onEvent = (m: string) => {
+      ctx.err(`nimbus up: ${m}`);
+      if (m.endsWith(" restarted")) record();
+    };
+    const stack = await startStack({ dataDir: ctx.dataDir, portBase, agents, restartOnCrash: true, onEvent });
+    record();
     const api = new ApiClient(stack.controlUrl, stack.logsUrl, stack.adminToken);
     let stopping: Promise<void> | undefined;
     const stop = () => (stopping ??= (async () => {
