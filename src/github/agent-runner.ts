@@ -62,18 +62,20 @@ export class RunnerWatch {
   static async open(kv: KV, ghJobId: number, runnerName: string): Promise<RunnerWatch> {
     const w = new RunnerWatch();
     const jobKey = jobFactsKey(ghJobId);
-    const it = await kv.watch({ key: [jobKey, runnerFactsKey(runnerName)] });
-    w.stopWatch = () => it.stop();
-    (async () => {
-      for await (const e of it) {
-        if (e.operation !== "PUT" || !e.value.length) continue;
-        if (e.key === jobKey) w.job = e.json<JobFacts>();
-        else w.runner = e.json<RunnerFacts>();
-        const waiting = w.wake;
-        w.wake = [];
-        waiting.forEach((f) => f());
-      }
-    })();
+    // One watch per key: nats-server 2.9 takes a single filter subject.
+    const its = await Promise.all([kv.watch({ key: jobKey }), kv.watch({ key: runnerFactsKey(runnerName) })]);
+    w.stopWatch = () => its.forEach((it) => it.stop());
+    for (const it of its)
+      (async () => {
+        for await (const e of it) {
+          if (e.operation !== "PUT" || !e.value.length) continue;
+          if (e.key === jobKey) w.job = e.json<JobFacts>();
+          else w.runner = e.json<RunnerFacts>();
+          const waiting = w.wake;
+          w.wake = [];
+          waiting.forEach((f) => f());
+        }
+      })();
     return w;
   }
 

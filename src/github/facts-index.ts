@@ -9,7 +9,7 @@ export class FactsIndex {
 
   static async start(kv: KV, onJob?: (f: JobFacts) => void): Promise<FactsIndex> {
     const index = new FactsIndex();
-    const watch = await kv.watch({ key: ["job.>", "runner.>"] });
+    const watch = await kv.watch(); // nats-server 2.9 watches one filter: take all, skip the rest
     index.stopWatch = () => watch.stop();
     (async () => {
       for await (const e of watch) {

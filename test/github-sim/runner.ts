@@ -1,0 +1,55 @@
+/**
+ * The runner stand-in: started from a JIT config (ACTIONS_RUNNER_INPUT_JITCONFIG, the same
+ * encoding as the real runner: base64 JSON of `.runner` and `.credentials`, each base64), it
+ * connects to the simulator, takes one job, runs its steps as shell commands (output on
+ * stdout/stderr like the real runner's log), reports the conclusion and exits 0. Exits 2 on an
+ * acquire error (rejected, or removed while waiting), as the real runner exits on such errors.
+ */
+const encoded = process.env.ACTIONS_RUNNER_INPUT_JITCONFIG;
+if (!encoded) {
+  console.error("runner: ACTIONS_RUNNER_INPUT_JITCONFIG is not set");
+  process.exit(2);
+}
+const files = JSON.parse(atob(encoded)) as Record<string, string>;
+const runner = JSON.parse(atob(files[".runner"]!)) as { agentName: string; serverUrl: string };
+const creds = JSON.parse(atob(files[".credentials"]!)) as { data: { token: string } };
+
+async function call(op: string, body: Record<string, unknown> = {}): Promise<Response> {
+  return fetch(`${runner.serverUrl}/_runner/${op}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token: creds.data.token, ...body }) });
+}
+
+const connected = await call("connect");
+if (!connected.ok) {
+  console.error(`runner ${runner.agentName}: could not connect: ${(await connected.text()).slice(0, 200)}`);
+  process.exit(2);
+}
+console.log(`runner ${runner.agentName}: listening for jobs`);
+const beat = setInterval(() => void call("heartbeat").catch(() => {}), 500);
+
+let job: { id: number; name: string; steps: string[] } | null = null;
+while (!job) {
+  const r = await call("acquire").catch(() => null);
+  if (!r) continue;
+  if (r.status === 204) continue;
+  if (!r.ok) {
+    console.error(`runner ${runner.agentName}: acquire failed (${r.status}): ${(await r.text()).slice(0, 200)}`);
+    process.exit(2);
+  }
+  job = ((await r.json()) as { job: typeof job }).job;
+}
+console.log(`Running job: ${job.name} (${job.id})`);
+let conclusion = "success";
+for (const step of job.steps) {
+  console.log(`##[group]Run ${step}`);
+  const p = Bun.spawn(["sh", "-c", step], { stdout: "inherit", stderr: "inherit" });
+  const code = await p.exited;
+  if (code !== 0) {
+    console.log(`##[error]Process completed with exit code ${code}.`);
+    conclusion = "failure";
+    break;
+  }
+}
+await call("complete", { jobId: job.id, conclusion });
+clearInterval(beat);
+console.log(`Job ${job.name} completed with result: ${conclusion}`);
+process.exit(0);
