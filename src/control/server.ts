@@ -2,7 +2,7 @@
 import type { ConfigOf } from "../core/config/settings.ts";
 import { createLogger } from "../core/log.ts";
 import { connectNats } from "../nats/connect.ts";
-import { ensureTopology, poolConsumerName, QUEUE_STREAM } from "../nats/topology.ts";
+import { ensureTopology, queueSubject, QUEUE_STREAM } from "../nats/topology.ts";
 import { JobStore } from "../jobs/store.ts";
 import { JobIndex } from "../jobs/job-index.ts";
 import { startSweeper } from "../jobs/sweeper.ts";
@@ -47,13 +47,10 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
       orphanAfterMs: config.leaseTtlMs,
       log,
       cancelRequested: (id) => cancelRequested(topology.signals, id),
+      // In a work-queue stream a message stays until acked: the subject's count is what waits or is in flight.
       poolBacklog: async (pool) => {
-        try {
-          const c = await topology.jsm.consumers.info(QUEUE_STREAM, poolConsumerName(pool));
-          return c.num_pending + c.num_ack_pending;
-        } catch {
-          return 0; // no consumer yet: nothing waits in that pool's queue for an agent
-        }
+        const info = await topology.jsm.streams.info(QUEUE_STREAM, { subjects_filter: queueSubject(pool) });
+        return info.state.subjects?.[queueSubject(pool)] ?? 0;
       },
     },
     config.sweepIntervalMs,

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { startNats, type NatsServer } from "../support/nats.ts";
 import { connectNats } from "../../src/nats/connect.ts";
-import { ensureTopology, type Topology } from "../../src/nats/topology.ts";
+import { ensureTopology, queueSubject, QUEUE_STREAM, type Topology } from "../../src/nats/topology.ts";
+import { parseLabels } from "../../src/jobs/labels.ts";
 import { JobStore, StaleRevision } from "../../src/jobs/store.ts";
 import { Lease, LeaseLost } from "../../src/jobs/lease.ts";
 import { submitJob } from "../../src/jobs/submit.ts";
@@ -120,6 +121,25 @@ describe("sweeper", () => {
     const failed = (await store.get(job.value.id))!.value;
     expect(failed.state).toBe("failed");
     expect(failed.reason).toContain("2 attempts used");
+  });
+
+  test("a queued job whose queue message was lost is published again (only when its pool's queue is empty)", async () => {
+    const parsed = parseJobSpec({ command: ["true"], labels: ["nimbus", "nimbus-16vcpu-64gb"] });
+    const now = Date.now();
+    // The record exists but the publish never happened (a control plane died in between).
+    const job = await store.create({
+      id: `j-lost-${now}`, source: "direct", command: parsed.command, env: {}, secrets: {}, labels: parsed.labels,
+      requirements: parseLabels(parsed.labels), pool: "x64.sandbox.16c64g", timeoutSeconds: 60, state: "queued", attempt: 1,
+      maxAttempts: 2, createdAt: now, updatedAt: now, times: { queued: now },
+    });
+    const backlog = async (pool: string) => {
+      const info = await t.jsm.streams.info(QUEUE_STREAM, { subjects_filter: queueSubject(pool) });
+      return info.state.subjects?.[queueSubject(pool)] ?? 0;
+    };
+    const deps = { ...sweepDeps(now + 120_000), jobs: () => [job.value], poolBacklog: backlog };
+    expect((await sweepOnce(deps)).republished).toBe(1);
+    expect(await backlog(job.value.pool)).toBe(1);
+    expect((await sweepOnce(deps)).republished).toBe(0); // its message is waiting now
   });
 
   test("a lease renewed after the sweeper read it is not expired (CAS on delete)", async () => {
