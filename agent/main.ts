@@ -5,5 +5,12 @@ import { agentSettings } from "./config.ts";
 import { startAgent } from "./agent.ts";
 import { driverFor } from "./drivers/select.ts";
 
-const config = loadConfig(agentSettings);
-await runService("agent", () => startAgent(config, (agentId) => driverFor(config, agentId)), { forceExitAfterMs: 25 * 3_600_000 });
+// A drain waits for running jobs (up to their own timeouts), so the forced exit comes much later.
+await runService(
+  "agent",
+  async () => {
+    const config = loadConfig(agentSettings);
+    return startAgent(config, (agentId) => driverFor(config, agentId));
+  },
+  { forceExitAfterMs: 25 * 3_600_000 },
+);
