@@ -1,0 +1,79 @@
+/** A GitHub simulator wired to a real single-host stack (nats-server, control, logs, agents as processes). */
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { freePortBase, testStack, type TestStack } from "../support/stack.ts";
+import { findInstancePids } from "../../agent/drivers/sandbox/procs.ts";
+import { startGithubSim, type GithubSim, type SimOptions } from "../github-sim/sim.ts";
+import { buildRunnerStandIn } from "../github-sim/build.ts";
+
+export interface GithubStack {
+  sim: GithubSim;
+  stack: TestStack;
+  agents: string[];
+  sandboxRoot: string;
+  /** Sandboxes (processes or directories) still present for our agents. */
+  sandboxes(): number;
+  destroy(): Promise<void>;
+}
+
+const RUNNER_DIR = join(tmpdir(), "nimbus-gh-runner-standin");
+
+export async function githubStack(o: {
+  agents: number;
+  slots?: number;
+  sim?: Partial<SimOptions>;
+  controlEnv?: Record<string, string>;
+  agentEnv?: Record<string, string>;
+}): Promise<GithubStack> {
+  await buildRunnerStandIn(RUNNER_DIR);
+  const base = await freePortBase();
+  const sim = await startGithubSim({ webhookUrl: `http://127.0.0.1:${base}/webhooks/github`, ...o.sim });
+  const sandboxRoot = mkdtempSync(join(tmpdir(), "nimbus-gh-sbx-"));
+  const { chmodSync } = await import("node:fs");
+  chmodSync(sandboxRoot, 0o711);
+  const stack = await testStack({
+    portBase: base,
+    agents: 0,
+    controlEnv: {
+      NIMBUS_GITHUB_WEBHOOK_SECRET: sim.secret,
+      NIMBUS_GITHUB_APP_ID: sim.appId,
+      NIMBUS_GITHUB_APP_PRIVATE_KEY: sim.privateKeyPem,
+      NIMBUS_GITHUB_API_URL: sim.url,
+      NIMBUS_GITHUB_RETRY_BASE_MS: "50",
+      ...o.controlEnv,
+    },
+    agentEnv: {
+      NIMBUS_GITHUB_RUNNER_DIR: RUNNER_DIR,
+      NIMBUS_GITHUB_RETRY_BASE_MS: "50",
+      NIMBUS_SANDBOX_DIR: sandboxRoot,
+      NIMBUS_AGENT_SLOTS: String(o.slots ?? 2),
+      ...o.agentEnv,
+    },
+  });
+  const tag = randomBytes(3).toString("hex");
+  const agents = Array.from({ length: o.agents }, (_, i) => `gh${tag}-a${i + 1}`);
+  for (const a of agents) await stack.startAgent(a);
+  await stack.waitAgents(o.agents);
+  return {
+    sim,
+    stack,
+    agents,
+    sandboxRoot,
+    sandboxes() {
+      let n = 0;
+      for (const a of agents) {
+        n += findInstancePids(undefined, a).size;
+        const dir = join(sandboxRoot, a);
+        if (existsSync(dir)) n += readdirSync(dir).filter((d) => d.startsWith("nimbus-")).length;
+      }
+      return n;
+    },
+    async destroy() {
+      await stack.destroy();
+      await sim.stop();
+      rmSync(sandboxRoot, { recursive: true, force: true });
+    },
+  };
+}
