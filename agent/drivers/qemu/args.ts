@@ -26,6 +26,8 @@ export interface LaunchPlan {
   mode: "run" | "wait" | "probe";
   /** A NIC: on a tap, or (snapshot templates) present but unplugged. */
   nic?: TapAttachment | "placeholder";
+  /** The agent that owns this VM: tagged on the command line so list() on a shared host sees only its own. */
+  owner?: string;
   /** Restore from a migration file instead of booting. */
   incomingFile?: string;
 }
@@ -67,8 +69,14 @@ export function qemuArgs(plan: LaunchPlan, binary = "qemu-system-x86_64"): strin
     ...nic(plan.nic),
     "-qmp", `unix:${plan.qmpSocket},server=on,wait=off`,
     "-pidfile", plan.pidFile,
+    ...(plan.owner ? ["-fw_cfg", ownerTag(plan.owner)] : []),
     ...(plan.incomingFile ? ["-incoming", `exec:cat ${shellQuote(plan.incomingFile)}`] : []),
   ];
+}
+
+/** A fw_cfg blob the guest ignores; it marks the process as this owner's. */
+export function ownerTag(owner: string): string {
+  return `name=opt/nimbus/owner,string=${owner.replace(/[^A-Za-z0-9._-]/g, "_")}`;
 }
 
 function shellQuote(s: string): string {

@@ -12,7 +12,7 @@ import type { Requirements } from "../../../src/jobs/labels.ts";
 import type { Driver, Execution, Instance, OutputSink, ProbeResult, RunSpec } from "../types.ts";
 import { instanceName } from "../types.ts";
 import { chooseAccel } from "./accel.ts";
-import { qemuArgs, type Accel, type LaunchPlan } from "./args.ts";
+import { ownerTag, qemuArgs, type Accel, type LaunchPlan } from "./args.ts";
 import { loadVmAssets, type VmAssets } from "./assets.ts";
 import { shapeFor, type QemuDriverOptions } from "./options.ts";
 import { spawnVm, type VmProcess } from "../../guest/host/vmm.ts";
@@ -110,7 +110,7 @@ export class QemuDriver implements Driver {
     const a = this.assets();
     const accel = await this.accel();
     const nic = m.tap && m.mac ? { tap: m.tap, mac: m.mac } : this.opts.network ? "placeholder" : undefined;
-    return { name: inst.name, accel, vcpus: m.vcpus, memoryMiB: m.memoryMiB, kernel: a.kernel, initramfs: a.initramfs, rootfs: m.rootfs, mode, nic, ...vmPaths(m.vmDir) };
+    return { name: inst.name, owner: this.opts.owner, accel, vcpus: m.vcpus, memoryMiB: m.memoryMiB, kernel: a.kernel, initramfs: a.initramfs, rootfs: m.rootfs, mode, nic, ...vmPaths(m.vmDir) };
   }
 
   /** The plan a job with these requirements would get (placeholder paths): to build its snapshot ahead. */
@@ -152,7 +152,7 @@ export class QemuDriver implements Driver {
 
   /** Pids of QEMU processes running this instance: from its pidfile and from the process table. */
   private pidsOf(name: string, vmDir?: string): number[] {
-    const pids = findVmmProcesses("qemu").filter((p) => p.name === name).map((p) => p.pid);
+    const pids = this.processes().filter((p) => p.name === name).map((p) => p.pid);
     const file = vmDir && vmPaths(vmDir).pidFile;
     if (file && existsSync(file)) {
       const pid = Number(readFileSync(file, "utf8").trim());
@@ -169,7 +169,11 @@ export class QemuDriver implements Driver {
     this.records.remove(inst.name);
   }
 
+  private processes() {
+    return findVmmProcesses("qemu", this.opts.owner ? ownerTag(this.opts.owner) : undefined);
+  }
+
   async list(): Promise<Instance[]> {
-    return listInstances(this.name, this.records, findVmmProcesses("qemu"));
+    return listInstances(this.name, this.records, this.processes());
   }
 }

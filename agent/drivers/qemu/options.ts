@@ -8,6 +8,8 @@ import type { VmAssets } from "./assets.ts";
 import type { SnapshotSource } from "./snapshot.ts";
 
 export interface QemuDriverOptions {
+  /** The owning agent's id: list() and the reaper then only see this agent's VMs on a shared host. */
+  owner?: string;
   /** Where instance records live (one JSON per instance); e.g. `<agent state>/qemu`. */
   stateDir: string;
   /** Directory with manifest.json (default artifacts/vm); or `assets` given directly. */

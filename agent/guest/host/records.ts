@@ -45,7 +45,7 @@ export interface VmmProcess {
 }
 
 /** Live processes whose argv has `-name guest=nimbus-...` (QEMU) or `--id nimbus-...` (Firecracker). */
-export function findVmmProcesses(binaryHint: string): VmmProcess[] {
+export function findVmmProcesses(binaryHint: string, ownerArg?: string): VmmProcess[] {
   const out: VmmProcess[] = [];
   for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
     let argv: string[];
@@ -57,6 +57,7 @@ export function findVmmProcesses(binaryHint: string): VmmProcess[] {
     if (!argv[0]?.includes(binaryHint)) continue;
     const name = nameArg(argv);
     if (!name?.startsWith(INSTANCE_PREFIX)) continue;
+    if (ownerArg && !argv.includes(ownerArg)) continue;
     const pidFile = argv[argv.indexOf("-pidfile") + 1];
     out.push({ pid: Number(pid), name, vmDir: argv.includes("-pidfile") && pidFile ? dirname(pidFile) : undefined });
   }
