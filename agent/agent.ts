@@ -49,7 +49,7 @@ export async function startAgent(config: AgentConfig, makeDriver: (agentId: stri
   const probe = await driver.probe();
   if (!probe.ok) throw new Error(`driver ${driver.name} cannot run here: ${probe.detail}`);
   const nc = await connectNats({ url: config.natsUrl, token: config.natsToken, name: `nimbus-agent-${id}` });
-  const topology = await ensureTopology(nc);
+  const topology = await ensureTopology(nc, { replicas: config.natsReplicas });
   const jobs = new JobStore(topology.jobs, topology.js, (m, f) => log.warn(m, f));
   const shipper = new LogShipper({ store: local, logsUrl: config.logsUrl, token: config.token, log });
   shipper.start();

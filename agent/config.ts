@@ -1,12 +1,13 @@
 /** The host agent's configuration: declared once, validated at start. */
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
-import { leaseTtlMs, logsUrl, natsToken, natsUrl } from "../src/core/config/common.ts";
+import { leaseTtlMs, logsUrl, natsReplicas, natsToken, natsUrl } from "../src/core/config/common.ts";
 import { int, list, oneOf, optionalStr, secret, str, type SettingsSpec } from "../src/core/config/settings.ts";
 
 export const agentSettings = {
   natsUrl,
   natsToken,
+  natsReplicas,
   logsUrl,
   leaseTtlMs,
   agentId: {

@@ -1,5 +1,5 @@
 /** The control plane's configuration: declared once, validated at start. */
-import { adminSubjects, authSecret, host, leaseTtlMs, listenPort, logsUrl, natsToken, natsUrl } from "../core/config/common.ts";
+import { adminSubjects, authSecret, host, leaseTtlMs, listenPort, logsUrl, natsReplicas, natsToken, natsUrl } from "../core/config/common.ts";
 import { int, oneOf, str, type SettingsSpec } from "../core/config/settings.ts";
 import { githubSettings } from "../github/config.ts";
 
@@ -8,6 +8,7 @@ export const controlSettings = {
   port: listenPort("NIMBUS_CONTROL_PORT", "Port of the control plane API.", 7070),
   natsUrl,
   natsToken,
+  natsReplicas,
   authSecret,
   adminSubjects,
   leaseTtlMs,

@@ -23,7 +23,7 @@ export interface RunningControlPlane {
 export async function startControlPlane(config: ConfigOf<typeof controlSettings>): Promise<RunningControlPlane> {
   const log = createLogger("control");
   const nc = await connectNats({ url: config.natsUrl, token: config.natsToken, name: "nimbus-control" });
-  const topology = await ensureTopology(nc);
+  const topology = await ensureTopology(nc, { replicas: config.natsReplicas });
   const store = new JobStore(topology.jobs, topology.js, (m, f) => log.warn(m, f));
   const index = await JobIndex.start(topology.jobs);
   const auth = { secret: config.authSecret, adminSubjects: config.adminSubjects };

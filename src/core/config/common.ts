@@ -16,6 +16,13 @@ export const natsToken: Setting<string> = {
   secret: true,
 };
 
+export const natsReplicas: Setting<number> = {
+  env: "NIMBUS_NATS_REPLICAS",
+  doc: "Replicas of each Nimbus stream and bucket (1 for one node; 3 or 5 on a cluster). Give every process the same value.",
+  schema: int(1, 5),
+  default: "1",
+};
+
 export const authSecret: Setting<string> = {
   env: "NIMBUS_AUTH_SECRET",
   doc: "HMAC key (32+ characters) that signs and verifies admin and agent tokens.",
