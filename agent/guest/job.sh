@@ -29,13 +29,16 @@ setup_net() {
 
 # setup_user: the job runs as $CFG_UID; give it a passwd entry and a home if the image has none.
 setup_user() {
-  grep -q "^[^:]*:[^:]*:$CFG_UID:" $R/etc/passwd 2>/dev/null ||
-    echo "runner:x:$CFG_UID:$CFG_UID:runner:/home/runner:/bin/sh" >> $R/etc/passwd
-  grep -q "^[^:]*:[^:]*:$CFG_UID:" $R/etc/group 2>/dev/null ||
+  JOB_HOME=
+  while IFS=: read -r _u _p uid _g _c home _s; do
+    [ "$uid" = "$CFG_UID" ] && { JOB_HOME=${home:-/}; break; }
+  done < $R/etc/passwd 2>/dev/null
+  if [ -z "$JOB_HOME" ]; then
+    JOB_HOME=/home/runner
+    echo "runner:x:$CFG_UID:$CFG_UID:runner:$JOB_HOME:/bin/sh" >> $R/etc/passwd
     echo "runner:x:$CFG_UID:" >> $R/etc/group
-  JOB_HOME=$(awk -F: -v u="$CFG_UID" '$3 == u { print $6; exit }' $R/etc/passwd)
-  JOB_HOME=${JOB_HOME:-/home/runner}
-  mkdir -p "$R$JOB_HOME" && chown "$CFG_UID:$CFG_UID" "$R$JOB_HOME"
+  fi
+  [ -d "$R$JOB_HOME" ] || { mkdir -p "$R$JOB_HOME" && chown "$CFG_UID:$CFG_UID" "$R$JOB_HOME"; }
 }
 
 # frame_stream TAG < fifo: each line of the stream becomes one framed record, flushed at once.
@@ -59,9 +62,10 @@ run_job() {
   frame_stream O < /run/out & o=$!
   frame_stream E < /run/err & e=$!
   set -- PATH=$DEFAULT_PATH HOME="$JOB_HOME" USER=runner
-  for v in $(sed -n 's/^env //p' $CONFIG); do set -- "$@" "$(b64 "$v")"; done
+  while read -r k v; do [ "$k" = env ] && set -- "$@" "$(b64 "$v")"; done < $CONFIG
   set -- "$@" /.nimbus/busybox sh -c 'cd "$HOME" 2>/dev/null; exec "$@"' job
-  for v in $(sed -n 's/^arg //p' $CONFIG); do set -- "$@" "$(b64 "$v")"; done
+  while read -r k v; do [ "$k" = arg ] && set -- "$@" "$(b64 "$v")"; done < $CONFIG
+  mark exec
   as_job env -i "$@" < /dev/null > /run/out 2> /run/err
   JOB_EXIT=$?
   # Whatever the job left behind dies with it; then the framers see end of file.

@@ -9,6 +9,12 @@ frame() {
 
 say() { frame S "$*"; }
 
+# mark STAGE: a timing record (guest uptime, builtins only) for the host's boot breakdown.
+mark() {
+  read -r up _ < /proc/uptime
+  printf '\036T%s %s\n' "$up" "$1" > $CONSOLE
+}
+
 # cmdline_arg KEY DEFAULT: value of KEY=VALUE on the kernel command line.
 cmdline_arg() {
   for w in $(cat /proc/cmdline); do

@@ -10,6 +10,8 @@ export interface ConsoleEvents {
   /** A snapshot template is waiting for its job's config. */
   waiting(): void;
   exit(code: number): void;
+  /** A timing mark: guest uptime (s) when the init reached `stage`. */
+  mark(stage: string, uptime: number): void;
 }
 
 const RS = "\x1e";
@@ -59,6 +61,10 @@ export class ConsoleParser {
       case "R": return this.events.ready?.(Number(payload) || 0);
       case "W": return this.events.waiting?.();
       case "X": return this.events.exit?.(Number.parseInt(payload, 10));
+      case "T": {
+        const [up, stage] = payload.split(" ");
+        return this.events.mark?.(stage ?? "", Number(up));
+      }
       default: this.sink("sys", payload + "\n");
     }
   }

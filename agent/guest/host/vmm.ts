@@ -15,6 +15,8 @@ export interface VmProcess {
   /** The VMM has exited and its console is fully delivered. */
   exited: Promise<ExitResult>;
   kill(): void;
+  /** Timing marks from the guest init, with the host time (performance.now()) they arrived. */
+  marks: { stage: string; uptime: number; at: number }[];
 }
 
 /** Exit status when the guest never reported one (init failure, VMM crash, stop). */
@@ -27,7 +29,13 @@ export function spawnVm(argv: string[], sink: OutputSink, cwd?: string): VmProce
   ready.catch(() => undefined);
   let code: number | undefined;
   let killed = false;
-  const parser = new ConsoleParser(sink, { ready: (u) => onReady(u), waiting: () => onWaiting(), exit: (c) => (code = c) });
+  const marks: VmProcess["marks"] = [];
+  const parser = new ConsoleParser(sink, {
+    ready: (u) => onReady(u),
+    waiting: () => onWaiting(),
+    exit: (c) => (code = c),
+    mark: (stage, uptime) => marks.push({ stage, uptime, at: performance.now() }),
+  });
   const proc: Subprocess<"ignore", "pipe", "pipe"> = Bun.spawn(argv, { cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const drained = Promise.all([pump(proc.stdout, (c) => parser.push(c)).then(() => parser.end()), pump(proc.stderr, (c) => sink("sys", new TextDecoder().decode(c)))]);
   const exited = Promise.all([proc.exited, drained]).then(([status]): ExitResult => {
@@ -42,6 +50,7 @@ export function spawnVm(argv: string[], sink: OutputSink, cwd?: string): VmProce
     ready,
     waiting,
     exited,
+    marks,
     kill: () => {
       killed = true;
       proc.kill("SIGKILL");
