@@ -19,7 +19,18 @@ export function assembleByOffset(parts: Part[], size: number): Segment[] {
     pos += p.size;
   }
   if (pos !== size) throw invalid(`committed size ${size} does not match the ${pos} bytes uploaded`);
-  return sorted.map((p) => ({ object: p.object, size: p.size }));
+  return mergeSegments(sorted.map((p) => ({ object: p.object, size: p.size })));
+}
+
+/** Adjacent chunks written in place into one object become one segment. */
+function mergeSegments(list: Segment[]): Segment[] {
+  const out: Segment[] = [];
+  for (const s of list) {
+    const last = out[out.length - 1];
+    if (last && last.object === s.object) last.size += s.size;
+    else out.push({ ...s });
+  }
+  return out;
 }
 
 /** v2: the committed block list (or the single blob) in order; total must be the finalized size. */

@@ -17,14 +17,14 @@ export function fsStore(root: string): BlobStore {
   mkdirSync(tmp, { recursive: true });
   const path = (name: string) => join(objects, checkObjectName(name));
 
-  async function write(file: string, body: ReadableStream<Uint8Array>, limits: PutLimits): Promise<number> {
+  async function write(file: string, body: ReadableStream<Uint8Array>, limits: PutLimits, offset = 0, flags = "w"): Promise<number> {
     const max = Math.min(limits.maxBytes, limits.expectedBytes ?? Infinity);
-    const fh = await open(file, "w");
+    const fh = await open(file, flags);
     let pos = 0;
     try {
       for await (const chunk of chunksOf(body)) {
         if (pos + chunk.byteLength > max) throw tooLarge(limits);
-        await fh.write(chunk, 0, chunk.byteLength, pos);
+        await fh.write(chunk, 0, chunk.byteLength, offset + pos);
         pos += chunk.byteLength;
       }
       checkFinalSize(pos, limits);
@@ -49,6 +49,13 @@ export function fsStore(root: string): BlobStore {
         await rm(temp, { force: true });
         throw e;
       }
+    },
+    async putAt(name, offset, body, limits) {
+      const dest = path(name);
+      mkdirSync(dirname(dest), { recursive: true });
+      const fh = await open(dest, "a"); // create without truncating, then write positionally
+      await fh.close();
+      return write(dest, body, limits, offset, "r+");
     },
     async read(name, start, end) {
       return Bun.file(path(name)).slice(start, end + 1);

@@ -14,6 +14,11 @@ export interface BlobStore {
   readonly kind: "fs" | "s3";
   /** Stream `body` into object `name`, replacing it atomically; resolves to the byte count. */
   put(name: string, body: ReadableStream<Uint8Array>, limits: PutLimits): Promise<number>;
+  /**
+   * Optional: write `body` into object `name` at byte `offset`, creating it if needed and leaving
+   * other bytes alone (v1 chunks land in place, so the archive is one object served with sendfile).
+   */
+  putAt?(name: string, offset: number, body: ReadableStream<Uint8Array>, limits: PutLimits): Promise<number>;
   /** Bytes [start, end] (inclusive) of object `name`. Blob when the store can serve a file directly. */
   read(name: string, start: number, end: number): Promise<ReadableStream<Uint8Array> | Blob>;
   /** Size of object `name`, or undefined if it does not exist. */
