@@ -11,7 +11,7 @@ import { createLogger, type Logger } from "../src/core/log.ts";
 import { connectNats } from "../src/nats/connect.ts";
 import { ensurePoolConsumer, ensureTopology, QUEUE_STREAM, type Topology } from "../src/nats/topology.ts";
 import { JobStore } from "../src/jobs/store.ts";
-import { poolsFor } from "../src/jobs/labels.ts";
+import { poolsFor, type Isolation } from "../src/jobs/labels.ts";
 import { putAgent, removeAgent, type AgentInfo } from "../src/agents/registry.ts";
 import { VERSION } from "../src/version.ts";
 import type { agentSettings } from "./config.ts";
@@ -41,13 +41,16 @@ function agentIdFrom(config: AgentConfig, local: AgentStore): string {
   return id;
 }
 
-export async function startAgent(config: AgentConfig, makeDriver: (agentId: string) => Driver): Promise<RunningAgent> {
+export async function startAgent(config: AgentConfig, makeDrivers: (agentId: string) => Map<Isolation, Driver>): Promise<RunningAgent> {
   const local = new AgentStore(config.stateDir);
   const id = agentIdFrom(config, local);
   const log = createLogger("agent", { agentId: id });
-  const driver = makeDriver(id);
-  const probe = await driver.probe();
-  if (!probe.ok) throw new Error(`driver ${driver.name} cannot run here: ${probe.detail}`);
+  const drivers = makeDrivers(id);
+  for (const driver of drivers.values()) {
+    const probe = await driver.probe();
+    if (!probe.ok) throw new Error(`driver ${driver.name} cannot run here: ${probe.detail}`);
+    log.info("driver ready", { driver: driver.name, detail: probe.detail });
+  }
   const nc = await connectNats({ url: config.natsUrl, token: config.natsToken, name: `nimbus-agent-${id}` });
   const topology = await ensureTopology(nc, { replicas: config.natsReplicas });
   const jobs = new JobStore(topology.jobs, topology.js, (m, f) => log.warn(m, f));
@@ -55,29 +58,32 @@ export async function startAgent(config: AgentConfig, makeDriver: (agentId: stri
   shipper.start();
   const workRoot = `${config.stateDir}/jobs`;
   mkdirSync(workRoot, { recursive: true });
-  const deps = { agentId: id, jobs, leases: topology.leases, signals: topology.signals, driver, local, shipper, leaseTtlMs: config.leaseTtlMs, workRoot, log,
+  const deps = { agentId: id, jobs, leases: topology.leases, signals: topology.signals, local, shipper, leaseTtlMs: config.leaseTtlMs, workRoot, log,
     github: { nc, github: topology.github, config: loadConfig(githubAgentSettings) } };
 
-  await reconcile({ agentId: id, local, driver, jobs, leases: topology.leases, log });
+  await reconcile({ agentId: id, local, drivers: [...drivers.values()], jobs, leases: topology.leases, log });
 
-  const isolations = driver.name === "noop" ? (["sandbox"] as const) : (["sandbox"] as const);
-  const pools = poolsFor({ arch: "x64", isolations, vcpus: config.vcpus, memoryGb: config.memoryGb, gpus: 0, docker: false });
+  const poolDriver = new Map<string, Driver>();
+  for (const [isolation, driver] of drivers)
+    for (const pool of poolsFor({ arch: "x64", isolations: [isolation], vcpus: config.vcpus, memoryGb: config.memoryGb, gpus: 0, docker: false }))
+      poolDriver.set(pool, driver);
+  const pools = [...poolDriver.keys()];
   const runs = new Map<string, JobRun>();
   const slots = new Slots(config.slots);
   let stopping = false;
   const startedAt = Date.now();
 
   const info = (): AgentInfo => ({
-    id, hostname: hostname(), labels: config.labels, pools, drivers: [driver.name], slots: config.slots,
+    id, hostname: hostname(), labels: config.labels, pools, drivers: [...drivers.values()].map((d) => d.name), slots: config.slots,
     running: [...runs.keys()], draining: stopping, startedAt, heartbeatAt: Date.now(), version: VERSION,
   });
   await putAgent(topology.agents, info());
   const registry = setInterval(() => putAgent(topology.agents, info()).catch((e) => log.warn("agent heartbeat failed", { error: e })), 5000);
   const stopSignals = await watchCancels(topology, runs, log);
 
-  const handle = async (m: import("@nats-io/jetstream").JsMsg) => {
+  const handle = async (m: import("@nats-io/jetstream").JsMsg, driver: Driver) => {
     const { jobId, attempt } = m.json<{ jobId: string; attempt: number }>();
-    const run = new JobRun(deps, jobId, attempt, m);
+    const run = new JobRun({ ...deps, driver }, jobId, attempt, m);
     runs.set(jobId, run);
     try {
       await run.execute();
@@ -90,9 +96,10 @@ export async function startAgent(config: AgentConfig, makeDriver: (agentId: stri
   const loops: Promise<void>[] = [];
   for (const pool of pools) {
     const consumer = await topology.js.consumers.get(QUEUE_STREAM, await ensurePoolConsumer(topology.jsm, pool));
-    loops.push(...pullLoop(consumer, slots, () => stopping, handle, (e) => log.warn("pull failed", { pool, error: e })));
+    const driver = poolDriver.get(pool)!;
+    loops.push(...pullLoop(consumer, slots, () => stopping, (m) => handle(m, driver), (e) => log.warn("pull failed", { pool, error: e })));
   }
-  log.info("agent started", { pools, driver: driver.name, slots: config.slots });
+  log.info("agent started", { pools, drivers: config.drivers, slots: config.slots });
 
   return {
     id,

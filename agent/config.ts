@@ -1,8 +1,13 @@
 /** The host agent's configuration: declared once, validated at start. */
+import * as v from "valibot";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { leaseTtlMs, logsUrl, natsReplicas, natsToken, natsUrl } from "../src/core/config/common.ts";
 import { int, list, oneOf, optionalStr, secret, str, type SettingsSpec } from "../src/core/config/settings.ts";
+import { DEFAULT_ASSETS_DIR } from "./drivers/qemu/assets.ts";
+
+export const DRIVER_NAMES = ["sandbox", "qemu", "noop"] as const;
+export type DriverName = (typeof DRIVER_NAMES)[number];
 
 export const agentSettings = {
   natsUrl,
@@ -20,11 +25,30 @@ export const agentSettings = {
   token: { env: "NIMBUS_AGENT_TOKEN", doc: "Agent token (from `nimbus token mint --kind agent`) for the log service.", schema: secret(20), secret: true },
   slots: { env: "NIMBUS_AGENT_SLOTS", doc: "Jobs this agent runs at once.", schema: int(1, 1024), default: "2" },
   labels: { env: "NIMBUS_AGENT_LABELS", doc: "Extra labels shown for this agent (informational).", schema: list(), default: "" },
-  driver: {
-    env: "NIMBUS_AGENT_DRIVER",
-    doc: "How jobs are isolated: `sandbox` (bubblewrap) or `noop` (benchmarks only: runs nothing, exits 0).",
-    schema: oneOf(["sandbox", "noop"] as const),
+  drivers: {
+    env: "NIMBUS_AGENT_DRIVERS",
+    doc: "Drivers this agent runs jobs with: `sandbox` (bubblewrap; serves isolation:sandbox), `qemu` (microVMs; serves isolation:vm), `noop` (benchmarks only: runs nothing, exits 0; serves isolation:sandbox).",
+    schema: v.pipe(
+      list(),
+      v.minLength(1, "must name at least one driver"),
+      v.check((l) => l.every((d) => DRIVER_NAMES.includes(d as DriverName)), `must be a comma-separated list of ${DRIVER_NAMES.join(", ")}`),
+      v.check((l) => !(l.includes("sandbox") && l.includes("noop")), "sandbox and noop both serve isolation:sandbox; pick one"),
+      v.transform((l) => l as DriverName[]),
+    ) as v.GenericSchema<string, DriverName[]>,
     default: "sandbox",
+  },
+  vmAssetsDir: {
+    env: "NIMBUS_VM_ASSETS_DIR",
+    doc: "Kernel, initramfs and rootfs for the qemu driver (manifest.json, built by `bun run scripts/vm/build-assets.ts`).",
+    schema: str(),
+    default: DEFAULT_ASSETS_DIR,
+    defaultDoc: "artifacts/vm",
+  },
+  vmAccel: {
+    env: "NIMBUS_VM_ACCEL",
+    doc: "qemu acceleration: `auto` (KVM when a probe boot works, else software emulation), `kvm` or `tcg`.",
+    schema: oneOf(["auto", "kvm", "tcg"] as const),
+    default: "auto",
   },
   vcpus: { env: "NIMBUS_AGENT_VCPUS", doc: "vCPUs this agent offers (decides the size classes it serves).", schema: int(1, 1024), default: String(Math.max(2, cpus().length)), defaultDoc: "the machine's CPUs (at least 2)" },
   memoryGb: {

@@ -17,7 +17,7 @@ import type { AgentStore } from "./store.ts";
 export interface ReconcileDeps {
   agentId: string;
   local: AgentStore;
-  driver: Driver;
+  drivers: Driver[];
   jobs: JobStore;
   leases: KV;
   log: Logger;
@@ -45,18 +45,21 @@ export async function reconcile(deps: ReconcileDeps): Promise<{ released: number
   const known = new Set<string>();
   let released = 0;
   for (const run of deps.local.runs()) {
-    if (run.instance) {
+    const driver = run.instance && deps.drivers.find((d) => d.name === run.instance!.driver);
+    if (run.instance && driver) {
       known.add(run.instance.name);
-      await deps.driver.destroy(run.instance);
+      await driver.destroy(run.instance);
     }
     await releaseOwnLease(deps, run.jobId, run.attempt);
     deps.local.deleteRun(run.jobId, run.attempt);
     released++;
   }
   let orphans = 0;
-  for (const inst of await deps.driver.list()) {
-    await deps.driver.destroy(inst);
-    if (!known.has(inst.name)) orphans++;
+  for (const driver of deps.drivers) {
+    for (const inst of await driver.list()) {
+      await driver.destroy(inst);
+      if (!known.has(inst.name)) orphans++;
+    }
   }
   if (released || orphans) deps.log.info("reconciled after restart", { released, orphans });
   return { released, orphans };

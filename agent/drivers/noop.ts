@@ -1,4 +1,4 @@
-/** A driver that runs nothing and exits 0 at once: for pipeline benchmarks only (NIMBUS_AGENT_DRIVER=noop). */
+/** A driver that runs nothing and exits 0 at once: for pipeline benchmarks only (NIMBUS_AGENT_DRIVERS=noop). */
 import { instanceName, type Driver, type Execution, type Instance, type RunSpec } from "./types.ts";
 
 export class NoopDriver implements Driver {

@@ -1,6 +1,6 @@
 /**
  * Pipeline benchmark: trivial jobs submitted over HTTP, leased and completed by one agent with the
- * no-work executor (NIMBUS_AGENT_DRIVER=noop), on one NATS node; beside the raw NATS KV
+ * no-work executor (NIMBUS_AGENT_DRIVERS=noop), on one NATS node; beside the raw NATS KV
  * compare-and-set rate measured in the same run.
  *
  *   bun run scripts/bench/pipeline.ts [--jobs 10000] [--rate 200] [--seconds 10]
@@ -18,7 +18,7 @@ const JOBS = Number(values.jobs);
 const RATE = Number(values.rate);
 const SECONDS = Number(values.seconds);
 
-const stack = await benchStack({ agents: 1, agentEnv: { NIMBUS_AGENT_DRIVER: "noop", NIMBUS_AGENT_SLOTS: "64" } });
+const stack = await benchStack({ agents: 1, agentEnv: { NIMBUS_AGENT_DRIVERS: "noop", NIMBUS_AGENT_SLOTS: "64" } });
 const nc = await connectNats({ url: stack.natsUrl, token: stack.natsToken, name: "bench" });
 const topo = await ensureTopology(nc);
 const index = await JobIndex.start(topo.jobs);
