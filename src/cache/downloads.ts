@@ -32,6 +32,8 @@ export async function lookup(d: CacheDeps, caller: Caller, keys: string[], versi
 
 export interface Download {
   size: number;
+  etag: string;
+  lastModified: Date;
   range?: { start: number; end: number };
   body: ReadableStream<Uint8Array> | Blob;
 }
@@ -64,7 +66,8 @@ export async function openDownload(d: CacheDeps, id: number, rangeHeader: string
   const range = parseRange(rangeHeader, e.size);
   const start = range?.start ?? 0;
   const end = range?.end ?? e.size - 1;
-  if (!withBody) return { size: e.size, range, body: new Blob([]) };
+  const meta = { size: e.size, range, etag: `"0x${e.id.toString(16)}${(e.committedAt ?? 0).toString(16)}"`, lastModified: new Date(e.committedAt ?? e.createdAt) };
+  if (!withBody) return { ...meta, body: new Blob([]) };
   const slices = sliceSegments(e.segments, start, end);
   let body: ReadableStream<Uint8Array> | Blob;
   if (slices.length === 1) body = await d.store.read(slices[0]!.object, slices[0]!.start, slices[0]!.end);
@@ -73,5 +76,5 @@ export async function openDownload(d: CacheDeps, id: number, rangeHeader: string
     body = concat(d.store, slices);
   }
   d.metrics.bytesOut.inc(end - start + 1);
-  return { size: e.size, range, body };
+  return { ...meta, body };
 }

@@ -101,6 +101,14 @@ export class CacheIndex {
     })();
   }
 
+  /** Replace all parts of an entry by one (after composing them into a single object). */
+  replaceParts(entryId: number, p: Part, now: number): void {
+    this.db.transaction(() => {
+      this.db.query("delete from parts where entry_id = ?").run(entryId);
+      this.putPart(entryId, p, now);
+    })();
+  }
+
   parts(entryId: number): Part[] {
     return this.db.query("select name, start, size, object from parts where entry_id = ? order by start, name").all(entryId) as Part[];
   }

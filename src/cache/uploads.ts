@@ -122,7 +122,13 @@ export async function commitBlockList(d: CacheDeps, id: number, blockIds: string
     await discardQuietly(d, e, "invalid_block_list");
     throw new AppError("bad_request", "InvalidBlockList: the block list names a block that was not uploaded");
   }
-  d.index.setBlockList(id, names, d.now());
+  if (!d.store.compose) return d.index.setBlockList(id, names, d.now());
+  const byName = new Map(d.index.parts(id).map((p) => [p.name, p.object]));
+  const size = await d.store.compose(`e/${id}/data`, names.map((n) => byName.get(n)!));
+  const old = [...byName.values()];
+  d.index.replaceParts(id, { name: "data", start: null, size, object: `e/${id}/data` }, d.now());
+  d.index.setBlockList(id, ["data"], d.now());
+  await d.store.delete(old).catch(() => undefined);
 }
 
 /** v2 FinalizeCacheEntryUpload: by key and version in the caller's write scope. */

@@ -49,9 +49,10 @@ async function put(d: HttpDeps, request: Request, id: number, url: URL): Promise
 
 async function get(d: HttpDeps, request: Request, id: number, url: URL, withBody: boolean): Promise<Response> {
   d.signer.verify("r", "e", id, url.searchParams, d.now());
-  const dl = await openDownload(d, id, request.headers.get("range"), withBody);
+  const dl = await openDownload(d, id, request.headers.get("x-ms-range") ?? request.headers.get("range"), withBody); // the Azure SDK sends x-ms-range
   const headers: Record<string, string> = {
     ...azureHeaders(), "accept-ranges": "bytes", "content-type": "application/octet-stream", "x-ms-blob-type": "BlockBlob",
+    etag: dl.etag, "last-modified": dl.lastModified.toUTCString(),
   };
   const length = dl.range ? dl.range.end - dl.range.start + 1 : dl.size;
   headers["content-length"] = String(length);

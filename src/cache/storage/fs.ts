@@ -57,6 +57,18 @@ export function fsStore(root: string): BlobStore {
       await fh.close();
       return write(dest, body, limits, offset, "r+");
     },
+    async compose(dest, sources) {
+      const temp = join(tmp, randomBytes(12).toString("hex"));
+      try {
+        const n = await concatFiles(temp, sources.map(path));
+        mkdirSync(dirname(path(dest)), { recursive: true });
+        await rename(temp, path(dest));
+        return n;
+      } catch (e) {
+        await rm(temp, { force: true });
+        throw e;
+      }
+    },
     async read(name, start, end) {
       return Bun.file(path(name)).slice(start, end + 1);
     },
@@ -84,5 +96,31 @@ function* walk(dir: string, base = ""): Generator<string> {
     const rel = base ? `${base}/${d.name}` : d.name;
     if (d.isDirectory()) yield* walk(join(dir, d.name), rel);
     else yield rel;
+  }
+}
+
+/** Copy `sources` one after another into `dest` with large positional reads and writes, then fsync. */
+async function concatFiles(dest: string, sources: string[]): Promise<number> {
+  const out = await open(dest, "w");
+  const buf = Buffer.allocUnsafe(8 * 1024 * 1024);
+  let pos = 0;
+  try {
+    for (const src of sources) {
+      const fh = await open(src, "r");
+      try {
+        for (;;) {
+          const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+          if (bytesRead === 0) break;
+          await out.write(buf, 0, bytesRead, pos);
+          pos += bytesRead;
+        }
+      } finally {
+        await fh.close();
+      }
+    }
+    await out.sync();
+    return pos;
+  } finally {
+    await out.close();
   }
 }

@@ -19,6 +19,12 @@ export interface BlobStore {
    * other bytes alone (v1 chunks land in place, so the archive is one object served with sendfile).
    */
   putAt?(name: string, offset: number, body: ReadableStream<Uint8Array>, limits: PutLimits): Promise<number>;
+  /**
+   * Optional: concatenate `sources` (in order) into a new object `dest`; resolves to its size.
+   * Lets the filesystem store keep every archive a single file, which Bun serves with sendfile and
+   * a Content-Length (Bun drops Content-Length on streamed bodies: oven-sh/bun#10507).
+   */
+  compose?(dest: string, sources: string[]): Promise<number>;
   /** Bytes [start, end] (inclusive) of object `name`. Blob when the store can serve a file directly. */
   read(name: string, start: number, end: number): Promise<ReadableStream<Uint8Array> | Blob>;
   /** Size of object `name`, or undefined if it does not exist. */
