@@ -236,7 +236,8 @@ export class GithubRun {
     const job = this.h.job().value;
     const g = { ...job.github!, ...(patch.github ?? {}) };
     const failures = g.runnerFailures + (failed ? 1 : 0);
-    if (failures > g.failureBudget || job.attempt >= job.maxAttempts) {
+    // Only failures spend the budget: a runner GitHub gave to another job is not this job's failure.
+    if (failures > g.failureBudget || (failed && job.attempt >= job.maxAttempts)) {
       const why = failures > g.failureBudget ? `${failures} runner failures (budget ${g.failureBudget})` : `${job.maxAttempts} attempts used`;
       await this.fence("failed", { ...patch, github: { ...g, runnerFailures: failures }, reason: `${patch.reason}; ${why}` });
       return;

@@ -55,7 +55,12 @@ export const githubSettings = {
     schema: list(),
     default: "self-hosted,linux,x64",
   },
-  githubMaxAttempts: { env: "NIMBUS_GITHUB_MAX_ATTEMPTS", doc: "Runner attempts a GitHub job may use (a runner handed to another job counts).", schema: int(1, 1000), default: "20" },
+  githubMaxAttempts: {
+    env: "NIMBUS_GITHUB_MAX_ATTEMPTS",
+    doc: "Runner attempts a GitHub job may use in all (runners GitHub gave to other jobs included); failures are bounded by the failure budget.",
+    schema: int(1, 100_000),
+    default: "1000",
+  },
   githubFailureBudget: { env: "NIMBUS_GITHUB_FAILURE_BUDGET", doc: "Runner failures (crash, acquire error, never assigned) before a GitHub job is failed.", schema: int(1, 100), default: "5" },
   githubJobTimeoutSeconds: { env: "NIMBUS_GITHUB_JOB_TIMEOUT_SECONDS", doc: "Longest a runner may live (GitHub's own job limit is 6 h).", schema: int(10, 7 * 86_400), default: "21600" },
   githubRateLimitPerWindow: {
