@@ -104,7 +104,7 @@ export function guardStore(inner: BlobStore, o: GuardOptions): GuardedStore {
     delete: (names) => call("delete", () => inner.delete(names)),
     list: (prefix) => inner.list(prefix),
     check: () => call("check", check),
-    async healthy(freshMs = 5000) {
+    async healthy(freshMs = 1000) {
       if (breaker.state === "open") return false;
       if (Date.now() - lastOk < freshMs && breaker.state === "closed") return true;
       try {
