@@ -1,0 +1,145 @@
+/** The pure core: lookup order, scopes, the breaker state machine, quotas and eviction. */
+import { afterEach, describe, expect, test } from "bun:test";
+import { lookup } from "../../src/cache/downloads.ts";
+import { sweep } from "../../src/cache/eviction.ts";
+import { READ, WRITE, type Caller } from "../../src/cache/model.ts";
+import { CircuitBreaker, type BreakerState } from "../../src/cache/storage/breaker.ts";
+import { scopesForRun } from "../../src/cache/tokens.ts";
+import { commitById, reserve, writeChunk } from "../../src/cache/uploads.ts";
+import { removeDir } from "./support/files.ts";
+import { bytesOf, testCore } from "./support/core.ts";
+
+const cleanups: (() => void)[] = [];
+afterEach(() => cleanups.splice(0).forEach((f) => f()));
+
+function core(limits = {}) {
+  const t = testCore(limits);
+  cleanups.push(() => (t.close(), removeDir(t.dir)));
+  return t;
+}
+
+const caller = (repo: string, ...scopes: [string, number][]): Caller => ({ repo, scopes: scopes.map(([scope, permission]) => ({ scope, permission })) });
+
+async function put(t: ReturnType<typeof testCore>, who: Caller, key: string, body = "data", version = "v") {
+  const e = await reserve(t.d, who, { key, version, size: body.length, protocol: "v1" });
+  await writeChunk(t.d, who, e.id, { start: 0, end: body.length - 1 }, bytesOf(body));
+  const done = await commitById(t.d, who, e.id, body.length);
+  t.clock.now += 1000;
+  return done;
+}
+
+describe("scopes", () => {
+  test("a push writes its own ref and reads the default branch; a PR writes refs/pull/N/merge and reads base then default", () => {
+    expect(scopesForRun({ ref: "refs/heads/feat", defaultRef: "refs/heads/main" })).toEqual([
+      { scope: "refs/heads/feat", permission: READ | WRITE },
+      { scope: "refs/heads/main", permission: READ },
+    ]);
+    expect(scopesForRun({ ref: "refs/pull/9/merge", baseRef: "refs/heads/dev", defaultRef: "refs/heads/main" }).map((s) => s.scope)).toEqual([
+      "refs/pull/9/merge", "refs/heads/dev", "refs/heads/main",
+    ]);
+    expect(scopesForRun({ ref: "refs/heads/main" })).toEqual([{ scope: "refs/heads/main", permission: READ | WRITE }]);
+    expect(() => scopesForRun({ ref: "main" })).toThrow("full git ref");
+    expect(() => scopesForRun({ ref: "refs/heads/../x" })).toThrow("full git ref");
+  });
+});
+
+describe("lookup order", () => {
+  test("own scope before default branch; exact before prefix; prefix picks the newest; restore keys in order", async () => {
+    const t = core();
+    const main = caller("a/b", ["refs/heads/main", 3]);
+    const feat = caller("a/b", ["refs/heads/feat", 3], ["refs/heads/main", 1]);
+    await put(t, main, "npm-1");
+    await put(t, main, "npm-2");
+    await put(t, main, "npm");
+    await put(t, feat, "npm-old");
+    await put(t, main, "yarn-1");
+    const hit = async (who: Caller, keys: string[]) => (await lookup(t.d, who, keys, "v", "v1"))?.entry.key;
+    expect(await hit(main, ["npm"])).toBe("npm"); // exact beats a newer prefix match
+    expect(await hit(main, ["npm-"])).toBe("npm-2"); // newest prefix match
+    expect(await hit(feat, ["npm-"])).toBe("npm-old"); // own scope first, even if older
+    expect(await hit(feat, ["zzz", "yarn-"])).toBe("yarn-1"); // restore key, found on the default branch
+    expect(await hit(feat, ["npm-1"])).toBe("npm-1"); // exact on default branch
+    expect(await hit(caller("a/c", ["refs/heads/main", 3]), ["npm"])).toBeUndefined(); // other repo
+    expect(await lookup(t.d, main, ["npm"], "other-version", "v1")).toBeUndefined();
+  });
+
+  test("a restore touches the entry (LRU)", async () => {
+    const t = core();
+    const main = caller("a/b", ["refs/heads/main", 3]);
+    const e = await put(t, main, "k");
+    t.clock.now += 5000;
+    await lookup(t.d, main, ["k"], "v", "v1");
+    expect(t.d.index.get(e.id)!.lastUsedAt).toBe(t.clock.now);
+  });
+});
+
+describe("quotas and eviction", () => {
+  test("past the repository quota the least recently used entries of that repository go", async () => {
+    const t = core({ repoQuotaBytes: 10 });
+    const main = caller("a/b", ["refs/heads/main", 3]);
+    await put(t, main, "one", "aaaa");
+    await put(t, main, "two", "bbbb");
+    await lookup(t.d, main, ["one"], "v", "v1"); // "one" is now more recently used than "two"
+    t.clock.now += 1000;
+    await put(t, caller("x/y", ["refs/heads/main", 3]), "other", "cccccccc"); // another repo: untouched
+    await put(t, main, "three", "cccc");
+    expect(t.d.index.list({ repo: "a/b" }).map((e) => e.key).sort()).toEqual(["one", "three"]);
+    expect(t.d.index.list({ repo: "x/y" }).length).toBe(1);
+  });
+
+  test("organisation quota and total cap evict across repositories, LRU first", async () => {
+    const t = core({ orgQuotaBytes: 8, maxTotalBytes: 12 });
+    await put(t, caller("org/a", ["refs/heads/main", 3]), "a1", "aaaa");
+    await put(t, caller("org/b", ["refs/heads/main", 3]), "b1", "bbbb");
+    await put(t, caller("org/c", ["refs/heads/main", 3]), "c1", "cccc"); // org over 8: a1 goes
+    expect(t.d.index.list({ org: "org" }).map((e) => e.key).sort()).toEqual(["b1", "c1"]);
+    await put(t, caller("zz/z", ["refs/heads/main", 3]), "z1", "zzzzzz"); // total 14 > 12: b1 goes
+    expect(t.d.index.list({}).map((e) => e.key).sort()).toEqual(["c1", "z1"]);
+  });
+
+  test("an entry larger than the quota is refused at reserve", async () => {
+    const t = core({ repoQuotaBytes: 10 });
+    await expect(reserve(t.d, caller("a/b", ["refs/heads/main", 3]), { key: "big", version: "v", size: 11, protocol: "v1" })).rejects.toThrow("over the data cap");
+  });
+
+  test("the sweeper removes entries unused for N days and uploads abandoned half way, with their data", async () => {
+    const t = core({ unusedDays: 7, uploadTimeoutMinutes: 30 });
+    const main = caller("a/b", ["refs/heads/main", 3]);
+    await put(t, main, "old");
+    const half = await reserve(t.d, main, { key: "half", version: "v", size: 8, protocol: "v1" });
+    await writeChunk(t.d, main, half.id, { start: 0, end: 3 }, bytesOf("half"));
+    t.clock.now += 6 * 86_400_000;
+    await put(t, main, "fresh");
+    expect(await sweep(t.d)).toEqual({ unused: 0, abandoned: 1, failed: 0 });
+    t.clock.now += 2 * 86_400_000;
+    expect(await sweep(t.d)).toEqual({ unused: 1, abandoned: 0, failed: 0 });
+    expect(t.d.index.list({}).map((e) => e.key)).toEqual(["fresh"]);
+    const names: string[] = [];
+    for await (const o of t.d.store.list("e/")) names.push(o.name);
+    expect(names.length).toBe(1);
+  });
+});
+
+describe("circuit breaker", () => {
+  test("opens after N failures, refuses while open, lets one trial through after the cooldown", () => {
+    const clock = { now: 0 };
+    const seen: BreakerState[] = [];
+    const b = new CircuitBreaker({ failures: 2, cooldownMs: 100, now: () => clock.now, onChange: (s) => seen.push(s) });
+    b.failure();
+    expect(b.state).toBe("closed");
+    b.failure();
+    expect(b.state).toBe("open");
+    expect(b.allow()).toBe(false);
+    clock.now = 100;
+    expect(b.allow()).toBe(true);
+    expect(b.state).toBe("half_open");
+    expect(b.allow()).toBe(false); // one trial at a time
+    b.failure();
+    expect(b.state).toBe("open");
+    clock.now = 250;
+    expect(b.allow()).toBe(true);
+    b.success();
+    expect(b.state).toBe("closed");
+    expect(seen).toEqual(["open", "half_open", "open", "half_open", "closed"]);
+  });
+});
