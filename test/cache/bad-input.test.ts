@@ -89,7 +89,7 @@ describe("sizes and ranges", () => {
   test("v2: a block list naming a block never uploaded is a 400 and the upload is discarded", async () => {
     const created = (await (await c.twirp("CreateCacheEntry", { key: "v2-blocks", version: "v" })).json()) as { signed_upload_url: string };
     const id = (n: number) => Buffer.from(`block-${String(n).padStart(6, "0")}`).toString("base64");
-    expect((await fetch(`${created.signed_upload_url}&comp=block&blockid=${encodeURIComponent(id(0))}`, { method: "PUT", body: data })).status).toBe(201);
+    expect((await fetch(`${created.signed_upload_url}&comp=block&blockid=${encodeURIComponent(id(0))}`, { method: "PUT", body: data as BodyInit })).status).toBe(201);
     const xml = `<?xml version="1.0" encoding="utf-8"?><BlockList><Latest>${id(0)}</Latest><Latest>${id(1)}</Latest></BlockList>`;
     const r = await fetch(`${created.signed_upload_url}&comp=blocklist`, { method: "PUT", body: xml, headers: { "content-type": "application/xml" } });
     expect(r.status).toBe(400);

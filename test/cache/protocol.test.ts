@@ -60,7 +60,7 @@ describe("v2 block uploads", () => {
     const { cacheId } = (await r.json()) as { cacheId: number };
     const cuts = [0, 1_000_000, 2_500_000, 4_000_000, data.length];
     const chunks = cuts.slice(0, -1).map((s, i) => [s, cuts[i + 1]! - 1] as const).reverse();
-    const codes = await Promise.all(chunks.map(([s, e]) => c.patch(cacheId, s, e, data.subarray(s, e + 1)).then((x) => x.status)));
+    const codes = await Promise.all(chunks.map(([s, e]) => c.patch(cacheId, s, e, data.subarray(s, e + 1) as BodyInit).then((x) => x.status)));
     expect(codes).toEqual([204, 204, 204, 204]);
     expect((await c.commit(cacheId, data.length)).status).toBe(204);
     const hit = (await (await c.lookup(["v1-inplace"], "v")).json()) as { archiveLocation: string };

@@ -7,8 +7,8 @@ export function rawClient(base: string, token: string) {
   return {
     reserve: (key: string, version: string, cacheSize?: number) =>
       fetch(`${base}/_apis/artifactcache/caches`, { method: "POST", headers: json, body: JSON.stringify({ key, version, cacheSize }) }),
-    patch: (id: number | string, start: number, end: number, body: BodyInit) =>
-      fetch(`${base}/_apis/artifactcache/caches/${id}`, { method: "PATCH", headers: { ...auth, "content-type": "application/octet-stream", "content-range": `bytes ${start}-${end}/*` }, body }),
+    patch: (id: number | string, start: number, end: number, body: BodyInit | Uint8Array) =>
+      fetch(`${base}/_apis/artifactcache/caches/${id}`, { method: "PATCH", headers: { ...auth, "content-type": "application/octet-stream", "content-range": `bytes ${start}-${end}/*` }, body: body as BodyInit }),
     commit: (id: number | string, size: number) => fetch(`${base}/_apis/artifactcache/caches/${id}`, { method: "POST", headers: json, body: JSON.stringify({ size }) }),
     lookup: (keys: string[], version: string) => fetch(`${base}/_apis/artifactcache/cache?keys=${encodeURIComponent(keys.join(","))}&version=${version}`, { headers: auth }),
     twirp: (method: string, body: unknown) => fetch(`${base}${TWIRP}/${method}`, { method: "POST", headers: json, body: JSON.stringify(body) }),
