@@ -19,6 +19,7 @@ import type { JobStore } from "../jobs/store.ts";
 import { getJobFacts, runnerName, type JobFacts } from "./facts.ts";
 import { JIT_ENV, nextAttemptAt, removeRunnerVia, requestRunner, runnerHeartbeat, RunnerWatch, type GithubAgentDeps } from "./agent-runner.ts";
 import { verdictOf, verdictPatch } from "./verdict.ts";
+import { callGithubService, SUBJECTS } from "./service.ts";
 
 export type RunOutcome = { kind: "exit"; exitCode: number } | { kind: "timeout" } | { kind: "cancel" } | { kind: "lost" } | { kind: "error"; message: string };
 
@@ -171,6 +172,10 @@ export class GithubRun {
       await this.h.stop();
       if (ev === "completed") return hop("verdict");
       if (ev === "elsewhere") return (this.elsewhereOn = w.job!.runnerName!), hop("elsewhere");
+      // Never assigned: ask GitHub before calling it a failure (its in_progress webhook may be lost).
+      const now = await callGithubService<JobFacts | null>(this.h.gh.nc, SUBJECTS.lookup, { jobId: this.h.job().value.id }).catch(() => null);
+      if (now?.status === "completed") return hop("verdict");
+      if (now?.status === "in_progress" && now.runnerName !== this.name) return (this.elsewhereOn = now.runnerName ?? "another runner"), hop("elsewhere");
       this.failure = `runner not assigned within ${this.h.gh.config.githubAssignDeadlineMs / 1000}s`;
       return hop("requeue");
     }
