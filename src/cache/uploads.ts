@@ -60,7 +60,8 @@ function uploading(d: CacheDeps, id: number): CacheEntry {
 
 async function storePart(d: CacheDeps, e: CacheEntry, name: string, start: number | null, body: ReadableStream<Uint8Array>, expected?: number): Promise<void> {
   const stored = d.index.parts(e.id).filter((p) => p.name !== name).reduce((s, p) => s + p.size, 0);
-  const limits = { maxBytes: Math.min(d.limits.maxPartBytes, d.limits.maxEntryBytes - stored), expectedBytes: expected };
+  const composedLater = name.startsWith("b") && d.store.compose !== undefined; // v2 blocks become one file at Put Block List
+  const limits = { maxBytes: Math.min(d.limits.maxPartBytes, d.limits.maxEntryBytes - stored), expectedBytes: expected, sync: !composedLater };
   const inPlace = start !== null && d.store.putAt !== undefined;
   const object = inPlace ? `e/${e.id}/data` : `e/${e.id}/${name}`;
   const size = inPlace ? await d.store.putAt!(object, start, body, limits) : await d.store.put(object, body, limits);

@@ -28,7 +28,7 @@ export function fsStore(root: string): BlobStore {
         pos += chunk.byteLength;
       }
       checkFinalSize(pos, limits);
-      await fh.sync();
+      if (limits.sync !== false) await fh.sync();
       return pos;
     } finally {
       await fh.close();

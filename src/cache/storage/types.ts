@@ -8,6 +8,8 @@ export interface PutLimits {
   maxBytes: number;
   /** When known: fail with bad_request (and keep nothing) unless exactly this many bytes arrive. */
   expectedBytes?: number;
+  /** False for intermediate objects that are composed and deleted soon (v2 blocks): skip the fsync. */
+  sync?: boolean;
 }
 
 export interface BlobStore {
