@@ -61,7 +61,7 @@ export async function startAgent(config: AgentConfig, makeDrivers: (agentId: str
   const deps = { agentId: id, jobs, leases: topology.leases, signals: topology.signals, local, shipper, leaseTtlMs: config.leaseTtlMs, workRoot, log,
     github: { nc, github: topology.github, config: loadConfig(githubAgentSettings) } };
 
-  await reconcile({ agentId: id, local, drivers: [...drivers.values()], jobs, leases: topology.leases, log });
+  await reconcile({ agentId: id, workRoot, local, drivers: [...drivers.values()], jobs, leases: topology.leases, log });
 
   const poolDriver = new Map<string, Driver>();
   for (const [isolation, driver] of drivers)

@@ -4,6 +4,7 @@
  * Every write for the job is fenced: renew the lease (CAS on its revision), then CAS the job
  * record. A lost CAS means the lease is gone: kill the job, stop touching it.
  */
+import { rmSync } from "node:fs";
 import type { KV } from "@nats-io/kv";
 import type { JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "../src/core/log.ts";
@@ -231,6 +232,7 @@ export class JobRun {
   private async cleanup(): Promise<StepResult<Step>> {
     clearInterval(this.heartbeat);
     if (this.instance) await this.deps.driver.destroy(this.instance).catch((e) => this.log.warn("destroy failed", { error: e }));
+    rmSync(`${this.deps.workRoot}/${this.jobId}-${this.attempt}`, { recursive: true, force: true });
     if (this.lease) await this.lease.release().catch((e) => (isLeaseLost(e) ? undefined : this.log.warn("lease release failed", { error: e })));
     this.deps.local.deleteRun(this.jobId, this.attempt);
     return done();

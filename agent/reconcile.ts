@@ -4,6 +4,8 @@
  * (instead of after the TTL); anything bearing the `nimbus-` prefix that SQLite does not know is
  * destroyed. Spooled log lines stay and are resent by the shipper.
  */
+import { existsSync, readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import type { KV } from "@nats-io/kv";
 import type { Logger } from "../src/core/log.ts";
 import { isWrongLastSequence } from "../src/nats/errors.ts";
@@ -16,6 +18,8 @@ import type { AgentStore } from "./store.ts";
 
 export interface ReconcileDeps {
   agentId: string;
+  /** Per-job directories: nothing runs yet, so whatever is here is left over. */
+  workRoot: string;
   local: AgentStore;
   drivers: Driver[];
   jobs: JobStore;
@@ -61,6 +65,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<{ released: number
       if (!known.has(inst.name)) orphans++;
     }
   }
+  for (const entry of existsSync(deps.workRoot) ? readdirSync(deps.workRoot) : []) rmSync(join(deps.workRoot, entry), { recursive: true, force: true });
   if (released || orphans) deps.log.info("reconciled after restart", { released, orphans });
   return { released, orphans };
 }

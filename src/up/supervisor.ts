@@ -5,6 +5,7 @@
  */
 import { mkdirSync, openSync, closeSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { createHash } from "node:crypto";
 import { mintToken } from "../auth/tokens.ts";
 import { keptSecret, writePrivate } from "./state.ts";
 
@@ -42,6 +43,9 @@ export interface Stack {
   children: Map<string, Child>;
   /** Start one more agent (its own state dir under the data dir). */
   startAgent(name: string, env?: Record<string, string>): Promise<Child>;
+  /** The agent id of the agent started as `name`: unique per data dir, so stacks side by side never
+   * take each other's sandboxes or VMs for their own. */
+  agentId(name: string): string;
   /** Start (or restart) a named service with the env it had. */
   restart(name: string): Promise<Child>;
   stopChild(name: string, signal?: NodeJS.Signals, timeoutMs?: number): Promise<void>;
@@ -132,13 +136,15 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     },
   };
 
+  const stackTag = createHash("sha256").update(dataDir).digest("hex").slice(0, 6);
+  const agentId = (name: string) => `${name}-${stackTag}`;
   const startAgent = async (name: string, env: Record<string, string> = {}): Promise<Child> => {
-    const token = await mintToken(authSecret, "agent", name, 365 * 86400);
+    const token = await mintToken(authSecret, "agent", agentId(name), 365 * 86400);
     const c = spawn(name, [bun, "run", "agent/main.ts"], {
       ...common,
       NIMBUS_AGENT_TOKEN: token,
       NIMBUS_AGENT_DIR: join(dataDir, name),
-      NIMBUS_AGENT_ID: name,
+      NIMBUS_AGENT_ID: agentId(name),
       ...opts.agentEnv,
       ...env,
     });
@@ -159,6 +165,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const stack: Stack = {
     dataDir, controlUrl, logsUrl, natsUrl, natsMonitorUrl: `http://${host}:${p.natsMonitor}`, adminToken, authSecret, natsToken, children,
     startAgent,
+    agentId,
     restart: async (name) => {
       await stopChild(name);
       return services[name]!();

@@ -89,7 +89,8 @@ describe("nimbus CLI against a local stack", () => {
     await waitFor(() => nimbus(["logs", id, "--data-dir", a.dir]).out.includes("tick"), 10_000, "first log line");
     expect(nimbus(["jobs", "cancel", id, "--data-dir", a.dir]).out).toContain("cancel requested");
     const f = nimbus(["logs", id, "--follow", "--data-dir", a.dir]);
-    expect(f.out).toBe("tick\nnimbus: cancelled\n");
+    expect(f.out).toBe("tick\n");
+    expect(f.err).toBe("nimbus: cancelled\n");
     expect(JSON.parse(nimbus(["jobs", "show", id, "--json", "--data-dir", a.dir]).out).job.state).toBe("cancelled");
   }, 30_000);
 

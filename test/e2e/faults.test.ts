@@ -19,6 +19,7 @@ afterEach(async () => {
 
 const events = async (id: string): Promise<JobEvent[]> => (await s!.api(`/api/jobs/${id}/events`)).body.events;
 const pidOf = (name: string) => s!.children.get(name)!.proc.pid;
+const nameOf = (agentId: string) => agentId.replace(/-[0-9a-f]{6}$/, "");
 const agentLog = (name: string) => readFileSync(join(s!.dataDir, "logs", `${name}.log`), "utf8");
 
 describe("fencing under faults", () => {
@@ -46,13 +47,13 @@ describe("fencing under faults", () => {
     process.kill(pidOf("agent-1"), "SIGSTOP");
     await s.startAgent("agent-2");
     const moved = await s.waitJob(job.id, (j) => j.state === "running" && j.attempt === 2, 20_000);
-    expect(moved.agentId).toBe("agent-2");
+    expect(moved.agentId).toBe(s.agentId("agent-2"));
     process.kill(pidOf("agent-1"), "SIGCONT");
     await waitFor(() => findInstancePids(oldInstance).size === 0, 10_000, "the paused agent to kill its job");
     await waitFor(() => agentLog("agent-1").includes("lease lost"), 5000, "lease-lost log line");
     const after = (await s.api<{ job: JobRecord }>(`/api/jobs/${job.id}`)).body.job;
-    expect(after).toMatchObject({ state: "running", attempt: 2, agentId: "agent-2" }); // agent-1 wrote nothing
-    expect((await events(job.id)).filter((e) => e.agentId === "agent-1" && e.attempt === 2)).toHaveLength(0);
+    expect(after).toMatchObject({ state: "running", attempt: 2, agentId: s.agentId("agent-2") }); // agent-1 wrote nothing
+    expect((await events(job.id)).filter((e) => e.agentId === s!.agentId("agent-1") && e.attempt === 2)).toHaveLength(0);
     await s.api(`/api/jobs/${job.id}/cancel`, { method: "POST" });
     expect((await s.waitJob(job.id)).state).toBe("cancelled");
   }, 60_000);
@@ -63,7 +64,7 @@ describe("fencing under faults", () => {
     const job = await s.submit({ command: ["sh", "-c", "echo started; sleep 2; echo finished"] });
     const running = await s.waitJob(job.id, (j) => j.state === "running");
     const victim = running.agentId!;
-    process.kill(pidOf(victim), "SIGKILL");
+    process.kill(pidOf(nameOf(victim)), "SIGKILL");
     // The sandbox dies with its agent (no orphan keeps running while attempt 2 starts).
     await waitFor(() => findInstancePids(`nimbus-${job.id}-1`).size === 0, 2000, "attempt 1 to die with its agent");
     const done = await s.waitJob(job.id, undefined, 30_000);
@@ -104,8 +105,8 @@ describe("agent lifecycle", () => {
     await s.restart("agent-1");
     const done = await s.waitJob(job.id, undefined, 20_000);
     expect(Date.now() - t0).toBeLessThan(20_000); // far sooner than the 60 s lease
-    expect(done).toMatchObject({ state: "succeeded", attempt: 2, agentId: "agent-1" });
-    expect((await events(job.id))[4]!.reason).toContain("agent agent-1 restarted");
+    expect(done).toMatchObject({ state: "succeeded", attempt: 2, agentId: s.agentId("agent-1") });
+    expect((await events(job.id))[4]!.reason).toContain(`agent ${s.agentId("agent-1")} restarted`);
     expect(findInstancePids(`nimbus-${job.id}-1`).size).toBe(0);
   }, 60_000);
 

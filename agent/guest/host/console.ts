@@ -18,6 +18,7 @@ const RS = "\x1e";
 
 export class ConsoleParser {
   private buf = "";
+  private exited = false;
   private readonly decoder = new TextDecoder();
 
   constructor(
@@ -45,8 +46,9 @@ export class ConsoleParser {
   private line(line: string): void {
     const at = line.indexOf(RS);
     if (at < 0) {
+      // Kernel lines after the job's exit code (the power-off) are not the job's business.
       const text = line.replace(/\r$/, "");
-      if (text.trim()) this.sink("sys", text + "\n");
+      if (text.trim() && !this.exited) this.sink("sys", text + "\n");
       return;
     }
     if (at > 0 && line.slice(0, at).trim()) this.sink("sys", line.slice(0, at).replace(/\r$/, "") + "\n");
@@ -60,7 +62,9 @@ export class ConsoleParser {
       case "S": return this.sink("sys", payload + "\n");
       case "R": return this.events.ready?.(Number(payload) || 0);
       case "W": return this.events.waiting?.();
-      case "X": return this.events.exit?.(Number.parseInt(payload, 10));
+      case "X":
+        this.exited = true;
+        return this.events.exit?.(Number.parseInt(payload, 10));
       case "T": {
         const [up, stage] = payload.split(" ");
         return this.events.mark?.(stage ?? "", Number(up));

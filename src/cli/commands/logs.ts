@@ -5,8 +5,9 @@ import type { Command } from "../command.ts";
 
 export function printLine(ctx: CliContext, l: LogLineOut): void {
   if (ctx.json) return ctx.out(JSON.stringify(l));
-  if (l.stream === "err") process.stderr.write(l.text + "\n");
-  else process.stdout.write(l.text + "\n");
+  // stdout carries only the job's stdout; its stderr and Nimbus's own lines (timeouts, boot) go to stderr.
+  if (l.stream === "out") process.stdout.write(l.text + "\n");
+  else process.stderr.write(l.text + "\n");
 }
 
 /**
@@ -49,7 +50,7 @@ export async function followJobLogs(ctx: CliContext, api: ApiClient, jobId: stri
 
 export const logs: Command = {
   name: "logs",
-  summary: "print a job's logs (stdout to stdout, stderr to stderr)",
+  summary: "print a job's logs (its stdout to stdout; its stderr and Nimbus's notes to stderr)",
   usage: "logs JOB_ID [--follow] [--offset N] [--limit N] [--json]",
   details: "--follow keeps printing new lines until the job's logs end.",
   options: { follow: { type: "boolean", short: "f" }, offset: { type: "string" }, limit: { type: "string" } },

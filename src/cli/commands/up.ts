@@ -1,4 +1,6 @@
-import { rmSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { BUILD_COMMAND, DEFAULT_ASSETS_DIR } from "../../../agent/drivers/qemu/assets.ts";
 import { AppError } from "../../core/errors.ts";
 import { startStack, ports, type Stack } from "../../up/supervisor.ts";
 import { isAlive, readState, stateFile, writeState } from "../../up/state.ts";
@@ -16,6 +18,14 @@ const SAMPLE = [
     'echo "network: $(cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " " | tr "\\n" " ")"; ' +
     "touch /usr/nimbus-probe 2>/dev/null && echo 'root is writable' || echo 'root filesystem is read-only'; echo done",
 ];
+
+/** The microVM boot assets: found, or built by the one command that builds them. */
+async function ensureVmAssets(ctx: CliContext): Promise<void> {
+  if (existsSync(join(DEFAULT_ASSETS_DIR, "manifest.json"))) return;
+  ctx.err(`nimbus up: building VM assets (kernel, initramfs, rootfs) into ${DEFAULT_ASSETS_DIR}: ${BUILD_COMMAND}`);
+  const p = Bun.spawn([process.execPath, "run", resolve(import.meta.dir, "../../../scripts/vm/build-assets.ts")], { stdout: "ignore", stderr: "inherit" });
+  if ((await p.exited) !== 0) throw new AppError("unavailable", `building the VM assets failed; run \`${BUILD_COMMAND}\` to see why`);
+}
 
 async function waitForAgent(api: ApiClient, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -62,8 +72,16 @@ export const up: Command = {
   details: `Ports: control N, logs N+1, NATS N+2, NATS monitoring N+3 (default N = 7070).
 Two stacks run side by side with different --data-dir and --port-base. The endpoints and an admin
 token are written to <data-dir>/state.json so other nimbus commands find the stack.
+--vm also runs isolation:vm jobs in QEMU microVMs (KVM when it works, software emulation otherwise),
+building the kernel, initramfs and rootfs into artifacts/vm first if they are missing.
 --sample runs a sample job once the stack is up and shows its output.`,
-  options: { "port-base": { type: "string" }, agents: { type: "string" }, sample: { type: "boolean" }, "exit-after-sample": { type: "boolean" } },
+  options: {
+    "port-base": { type: "string" },
+    agents: { type: "string" },
+    vm: { type: "boolean" },
+    sample: { type: "boolean" },
+    "exit-after-sample": { type: "boolean" },
+  },
   async run(ctx, v) {
     const portBase = Number(v["port-base"] ?? ctx.env.NIMBUS_PORT_BASE ?? 7070);
     if (!Number.isInteger(portBase) || portBase < 1024 || portBase > 65530) throw new AppError("bad_request", "--port-base must be a whole number from 1024 to 65530");
@@ -71,6 +89,11 @@ token are written to <data-dir>/state.json so other nimbus commands find the sta
     const prior = readState(ctx.dataDir);
     if (prior && isAlive(prior.pid) && prior.pid !== process.pid)
       throw new AppError("conflict", `a stack is already running from ${ctx.dataDir} (pid ${prior.pid}); stop it first or use another --data-dir`);
+    const agentEnv: Record<string, string> = {};
+    if (v.vm) {
+      await ensureVmAssets(ctx);
+      agentEnv.NIMBUS_AGENT_DRIVERS = "sandbox,qemu";
+    }
     const t0 = performance.now();
     const record = () =>
       writeState({
@@ -83,7 +106,7 @@ token are written to <data-dir>/state.json so other nimbus commands find the sta
       ctx.err(`nimbus up: ${m}`);
       if (m.endsWith(" restarted")) record();
     };
-    const stack = await startStack({ dataDir: ctx.dataDir, portBase, agents, restartOnCrash: true, onEvent });
+    const stack = await startStack({ dataDir: ctx.dataDir, portBase, agents, agentEnv, restartOnCrash: true, onEvent });
     record();
     const api = new ApiClient(stack.controlUrl, stack.logsUrl, stack.adminToken);
     let stopping: Promise<void> | undefined;
