@@ -5,13 +5,16 @@
 CONFIG=/run/nimbus-config
 
 # read_config DEV: copy the config to $CONFIG and load its scalar fields with shell builtins only
-# (every process costs milliseconds under software emulation). Fails without the magic and "end".
+# (every process costs milliseconds under software emulation). Reads bypass the guest's page cache
+# (iflag=direct): the host may have rewritten the disk since the guest last looked. Most configs fit
+# in 4 KiB; the whole 1 MiB disk is read only when the end marker is not in the first block. The
+# zero padding after "end" is never parsed.
 read_config() {
-  mkdir -p /run
-  blockdev --flushbufs "$1" 2>/dev/null
-  # Most configs fit in 64 KiB; the whole 1 MiB disk is read only when the end marker is not there.
-  dd if="$1" bs=65536 count=1 2>/dev/null | tr -d '\000' > $CONFIG
-  case "$(tail -c 4 $CONFIG)" in end) ;; *) dd if="$1" bs=65536 count=16 2>/dev/null | tr -d '\000' > $CONFIG ;; esac
+  load_config "$1" 4096 1 || load_config "$1" 65536 16
+}
+
+load_config() {
+  dd if="$1" of=$CONFIG bs="$2" count="$3" iflag=direct 2>/dev/null
   CFG_OK=; CFG_NAME=; CFG_MAC=; CFG_IP=; CFG_GW=; CFG_DNS=; CFG_UID=1000
   while read -r k v; do
     case "$k" in
@@ -24,13 +27,22 @@ read_config() {
   return 1
 }
 
-# wait_for_config: snapshot templates boot without a job; after restore the host has put the job's
-# config disk in place, so the first poll finds it.
+# wait_for_config (mode wait): poll the config disk until the host has put a job there.
 wait_for_config() {
   frame W "waiting"
-  while :; do
-    blockdev --flushbufs "$CFG_DEV" 2>/dev/null
-    [ "$(head -c 7 "$CFG_DEV")" = NIMBUS1 ] && read_config "$CFG_DEV" && return
+  until [ "$(dd if="$CFG_DEV" bs=512 count=1 iflag=direct 2>/dev/null | head -c 7)" = NIMBUS1 ]; do
     sleep 0.02
+  done
+}
+
+# wait_for_doorbell (modes warm, template): sleep in a blocking read of the console until the host
+# writes a line there (it does so once the config disk holds the job), so an idle warm VM costs no
+# CPU. A ring that got lost is covered by looking at the disk every second.
+wait_for_doorbell() {
+  frame W "waiting"
+  while :; do
+    read -r -t 1 _ < $CONSOLE
+    mark bell
+    read_config "$CFG_DEV" && return
   done
 }

@@ -2,10 +2,11 @@
 
 R=/newroot
 
-setup_guest() {
-  [ -n "$CFG_NAME" ] && hostname "$CFG_NAME"
+# prepare_root: everything the job's root needs that does not depend on the job (kernel
+# filesystems, busybox for as_job, the output fifos and their framers). Warm VMs do it before they
+# wait, so a job taken from the pool (or restored from a snapshot) skips it.
+prepare_root() {
   ip link set lo up
-  [ -n "$CFG_IP" ] && setup_net
   mkdir -p $R/proc $R/sys $R/dev $R/tmp $R/run $R/etc $R/.nimbus
   mount -t proc proc $R/proc
   mount -t sysfs sys $R/sys
@@ -15,7 +16,24 @@ setup_guest() {
   mount -t tmpfs shm $R/dev/shm
   chmod 1777 $R/tmp
   touch $R/.nimbus/busybox && mount --bind /bin/busybox $R/.nimbus/busybox
-  [ -n "$CFG_NAME" ] && echo "$CFG_NAME" > $R/etc/hostname
+  mkfifo /run/out /run/err
+  frame_stream O < /run/out & FRAMER_O=$!
+  frame_stream E < /run/err & FRAMER_E=$!
+}
+
+# warm_up: run the job path once (chroot, setuid, env) so its code is loaded (and, under software
+# emulation, translated) before a job waits on it; then flush the job disk (a snapshot's copy of it
+# must match what the guest has cached).
+warm_up() {
+  CFG_UID=${CFG_UID:-1000}
+  as_job true 2>/dev/null
+  sync
+}
+
+# setup_guest: what depends on the job's config: hostname, network, the job's user.
+setup_guest() {
+  [ -n "$CFG_NAME" ] && { echo "$CFG_NAME" > /proc/sys/kernel/hostname; echo "$CFG_NAME" > $R/etc/hostname; }
+  [ -n "$CFG_IP" ] && setup_net
   setup_user
 }
 
@@ -56,21 +74,18 @@ as_job() {
 }
 
 # run_job: env -i with the defaults, then the job's env entries (later ones win), then its argv.
-# Output goes through two fifos to the framers; JOB_EXIT is the job's exit status.
+# Output goes through the two fifos to the framers (prepare_root); JOB_EXIT is the job's exit status.
 run_job() {
-  mkfifo /run/out /run/err
-  frame_stream O < /run/out & o=$!
-  frame_stream E < /run/err & e=$!
   set -- PATH=$DEFAULT_PATH HOME="$JOB_HOME" USER=runner
-  while read -r k v; do [ "$k" = env ] && set -- "$@" "$(b64 "$v")"; done < $CONFIG
+  while read -r k v && [ "$k" != end ]; do [ "$k" = env ] && set -- "$@" "$(b64 "$v")"; done < $CONFIG
   set -- "$@" /.nimbus/busybox sh -c 'cd "$HOME" 2>/dev/null; exec "$@"' job
-  while read -r k v; do [ "$k" = arg ] && set -- "$@" "$(b64 "$v")"; done < $CONFIG
+  while read -r k v && [ "$k" != end ]; do [ "$k" = arg ] && set -- "$@" "$(b64 "$v")"; done < $CONFIG
   mark exec
   as_job env -i "$@" < /dev/null > /run/out 2> /run/err
   JOB_EXIT=$?
   # Whatever the job left behind dies with it; then the framers see end of file.
   as_job kill -KILL -1 2>/dev/null
-  wait $o $e 2>/dev/null
+  wait $FRAMER_O $FRAMER_E 2>/dev/null
 }
 
 # b64 VALUE: decoded, keeping trailing newlines.

@@ -1,9 +1,10 @@
 /**
  * Snapshots ready to restore, one per VM shape (accelerator, vCPUs, memory, job disk size, NIC,
- * boot files): the qemu driver asks `find(plan)` at start and restores instead of booting when one
- * exists. `prepare(plan)` builds one ahead (a template VM booted in "wait" mode, migrated to a
- * file); building is idempotent and one at a time per shape. One file serves any number of
- * restores (each restore is a clone), so a job takes the warm path in O(1).
+ * boot files): the qemu driver asks `find(plan)` at prepare and restores instead of booting when
+ * one exists; the warm pool restores its VMs from them too. `prepare(plan)` builds one ahead (a
+ * template VM booted in "template" mode, migrated to a file, its job disk kept beside it);
+ * building is idempotent and one at a time per shape. One snapshot serves any number of restores
+ * (each restore is a clone on its own copy of the disk), so a job takes the warm path in O(1).
  */
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -11,7 +12,7 @@ import { createLogger } from "../../src/core/log.ts";
 import { ensureJobDisk } from "../guest/host/disks.ts";
 import { CONFIG_DISK_BYTES } from "../guest/host/config.ts";
 import type { LaunchPlan } from "../drivers/qemu/args.ts";
-import { createSnapshot, shapeKey, type SnapshotSource } from "../drivers/qemu/snapshot.ts";
+import { createSnapshot, shapeKey, type Snapshot, type SnapshotSource } from "../drivers/qemu/snapshot.ts";
 
 const log = createLogger("snapshots");
 
@@ -26,7 +27,7 @@ export interface SnapshotPoolOptions {
 }
 
 export class SnapshotPool implements SnapshotSource {
-  private readonly building = new Map<string, Promise<string>>();
+  private readonly building = new Map<string, Promise<Snapshot>>();
 
   constructor(private readonly opts: SnapshotPoolOptions) {
     mkdirSync(opts.dir, { recursive: true });
@@ -36,17 +37,22 @@ export class SnapshotPool implements SnapshotSource {
     return join(this.opts.dir, `${shapeKey(plan, this.opts.jobDiskGiB)}.snap`);
   }
 
-  async find(plan: LaunchPlan): Promise<string | undefined> {
-    const file = this.fileFor(plan);
-    if (existsSync(file)) return file;
+  private existing(file: string): Snapshot | undefined {
+    return existsSync(file) && existsSync(`${file}.disk`) ? { file, jobDisk: `${file}.disk` } : undefined;
+  }
+
+  async find(plan: LaunchPlan): Promise<Snapshot | undefined> {
+    const snap = this.existing(this.fileFor(plan));
+    if (snap) return snap;
     if (this.opts.buildOnMiss) this.prepare(plan).catch((e) => log.warn("snapshot build failed", { error: e }));
     return undefined;
   }
 
-  /** Builds the snapshot for this plan's shape if it does not exist yet; returns its file. */
-  prepare(plan: LaunchPlan): Promise<string> {
+  /** Builds the snapshot for this plan's shape if it does not exist yet. */
+  prepare(plan: LaunchPlan): Promise<Snapshot> {
     const file = this.fileFor(plan);
-    if (existsSync(file)) return Promise.resolve(file);
+    const snap = this.existing(file);
+    if (snap) return Promise.resolve(snap);
     let p = this.building.get(file);
     if (!p) {
       p = this.build(plan, file).finally(() => this.building.delete(file));
@@ -55,7 +61,7 @@ export class SnapshotPool implements SnapshotSource {
     return p;
   }
 
-  private async build(plan: LaunchPlan, file: string): Promise<string> {
+  private async build(plan: LaunchPlan, file: string): Promise<Snapshot> {
     const dir = `${file}.template`;
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
@@ -64,9 +70,9 @@ export class SnapshotPool implements SnapshotSource {
       await ensureJobDisk(tpl.jobDisk, this.opts.jobDiskGiB);
       writeFileSync(tpl.configDisk, new Uint8Array(CONFIG_DISK_BYTES));
       const t0 = performance.now();
-      await createSnapshot(tpl, file, this.opts.binary ?? "qemu-system-x86_64", () => undefined);
+      const snap = await createSnapshot(tpl, file, this.opts.binary ?? "qemu-system-x86_64", () => undefined);
       log.info("snapshot ready", { file, ms: Math.round(performance.now() - t0) });
-      return file;
+      return snap;
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -75,6 +81,9 @@ export class SnapshotPool implements SnapshotSource {
   /** Removes snapshots no current shape uses (e.g. after a new initramfs or rootfs). */
   prune(keep: LaunchPlan[]): void {
     const wanted = new Set(keep.map((p) => this.fileFor(p)));
-    for (const f of readdirSync(this.opts.dir)) if (f.endsWith(".snap") && !wanted.has(join(this.opts.dir, f))) rmSync(join(this.opts.dir, f), { force: true });
+    for (const f of readdirSync(this.opts.dir)) {
+      const base = f.endsWith(".snap.disk") ? f.slice(0, -".disk".length) : f;
+      if (base.endsWith(".snap") && !wanted.has(join(this.opts.dir, base))) rmSync(join(this.opts.dir, f), { force: true });
+    }
   }
 }

@@ -35,7 +35,7 @@ test("a job restored from a snapshot runs, with its own config and disk, in well
     times.push(performance.now() - t0);
     expect(res.exitCode).toBe(0);
     expect(out.text("out")).toContain(`job ${n}`);
-    expect((await driver.list()).find((i) => i.name === inst.name)?.meta.restoredFrom).toBe(pool.fileFor(await driver.planFor(spec.requirements)));
+    expect(((await driver.list()).find((i) => i.name === inst.name)?.meta.snapshot as { file: string }).file).toBe(pool.fileFor(await driver.planFor(spec.requirements)));
     await driver.destroy(inst);
   }
   expect(Math.min(...times)).toBeLessThan(2500);

@@ -22,8 +22,11 @@ export interface LaunchPlan {
   configDisk: string;
   qmpSocket: string;
   pidFile: string;
-  /** "run": the config disk holds the job. "wait": a snapshot template polls for it. "probe": boot and power off. */
-  mode: "run" | "wait" | "probe";
+  /**
+   * "run": the config disk holds the job. "warm": a pool VM prepares the job's root and sleeps until
+   * the doorbell (agent/guest/init). "template": warm, for a snapshot. "probe": boot and power off.
+   */
+  mode: "run" | "warm" | "template" | "probe";
   /** A NIC: on a tap, or (snapshot templates) present but unplugged. */
   nic?: TapAttachment | "placeholder";
   /** The agent that owns this VM: tagged on the command line so list() on a shared host sees only its own. */

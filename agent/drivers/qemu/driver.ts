@@ -7,7 +7,9 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { AppError, errorMessage } from "../../../src/core/errors.ts";
 import { createLogger } from "../../../src/core/log.ts";
-import { writeConfigDisk, ensureJobDisk } from "../../guest/host/disks.ts";
+import { writeConfigDisk, writeConfigInPlace, ensureJobDisk } from "../../guest/host/disks.ts";
+import { WarmPool } from "../../pool/warm.ts";
+import { QemuWarmFactory, type QemuWarmVm } from "./warm.ts";
 import type { Requirements } from "../../../src/jobs/labels.ts";
 import type { Driver, Execution, Instance, OutputSink, ProbeResult, RunSpec } from "../types.ts";
 import { instanceName } from "../types.ts";
@@ -18,7 +20,7 @@ import { shapeFor, type QemuDriverOptions } from "./options.ts";
 import { spawnVm, type VmProcess } from "../../guest/host/vmm.ts";
 import { probeBoot } from "./probe.ts";
 import { findVmmProcesses, InstanceRecords, isAlive, killAndWait, listInstances } from "../../guest/host/records.ts";
-import { restoreVm } from "./snapshot.ts";
+import { installJobDisk, restoreVm, shapeKey, type Snapshot } from "./snapshot.ts";
 
 const log = createLogger("qemu");
 
@@ -30,6 +32,10 @@ export interface QemuMeta {
   tap?: string;
   mac?: string;
   ip?: string;
+  /** The job disk was copied from this snapshot's: start restores it. */
+  snapshot?: Snapshot;
+  /** The warm VM (its QEMU process and tap are named after it) this job took. */
+  warmVm?: string;
   [k: string]: unknown;
 }
 
@@ -45,15 +51,24 @@ export function vmPaths(vmDir: string) {
 export class QemuDriver implements Driver {
   readonly name = "qemu";
   private readonly live = new Map<string, VmProcess>();
-  private readonly records: InstanceRecords;
+  readonly records: InstanceRecords;
   private accelChoice?: Promise<Accel>;
+  /** VMs started ahead per size class (options.warmPool); prepare takes one when the shape matches. */
+  readonly warm?: WarmPool<QemuWarmVm>;
+  /** Warm VMs taken by jobs, by the job's instance name. */
+  private readonly taken = new Map<string, QemuWarmVm>();
 
-  constructor(private readonly opts: QemuDriverOptions) {
+  constructor(readonly opts: QemuDriverOptions) {
     this.records = new InstanceRecords(opts.stateDir);
+    if (opts.warmPool?.classes.length) this.warm = new WarmPool(new QemuWarmFactory(this), opts.warmPool);
   }
 
   get binary(): string {
     return this.opts.binary ?? "qemu-system-x86_64";
+  }
+
+  get jobDiskGiB(): number {
+    return this.opts.jobDiskGiB ?? 16;
   }
 
   assets(): VmAssets {
@@ -66,6 +81,7 @@ export class QemuDriver implements Driver {
     return this.accelChoice;
   }
 
+  /** Can it run here? When it can, the warm pool (if configured) starts filling. */
   async probe(): Promise<ProbeResult> {
     if (!Bun.which(this.binary)) return { ok: false, detail: `${this.binary} not found (Debian: apt-get install qemu-system-x86)` };
     let assets: VmAssets;
@@ -75,32 +91,71 @@ export class QemuDriver implements Driver {
       return { ok: false, detail: errorMessage(e) };
     }
     const accel = await this.accel();
-    return { ok: true, detail: `qemu microvm, accel ${accel}${accel === "tcg" ? " (software emulation)" : ""}, kernel ${assets.kernelVersion}` };
+    this.warm?.start();
+    const pool = this.warm ? `, warm pool ${this.opts.warmPool!.classes.map((c) => `${c.sizeClass}=${c.min}..${c.max}`).join(",")}` : "";
+    return { ok: true, detail: `qemu microvm, accel ${accel}${accel === "tcg" ? " (software emulation)" : ""}, kernel ${assets.kernelVersion}${pool}` };
+  }
+
+  /** The rootfs a job (or a warm VM of a size class) boots: the `rootfs` hook's answer, or the test rootfs. */
+  rootfsFor(spec: RunSpec): Promise<string> {
+    return this.opts.rootfs ? this.opts.rootfs(spec) : Promise.resolve(this.assets().rootfs);
   }
 
   async prepare(spec: RunSpec): Promise<Instance> {
     const name = instanceName(spec.jobId, spec.attempt);
+    const known = this.records.get(name);
+    if (known?.meta.warmVm && this.taken.has(name)) return known;
+    const rootfs = await this.rootfsFor(spec);
+    const warm = this.warm?.take(shapeKey(await this.planFor(spec.requirements, rootfs), this.jobDiskGiB));
+    if (warm) return this.adopt(spec, warm);
     const vmDir = join(spec.dir, "qemu");
     mkdirSync(vmDir, { recursive: true });
     const paths = vmPaths(vmDir);
-    const rootfs = this.opts.rootfs ? await this.opts.rootfs(spec) : this.assets().rootfs;
-    await ensureJobDisk(paths.jobDisk, this.opts.jobDiskGiB ?? 16);
     const net = await this.opts.network?.attach(name);
     await writeConfigDisk(paths.configDisk, { hostname: name, command: spec.command, env: spec.env, net: net && { ...net } });
     const meta: QemuMeta = { vmDir, rootfs, ...shapeFor(spec.requirements, this.opts), tap: net?.tap, mac: net?.mac, ip: net?.ip };
     const inst: Instance = { driver: this.name, name, jobId: spec.jobId, attempt: spec.attempt, dir: spec.dir, meta };
+    const snap = await this.opts.snapshots?.find(await this.plan(inst, "run"));
+    if (existsSync(paths.jobDisk)) {
+      // prepared before: keep the disk it has (and the snapshot it was copied from, if any)
+      meta.snapshot = known?.meta.snapshot as Snapshot | undefined;
+    } else if (snap) {
+      await installJobDisk(snap, paths.jobDisk);
+      meta.snapshot = snap;
+    } else await ensureJobDisk(paths.jobDisk, this.jobDiskGiB);
     this.records.save(inst);
     return inst;
   }
 
-  async start(inst: Instance, _spec: RunSpec, sink: OutputSink): Promise<Execution> {
+  /** A warm VM becomes the job's instance: its record now carries the VM (process, tap, disks). */
+  private adopt(spec: RunSpec, warm: QemuWarmVm): Instance {
+    const name = instanceName(spec.jobId, spec.attempt);
+    const inst: Instance = { driver: this.name, name, jobId: spec.jobId, attempt: spec.attempt, dir: spec.dir, pid: warm.vm.pid, meta: { ...warm.meta, warmVm: warm.name } };
+    this.records.save(inst);
+    this.records.remove(warm.name);
+    this.taken.set(name, warm);
+    return inst;
+  }
+
+  async start(inst: Instance, spec: RunSpec, sink: OutputSink): Promise<Execution> {
     if (isAlive(this.live.get(inst.name)?.pid)) throw new AppError("conflict", `${inst.name} is already running`);
-    const plan = await this.plan(inst, "run");
-    const snapshot = await this.opts.snapshots?.find(plan);
-    const vm = snapshot ? await restoreVm(plan, snapshot, this.binary, sink, (a) => this.inNetns(a)) : await this.boot(plan, sink);
+    const m = inst.meta as QemuMeta;
+    let vm: VmProcess;
+    if (m.warmVm) {
+      const warm = this.taken.get(inst.name);
+      if (!warm) throw new AppError("unavailable", `${inst.name}: its warm VM ${m.warmVm} is gone (prepare again)`);
+      await writeConfigInPlace(vmPaths(m.vmDir).configDisk, { hostname: inst.name, command: spec.command, env: spec.env, net: warm.net && { ...warm.net } });
+      warm.relay.sink = sink;
+      warm.vm.ring();
+      vm = warm.vm;
+    } else {
+      const plan = await this.plan(inst, "run");
+      const snap = m.snapshot && existsSync(m.snapshot.file) ? m.snapshot : undefined;
+      vm = snap ? await restoreVm(plan, snap, this.binary, sink, { wrap: (a) => this.inNetns(a) }) : await this.boot(plan, sink);
+    }
     this.live.set(inst.name, vm);
-    this.records.save({ ...inst, pid: vm.pid, meta: { ...inst.meta, restoredFrom: snapshot } });
-    log.debug("vm started", { name: inst.name, pid: vm.pid, accel: plan.accel, snapshot });
+    this.records.save({ ...inst, pid: vm.pid });
+    log.debug("vm started", { name: inst.name, pid: vm.pid, warm: m.warmVm, snapshot: m.snapshot?.file });
     return { pid: vm.pid, exited: vm.exited };
   }
 
@@ -116,21 +171,25 @@ export class QemuDriver implements Driver {
   /** The plan a job with these requirements would get (placeholder paths): to build its snapshot ahead. */
   async planFor(req: Requirements, rootfs?: string): Promise<LaunchPlan> {
     const meta: QemuMeta = { vmDir: "/nonexistent", rootfs: rootfs ?? this.assets().rootfs, ...shapeFor(req, this.opts) };
-    return this.plan({ driver: this.name, name: "nimbus-template-0", jobId: "template", attempt: 0, dir: "", meta }, "wait");
+    return this.plan({ driver: this.name, name: "nimbus-template-0", jobId: "template", attempt: 0, dir: "", meta }, "template");
   }
 
-  private inNetns(argv: string[]): string[] {
+  inNetns(argv: string[]): string[] {
     return this.opts.netns ? ["ip", "netns", "exec", this.opts.netns, ...argv] : argv;
   }
 
-  /** Cold boot: resolves once the guest's userspace is up; a VM that does not get there is killed. */
+  /**
+   * Cold boot: resolves once the guest's userspace is up (a warm VM: once it waits for a job); a VM
+   * that does not get there in time is killed.
+   */
   async boot(plan: LaunchPlan, sink: OutputSink): Promise<VmProcess> {
     rmSync(plan.qmpSocket, { force: true });
     const vm = spawnVm(this.inNetns(qemuArgs(plan, this.binary)), sink);
     const timeoutMs = this.opts.bootTimeoutMs ?? (plan.accel === "kvm" ? 10_000 : 60_000);
     const timer = setTimeout(() => vm.kill(), timeoutMs);
     try {
-      await vm.ready;
+      if (plan.mode === "warm") await Promise.race([vm.waiting, vm.exited.then(() => Promise.reject(new Error("the VMM exited")))]);
+      else await vm.ready;
       return vm;
     } catch (e) {
       throw new AppError("unavailable", `${plan.name}: the guest did not reach userspace within ${timeoutMs} ms: ${errorMessage(e)}`, { name: plan.name });
@@ -140,14 +199,14 @@ export class QemuDriver implements Driver {
   }
 
   async stop(inst: Instance): Promise<void> {
-    const vm = this.live.get(inst.name);
+    const vm = this.live.get(inst.name) ?? this.taken.get(inst.name)?.vm;
     if (vm) {
       vm.kill();
       await vm.exited;
       this.live.delete(inst.name);
     }
     const m = inst.meta as Partial<QemuMeta>;
-    for (const pid of this.pidsOf(inst.name, m.vmDir)) await killAndWait(pid);
+    for (const pid of this.pidsOf(m.warmVm ?? inst.name, m.vmDir)) await killAndWait(pid);
   }
 
   /** Pids of QEMU processes running this instance: from its pidfile and from the process table. */
@@ -163,17 +222,29 @@ export class QemuDriver implements Driver {
 
   async destroy(inst: Instance): Promise<void> {
     await this.stop(inst);
-    await this.opts.network?.detach(inst.name);
-    const vmDir = (inst.meta as Partial<QemuMeta>).vmDir ?? join(inst.dir, "qemu");
-    rmSync(vmDir, { recursive: true, force: true });
+    const m = inst.meta as Partial<QemuMeta>;
+    await this.opts.network?.detach(m.warmVm ?? inst.name);
+    rmSync(m.vmDir ?? join(inst.dir, "qemu"), { recursive: true, force: true });
     this.records.remove(inst.name);
+    this.taken.delete(inst.name);
+  }
+
+  /** Agent stop: the warm pool's VMs are destroyed (jobs' VMs are the agent's to stop). */
+  async close(): Promise<void> {
+    await this.warm?.stop();
   }
 
   private processes() {
     return findVmmProcesses("qemu", this.opts.owner ? ownerTag(this.opts.owner) : undefined);
   }
 
+  /**
+   * Records and live processes; a taken warm VM's process is listed under its job's name, and the
+   * warm pool's own VMs are not listed (a restarted agent's leftovers are: no live pool owns them).
+   */
   async list(): Promise<Instance[]> {
-    return listInstances(this.name, this.records, this.processes());
+    const alias = new Map(this.records.all().flatMap((i) => (typeof i.meta.warmVm === "string" ? [[i.meta.warmVm, i.name] as const] : [])));
+    const procs = this.processes().map((p) => ({ ...p, name: alias.get(p.name) ?? p.name }));
+    return listInstances(this.name, this.records, procs).filter((i) => !this.warm?.owns(i.name));
   }
 }

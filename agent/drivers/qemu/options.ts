@@ -6,6 +6,7 @@ import type { RunSpec } from "../types.ts";
 import type { AccelSetting } from "./accel.ts";
 import type { VmAssets } from "./assets.ts";
 import type { SnapshotSource } from "./snapshot.ts";
+import type { WarmPoolOptions } from "../../pool/warm.ts";
 
 export interface QemuDriverOptions {
   /** The owning agent's id: list() and the reaper then only see this agent's VMs on a shared host. */
@@ -31,6 +32,8 @@ export interface QemuDriverOptions {
   netns?: string;
   /** Snapshots to restore instead of booting (warm path). */
   snapshots?: SnapshotSource;
+  /** VMs started ahead per size class: a job whose shape matches takes one at prepare (agent/pool/warm.ts). */
+  warmPool?: WarmPoolOptions;
   /** How long a cold boot may take to reach guest userspace. Default 60 s (TCG) / 10 s (KVM). */
   bootTimeoutMs?: number;
 }

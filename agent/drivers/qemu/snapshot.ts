@@ -1,20 +1,30 @@
 /**
  * Snapshots by migration to a file (QEMU has no Firecracker-style snapshot API for microvm):
- * a template VM boots in "wait" mode with blank disks, is stopped once its guest waits for a
- * config, and migrated with `exec:cat > FILE`. A restore runs the same command line (new disk
- * files) plus `-incoming exec:cat FILE`, then `cont`; the guest finds the job's config disk on its
- * next poll. A file can be restored any number of times.
+ * a template VM boots in "template" mode (the guest mounts its job disk, prepares the job's root,
+ * zeroes its free memory, then sleeps until the doorbell), is stopped once it waits, and migrated
+ * with `exec:cat > FILE`; its job disk, as it was at that moment, is kept beside it
+ * (`FILE.disk`). A restore gets a copy of that disk (the guest has it mounted), runs the same
+ * command line plus `-incoming exec:cat FILE`, then `cont`, and rings the doorbell once the job's
+ * config disk is in place. A snapshot can be restored any number of times.
  */
 import { renameSync, rmSync } from "node:fs";
+import { copySparse } from "../../guest/host/disks.ts";
 import { AppError } from "../../../src/core/errors.ts";
 import type { OutputSink } from "../types.ts";
 import { qemuArgs, type LaunchPlan } from "./args.ts";
 import { spawnVm, type VmProcess } from "../../guest/host/vmm.ts";
 import { Qmp } from "./qmp.ts";
 
+export interface Snapshot {
+  /** The migration stream (guest memory and device state). */
+  file: string;
+  /** The template's job disk at the moment of the snapshot: each restore runs on a copy of it. */
+  jobDisk: string;
+}
+
 export interface SnapshotSource {
-  /** A snapshot file taken from a template with this plan's shape, or undefined (cold boot). */
-  find(plan: LaunchPlan): Promise<string | undefined>;
+  /** A snapshot taken from a template with this plan's shape, or undefined (cold boot). */
+  find(plan: LaunchPlan): Promise<Snapshot | undefined>;
 }
 
 /** Everything a restore must share with its template: accelerator, CPU, memory, boot files, devices. */
@@ -30,13 +40,18 @@ async function waitFor<T>(what: string, timeoutMs: number, poll: () => Promise<T
     const v = await poll();
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new AppError("unavailable", `timed out waiting for ${what}`);
-    await Bun.sleep(5);
+    await Bun.sleep(2);
   }
 }
 
-/** Boots `plan` (mode "wait", blank disks) and writes its snapshot to `file`. */
-export async function createSnapshot(plan: LaunchPlan, file: string, binary: string, sink: OutputSink, bootTimeoutMs = 60_000): Promise<void> {
-  const vm = spawnVm(qemuArgs({ ...plan, mode: "wait", nic: plan.nic ? "placeholder" : undefined }, binary), sink);
+/** The restored guest has the template's job disk mounted: each restore runs on its own copy. */
+export async function installJobDisk(snap: Snapshot, jobDisk: string): Promise<void> {
+  await copySparse(snap.jobDisk, jobDisk);
+}
+
+/** Boots `plan` (mode "template", blank config disk) and writes its snapshot to `file` and `file.disk`. */
+export async function createSnapshot(plan: LaunchPlan, file: string, binary: string, sink: OutputSink, bootTimeoutMs = 60_000): Promise<Snapshot> {
+  const vm = spawnVm(qemuArgs({ ...plan, mode: "template", nic: plan.nic ? "placeholder" : undefined }, binary), sink);
   const timer = setTimeout(() => vm.kill(), bootTimeoutMs);
   try {
     await Promise.race([vm.waiting, vm.exited.then(() => Promise.reject(new AppError("unavailable", "template VM ended before it was ready")))]);
@@ -49,8 +64,11 @@ export async function createSnapshot(plan: LaunchPlan, file: string, binary: str
       if (s.status === "failed") throw new AppError("internal", `snapshot migration failed: ${s["error-desc"] ?? "unknown"}`);
       return s.status === "completed" ? true : undefined;
     });
-    renameSync(part, file);
     await qmp.execute("quit").catch(() => undefined);
+    await vm.exited;
+    await copySparse(plan.jobDisk, `${file}.disk`);
+    renameSync(part, file);
+    return { file, jobDisk: `${file}.disk` };
   } finally {
     clearTimeout(timer);
     vm.kill();
@@ -59,18 +77,26 @@ export async function createSnapshot(plan: LaunchPlan, file: string, binary: str
   }
 }
 
-/** Restores `file` into a new VM running `plan` and resumes it. Resolves once the guest runs. */
-export async function restoreVm(plan: LaunchPlan, file: string, binary: string, sink: OutputSink, wrap = (argv: string[]) => argv): Promise<VmProcess> {
+/**
+ * Restores `snap` into a new VM running `plan` and resumes it; resolves once the guest runs.
+ * `plan.jobDisk` must be a fresh copy of `snap.jobDisk` (see installJobDisk). With `ring`, the
+ * guest is told at once that its config disk holds the job; a warm-pool VM is rung when taken.
+ */
+export async function restoreVm(plan: LaunchPlan, snap: Snapshot, binary: string, sink: OutputSink, opts: { wrap?: (argv: string[]) => string[]; ring?: boolean } = {}): Promise<VmProcess> {
   rmSync(plan.qmpSocket, { force: true });
-  const vm = spawnVm(wrap(qemuArgs({ ...plan, mode: "wait", incomingFile: file }, binary)), sink);
+  const wrap = opts.wrap ?? ((argv: string[]) => argv);
+  const vm = spawnVm(wrap(qemuArgs({ ...plan, mode: "template", incomingFile: snap.file }, binary)), sink);
   try {
     const qmp = await Qmp.connect(plan.qmpSocket);
     await waitFor("the incoming migration", 30_000, async () => {
       const s = await qmp.execute<{ status: string }>("query-status");
-      return s.status === "paused" || s.status === "postmigrate" || s.status === "prelaunch" ? true : undefined;
+      if (s.status === "inmigrate") return undefined;
+      if (s.status === "paused" || s.status === "postmigrate" || s.status === "prelaunch") return true;
+      throw new AppError("internal", `restored VM is ${s.status}, expected paused`);
     });
     await qmp.execute("cont");
     qmp.close();
+    if (opts.ring !== false) vm.ring();
     return vm;
   } catch (e) {
     vm.kill();

@@ -19,6 +19,14 @@ export class InstanceRecords {
     writeFileSync(this.path(inst.name), JSON.stringify(inst));
   }
 
+  get(name: string): Instance | undefined {
+    try {
+      return JSON.parse(readFileSync(this.path(name), "utf8")) as Instance;
+    } catch {
+      return undefined;
+    }
+  }
+
   remove(name: string): void {
     rmSync(this.path(name), { force: true });
   }

@@ -15,6 +15,8 @@ export interface VmProcess {
   /** The VMM has exited and its console is fully delivered. */
   exited: Promise<ExitResult>;
   kill(): void;
+  /** Rings the doorbell of a warm guest (a line on its console): its config disk now holds the job. */
+  ring(): void;
   /** Timing marks from the guest init, with the host time (performance.now()) they arrived. */
   marks: { stage: string; uptime: number; at: number }[];
 }
@@ -36,7 +38,7 @@ export function spawnVm(argv: string[], sink: OutputSink, cwd?: string): VmProce
     exit: (c) => (code = c),
     mark: (stage, uptime) => marks.push({ stage, uptime, at: performance.now() }),
   });
-  const proc: Subprocess<"ignore", "pipe", "pipe"> = Bun.spawn(argv, { cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const proc: Subprocess<"pipe", "pipe", "pipe"> = Bun.spawn(argv, { cwd, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
   const drained = Promise.all([pump(proc.stdout, (c) => parser.push(c)).then(() => parser.end()), pump(proc.stderr, (c) => sink("sys", new TextDecoder().decode(c)))]);
   const exited = Promise.all([proc.exited, drained]).then(([status]): ExitResult => {
     failBoot(new Error(`VMM exited (status ${status}) before the guest was ready`));
@@ -54,6 +56,14 @@ export function spawnVm(argv: string[], sink: OutputSink, cwd?: string): VmProce
     kill: () => {
       killed = true;
       proc.kill("SIGKILL");
+    },
+    ring: () => {
+      try {
+        proc.stdin.write("go\n");
+        proc.stdin.flush();
+      } catch {
+        // the VMM is gone; its exit is reported through `exited`
+      }
     },
   };
 }

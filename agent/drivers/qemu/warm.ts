@@ -1,0 +1,90 @@
+/**
+ * The qemu driver's warm VMs (agent/pool/warm.ts decides how many): each lives in
+ * `<stateDir>/warm/<name>/` with its own job disk, a blank config disk and (with networking) its
+ * own tap, boots in "warm" mode or is restored from the shape's snapshot, and waits for the
+ * doorbell. It has an instance record like a job's, so a crashed agent's warm VMs are found and
+ * reaped by list()/destroy() like any other. A job takes one at prepare (QemuDriver.adopt): its
+ * config is written into the VM's config disk at start, its console is relayed to the job's sink,
+ * and the doorbell is rung.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ensureJobDisk } from "../../guest/host/disks.ts";
+import { CONFIG_DISK_BYTES } from "../../guest/host/config.ts";
+import type { VmProcess } from "../../guest/host/vmm.ts";
+import type { VmNetAttachment } from "../../net/types.ts";
+import type { WarmFactory, WarmVm } from "../../pool/warm.ts";
+import { SIZE_CLASSES, type Requirements } from "../../../src/jobs/labels.ts";
+import { AppError } from "../../../src/core/errors.ts";
+import type { Instance, OutputSink, RunSpec } from "../types.ts";
+import { INSTANCE_PREFIX } from "../types.ts";
+import type { QemuDriver, QemuMeta } from "./driver.ts";
+import { shapeFor } from "./options.ts";
+import { installJobDisk, restoreVm, shapeKey } from "./snapshot.ts";
+
+export interface QemuWarmVm extends WarmVm {
+  vm: VmProcess;
+  meta: QemuMeta;
+  net?: VmNetAttachment;
+  /** Where the console goes: nowhere until a job takes the VM. */
+  relay: { sink?: OutputSink };
+}
+
+/** What a job of this size class asks for (no docker, GPU or image: those shapes are not pooled). */
+export function vmRequirements(sizeClass: string): Requirements {
+  const size = SIZE_CLASSES.find((c) => c.name === sizeClass);
+  if (!size) throw new AppError("validation_failed", `unknown size class ${sizeClass}`, { field: "sizeClass" });
+  return { arch: "x64", isolation: "vm", size, docker: false, gpus: 0 };
+}
+
+function specFor(sizeClass: string, name: string, dir: string): RunSpec {
+  return { jobId: name.slice(INSTANCE_PREFIX.length), attempt: 0, command: ["true"], env: {}, dir, requirements: vmRequirements(sizeClass) };
+}
+
+export class QemuWarmFactory implements WarmFactory<QemuWarmVm> {
+  constructor(private readonly d: QemuDriver) {}
+
+  async keyFor(sizeClass: string): Promise<string> {
+    const spec = specFor(sizeClass, `${INSTANCE_PREFIX}warm-key-0`, this.d.opts.stateDir);
+    return shapeKey(await this.d.planFor(spec.requirements, await this.d.rootfsFor(spec)), this.d.jobDiskGiB);
+  }
+
+  async create(sizeClass: string, name: string): Promise<QemuWarmVm> {
+    const vmDir = join(this.d.opts.stateDir, "warm", name);
+    mkdirSync(vmDir, { recursive: true });
+    const spec = specFor(sizeClass, name, vmDir);
+    const rootfs = await this.d.rootfsFor(spec);
+    const inst: Instance = { driver: this.d.name, name, jobId: spec.jobId, attempt: 0, dir: vmDir, meta: { vmDir, rootfs, ...shapeFor(spec.requirements, this.d.opts), warm: true } };
+    this.d.records.save(inst); // before anything exists: a crash from here on leaves a record to reap
+    try {
+      const net = await this.d.opts.network?.attach(name);
+      const meta: QemuMeta = { ...(inst.meta as QemuMeta), tap: net?.tap, mac: net?.mac, ip: net?.ip };
+      inst.meta = meta;
+      this.d.records.save(inst);
+      const plan = await this.d.plan(inst, "warm");
+      writeFileSync(plan.configDisk, new Uint8Array(CONFIG_DISK_BYTES));
+      const relay: QemuWarmVm["relay"] = {};
+      const sink: OutputSink = (s, t) => relay.sink?.(s, t);
+      const snap = await this.d.opts.snapshots?.find(plan);
+      let vm: VmProcess;
+      if (snap) {
+        await installJobDisk(snap, plan.jobDisk);
+        vm = await restoreVm(plan, snap, this.d.binary, sink, { wrap: (a) => this.d.inNetns(a), ring: false });
+      } else {
+        await ensureJobDisk(plan.jobDisk, this.d.jobDiskGiB);
+        vm = await this.d.boot(plan, sink);
+      }
+      this.d.records.save({ ...inst, pid: vm.pid });
+      return { name, key: shapeKey(plan, this.d.jobDiskGiB), exited: vm.exited, vm, meta, net, relay };
+    } catch (e) {
+      await this.d.destroy(inst);
+      throw e;
+    }
+  }
+
+  async destroy(w: QemuWarmVm): Promise<void> {
+    w.vm.kill();
+    await w.vm.exited;
+    await this.d.destroy({ driver: this.d.name, name: w.name, jobId: w.name.slice(INSTANCE_PREFIX.length), attempt: 0, dir: w.meta.vmDir, meta: w.meta });
+  }
+}
