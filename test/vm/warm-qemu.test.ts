@@ -1,0 +1,110 @@
+/**
+ * The warm pool inside the qemu driver, with real VMs (restored from the shape's snapshot): a job
+ * takes a waiting VM at prepare and runs on it; a replacement is started behind it; the pool's own
+ * VMs are not listed as instances; close() (agent stop) destroys them; a driver that died without
+ * closing leaves warm VMs that a new driver over the same state lists and destroys (the reaper).
+ * The conformance suite runs again on a pool-backed driver.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { QemuDriver } from "../../agent/drivers/qemu/driver.ts";
+import type { QemuDriverOptions } from "../../agent/drivers/qemu/options.ts";
+import { SnapshotPool } from "../../agent/pool/snapshots.ts";
+import { parseWarmClasses } from "../../agent/pool/schedule.ts";
+import { parseLabels } from "../../src/jobs/labels.ts";
+import { ensureVmAssets } from "../../scripts/vm/build-assets.ts";
+import { capture, runDriverConformance } from "../drivers/conformance.ts";
+
+const state = mkdtempSync(join(tmpdir(), "nimbus-warm-"));
+const snapshots = new SnapshotPool({ dir: join(state, "snapshots"), jobDiskGiB: 2 });
+const owner = `warmtest${process.pid}`;
+const base = (sub: string): QemuDriverOptions => ({ stateDir: join(state, sub), owner, maxVcpus: 1, maxMemoryMiB: 512, jobDiskGiB: 2, accel: "tcg", snapshots });
+const req = parseLabels(["nimbus"]);
+
+function qemuPids(tag: string): number[] {
+  return readdirSync("/proc").filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try {
+      const argv = readFileSync(`/proc/${p}/cmdline`, "utf8");
+      return argv.includes("qemu-system") && argv.includes(tag) && !readFileSync(`/proc/${p}/stat`, "utf8").includes(") Z ");
+    } catch {
+      return false;
+    }
+  }).map(Number);
+}
+
+beforeAll(async () => {
+  await ensureVmAssets();
+  await snapshots.prepare(await new QemuDriver(base("tpl")).planFor(req));
+}, 120_000);
+
+afterAll(() => rmSync(state, { recursive: true, force: true }));
+
+test("a job takes a warm VM in O(1) and runs on it; a replacement starts behind it; close() destroys the pool", async () => {
+  const driver = new QemuDriver({ ...base("pool"), warmPool: { classes: parseWarmClasses("2c4g=1..1") } });
+  expect((await driver.probe()).detail).toContain("warm pool 2c4g=1..1");
+  await driver.warm!.settled();
+  expect(driver.warm!.stats()[0]).toMatchObject({ idle: 1, starting: 0 });
+  expect(await driver.list()).toEqual([]); // the pool's own VMs are not instances
+  const times: number[] = [];
+  for (const n of [1, 2]) {
+    await driver.warm!.settled();
+    const spec = { jobId: `warm${n}`, attempt: 1, command: ["sh", "-c", 'echo "job $N on $(hostname)"; echo data > ~/f; cat ~/f; exit 3'], env: { N: `${n}` }, dir: join(state, `job${n}`), requirements: req };
+    const t0 = performance.now();
+    const inst = await driver.prepare(spec);
+    expect(inst.meta.warmVm).toStartWith("nimbus-warm-");
+    expect(await driver.prepare(spec)).toEqual(inst); // idempotent
+    const out = capture();
+    const exec = await driver.start(inst, spec, out.sink);
+    let firstOut = 0;
+    const res = await exec.exited;
+    firstOut = out.chunks.find((c) => c.stream === "out")!.at - t0;
+    times.push(firstOut);
+    expect(res.exitCode).toBe(3);
+    expect(out.text("out")).toBe(`job ${n} on nimbus-warm${n}-1\ndata\n`);
+    expect((await driver.list()).map((i) => i.name)).toContain(inst.name);
+    await driver.destroy(inst);
+    expect(qemuPids(`guest=${inst.meta.warmVm},`)).toEqual([]);
+    expect(existsSync(inst.meta.vmDir as string)).toBe(false);
+  }
+  console.log(`warm pool take -> job output: ${times.map(Math.round).join(", ")} ms`);
+  await driver.warm!.settled();
+  expect(driver.warm!.stats()[0]!.idle).toBe(1);
+  await driver.close();
+  expect(qemuPids(owner)).toEqual([]);
+  expect(readdirSync(join(state, "pool", "warm"))).toEqual([]);
+}, 90_000);
+
+test("warm VMs of a driver that died without closing are found and destroyed by the next one (reaper)", async () => {
+  const crashed = new QemuDriver({ ...base("crash"), warmPool: { classes: parseWarmClasses("2c4g=1..1") } });
+  await crashed.probe();
+  await crashed.warm!.settled();
+  expect(qemuPids(owner).length).toBe(1);
+  // no close(): the next driver over the same state sees a warm VM no live pool owns
+  const next = new QemuDriver(base("crash"));
+  const found = await next.list();
+  expect(found.map((i) => i.name)).toEqual([expect.stringMatching(/^nimbus-warm-/)]);
+  for (const inst of found) await next.destroy(inst);
+  expect(qemuPids(owner)).toEqual([]);
+  expect(await next.list()).toEqual([]);
+  expect(readdirSync(join(state, "crash", "warm"))).toEqual([]);
+  await crashed.close(); // its idle VM is gone already: close must not fail
+}, 60_000);
+
+let conformanceDriver: QemuDriver | undefined;
+runDriverConformance({
+  name: "qemu with a warm pool",
+  timeoutMs: 60_000,
+  driver: async () => {
+    conformanceDriver = new QemuDriver({ ...base("conf"), warmPool: { classes: parseWarmClasses("2c4g=1..1") } });
+    await conformanceDriver.probe();
+    await conformanceDriver.warm!.settled();
+    return conformanceDriver;
+  },
+});
+
+afterAll(async () => {
+  await conformanceDriver?.close();
+  expect(qemuPids(owner)).toEqual([]);
+});
