@@ -60,6 +60,8 @@ export class ApiClient {
     readonly controlUrl: string,
     readonly logsUrl: string,
     private readonly token: string,
+    /** The Actions cache service, when known (local stack, or NIMBUS_CACHE_URL). */
+    readonly cacheUrl?: string,
   ) {}
 
   static async info(controlUrl: string): Promise<{ version: string; logsUrl: string }> {
@@ -76,6 +78,10 @@ export class ApiClient {
 
   post<T>(path: string, body: unknown = {}, base = this.controlUrl): Promise<T> {
     return request(base + path, { method: "POST", headers: this.headers({ "content-type": "application/json" }), body: JSON.stringify(body) }).then((r) => json<T>(r));
+  }
+
+  del<T>(path: string, base = this.controlUrl): Promise<T> {
+    return request(base + path, { method: "DELETE", headers: this.headers() }).then((r) => json<T>(r));
   }
 
   async *events(jobId: string, signal?: AbortSignal): AsyncGenerator<JobEvent> {

@@ -13,6 +13,7 @@ export interface StackState {
   dataDir: string;
   controlUrl: string;
   logsUrl: string;
+  cacheUrl: string;
   natsUrl: string;
   natsMonitorUrl: string;
   adminToken: string;

@@ -1,6 +1,6 @@
 /**
  * The single-host supervisor: nats-server (JetStream in the data dir), the control plane, the log
- * service and agents, each a child process in its own session (so Ctrl-C reaches only us and we
+ * service, the Actions cache service and agents, each a child process in its own session (so Ctrl-C reaches only us and we
  * stop them in order), output appended to `<data-dir>/logs/<name>.log`.
  */
 import { mkdirSync, openSync, closeSync } from "node:fs";
@@ -35,6 +35,7 @@ export interface Stack {
   dataDir: string;
   controlUrl: string;
   logsUrl: string;
+  cacheUrl: string;
   natsUrl: string;
   natsMonitorUrl: string;
   adminToken: string;
@@ -52,7 +53,7 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export const ports = (base: number) => ({ control: base, logs: base + 1, nats: base + 2, natsMonitor: base + 3 });
+export const ports = (base: number) => ({ control: base, logs: base + 1, nats: base + 2, natsMonitor: base + 3, cache: base + 4 });
 
 async function waitHealthy(url: string, child: Child, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -77,6 +78,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const natsUrl = `nats://${host}:${p.nats}`;
   const controlUrl = `http://${host}:${p.control}`;
   const logsUrl = `http://${host}:${p.logs}`;
+  const cacheUrl = `http://${host}:${p.cache}`;
   const timeout = opts.startTimeoutMs ?? 10_000;
   const children = new Map<string, Child>();
   const common = { NIMBUS_NATS_URL: natsUrl, NIMBUS_NATS_TOKEN: natsToken, NIMBUS_AUTH_SECRET: authSecret, NIMBUS_LOGS_URL: logsUrl };
@@ -129,6 +131,16 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       await waitHealthy(`${logsUrl}/healthz`, c, timeout);
       return c;
     },
+    cache: async () => {
+      const c = spawn("cache", [bun, "run", "src/cache/main.ts"], {
+        NIMBUS_AUTH_SECRET: authSecret,
+        NIMBUS_CACHE_PORT: String(p.cache),
+        NIMBUS_CACHE_DB: join(dataDir, "cache.sqlite"),
+        NIMBUS_CACHE_DIR: join(dataDir, "cache"),
+      });
+      await waitHealthy(`${cacheUrl}/healthz`, c, timeout);
+      return c;
+    },
     control: async () => {
       const c = spawn("control", [bun, "run", "src/control/main.ts"], { ...common, NIMBUS_CONTROL_PORT: String(p.control), ...opts.controlEnv });
       await waitHealthy(`${controlUrl}/readyz`, c, timeout);
@@ -163,7 +175,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   };
 
   const stack: Stack = {
-    dataDir, controlUrl, logsUrl, natsUrl, natsMonitorUrl: `http://${host}:${p.natsMonitor}`, adminToken, authSecret, natsToken, children,
+    dataDir, controlUrl, logsUrl, cacheUrl, natsUrl, natsMonitorUrl: `http://${host}:${p.natsMonitor}`, adminToken, authSecret, natsToken, children,
     startAgent,
     agentId,
     restart: async (name) => {
@@ -173,9 +185,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     stopChild,
     async stop() {
       stopping = true;
-      const agents = [...children.keys()].filter((n) => !["nats", "logs", "control"].includes(n));
+      const agents = [...children.keys()].filter((n) => !["nats", "logs", "control", "cache"].includes(n));
       await Promise.all(agents.map((n) => stopChild(n, "SIGTERM", 10_000)));
       await stopChild("control");
+      await stopChild("cache");
       await stopChild("logs");
       await stopChild("nats");
     },
@@ -183,7 +196,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 
   try {
     await services.nats!();
-    await Promise.all([services.logs!(), services.control!()]);
+    await Promise.all([services.logs!(), services.control!(), services.cache!()]);
     for (let i = 1; i <= (opts.agents ?? 1); i++) await startAgent(`agent-${i}`);
   } catch (e) {
     await stack.stop();

@@ -1,6 +1,7 @@
 /** The `nimbus` CLI as a user drives it: `up` in one terminal, commands in another. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { runClient } from "../cache/support/client.ts";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { freePortBase } from "../support/stack.ts";
@@ -68,14 +69,15 @@ describe("nimbus CLI against a local stack", () => {
     const st = nimbus(["status", "--data-dir", a.dir, "--json"]);
     expect(st.code).toBe(0);
     const status = JSON.parse(st.out);
-    expect(status.services.map((x: { service: string; healthy: boolean }) => [x.service, x.healthy])).toEqual([["control", true], ["logs", true], ["nats", true]]);
+    expect(status.services.map((x: { service: string; healthy: boolean }) => [x.service, x.healthy])).toEqual([["control", true], ["logs", true], ["cache", true], ["nats", true]]);
     expect(status.agents).toHaveLength(1);
     const jobs = JSON.parse(nimbus(["jobs", "list", "--data-dir", a.dir, "--json"]).out);
     expect(jobs.length).toBeGreaterThanOrEqual(2);
     const failed = jobs.find((j: { exitCode: number }) => j.exitCode === 5);
     const show = nimbus(["jobs", "show", failed.id, "--data-dir", a.dir]);
     expect(show.out).toContain("state    failed (exit 5)");
-    expect(show.out).toMatch(/running\s+\+\s*\d+ms/);
+    expect(show.out).toMatch(/leased\s+\+\s*\d+ms/);
+    expect(show.out).toMatch(/booting\s+→ running\s+attempt 1 on agent-1-[0-9a-f]{6}/);
     const logs = nimbus(["logs", failed.id, "--data-dir", a.dir]);
     expect(logs.out).toBe("hello cli\n");
     expect(logs.err).toBe("oops\n");
@@ -116,6 +118,45 @@ describe("nimbus CLI against a local stack", () => {
       await down(b);
     }
     expect(servicePids(b.dir)).toEqual([]);
+  }, 60_000);
+});
+
+describe("nimbus up --demo", () => {
+  test("a simulated GitHub workflow job goes webhook → JIT runner in a sandbox → completed", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "nimbus-demo-"));
+    const p = Bun.spawn([BIN, "up", "--demo", "--exit-after-sample", "--data-dir", dir, "--port-base", String(await freePortBase())], { stdout: "pipe", stderr: "pipe" });
+    const [code, out] = await Promise.all([p.exited, new Response(p.stdout).text()]);
+    expect(out).toContain("Hello from a Nimbus runner");
+    expect(out).toMatch(/GitHub says: completed \(success\); Nimbus job gh-\d+: succeeded/);
+    expect(code).toBe(0);
+    rmSync(dir, { recursive: true, force: true });
+  }, 90_000);
+});
+
+describe("Actions cache from the CLI", () => {
+  test("cache env points the unmodified client at the stack's cache; ls, usage and rm see what it saved", async () => {
+    const work = mkdtempSync(join(tmpdir(), "nimbus-cli-cache-"));
+    mkdirSync(join(work, "ws", "dist"), { recursive: true });
+    writeFileSync(join(work, "ws", "dist", "app.js"), "console.log('built');\n".repeat(1000));
+    const out = nimbus(["cache", "env", "--repo", "acme/app", "--ref", "refs/heads/main", "--json", "--data-dir", a.dir]);
+    expect(out.code).toBe(0);
+    const { env } = JSON.parse(out.out) as { env: Record<string, string> };
+    expect(Object.keys(env).sort()).toEqual(["ACTIONS_CACHE_SERVICE_V2", "ACTIONS_RESULTS_URL", "ACTIONS_RUNTIME_TOKEN"]);
+    const clientEnv = { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/root", RUNNER_TEMP: join(work, "tmp"), GITHUB_WORKSPACE: join(work, "ws"), ...env };
+    mkdirSync(clientEnv.RUNNER_TEMP, { recursive: true });
+    const saved = await runClient(clientEnv, { op: "save", paths: ["dist"], key: "build-1" });
+    expect(typeof saved.result).toBe("number");
+    const entries = JSON.parse(nimbus(["cache", "ls", "--repo", "acme/app", "--json", "--data-dir", a.dir]).out);
+    expect(entries.map((e: { key: string }) => e.key)).toEqual(["build-1"]);
+    expect(nimbus(["cache", "ls", "--data-dir", a.dir]).out).toContain("build-1");
+    expect(nimbus(["cache", "usage", "--data-dir", a.dir]).out).toContain("acme/app");
+    rmSync(join(work, "ws", "dist"), { recursive: true });
+    expect((await runClient(clientEnv, { op: "restore", paths: ["dist"], key: "build-1" })).result).toBe("build-1");
+    expect(readFileSync(join(work, "ws", "dist", "app.js"), "utf8")).toContain("built");
+    expect(nimbus(["cache", "rm", "--repo", "acme/app", "--data-dir", a.dir]).out).toBe("deleted 1 entry\n");
+    expect(JSON.parse(nimbus(["cache", "ls", "--json", "--data-dir", a.dir]).out)).toEqual([]);
+    expect(nimbus(["cache", "rm", "--data-dir", a.dir]).err).toContain("name an entry id, or --repo OWNER/NAME");
+    rmSync(work, { recursive: true, force: true });
   }, 60_000);
 });
 
@@ -164,9 +205,9 @@ describe("Ctrl-C", () => {
   test("stops every process of the stack and removes the state file", async () => {
     const dir = a.dir;
     const pids = Object.values(JSON.parse(await Bun.file(join(dir, "state.json")).text()).services) as number[];
-    expect(pids).toHaveLength(4); // nats, logs, control, agent-1
+    expect(pids).toHaveLength(5); // nats, logs, control, cache, agent-1
     const alive = () => pids.filter((p) => existsSync(`/proc/${p}`));
-    expect(alive()).toHaveLength(4);
+    expect(alive()).toHaveLength(5);
     a.proc.kill("SIGINT");
     expect(await a.proc.exited).toBe(0);
     expect(alive()).toEqual([]);

@@ -1,5 +1,6 @@
 import type { Command } from "../command.ts";
 import { agentsList } from "./agents.ts";
+import { cacheEnvCommand, cacheLs, cacheRm, cacheUsage } from "./cache.ts";
 import { configCheck, configShow } from "./config.ts";
 import { jobsCancel, jobsList, jobsShow } from "./jobs.ts";
 import { labelsExplain } from "./labels.ts";
@@ -9,4 +10,4 @@ import { status } from "./status.ts";
 import { tokenMint } from "./token.ts";
 import { up } from "./up.ts";
 
-export const COMMANDS: Command[] = [up, status, run, jobsList, jobsShow, jobsCancel, logs, agentsList, tokenMint, configShow, configCheck, labelsExplain];
+export const COMMANDS: Command[] = [up, status, run, jobsList, jobsShow, jobsCancel, logs, agentsList, tokenMint, configShow, configCheck, labelsExplain, cacheLs, cacheUsage, cacheRm, cacheEnvCommand];

@@ -26,18 +26,31 @@ export const jobsList: Command = {
   },
 };
 
-/** The latency breakdown: each state the job entered, and how long after submission. */
-export function waterfall(job: PublicJob, events: JobEvent[]): string {
-  const start = job.createdAt;
-  const total = Math.max(1, (events.at(-1)?.at ?? start) - start);
+interface Latency {
+  points: { name: string; offsetMs: number }[];
+  spans: { queueMs?: number; startupMs?: number; runMs?: number; totalMs?: number };
+}
+
+/** The latency breakdown as a waterfall: each point (GitHub's created_at … completed) and its offset. */
+export function waterfall(latency: Latency): string {
+  const total = Math.max(1, ...latency.points.map((p) => p.offsetMs));
   const width = 30;
+  const rows = latency.points.map((p) => {
+    const bar = "─".repeat(Math.min(width, Math.round((p.offsetMs / total) * width))) + "▏";
+    return `  ${p.name.padEnd(17)} +${duration(p.offsetMs).padStart(7)}  ${bar}`;
+  });
+  const s = latency.spans;
+  rows.push(`  queue ${duration(s.queueMs)} · startup ${duration(s.startupMs)} · run ${duration(s.runMs)} · total ${duration(s.totalMs)}`);
+  return rows.join("\n");
+}
+
+/** Every transition, with who made it and why. */
+export function transitions(events: JobEvent[], start: number): string {
   return events
     .map((e) => {
-      const off = e.at - start;
-      const bar = " ".repeat(Math.min(width, Math.round((off / total) * width))) + "▏";
       const who = e.agentId ? ` on ${e.agentId}` : "";
-      const why = e.reason ? ` (${e.reason})` : "";
-      return `  ${e.to.padEnd(10)} +${duration(off).padStart(7)}  ${bar.padEnd(width + 1)}  attempt ${e.attempt}${who}${why}`;
+      const why = e.reason ? ` — ${e.reason}` : "";
+      return `  +${duration(e.at - start).padStart(7)}  ${(e.from ?? "new").padEnd(17)} → ${e.to.padEnd(17)} attempt ${e.attempt}${who}${why}`;
     })
     .join("\n");
 }
@@ -52,7 +65,8 @@ export const jobsShow: Command = {
     const api = await ctx.client();
     const { job } = await api.get<{ job: PublicJob }>(`/api/jobs/${encodeURIComponent(id!)}`);
     const { events } = await api.get<{ events: JobEvent[] }>(`/api/jobs/${encodeURIComponent(id!)}/events`);
-    if (ctx.json) return ctx.out(JSON.stringify({ job, events }, null, 2)), 0;
+    const latency = await api.get<Latency>(`/api/jobs/${encodeURIComponent(id!)}/latency`);
+    if (ctx.json) return ctx.out(JSON.stringify({ job, events, latency }, null, 2)), 0;
     const lines = [
       `job      ${job.id}${job.name ? ` (${job.name})` : ""}`,
       `state    ${job.state}${job.exitCode !== undefined ? ` (exit ${job.exitCode})` : ""}${job.reason ? ` — ${job.reason}` : ""}`,
@@ -61,9 +75,13 @@ export const jobsShow: Command = {
       `attempt  ${job.attempt} of ${job.maxAttempts}${job.agentId ? `, agent ${job.agentId}` : ""}`,
       `timeout  ${job.timeoutSeconds}s`,
       `created  ${new Date(job.createdAt).toISOString()}`,
+      ...(job.github ? [`github   ${job.github.owner}/${job.github.repo} job ${job.github.jobId} (run ${job.github.runId})${job.github.ranOn ? `, ran on ${job.github.ranOn.runnerName}` : ""}`] : []),
       "",
-      "lifecycle:",
-      waterfall(job, events),
+      "latency:",
+      waterfall(latency),
+      "",
+      "transitions:",
+      transitions(events, job.createdAt),
     ];
     ctx.out(lines.join("\n"));
     return 0;

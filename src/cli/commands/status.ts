@@ -15,6 +15,7 @@ export const status: Command = {
     const services = [
       { service: "control", url: api.controlUrl, healthy: await api.health(`${api.controlUrl}/readyz`) },
       { service: "logs", url: api.logsUrl, healthy: await api.health(`${api.logsUrl}/healthz`) },
+      ...(api.cacheUrl ? [{ service: "cache", url: api.cacheUrl, healthy: await api.health(`${api.cacheUrl}/healthz`) }] : []),
       ...(natsMonitor ? [{ service: "nats", url: state!.natsUrl, healthy: await api.health(`${natsMonitor}/healthz?js-enabled-only=true`) }] : []),
     ];
     const { agents } = await api.get<{ agents: AgentInfo[] }>("/api/agents").catch(() => ({ agents: [] as AgentInfo[] }));

@@ -9,6 +9,7 @@ import type { CliContext } from "../context.ts";
 import { ApiClient } from "../client.ts";
 import { followJobLogs } from "./logs.ts";
 import { exitCodeOf, waitTerminal } from "./run.ts";
+import { startGithubDemo, type GithubDemo } from "../../../test/github-sim/demo.ts";
 import type { JobRecord } from "../../jobs/record.ts";
 
 const SAMPLE = [
@@ -46,9 +47,25 @@ async function runSample(ctx: CliContext, api: ApiClient): Promise<number> {
   return exitCodeOf(final);
 }
 
+/** One simulated workflow job from webhook to completion, its runner's output shown. */
+async function runDemo(ctx: CliContext, api: ApiClient, demo: GithubDemo): Promise<void> {
+  const gh = demo.queueDemoJob();
+  ctx.out(`\nGitHub simulator at ${demo.sim.url}: queued workflow job ${gh.id} ("${gh.name}", runs-on: ${gh.labels.join(", ")})`);
+  const id = `gh-${gh.id}`;
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const r = await api.get<{ job: JobRecord }>(`/api/jobs/${id}`).catch(() => null);
+    if (r) break;
+    await Bun.sleep(100);
+  }
+  await followJobLogs(ctx, api, id);
+  const final = await waitTerminal(api, id);
+  ctx.out(`GitHub says: ${gh.status}${gh.conclusion ? ` (${gh.conclusion})` : ""}; Nimbus job ${id}: ${final.state} — ./bin/nimbus jobs show ${id}`);
+}
+
 function printUp(ctx: CliContext, stack: Stack, ms: number): void {
   if (ctx.json) {
-    ctx.out(JSON.stringify({ dataDir: stack.dataDir, controlUrl: stack.controlUrl, logsUrl: stack.logsUrl, natsUrl: stack.natsUrl, adminToken: stack.adminToken, startedInMs: Math.round(ms) }));
+    ctx.out(JSON.stringify({ dataDir: stack.dataDir, controlUrl: stack.controlUrl, logsUrl: stack.logsUrl, cacheUrl: stack.cacheUrl, natsUrl: stack.natsUrl, adminToken: stack.adminToken, startedInMs: Math.round(ms) }));
     return;
   }
   ctx.out(
@@ -56,6 +73,7 @@ function printUp(ctx: CliContext, stack: Stack, ms: number): void {
       `Nimbus is up (${Math.round(ms)} ms) — data in ${stack.dataDir}`,
       `  control plane  ${stack.controlUrl}`,
       `  log service    ${stack.logsUrl}`,
+      `  Actions cache  ${stack.cacheUrl}`,
       `  NATS           ${stack.natsUrl}`,
       `  admin token    ${stack.adminToken}`,
       `  service logs   ${stack.dataDir}/logs/`,
@@ -67,18 +85,21 @@ function printUp(ctx: CliContext, stack: Stack, ms: number): void {
 
 export const up: Command = {
   name: "up",
-  summary: "start the single-host stack (nats-server, control plane, log service, agents)",
+  summary: "start the single-host stack (nats-server, control plane, log service, Actions cache, agents)",
   usage: "up [--port-base N] [--agents N] [--sample] [--exit-after-sample]",
-  details: `Ports: control N, logs N+1, NATS N+2, NATS monitoring N+3 (default N = 7070).
+  details: `Ports: control N, logs N+1, NATS N+2, NATS monitoring N+3, Actions cache N+4 (default N = 7070).
 Two stacks run side by side with different --data-dir and --port-base. The endpoints and an admin
 token are written to <data-dir>/state.json so other nimbus commands find the stack.
 --vm also runs isolation:vm jobs in QEMU microVMs (KVM when it works, software emulation otherwise),
 building the kernel, initramfs and rootfs into artifacts/vm first if they are missing.
---sample runs a sample job once the stack is up and shows its output.`,
+--sample runs a sample job once the stack is up and shows its output.
+--demo also starts a GitHub simulator (GitHub cannot be reached from here) wired to the stack, and
+sends one workflow job through it: webhook → JIT runner in a sandbox → steps → completed.`,
   options: {
     "port-base": { type: "string" },
     agents: { type: "string" },
     vm: { type: "boolean" },
+    demo: { type: "boolean" },
     sample: { type: "boolean" },
     "exit-after-sample": { type: "boolean" },
   },
@@ -94,10 +115,16 @@ building the kernel, initramfs and rootfs into artifacts/vm first if they are mi
       await ensureVmAssets(ctx);
       agentEnv.NIMBUS_AGENT_DRIVERS = "sandbox,qemu";
     }
+    const controlEnv: Record<string, string> = {};
+    const demo = v.demo ? await startGithubDemo({ controlUrl: `http://127.0.0.1:${ports(portBase).control}` }) : undefined;
+    if (demo) {
+      Object.assign(controlEnv, demo.controlEnv);
+      Object.assign(agentEnv, demo.agentEnv);
+    }
     const t0 = performance.now();
     const record = () =>
       writeState({
-        pid: process.pid, startedAt, dataDir: stack.dataDir, controlUrl: stack.controlUrl, logsUrl: stack.logsUrl,
+        pid: process.pid, startedAt, dataDir: stack.dataDir, controlUrl: stack.controlUrl, logsUrl: stack.logsUrl, cacheUrl: stack.cacheUrl,
         natsUrl: stack.natsUrl, natsMonitorUrl: `http://127.0.0.1:${ports(portBase).natsMonitor}`, adminToken: stack.adminToken,
         services: Object.fromEntries([...stack.children].map(([name, c]) => [name, c.proc.pid])),
       });
@@ -106,13 +133,14 @@ building the kernel, initramfs and rootfs into artifacts/vm first if they are mi
       ctx.err(`nimbus up: ${m}`);
       if (m.endsWith(" restarted")) record();
     };
-    const stack = await startStack({ dataDir: ctx.dataDir, portBase, agents, agentEnv, restartOnCrash: true, onEvent });
+    const stack = await startStack({ dataDir: ctx.dataDir, portBase, agents, agentEnv, controlEnv, restartOnCrash: true, onEvent });
     record();
     const api = new ApiClient(stack.controlUrl, stack.logsUrl, stack.adminToken);
     let stopping: Promise<void> | undefined;
     const stop = () => (stopping ??= (async () => {
       if (!ctx.json) ctx.err("\nstopping Nimbus…");
       await stack.stop();
+      await demo?.stop();
       rmSync(stateFile(stack.dataDir), { force: true });
     })());
     process.on("SIGINT", () => void stop().then(() => process.exit(0)));
@@ -120,6 +148,7 @@ building the kernel, initramfs and rootfs into artifacts/vm first if they are mi
     try {
       await waitForAgent(api, 10_000);
       printUp(ctx, stack, performance.now() - t0);
+      if (demo) await runDemo(ctx, api, demo);
       if (v.sample || v["exit-after-sample"]) {
         const code = await runSample(ctx, api);
         if (v["exit-after-sample"]) return await stop(), code;
