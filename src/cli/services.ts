@@ -3,9 +3,11 @@ import type { SettingsSpec } from "../core/config/settings.ts";
 import { controlSettings } from "../control/config.ts";
 import { logSettings } from "../logs/config.ts";
 import { agentSettings } from "../../agent/config.ts";
+import { cacheSettings } from "../cache/config.ts";
 
 export const SERVICES: Record<string, SettingsSpec> = {
   control: controlSettings,
   logs: logSettings,
   agent: agentSettings,
+  cache: cacheSettings,
 };
