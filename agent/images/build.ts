@@ -13,7 +13,7 @@ import type { ImageVersion } from "./versions.ts";
 
 const log = createLogger("images");
 
-async function sh(script: string, args: string[]): Promise<string> {
+export async function sh(script: string, args: string[]): Promise<string> {
   const p = Bun.spawn(["sh", "-ec", script, "sh", ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` } });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   if (code !== 0) throw new AppError("internal", `image build step failed: ${err.trim().slice(-400)}`);
@@ -41,6 +41,20 @@ async function fetchBase(v: ImageVersion, cacheDir: string, fetchFn: typeof fetc
   return file;
 }
 
+/**
+ * `mkfs.ext4 -d` of a root directory, stored under the image's own sha256 (`store.pathOf`); the
+ * size is the content plus 30 % and 8 MiB unless given. Returns the digest and size in bytes.
+ */
+export async function ext4FromDir(root: string, work: string, store: ImageStore, sizeMiB?: number): Promise<{ digest: string; sizeBytes: number }> {
+  const usedKiB = Number((await sh('du -sk "$1" | cut -f1', [root])).trim());
+  const size = sizeMiB ?? Math.max(16, Math.ceil((usedKiB * 1.3) / 1024) + 8);
+  const img = join(work, "image.ext4");
+  await sh('mkfs.ext4 -q -F -L nimbus-root -E root_owner=0:0 -d "$1" "$2" "$3"M', [root, img, `${size}`]);
+  const digest = await sha256File(img);
+  await sh('mv "$1" "$2"', [img, store.pathOf(digest)]);
+  return { digest, sizeBytes: size * 1024 * 1024 };
+}
+
 export async function buildImage(v: ImageVersion, store: ImageStore, opts: { fetch?: typeof fetch } = {}): Promise<BuiltImage> {
   const base = await fetchBase(v, join(store.dir, "cache"), opts.fetch ?? fetch);
   const work = join(store.dir, `build-${v.name}`);
@@ -49,13 +63,8 @@ export async function buildImage(v: ImageVersion, store: ImageStore, opts: { fet
   try {
     await sh('tar -xf "$1" -C "$2" --numeric-owner', [base, join(work, "root")]);
     if (v.overlayDir) await sh('cp -a "$1"/. "$2"/', [v.overlayDir, join(work, "root")]);
-    const usedKiB = Number((await sh('du -sk "$1" | cut -f1', [join(work, "root")])).trim());
-    const sizeMiB = v.sizeMiB ?? Math.max(16, Math.ceil((usedKiB * 1.3) / 1024) + 8);
-    const img = join(work, "image.ext4");
-    await sh('mkfs.ext4 -q -F -L nimbus-root -E root_owner=0:0 -d "$1" "$2" "$3"M', [join(work, "root"), img, `${sizeMiB}`]);
-    const digest = await sha256File(img);
-    await sh('mv "$1" "$2"', [img, store.pathOf(digest)]);
-    const built: BuiltImage = { version: v.name, digest, sizeBytes: sizeMiB * 1024 * 1024, builtAt: new Date().toISOString() };
+    const { digest, sizeBytes } = await ext4FromDir(join(work, "root"), work, store, v.sizeMiB);
+    const built: BuiltImage = { version: v.name, digest, sizeBytes, builtAt: new Date().toISOString() };
     store.record(built);
     log.info("image built", { version: v.name, digest });
     return built;
