@@ -37,12 +37,15 @@ wait_for_config() {
 
 # wait_for_doorbell (modes warm, template): sleep in a blocking read of the console until the host
 # writes a line there (it does so once the config disk holds the job), so an idle warm VM costs no
-# CPU. A ring that got lost is covered by looking at the disk every second.
+# CPU. A ring that got lost is covered by looking at the disk every second. The word "warm" asks
+# for another warm-up first (a VM just restored from a snapshot), answered by a new W record.
 wait_for_doorbell() {
   frame W "waiting"
   while :; do
-    read -r -t 1 _ < $CONSOLE
-    mark bell
+    word=
+    read -r -t 1 word < $CONSOLE
+    [ "$word" = warm ] && { warm_up; frame W "waiting"; continue; }
+    [ -n "$word" ] && mark bell
     read_config "$CFG_DEV" && return
   done
 }

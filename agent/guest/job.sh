@@ -21,12 +21,15 @@ prepare_root() {
   frame_stream E < /run/err & FRAMER_E=$!
 }
 
-# warm_up: run the job path once (chroot, setuid, env) so its code is loaded (and, under software
-# emulation, translated) before a job waits on it; then flush the job disk (a snapshot's copy of it
-# must match what the guest has cached).
+# warm_up: run the job path once (config read, base64, chroot, setuid, env, sh) so its code is
+# loaded (and, under software emulation, translated) before a job waits on it; then flush the job
+# disk (a snapshot's copy of it must match what the guest has cached). A VM restored from a
+# snapshot is asked to do it again (doorbell word "warm"): translations do not survive a restore.
 warm_up() {
   CFG_UID=${CFG_UID:-1000}
-  as_job true 2>/dev/null
+  read_config "$CFG_DEV"
+  b64 dHJ1ZQ== > /dev/null
+  as_job env -i PATH=$DEFAULT_PATH /.nimbus/busybox sh -c 'cd / 2>/dev/null; exec "$@"' job true 2>/dev/null
   sync
 }
 

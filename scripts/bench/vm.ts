@@ -1,11 +1,16 @@
 /**
- * MicroVM latency benchmark: per driver, launch -> guest userspace, launch -> job exec, and
- * snapshot restore -> job exec, p50 over repeated runs, with whether KVM was used.
+ * MicroVM latency benchmark: per driver, launch -> guest userspace, launch -> job exec, snapshot
+ * restore -> job exec, and warm pool take -> job exec, p50 over repeated runs, with whether KVM
+ * was used.
  *
  *   bun run scripts/bench/vm.ts [--runs 5]
  *
  * "launch" is the moment the VMM process is spawned; "guest userspace" is the guest init's ready
  * record on the console; "job exec" is the job's first output line (the job is `echo exec`).
+ * "snapshot restore" starts at driver.start() of a prepared job whose shape has a snapshot (QEMU
+ * restores it, resumes, rings the doorbell). "warm pool take" starts at driver.prepare() while the
+ * pool holds an idle VM of the job's shape (take, config written into its disk, doorbell).
+ * Also printed: the guest's own marks after a restore (doorbell heard, config read, job exec).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,16 +18,18 @@ import { join } from "node:path";
 import { FirecrackerDriver } from "../../agent/drivers/firecracker/driver.ts";
 import { qemuArgs } from "../../agent/drivers/qemu/args.ts";
 import { QemuDriver } from "../../agent/drivers/qemu/driver.ts";
-import { restoreVm } from "../../agent/drivers/qemu/snapshot.ts";
-import { spawnVm, type VmProcess } from "../../agent/guest/host/vmm.ts";
+import { installJobDisk, restoreVm } from "../../agent/drivers/qemu/snapshot.ts";
+import { spawnVm } from "../../agent/guest/host/vmm.ts";
 import { SnapshotPool } from "../../agent/pool/snapshots.ts";
-import type { OutputSink } from "../../agent/drivers/types.ts";
+import { parseWarmClasses } from "../../agent/pool/schedule.ts";
+import type { RunSpec } from "../../agent/drivers/types.ts";
 import { parseLabels } from "../../src/jobs/labels.ts";
 import { ensureVmAssets } from "../vm/build-assets.ts";
 
 const runs = Number(process.argv[process.argv.indexOf("--runs") + 1]) || 5;
 const dir = mkdtempSync(join(tmpdir(), "nimbus-bench-vm-"));
 const req = parseLabels(["nimbus"]);
+const common = { maxVcpus: 1, maxMemoryMiB: 512, jobDiskGiB: 2 };
 
 function p50(xs: number[]): string {
   if (xs.length === 0) return "-";
@@ -30,45 +37,97 @@ function p50(xs: number[]): string {
   return `${Math.round(s[Math.floor((s.length - 1) / 2)]!)} ms`;
 }
 
-/** Runs one VM for `echo exec`; returns ms to userspace (cold only) and to the job's first output. */
-async function once(driver: QemuDriver, n: number, launch: (plan: Awaited<ReturnType<QemuDriver["plan"]>>, sink: OutputSink) => Promise<VmProcess>) {
-  const spec = { jobId: `bench${n}`, attempt: 1, command: ["echo", "exec"], env: {}, dir: join(dir, `job${n}-${Math.random().toString(36).slice(2, 6)}`), requirements: req };
-  const inst = await driver.prepare(spec);
+let seq = 0;
+function spec(): RunSpec {
+  const n = seq++;
+  return { jobId: `bench${n}`, attempt: 1, command: ["echo", "exec"], env: {}, dir: join(dir, `job${n}`), requirements: req };
+}
+
+/** Cold boot straight from the command line: ms to userspace and to the job's first output. */
+async function cold(driver: QemuDriver) {
+  const s = spec();
+  const inst = await driver.prepare(s);
   const plan = await driver.plan(inst, "run");
   let execAt = 0;
   const t0 = performance.now();
-  const vm = await launch(plan, (s, text) => void (s === "out" && text.includes("exec") && !execAt && (execAt = performance.now())));
-  const readyAt = await Promise.race([vm.ready.then(() => performance.now(), () => 0), vm.exited.then(() => 0)]);
+  const vm = spawnVm(qemuArgs(plan, driver.binary), (st, text) => void (st === "out" && text.includes("exec") && !execAt && (execAt = performance.now())));
+  const readyAt = await vm.ready.then(() => performance.now());
   const res = await vm.exited;
   await driver.destroy(inst);
-  if (res.exitCode !== 0 || !execAt) throw new Error(`bench run ${n} failed: exit ${res.exitCode}`);
-  return { userspace: readyAt ? readyAt - t0 : undefined, exec: execAt - t0 };
+  if (res.exitCode !== 0 || !execAt) throw new Error(`cold run failed: exit ${res.exitCode}`);
+  return { userspace: readyAt - t0, exec: execAt - t0 };
+}
+
+/** Through the driver: `from` "start" (snapshot restore) or "prepare" (warm pool take). */
+async function viaDriver(driver: QemuDriver, from: "start" | "prepare"): Promise<number> {
+  const s = spec();
+  let t0 = performance.now();
+  const inst = await driver.prepare(s);
+  if (from === "start") t0 = performance.now();
+  let execAt = 0;
+  const exec = await driver.start(inst, s, (st, text) => void (st === "out" && text.includes("exec") && !execAt && (execAt = performance.now())));
+  const res = await exec.exited;
+  await driver.destroy(inst);
+  if (res.exitCode !== 0 || !execAt) throw new Error(`run failed: exit ${res.exitCode}`);
+  if (from === "prepare" && !inst.meta.warmVm) throw new Error("the job did not take a warm VM");
+  if (from === "start" && !inst.meta.snapshot) throw new Error("the job was not restored from a snapshot");
+  return execAt - t0;
+}
+
+/** One restore with the guest's marks: where the time after `cont` goes. */
+async function restoreMarks(driver: QemuDriver, snaps: SnapshotPool): Promise<string> {
+  const s = spec();
+  const inst = await driver.prepare(s);
+  const plan = await driver.plan(inst, "run");
+  const snap = (await snaps.find(plan))!;
+  await installJobDisk(snap, plan.jobDisk);
+  let outAt = 0;
+  const t0 = performance.now();
+  const vm = await restoreVm(plan, snap, driver.binary, (st) => void (st === "out" && !outAt && (outAt = performance.now())));
+  const resumed = performance.now() - t0;
+  await vm.exited;
+  await driver.destroy(inst);
+  const marks = vm.marks.map((m) => `${m.stage} ${Math.round(m.at - t0)}`).join(", ");
+  return `resumed ${Math.round(resumed)}, ${marks}, first output ${Math.round(outAt - t0)} (ms after launch)`;
 }
 
 async function main() {
   await ensureVmAssets();
-  const pool = new SnapshotPool({ dir: join(dir, "snapshots"), jobDiskGiB: 2 });
-  const driver = new QemuDriver({ stateDir: join(dir, "state"), maxVcpus: 1, maxMemoryMiB: 512, jobDiskGiB: 2 });
-  const accel = await driver.accel();
-  const cold = { userspace: [] as number[], exec: [] as number[] };
+  const plain = new QemuDriver({ stateDir: join(dir, "state"), ...common });
+  const accel = await plain.accel();
+  const c = { userspace: [] as number[], exec: [] as number[] };
   for (let i = 0; i < runs; i++) {
-    const r = await once(driver, i, async (plan, sink) => spawnVm(qemuArgs(plan, driver.binary), sink));
-    cold.userspace.push(r.userspace!);
-    cold.exec.push(r.exec);
+    const r = await cold(plain);
+    c.userspace.push(r.userspace);
+    c.exec.push(r.exec);
   }
-  const snap = await pool.prepare(await driver.planFor(req));
+  const snaps = new SnapshotPool({ dir: join(dir, "snapshots"), jobDiskGiB: common.jobDiskGiB });
+  await snaps.prepare(await plain.planFor(req));
+  const restoring = new QemuDriver({ stateDir: join(dir, "state-snap"), ...common, snapshots: snaps });
   const restored: number[] = [];
-  for (let i = 0; i < runs; i++) restored.push((await once(driver, 100 + i, (plan, sink) => restoreVm(plan, snap, driver.binary, sink))).exec);
+  for (let i = 0; i < runs; i++) restored.push(await viaDriver(restoring, "start"));
+  const marks = await restoreMarks(restoring, snaps);
+
+  const pooled = new QemuDriver({ stateDir: join(dir, "state-warm"), ...common, snapshots: snaps, warmPool: { classes: parseWarmClasses("2c4g=1..1") } });
+  await pooled.probe();
+  const warm: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    await pooled.warm!.settled();
+    warm.push(await viaDriver(pooled, "prepare"));
+  }
+  await pooled.close();
 
   const fc = await new FirecrackerDriver({ stateDir: join(dir, "fc") }).probe();
   const rows = [
-    ["driver", "KVM", "launch → guest userspace", "launch → job exec", "snapshot restore → job exec", "runs"],
-    ["qemu (-M microvm)", accel === "kvm" ? "yes" : "no (TCG)", p50(cold.userspace), p50(cold.exec), p50(restored), `${runs}`],
-    ["firecracker", "-", fc.ok ? "not measured" : "cannot run here", "-", "-", fc.ok ? "0" : `(${fc.detail})`],
+    ["driver", "KVM", "launch → guest userspace", "launch → job exec", "snapshot restore → job exec", "warm pool take → job exec", "runs"],
+    ["qemu (-M microvm)", accel === "kvm" ? "yes" : "no (TCG)", p50(c.userspace), p50(c.exec), p50(restored), p50(warm), `${runs}`],
+    ["firecracker", "-", fc.ok ? "not measured" : "cannot run here", "-", "-", "-", fc.ok ? "0" : `(${fc.detail})`],
   ];
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  for (const r of rows) console.log(r.map((x, c) => x.padEnd(widths[c]!)).join(" | "));
-  console.log(`\nraw (ms): cold userspace ${cold.userspace.map(Math.round).join(", ")}; cold exec ${cold.exec.map(Math.round).join(", ")}; restore exec ${restored.map(Math.round).join(", ")}`);
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) console.log(r.map((x, i) => x.padEnd(widths[i]!)).join(" | "));
+  const raw = (xs: number[]) => xs.map(Math.round).join(", ");
+  console.log(`\nraw (ms): cold userspace ${raw(c.userspace)}; cold exec ${raw(c.exec)}; restore exec ${raw(restored)}; warm exec ${raw(warm)}`);
+  console.log(`restore breakdown: ${marks}`);
 }
 
 try {

@@ -1,8 +1,8 @@
 /**
  * The warm pool inside the qemu driver, with real VMs (restored from the shape's snapshot): a job
  * takes a waiting VM at prepare and runs on it; a replacement is started behind it; the pool's own
- * VMs are not listed as instances; close() (agent stop) destroys them; a driver that died without
- * closing leaves warm VMs that a new driver over the same state lists and destroys (the reaper).
+ * VMs are not listed as instances; close() (agent stop) destroys them; an agent killed with -9
+ * leaves warm VMs that a new driver over the same state lists and destroys (the reaper).
  * The conformance suite runs again on a pool-backed driver.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
@@ -39,8 +39,6 @@ beforeAll(async () => {
   await snapshots.prepare(await new QemuDriver(base("tpl")).planFor(req));
 }, 120_000);
 
-afterAll(() => rmSync(state, { recursive: true, force: true }));
-
 test("a job takes a warm VM in O(1) and runs on it; a replacement starts behind it; close() destroys the pool", async () => {
   const driver = new QemuDriver({ ...base("pool"), warmPool: { classes: parseWarmClasses("2c4g=1..1") } });
   expect((await driver.probe()).detail).toContain("warm pool 2c4g=1..1");
@@ -76,20 +74,24 @@ test("a job takes a warm VM in O(1) and runs on it; a replacement starts behind 
   expect(readdirSync(join(state, "pool", "warm"))).toEqual([]);
 }, 90_000);
 
-test("warm VMs of a driver that died without closing are found and destroyed by the next one (reaper)", async () => {
-  const crashed = new QemuDriver({ ...base("crash"), warmPool: { classes: parseWarmClasses("2c4g=1..1") } });
-  await crashed.probe();
-  await crashed.warm!.settled();
-  expect(qemuPids(owner).length).toBe(1);
-  // no close(): the next driver over the same state sees a warm VM no live pool owns
-  const next = new QemuDriver(base("crash"));
+test("kill -9 of an agent with a warm pool: the next driver over its state lists its warm VM and destroys it (reaper)", async () => {
+  const crashOwner = `${owner}-crash`;
+  const agent = Bun.spawn([process.execPath, "run", join(import.meta.dir, "fixtures/warm-agent.ts"), join(state, "crash"), join(state, "snapshots"), crashOwner], { stdout: "pipe", stderr: "inherit" });
+  const reader = agent.stdout.getReader();
+  let said = "";
+  while (!said.includes("ready")) said += new TextDecoder().decode((await reader.read()).value ?? new Uint8Array());
+  expect(said).toContain("ready 1");
+  agent.kill("SIGKILL");
+  await agent.exited;
+  expect(qemuPids(crashOwner).length).toBe(1); // the warm VM outlived its agent
+
+  const next = new QemuDriver({ ...base("crash"), owner: crashOwner });
   const found = await next.list();
   expect(found.map((i) => i.name)).toEqual([expect.stringMatching(/^nimbus-warm-/)]);
   for (const inst of found) await next.destroy(inst);
-  expect(qemuPids(owner)).toEqual([]);
+  expect(qemuPids(crashOwner)).toEqual([]);
   expect(await next.list()).toEqual([]);
   expect(readdirSync(join(state, "crash", "warm"))).toEqual([]);
-  await crashed.close(); // its idle VM is gone already: close must not fail
 }, 60_000);
 
 let conformanceDriver: QemuDriver | undefined;
@@ -107,4 +109,5 @@ runDriverConformance({
 afterAll(async () => {
   await conformanceDriver?.close();
   expect(qemuPids(owner)).toEqual([]);
+  rmSync(state, { recursive: true, force: true });
 });

@@ -70,6 +70,10 @@ export class QemuWarmFactory implements WarmFactory<QemuWarmVm> {
       if (snap) {
         await installJobDisk(snap, plan.jobDisk);
         vm = await restoreVm(plan, snap, this.d.binary, sink, { wrap: (a) => this.d.inNetns(a), ring: false });
+        // Translations do not survive a restore: have the guest run the job path once more.
+        const again = vm.waitingAgain();
+        vm.ring("warm");
+        await Promise.race([again, vm.exited.then(() => Promise.reject(new AppError("unavailable", `${name} ended while warming up`)))]);
       } else {
         await ensureJobDisk(plan.jobDisk, this.d.jobDiskGiB);
         vm = await this.d.boot(plan, sink);

@@ -15,8 +15,13 @@ export interface VmProcess {
   /** The VMM has exited and its console is fully delivered. */
   exited: Promise<ExitResult>;
   kill(): void;
-  /** Rings the doorbell of a warm guest (a line on its console): its config disk now holds the job. */
-  ring(): void;
+  /**
+   * Rings the doorbell of a warm guest (a line on its console): "go", its config disk now holds the
+   * job; "warm", warm up again (after a restore) and report waiting anew (`waitingAgain`).
+   */
+  ring(word?: "go" | "warm"): void;
+  /** Resolves at the next "waiting" record after now (the answer to ring("warm")). */
+  waitingAgain(): Promise<void>;
   /** Timing marks from the guest init, with the host time (performance.now()) they arrived. */
   marks: { stage: string; uptime: number; at: number }[];
 }
@@ -26,6 +31,7 @@ export const NO_REPORT_EXIT = 125;
 
 export function spawnVm(argv: string[], sink: OutputSink, cwd?: string): VmProcess {
   let onReady!: (u: number) => void, onWaiting!: () => void, failBoot!: (e: Error) => void;
+  const waiters: (() => void)[] = [];
   const ready = new Promise<number>((res, rej) => ((onReady = res), (failBoot = rej)));
   const waiting = new Promise<void>((res) => (onWaiting = res));
   ready.catch(() => undefined);
@@ -34,7 +40,10 @@ export function spawnVm(argv: string[], sink: OutputSink, cwd?: string): VmProce
   const marks: VmProcess["marks"] = [];
   const parser = new ConsoleParser(sink, {
     ready: (u) => onReady(u),
-    waiting: () => onWaiting(),
+    waiting: () => {
+      onWaiting();
+      for (const w of waiters.splice(0)) w();
+    },
     exit: (c) => (code = c),
     mark: (stage, uptime) => marks.push({ stage, uptime, at: performance.now() }),
   });
@@ -57,9 +66,10 @@ export function spawnVm(argv: string[], sink: OutputSink, cwd?: string): VmProce
       killed = true;
       proc.kill("SIGKILL");
     },
-    ring: () => {
+    waitingAgain: () => new Promise<void>((res) => waiters.push(res)),
+    ring: (word = "go") => {
       try {
-        proc.stdin.write("go\n");
+        proc.stdin.write(`${word}\n`);
         proc.stdin.flush();
       } catch {
         // the VMM is gone; its exit is reported through `exited`
