@@ -16,6 +16,8 @@ import { putAgent, removeAgent, type AgentInfo } from "../src/agents/registry.ts
 import { VERSION } from "../src/version.ts";
 import type { agentSettings } from "./config.ts";
 import type { Driver } from "./drivers/types.ts";
+import type { AgentDrivers } from "./drivers/select.ts";
+import { cacheEnv } from "../src/cache/env.ts";
 import { JobRun } from "./job-run.ts";
 import { LogShipper } from "./logs/shipper.ts";
 import { pullLoop, Slots } from "./pull.ts";
@@ -41,11 +43,11 @@ function agentIdFrom(config: AgentConfig, local: AgentStore): string {
   return id;
 }
 
-export async function startAgent(config: AgentConfig, makeDrivers: (agentId: string) => Map<Isolation, Driver>): Promise<RunningAgent> {
+export async function startAgent(config: AgentConfig, makeDrivers: (agentId: string) => AgentDrivers): Promise<RunningAgent> {
   const local = new AgentStore(config.stateDir);
   const id = agentIdFrom(config, local);
   const log = createLogger("agent", { agentId: id });
-  const drivers = makeDrivers(id);
+  const { byIsolation: drivers, network } = makeDrivers(id);
   for (const driver of drivers.values()) {
     const probe = await driver.probe();
     if (!probe.ok) throw new Error(`driver ${driver.name} cannot run here: ${probe.detail}`);
@@ -81,9 +83,14 @@ export async function startAgent(config: AgentConfig, makeDrivers: (agentId: str
   const registry = setInterval(() => putAgent(topology.agents, info()).catch((e) => log.warn("agent heartbeat failed", { error: e })), 5000);
   const stopSignals = await watchCancels(topology, runs, log);
 
+  // Jobs reach the cache at its port on their gateway: only microVMs with a network have one.
+  const cachePort = config.cacheUrl ? new URL(config.cacheUrl).port || "80" : undefined;
+  const jobCacheUrl = (driver: Driver) => (network && cachePort && driver.name === "qemu" ? `http://${network.gateway}:${cachePort}` : undefined);
   const handle = async (m: import("@nats-io/jetstream").JsMsg, driver: Driver) => {
     const { jobId, attempt } = m.json<{ jobId: string; attempt: number }>();
-    const run = new JobRun({ ...deps, driver }, jobId, attempt, m);
+    const url = jobCacheUrl(driver);
+    const cacheEnvFor = url ? (token: string) => cacheEnv({ url, token, protocol: "v2" }) : undefined;
+    const run = new JobRun({ ...deps, driver, cacheEnvFor }, jobId, attempt, m);
     runs.set(jobId, run);
     try {
       await run.execute();

@@ -30,6 +30,8 @@ export interface JobRunDeps {
   shipper: LogShipper;
   leaseTtlMs: number;
   workRoot: string;
+  /** The Actions cache environment for a job's runtime token, when jobs of this driver can reach the cache. */
+  cacheEnvFor?: (token: string) => Record<string, string>;
   log: Logger;
   /** Present when the agent serves GitHub jobs (their runner comes from a JIT config). */
   github?: GithubAgentDeps;
@@ -169,7 +171,9 @@ export class JobRun {
 
   private async boot(): Promise<StepResult<Step>> {
     if (!(await this.fenced("booting"))) return hop("abandon");
-    const err = await this.startInstance({ secrets: {}, network: false, mounts: [] });
+    const cache = this.job.value.cache;
+    const { ACTIONS_RUNTIME_TOKEN: token, ...cacheEnv } = cache && this.deps.cacheEnvFor ? this.deps.cacheEnvFor(cache.token) : {};
+    const err = await this.startInstance({ secrets: token ? { ACTIONS_RUNTIME_TOKEN: token } : {}, env: cacheEnv, network: false, mounts: [] });
     if (err) {
       this.end({ kind: "error", message: err });
       return hop("finish");
@@ -179,9 +183,9 @@ export class JobRun {
   }
 
   /** Prepare and start the instance, output into the log capture; the error text when the driver failed. */
-  private async startInstance(extra: { secrets: Record<string, string>; network: boolean; mounts: { source: string; target: string }[] }): Promise<string | null> {
+  private async startInstance(extra: { secrets: Record<string, string>; env?: Record<string, string>; network: boolean; mounts: { source: string; target: string }[] }): Promise<string | null> {
     const spec = this.spec();
-    spec.env = { ...spec.env, ...extra.secrets };
+    spec.env = { ...extra.env, ...spec.env, ...extra.secrets };
     if (extra.network) spec.network = true;
     if (extra.mounts.length) spec.mounts = extra.mounts;
     const secrets = [...Object.values(this.job.value.secrets), ...Object.values(extra.secrets)];

@@ -9,6 +9,7 @@ import { startSweeper } from "../jobs/sweeper.ts";
 import { cancelRequested } from "../jobs/cancel.ts";
 import { authenticate } from "../http/common.ts";
 import { controlApp } from "./app.ts";
+import { mintRuntimeToken, scopesForRun } from "../cache/tokens.ts";
 import { startGithubWorkers } from "../github/runtime.ts";
 import { controlMetrics } from "./metrics.ts";
 import type { ControlContext } from "./context.ts";
@@ -35,7 +36,12 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
     index,
     log,
     metrics: controlMetrics(() => index),
-    submitDeps: { store, labels: { baseLabel: config.baseLabel, defaultIsolation: config.defaultIsolation }, maxAttempts: config.maxAttempts },
+    submitDeps: {
+      store,
+      labels: { baseLabel: config.baseLabel, defaultIsolation: config.defaultIsolation },
+      maxAttempts: config.maxAttempts,
+      mintCacheToken: ({ repo, ref, ttlSeconds, jobId }) => mintRuntimeToken(config.authSecret, { repo, scopes: scopesForRun({ ref }), ttlSeconds, subject: jobId }),
+    },
     requireAdmin: (request) => authenticate(request, auth, ["admin"]),
   };
   const sweeper = startSweeper(

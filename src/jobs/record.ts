@@ -67,6 +67,8 @@ export interface JobRecord {
   times: Partial<Record<JobState, number>>;
   idempotencyKey?: string;
   createdBy?: string;
+  /** The job's Actions cache scope and runtime token (the token is never returned by the API). */
+  cache?: { repo: string; ref: string; token: string };
   /** Do not start this attempt before this time (ms since epoch): stored retry backoff. */
   notBefore?: number;
   /** For jobs that came from GitHub: where the job lives there and what happened to its runners. */
@@ -116,6 +118,7 @@ export interface Versioned<T> {
 }
 
 /** The record as the API shows it: secret values replaced by their names only. */
-export function publicJob(job: JobRecord): Omit<JobRecord, "secrets"> & { secrets: string[] } {
-  return { ...job, secrets: Object.keys(job.secrets) };
+export function publicJob(job: JobRecord): Omit<JobRecord, "secrets" | "cache"> & { secrets: string[]; cache?: { repo: string; ref: string } } {
+  const { cache, ...rest } = job;
+  return { ...rest, secrets: Object.keys(job.secrets), ...(cache ? { cache: { repo: cache.repo, ref: cache.ref } } : {}) };
 }

@@ -21,6 +21,13 @@ export const JobSpecSchema = v.strictObject({
   secrets: v.optional(envMap("secret"), {}),
   labels: v.optional(v.pipe(v.array(v.pipe(v.string(), v.minLength(1), v.maxLength(200))), v.maxLength(32)), ["nimbus"]),
   timeoutSeconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(86_400)), 3600),
+  /** Which Actions cache the job reads and writes (default: repository `direct/<submitter>`, ref refs/heads/main). */
+  cache: v.optional(
+    v.strictObject({
+      repo: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/, "must be OWNER/NAME")),
+      ref: v.optional(v.pipe(v.string(), v.regex(/^refs\/(heads|tags|pull)\/[A-Za-z0-9_./-]{1,200}$/, "must be a full git ref such as refs/heads/main")), "refs/heads/main"),
+    }),
+  ),
   idempotencyKey: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9._:-]{1,128}$/, "must be 1-128 of A-Z a-z 0-9 . _ : -"))),
 });
 

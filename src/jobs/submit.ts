@@ -12,6 +12,13 @@ export interface SubmitDeps {
   labels: LabelOptions;
   maxAttempts: number;
   now?: () => number;
+  /** Mints the job's Actions cache runtime token (absent: jobs get no cache). */
+  mintCacheToken?: (i: { repo: string; ref: string; ttlSeconds: number; jobId: string }) => Promise<string>;
+}
+
+/** Repository name of a direct job's cache when the spec names none: one per submitter. */
+export function defaultCacheRepo(subject: string): string {
+  return `direct/${subject.replace(/[^A-Za-z0-9_.-]/g, "-").slice(0, 100) || "anonymous"}`;
 }
 
 /** The job id of an idempotent submission is derived from (subject, key): a second create conflicts. */
@@ -50,6 +57,12 @@ export async function submitJob(deps: SubmitDeps, spec: JobSpec, createdBy: stri
     idempotencyKey: spec.idempotencyKey,
     createdBy,
   };
+  if (deps.mintCacheToken) {
+    const repo = spec.cache?.repo ?? defaultCacheRepo(createdBy);
+    const ref = spec.cache?.ref ?? "refs/heads/main";
+    // Valid while the job may wait in the queue and run: up to a day of waiting plus its timeout.
+    record.cache = { repo, ref, token: await deps.mintCacheToken({ repo, ref, ttlSeconds: spec.timeoutSeconds + 86_400, jobId: id }) };
+  }
   let job: Versioned<JobRecord>;
   let created = true;
   try {

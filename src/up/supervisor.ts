@@ -17,6 +17,7 @@ export interface StackOptions {
   agents?: number;
   agentEnv?: Record<string, string>;
   controlEnv?: Record<string, string>;
+  cacheEnv?: Record<string, string>;
   /** Readiness deadline for each service. */
   startTimeoutMs?: number;
   /** Restart a service that exits on its own (with backoff; at most 5 times a minute). */
@@ -137,6 +138,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         NIMBUS_CACHE_PORT: String(p.cache),
         NIMBUS_CACHE_DB: join(dataDir, "cache.sqlite"),
         NIMBUS_CACHE_DIR: join(dataDir, "cache"),
+        ...opts.cacheEnv,
       });
       await waitHealthy(`${cacheUrl}/healthz`, c, timeout);
       return c;
@@ -157,6 +159,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       NIMBUS_AGENT_TOKEN: token,
       NIMBUS_AGENT_DIR: join(dataDir, name),
       NIMBUS_AGENT_ID: agentId(name),
+      NIMBUS_AGENT_CACHE_URL: cacheUrl,
       ...opts.agentEnv,
       ...env,
     });

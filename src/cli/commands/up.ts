@@ -92,6 +92,9 @@ Two stacks run side by side with different --data-dir and --port-base. The endpo
 token are written to <data-dir>/state.json so other nimbus commands find the stack.
 --vm also runs isolation:vm jobs in QEMU microVMs (KVM when it works, software emulation otherwise),
 building the kernel, initramfs and rootfs into artifacts/vm first if they are missing.
+--vm-network nat|offline|none: the guests' network (default nat as root, none otherwise). With a
+network, guests reach the Actions cache on their gateway (the cache then listens on all addresses;
+its tokens still guard it) and nothing else of the host.
 --sample runs a sample job once the stack is up and shows its output.
 --demo also starts a GitHub simulator (GitHub cannot be reached from here) wired to the stack, and
 sends one workflow job through it: webhook → JIT runner in a sandbox → steps → completed.`,
@@ -99,6 +102,7 @@ sends one workflow job through it: webhook → JIT runner in a sandbox → steps
     "port-base": { type: "string" },
     agents: { type: "string" },
     vm: { type: "boolean" },
+    "vm-network": { type: "string" },
     demo: { type: "boolean" },
     sample: { type: "boolean" },
     "exit-after-sample": { type: "boolean" },
@@ -111,9 +115,14 @@ sends one workflow job through it: webhook → JIT runner in a sandbox → steps
     if (prior && isAlive(prior.pid) && prior.pid !== process.pid)
       throw new AppError("conflict", `a stack is already running from ${ctx.dataDir} (pid ${prior.pid}); stop it first or use another --data-dir`);
     const agentEnv: Record<string, string> = {};
+    const cacheEnv: Record<string, string> = {};
     if (v.vm) {
       await ensureVmAssets(ctx);
       agentEnv.NIMBUS_AGENT_DRIVERS = "sandbox,qemu";
+      const net = String(v["vm-network"] ?? (process.getuid?.() === 0 ? "nat" : "none"));
+      if (!["nat", "offline", "none"].includes(net)) throw new AppError("bad_request", "--vm-network must be nat, offline or none");
+      agentEnv.NIMBUS_VM_NETWORK = net;
+      if (net !== "none") cacheEnv.NIMBUS_CACHE_HOST = "0.0.0.0";
     }
     const controlEnv: Record<string, string> = {};
     const demo = v.demo ? await startGithubDemo({ controlUrl: `http://127.0.0.1:${ports(portBase).control}` }) : undefined;
@@ -133,7 +142,7 @@ sends one workflow job through it: webhook → JIT runner in a sandbox → steps
       ctx.err(`nimbus up: ${m}`);
       if (m.endsWith(" restarted")) record();
     };
-    const stack = await startStack({ dataDir: ctx.dataDir, portBase, agents, agentEnv, controlEnv, restartOnCrash: true, onEvent });
+    const stack = await startStack({ dataDir: ctx.dataDir, portBase, agents, agentEnv, controlEnv, cacheEnv, restartOnCrash: true, onEvent });
     record();
     const api = new ApiClient(stack.controlUrl, stack.logsUrl, stack.adminToken);
     let stopping: Promise<void> | undefined;
