@@ -212,17 +212,23 @@ export class GithubClient {
     return this.paged("/installation/repositories", "repositories", { installationId });
   }
 
-  /** Jobs waiting for a runner in one repository: queued jobs of queued and in-progress runs. */
-  async queuedJobs(installationId: number, owner: string, repo: string): Promise<GhJob[]> {
-    const out: GhJob[] = [];
-    for (const status of ["queued", "in_progress"]) {
-      const runs = await this.paged<{ id: number }>(`/repos/${owner}/${repo}/actions/runs?status=${status}`, "workflow_runs", { installationId });
-      for (const run of runs) {
-        const jobs = await this.paged<GhJob>(`/repos/${owner}/${repo}/actions/runs/${run.id}/jobs`, "jobs", { installationId });
-        out.push(...jobs.filter((j) => j.status === "queued"));
-      }
-    }
-    return out;
+  /**
+   * The jobs a poll looks at in one repository: every job of the runs that are queued or in
+   * progress, of the runs created since `sinceMs` that already completed (a job can queue, run
+   * and finish between two polls with all its webhooks lost), and of `runIds` (runs active at the
+   * previous poll that have since left the active listings). `activeRuns` is for the next poll.
+   */
+  async pollJobs(installationId: number, owner: string, repo: string, sinceMs: number, runIds: Iterable<number> = []): Promise<{ jobs: GhJob[]; activeRuns: number[] }> {
+    const auth = { installationId };
+    const runs = new Map<number, string>();
+    const created = encodeURIComponent(`>=${new Date(sinceMs).toISOString()}`);
+    for (const q of ["status=queued", "status=in_progress", `status=completed&created=${created}`])
+      for (const run of await this.paged<{ id: number; status: string }>(`/repos/${owner}/${repo}/actions/runs?${q}`, "workflow_runs", auth)) runs.set(run.id, run.status);
+    const activeRuns = [...runs].filter(([, status]) => status !== "completed").map(([id]) => id);
+    for (const id of runIds) if (!runs.has(id)) runs.set(id, "completed");
+    const jobs: GhJob[] = [];
+    for (const id of runs.keys()) jobs.push(...(await this.paged<GhJob>(`/repos/${owner}/${repo}/actions/runs/${id}/jobs`, "jobs", auth)));
+    return { jobs, activeRuns };
   }
 
   /** Recent deliveries of the App's webhook (newest first). */

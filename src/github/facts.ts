@@ -9,7 +9,7 @@ import type { KV } from "@nats-io/kv";
 import { isWrongLastSequence } from "../nats/errors.ts";
 
 export type GhStatus = "queued" | "in_progress" | "completed";
-const RANK: Record<GhStatus, number> = { queued: 0, in_progress: 1, completed: 2 };
+export const RANK: Record<GhStatus, number> = { queued: 0, in_progress: 1, completed: 2 };
 
 export interface JobFacts {
   ghJobId: number;

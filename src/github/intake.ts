@@ -92,7 +92,11 @@ async function noteRepo(deps: IntakeDeps, p: WorkflowJobPayload): Promise<void> 
 }
 
 /** What a webhook or a poll says about a job, as facts; the runner that took it, if ours. */
-export async function recordObservation(deps: Pick<IntakeDeps, "github" | "store" | "config" | "labels" | "log" | "metrics" | "limiter">, p: WorkflowJobPayload): Promise<void> {
+export async function recordObservation(
+  deps: Pick<IntakeDeps, "github" | "store" | "config" | "labels" | "log" | "metrics" | "limiter">,
+  p: WorkflowJobPayload,
+  via: "webhook" | "poll" = "webhook",
+): Promise<void> {
   const wj = p.workflow_job;
   const status: GhStatus = p.action === "completed" || wj.status === "completed" ? "completed" : p.action === "in_progress" || wj.status === "in_progress" ? "in_progress" : "queued";
   const now = Date.now();
@@ -109,7 +113,7 @@ export async function recordObservation(deps: Pick<IntakeDeps, "github" | "store
   });
   if (wj.runner_name) await recordAssignment(deps.github, wj.runner_name, wj.id, wj.runner_id);
   // A job we never saw queued (its webhook was lost) is tracked from here on, without a runner.
-  if (status !== "queued" && !(await deps.store.get(ghJobKey(wj.id)))) await createGithubJob(deps, p, "webhook", "awaiting_github").catch((e) => {
+  if (status !== "queued" && !(await deps.store.get(ghJobKey(wj.id)))) await createGithubJob(deps, p, via, "awaiting_github").catch((e) => {
     if (!isAppError(e, "rate_limited")) throw e;
   });
 }

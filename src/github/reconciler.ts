@@ -16,9 +16,9 @@ import { ACTIVE, TERMINAL, type JobRecord, type JobState, type Versioned } from 
 import { isStale, type JobStore } from "../jobs/store.ts";
 import { poolConsumerName, QUEUE_STREAM } from "../nats/topology.ts";
 import { isWrongLastSequence } from "../nats/errors.ts";
-import type { GithubClient } from "./client.ts";
+import type { GhJob, GithubClient } from "./client.ts";
 import type { GithubConfig } from "./config.ts";
-import { getJobFacts, ghJobKey, listInstallations, parseRunnerName, RUNNER_PREFIX, type JobFacts } from "./facts.ts";
+import { getJobFacts, ghJobKey, listInstallations, parseRunnerName, RANK, RUNNER_PREFIX, type GhStatus, type JobFacts } from "./facts.ts";
 import type { FactsIndex } from "./facts-index.ts";
 import { createGithubJob, recordObservation } from "./intake.ts";
 import type { GithubMetrics } from "./metrics.ts";
@@ -72,6 +72,9 @@ export class Reconciler {
   private running: Promise<void> = Promise.resolve();
   private timer: ReturnType<typeof setInterval> | undefined;
   private readonly observed = new Set<string>();
+  /** Start of the previous poll, and the runs it saw active per repository (to catch the ones that finish in between). */
+  private prevPollAt = 0;
+  private readonly activeRuns = new Map<string, number[]>();
   readonly totals = { verdicts: 0, stuck: 0, redriven: 0, created: 0, redelivered: 0, runnersRemoved: 0 };
 
   constructor(private readonly d: ReconcilerDeps) {}
@@ -256,7 +259,7 @@ export class Reconciler {
   /** The slow loop: calls GitHub's listing APIs. */
   async poll(): Promise<void> {
     for (const [what, fn] of [
-      ["queued jobs", () => this.pollQueued()],
+      ["jobs", () => this.pollJobs()],
       ["failed deliveries", () => this.redeliverFailed()],
       ["offline runners", () => this.removeOfflineRunners()],
     ] as const) {
@@ -268,29 +271,61 @@ export class Reconciler {
     }
   }
 
-  async pollQueued(): Promise<number> {
+  /**
+   * Jobs no webhook told us about, and news webhooks failed to bring: queued jobs we do not know
+   * are created; jobs in progress or completed that we do not know (or know less about) are
+   * recorded as facts (a job never seen is created `awaiting_github`, then gets its verdict).
+   */
+  async pollJobs(): Promise<number> {
     let created = 0;
+    const now = Date.now();
+    const interval = this.d.config.githubPollIntervalMs;
+    // Runs created since the previous poll (with one interval of margin for clock skew and listing lag).
+    const since = this.prevPollAt ? this.prevPollAt - interval : now - 10 * interval;
     for (const inst of await listInstallations(this.d.github)) {
       for (const repo of await this.d.client.installationRepos(inst.id)) {
-        for (const gh of await this.d.client.queuedJobs(inst.id, repo.owner.login, repo.name)) {
-          if (!hasBaseLabel(gh.labels, this.d.labels) || this.d.index.get(ghJobKey(gh.id)) || (await this.d.store.get(ghJobKey(gh.id)))) continue;
-          const payload = {
-            action: "queued",
-            workflow_job: gh,
-            repository: { name: repo.name, full_name: `${repo.owner.login}/${repo.name}`, owner: repo.owner },
-            organization: repo.owner.type === "Organization" ? { login: repo.owner.login } : null,
-            installation: { id: inst.id },
-          };
-          const r = await createGithubJob(this.d, payload, "poll");
-          if (r.created) {
-            created++;
-            this.d.log.info("job created from GitHub's queue (no webhook seen)", { jobId: r.jobId });
+        const key = `${inst.id}/${repo.owner.login}/${repo.name}`;
+        const { jobs, activeRuns } = await this.d.client.pollJobs(inst.id, repo.owner.login, repo.name, since, this.activeRuns.get(key));
+        this.activeRuns.set(key, activeRuns);
+        for (const gh of jobs) {
+          if (!hasBaseLabel(gh.labels, this.d.labels)) continue;
+          try {
+            if (await this.pollJob(inst.id, repo, gh)) created++;
+          } catch (e) {
+            this.d.log.warn("poll of job failed", { ghJobId: gh.id, error: errorMessage(e) });
           }
         }
       }
     }
+    this.prevPollAt = now;
     this.totals.created += created;
     return created;
+  }
+
+  /** One job from GitHub's listing; true when it created a Nimbus job. */
+  private async pollJob(installationId: number, repo: { name: string; owner: { login: string; type?: string } }, gh: GhJob): Promise<boolean> {
+    const id = ghJobKey(gh.id);
+    const known = !!this.d.index.get(id) || !!(await this.d.store.get(id));
+    const facts = this.d.facts.jobs.get(gh.id);
+    const status = gh.status as GhStatus;
+    if (status !== "queued" && status !== "in_progress" && status !== "completed") return false;
+    if (known && (status === "queued" || (facts && RANK[facts.status] >= RANK[status]))) return false;
+    const payload = {
+      action: status,
+      workflow_job: gh,
+      repository: { name: repo.name, full_name: `${repo.owner.login}/${repo.name}`, owner: repo.owner },
+      organization: repo.owner.type === "Organization" ? { login: repo.owner.login } : null,
+      installation: { id: installationId },
+    };
+    if (status !== "queued") {
+      await recordObservation(this.d, payload, "poll");
+      if (known) return false;
+      this.d.log.info("job seen on GitHub with no webhook", { jobId: id, status, runnerName: gh.runner_name });
+      return !!(await this.d.store.get(id));
+    }
+    const r = await createGithubJob(this.d, payload, "poll");
+    if (r.created) this.d.log.info("job created from GitHub's queue (no webhook seen)", { jobId: r.jobId });
+    return r.created;
   }
 
   /** Redeliver failed deliveries of workflow_job that never succeeded since. */

@@ -5,6 +5,8 @@
  * stdout/stderr like the real runner's log), reports the conclusion and exits 0. Exits 2 on an
  * acquire error (rejected, or removed while waiting), as the real runner exits on such errors.
  */
+export {};
+
 const encoded = process.env.ACTIONS_RUNNER_INPUT_JITCONFIG;
 if (!encoded) {
   console.error("runner: ACTIONS_RUNNER_INPUT_JITCONFIG is not set");
@@ -26,7 +28,7 @@ if (!connected.ok) {
 console.log(`runner ${runner.agentName}: listening for jobs`);
 const beat = setInterval(() => void call("heartbeat").catch(() => {}), 500);
 
-let job: { id: number; name: string; steps: string[] } | null = null;
+let job = null as { id: number; name: string; steps: string[] } | null;
 while (!job) {
   const r = await call("acquire").catch(() => null);
   if (!r) continue;

@@ -94,7 +94,9 @@ export class GithubSim {
   readonly runners = new Map<number, SimRunner>();
   readonly webhooks: WebhookSender;
   faults: SimFaults = { drop: 0, dropRecorded: 0.5, delay: 0, delayMs: 0, duplicate: 0, api5xx: 0, apiRateLimit: 0, acquireError: 0 };
-  readonly stats = { apiCalls: 0, api5xx: 0, apiRateLimited: 0, jitConfigs: 0, runnersDeleted: 0, deleteRefusedBusy: 0, acquireErrors: 0, runnersLost: 0 };
+  readonly stats = { apiCalls: 0, api5xx: 0, apiRateLimited: 0, jitConfigs: 0, runnersDeleted: 0, deleteRefusedBusy: 0, acquireErrors: 0, runnersLost: 0, runnersLostBusy: 0 };
+  /** Jobs GitHub failed because their runner was lost mid-job. */
+  readonly lostJobs: number[] = [];
   private readonly tokens = new Map<string, number>();
   private readonly rand: () => number;
   private nextJobId = 1000;
@@ -216,7 +218,11 @@ export class GithubSim {
       r.status = "offline";
       this.stats.runnersLost++;
       const job = r.jobId ? this.jobs.get(r.jobId) : undefined;
-      if (job && job.status === "in_progress") this.complete(job, "failure");
+      if (job && job.status === "in_progress") {
+        this.stats.runnersLostBusy++;
+        this.lostJobs.push(job.id);
+        this.complete(job, "failure");
+      }
       r.busy = false;
     }
   }
@@ -284,7 +290,12 @@ export class GithubSim {
     const mine = [...this.jobs.values()].filter((j) => j.owner === owner && j.repo === repo);
     if (rest === "runs") {
       const status = url.searchParams.get("status");
-      const runs = mine.filter((j) => !status || j.status === status).map((j) => ({ id: j.run_id, status: j.status, conclusion: j.conclusion }));
+      // `created=>=ISO` (GitHub's date-range syntax; only the lower bound is simulated).
+      const since = /^>=(.+)$/.exec(url.searchParams.get("created") ?? "")?.[1];
+      const from = since ? Date.parse(since) : -Infinity;
+      const runs = mine
+        .filter((j) => (!status || j.status === status) && Date.parse(j.created_at) >= from)
+        .map((j) => ({ id: j.run_id, status: j.status, conclusion: j.conclusion, created_at: j.created_at }));
       const page = Number(url.searchParams.get("page") ?? 1);
       return json(200, { total_count: runs.length, workflow_runs: runs.slice((page - 1) * 100, page * 100) });
     }

@@ -14,8 +14,13 @@ import { connectNats } from "../../src/nats/connect.ts";
 import { EVENTS_STREAM } from "../../src/nats/topology.ts";
 import type { JobEvent } from "../../src/jobs/events.ts";
 import { TERMINAL, type JobRecord } from "../../src/jobs/record.ts";
+import { cpSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { findInstancePids } from "../../agent/drivers/sandbox/procs.ts";
 import { waitFor } from "../support/net.ts";
 import { githubStack, type GithubStack } from "./support.ts";
+import type { SimJob } from "../github-sim/sim.ts";
 
 const JOBS = 200;
 let g: GithubStack;
@@ -59,19 +64,40 @@ async function allEvents(): Promise<JobEvent[]> {
   return out;
 }
 
+/** Runners that GitHub gave a job and that run in a sandbox of `agent`. */
+function busyRunnersOn(agent: string): string[] {
+  const mine = new Set(findInstancePids(undefined, g.stack.agentId(agent)).values());
+  return [...g.sim.runners.values()].filter((r) => r.busy && r.status === "online" && mine.has(r.name)).map((r) => r.name);
+}
+
+/** Keep the services' logs of a failed run (the stack's data dir is removed afterwards). */
+function keepLogs(): void {
+  const to = join(tmpdir(), `nimbus-faults-logs-${Date.now()}`);
+  cpSync(join(g.stack.dataDir, "logs"), to, { recursive: true });
+  console.log(`services' logs kept in ${to}`);
+}
+
 test("200 jobs through dropped, delayed, duplicated webhooks, adversarial assignment and a killed agent", async () => {
   const started = Date.now();
-  const steps = (i: number) => [`echo job ${i}`, "sleep 0.$((RANDOM % 3))"];
-  const sims = [];
-  let killed = false;
+  // Most jobs take a fraction of a second; the ones around the kill take 3 s, so it lands mid-job.
+  const steps = (i: number) => [`echo job ${i}`, i >= 80 && i < 120 ? "sleep 3" : "sleep 0.$((RANDOM % 3))"];
+  const sims: SimJob[] = [];
+  const victim = g.agents[0]!;
+  let kill: Promise<{ at: number; busy: string[]; restartedAt: number }> | undefined;
   for (let i = 0; i < JOBS; i++) {
     sims.push(g.sim.queueJob({ labels: ["self-hosted", "nimbus"], steps: steps(i), name: `build-${i}` }));
     if (i % 20 === 19) await Bun.sleep(250);
-    if (!killed && i === 100) {
-      killed = true;
-      await g.stack.stopChild(g.agents[0]!, "SIGKILL");
-      setTimeout(() => void g.stack.restart(g.agents[0]!), 3000);
-    }
+    if (i === 100)
+      kill = (async () => {
+        // SIGKILL the agent while GitHub has given jobs to runners in its sandboxes; its service manager restarts it.
+        await waitFor(() => busyRunnersOn(victim).length >= 2, 30_000, `busy runners on ${victim}`, 20);
+        const busy = busyRunnersOn(victim);
+        const at = Date.now();
+        await g.stack.stopChild(victim, "SIGKILL");
+        await Bun.sleep(3000);
+        await g.stack.restart(victim);
+        return { at, busy, restartedAt: Date.now() };
+      })();
   }
   const ids = sims.map((j) => `gh-${j.id}`);
   const jobs = new Map<string, JobRecord>();
@@ -91,8 +117,10 @@ test("200 jobs through dropped, delayed, duplicated webhooks, adversarial assign
     500,
   ).catch((e) => {
     diagnose();
+    keepLogs();
     throw e;
   });
+  const killed = await kill!;
   await waitFor(() => g.sim.runners.size === 0 && g.sandboxes() === 0, 30_000, "no runners registered and no sandboxes left", 250);
 
   const events = await allEvents();
@@ -109,6 +137,13 @@ test("200 jobs through dropped, delayed, duplicated webhooks, adversarial assign
     webhooks: c.webhooks,
     runners: { started: c.jitConfigs, givenToAnotherJob: pairings.filter((p) => p.tookJobId !== undefined && `gh-${p.tookJobId}` !== p.runnerName.replace(/^nimbus-/, "").replace(/-\d+$/, "")).length, acquireErrors: c.acquireErrors, lost: c.runnersLost, deleted: c.runnersDeleted, deleteRefusedBusy: c.deleteRefusedBusy, leftRegistered: c.runnersRegistered },
     sandboxesLeft: g.sandboxes(),
+    killedAgent: {
+      busyRunnersKilled: killed.busy.length,
+      jobsFailedByGithub: c.runnersLostBusy,
+      // after the kill: jobs it held put back for another runner (its restart or lease expiry), and jobs it leased once restarted
+      redriven: events.filter((e) => e.at > killed.at && e.to === "queued" && e.from !== null && /restarted|lease/i.test(e.reason ?? "")).length,
+      leasedAfterRestart: events.filter((e) => e.to === "leased" && e.agentId === g.stack.agentId(victim) && e.at > killed.restartedAt).length,
+    },
     stuck: { jobs: stuckIds.size, redriven, unresolved: [...stuckIds].filter((id) => !TERMINAL.has(jobs.get(id)?.state ?? "queued")).length },
     createdByPoll: ids.filter((id) => jobs.get(id)!.github?.via === "poll").length,
     reconciler: status.reconciler,
@@ -128,6 +163,11 @@ test("200 jobs through dropped, delayed, duplicated webhooks, adversarial assign
     const j = jobs.get(`gh-${s.id}`)!;
     expect(j.state).toBe(s.conclusion === "success" ? "succeeded" : "failed");
   }
+  // The kill landed mid-job: GitHub failed those jobs (their runner vanished), Nimbus shows GitHub's verdict, and the agent came back to work.
+  expect(killed.busy.length).toBeGreaterThan(0);
+  expect(c.runnersLostBusy).toBeGreaterThan(0);
+  for (const id of g.sim.lostJobs) expect(jobs.get(`gh-${id}`)!.state).toBe("failed");
+  expect(counts.killedAgent.leasedAfterRestart).toBeGreaterThan(0);
   expect(c.runnersRegistered).toBe(0);
   expect(g.sandboxes()).toBe(0);
   expect(counts.stuck.unresolved).toBe(0);

@@ -63,7 +63,8 @@ export async function githubStack(o: {
     sandboxRoot,
     sandboxes() {
       let n = 0;
-      for (const a of agents) {
+      for (const name of agents) {
+        const a = stack.agentId(name); // sandboxes are marked with the agent's id, not its process name
         n += findInstancePids(undefined, a).size;
         const dir = join(sandboxRoot, a);
         if (existsSync(dir)) n += readdirSync(dir).filter((d) => d.startsWith("nimbus-")).length;
