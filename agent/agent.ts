@@ -118,6 +118,7 @@ export async function startAgent(config: AgentConfig, makeDrivers: (agentId: str
       await putAgent(topology.agents, info()).catch(() => {});
       await slots.idle();
       await Promise.all(loops);
+      for (const driver of drivers.values()) await driver.close?.().catch((e) => log.warn("driver close failed", { driver: driver.name, error: e }));
       clearInterval(registry);
       stopSignals();
       await shipper.stop();

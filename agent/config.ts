@@ -3,8 +3,19 @@ import * as v from "valibot";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { leaseTtlMs, logsUrl, natsReplicas, natsToken, natsUrl } from "../src/core/config/common.ts";
-import { int, list, oneOf, optionalStr, secret, str, type SettingsSpec } from "../src/core/config/settings.ts";
+import { bool, int, list, oneOf, optionalStr, secret, str, type SettingsSpec } from "../src/core/config/settings.ts";
 import { DEFAULT_ASSETS_DIR } from "./drivers/qemu/assets.ts";
+import { DEFAULT_IMAGES_DIR } from "./images/main.ts";
+import { parseWarmClasses, parseWarmSchedule } from "./pool/schedule.ts";
+
+function parses(f: () => unknown): boolean {
+  try {
+    f();
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export const DRIVER_NAMES = ["sandbox", "qemu", "noop"] as const;
 export type DriverName = (typeof DRIVER_NAMES)[number];
@@ -44,6 +55,38 @@ export const agentSettings = {
     default: DEFAULT_ASSETS_DIR,
     defaultDoc: "artifacts/vm",
   },
+  vmSnapshots: {
+    env: "NIMBUS_VM_SNAPSHOTS",
+    doc: "Restore microVMs from a snapshot per VM shape instead of booting them (a missing snapshot is built in the background; that job boots cold).",
+    schema: bool(),
+    default: "true",
+  },
+  vmWarmPool: {
+    env: "NIMBUS_VM_WARM_POOL",
+    doc: "MicroVMs kept booted ahead per size class, as CLASS=MIN..MAX,… (e.g. 2c4g=1..3,4c16g=0..1). Empty: none.",
+    schema: v.pipe(optionalStr(), v.check((t) => parses(() => parseWarmClasses(t)), "must look like 2c4g=1..3,4c16g=0..1")),
+    default: "",
+  },
+  vmWarmSchedule: {
+    env: "NIMBUS_VM_WARM_SCHEDULE",
+    doc: "Busy hours that raise a class's warm minimum, as CLASS DAYS HH:MM-HH:MM min=N; … (e.g. 2c4g mon-fri 08:00-18:00 min=3), in the agent's time zone.",
+    schema: v.pipe(optionalStr(), v.check((t) => parses(() => parseWarmSchedule(t)), "must look like 2c4g mon-fri 08:00-18:00 min=3")),
+    default: "",
+  },
+  imagesDir: {
+    env: "NIMBUS_IMAGES_DIR",
+    doc: "Root filesystem images: built and activated ones (`bun run agent/images/main.ts`) and image:<ref> jobs' OCI images converted to ext4, cached by digest.",
+    schema: str(),
+    default: DEFAULT_IMAGES_DIR,
+    defaultDoc: "artifacts/images",
+  },
+  imageInsecureRegistries: {
+    env: "NIMBUS_IMAGE_INSECURE_REGISTRIES",
+    doc: "Registries (host:port) that image:<ref> jobs pull from over plain HTTP.",
+    schema: list(),
+    default: "",
+  },
+  imageAuthFile: { env: "NIMBUS_IMAGE_AUTHFILE", doc: "skopeo auth file with credentials for private registries (empty: none).", schema: optionalStr(), default: "" },
   vmNetwork: {
     env: "NIMBUS_VM_NETWORK",
     doc: "Networking of microVMs: `none` (loopback only), `nat` (a tap on the agent's bridge; egress NATed; the metadata address and host ports other than NIMBUS_VM_HOST_PORTS refused) or `offline` (like nat, but beyond the host only NIMBUS_VM_ALLOW). nat and offline need root.",

@@ -8,6 +8,12 @@ import type { Endpoint } from "../net/policy.ts";
 import { NoopDriver } from "./noop.ts";
 import { QemuDriver } from "./qemu/driver.ts";
 import { SandboxDriver } from "./sandbox/driver.ts";
+import { loadVmAssets } from "./qemu/assets.ts";
+import { ImageStore } from "../images/store.ts";
+import { OciImages } from "../images/oci.ts";
+import { jobRootfs } from "../images/rootfs.ts";
+import { SnapshotPool } from "../pool/snapshots.ts";
+import { parseWarmClasses, parseWarmSchedule } from "../pool/schedule.ts";
 import type { Driver } from "./types.ts";
 
 export const ISOLATION_OF: Record<DriverName, Isolation> = { sandbox: "sandbox", noop: "sandbox", qemu: "vm" };
@@ -33,13 +39,27 @@ export function vmNetworkFor(config: AgentConfig): HostNetwork | undefined {
   });
 }
 
+/** The driver's job disk and its snapshots' must agree: a restored guest has seen the disk's size. */
+const JOB_DISK_GIB = 16;
+
+/** The assets' rootfs when they exist; otherwise probe() reports the missing assets by itself. */
+function safeFallbackRootfs(dir: string): string | undefined {
+  try {
+    return loadVmAssets(dir).rootfs;
+  } catch {
+    return undefined;
+  }
+}
+
 function make(name: DriverName, config: AgentConfig, agentId: string, network: HostNetwork | undefined): Driver {
   switch (name) {
     case "noop":
       return new NoopDriver();
     case "sandbox":
       return new SandboxDriver({ root: join(config.sandboxDir, agentId), uid: config.sandboxUid, owner: agentId });
-    case "qemu":
+    case "qemu": {
+      const images = new ImageStore(config.imagesDir);
+      const oci = new OciImages({ store: images, insecureRegistries: config.imageInsecureRegistries, authFile: config.imageAuthFile || undefined });
       return new QemuDriver({
         owner: agentId,
         stateDir: join(config.stateDir, "qemu"),
@@ -47,7 +67,14 @@ function make(name: DriverName, config: AgentConfig, agentId: string, network: H
         accel: config.vmAccel,
         network,
         netns: config.vmNetns || undefined,
+        jobDiskGiB: JOB_DISK_GIB,
+        rootfs: jobRootfs({ store: images, oci, fallback: safeFallbackRootfs(config.vmAssetsDir) }),
+        snapshots: config.vmSnapshots ? new SnapshotPool({ dir: join(config.stateDir, "snapshots"), jobDiskGiB: JOB_DISK_GIB, buildOnMiss: true }) : undefined,
+        warmPool: config.vmWarmPool
+          ? { classes: parseWarmClasses(config.vmWarmPool, "NIMBUS_VM_WARM_POOL"), schedule: parseWarmSchedule(config.vmWarmSchedule, "NIMBUS_VM_WARM_SCHEDULE") }
+          : undefined,
       });
+    }
   }
 }
 

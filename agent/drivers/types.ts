@@ -67,6 +67,8 @@ export interface Driver {
   destroy(instance: Instance): Promise<void>;
   /** Instances of this driver that exist on the machine (by the `nimbus-` prefix), for reconciliation. */
   list(): Promise<Instance[]>;
+  /** Agent stop: release what the driver keeps on its own (a warm pool's VMs). */
+  close?(): Promise<void>;
 }
 
 export const INSTANCE_PREFIX = "nimbus-";
