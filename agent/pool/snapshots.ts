@@ -6,7 +6,7 @@
  * building is idempotent and one at a time per shape. One snapshot serves any number of restores
  * (each restore is a clone on its own copy of the disk), so a job takes the warm path in O(1).
  */
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createLogger } from "../../src/core/log.ts";
 import { ensureJobDisk } from "../guest/host/disks.ts";
@@ -28,6 +28,7 @@ export interface SnapshotPoolOptions {
 
 export class SnapshotPool implements SnapshotSource {
   private readonly building = new Map<string, Promise<Snapshot>>();
+  private closed = false;
 
   constructor(private readonly opts: SnapshotPoolOptions) {
     mkdirSync(opts.dir, { recursive: true });
@@ -41,10 +42,23 @@ export class SnapshotPool implements SnapshotSource {
     return existsSync(file) && existsSync(`${file}.disk`) ? { file, jobDisk: `${file}.disk` } : undefined;
   }
 
+  /** Agent stop: template VMs still booting are killed, and no new build starts. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const [file, build] of this.building) {
+      try {
+        process.kill(Number(readFileSync(`${file}.template/qemu.pid`, "utf8").trim()), "SIGKILL");
+      } catch {
+        // not started yet, or gone already
+      }
+      await build.catch(() => undefined);
+    }
+  }
+
   async find(plan: LaunchPlan): Promise<Snapshot | undefined> {
     const snap = this.existing(this.fileFor(plan));
     if (snap) return snap;
-    if (this.opts.buildOnMiss) this.prepare(plan).catch((e) => log.warn("snapshot build failed", { error: e }));
+    if (this.opts.buildOnMiss && !this.closed) this.prepare(plan).catch((e) => log.warn("snapshot build failed", { error: e }));
     return undefined;
   }
 

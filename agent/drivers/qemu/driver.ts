@@ -232,6 +232,7 @@ export class QemuDriver implements Driver {
   /** Agent stop: the warm pool's VMs are destroyed (jobs' VMs are the agent's to stop). */
   async close(): Promise<void> {
     await this.warm?.stop();
+    await this.opts.snapshots?.close?.();
   }
 
   private processes() {

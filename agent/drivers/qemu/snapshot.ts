@@ -25,6 +25,8 @@ export interface Snapshot {
 export interface SnapshotSource {
   /** A snapshot taken from a template with this plan's shape, or undefined (cold boot). */
   find(plan: LaunchPlan): Promise<Snapshot | undefined>;
+  /** Stop what the source runs on its own (template builds). */
+  close?(): Promise<void>;
 }
 
 /** Everything a restore must share with its template: accelerator, CPU, memory, boot files, devices. */
