@@ -45,7 +45,13 @@ afterAll(async () => {
 const GUEST_SCRIPT = `
 u=\${ACTIONS_RESULTS_URL#http://}; hp=\${u%/}; h=\${hp%:*}; p=\${hp#*:}
 echo "cache at $h:$p v2=$ACTIONS_CACHE_SERVICE_V2"
-printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' | timeout 5 nc $h $p | head -n 1
+# The first packets may race the tap joining the bridge: wait for the cache like a job would.
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  r=$(printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' | timeout 5 nc $h $p | head -n 1)
+  [ -n "$r" ] && break
+  echo "try $i: no answer" >&2; sleep 1
+done
+echo "$r"
 body='{"key":"nope","restoreKeys":[],"version":"v1"}'
 printf 'POST /twirp/github.actions.results.api.v1.CacheService/GetCacheEntryDownloadURL HTTP/1.0\\r\\nAuthorization: Bearer %s\\r\\nContent-Type: application/json\\r\\nContent-Length: %d\\r\\n\\r\\n%s' "$ACTIONS_RUNTIME_TOKEN" \${#body} "$body" | timeout 5 nc $h $p | head -n 1
 echo | timeout 3 nc $h ${BASE + 2} >/dev/null 2>&1 && echo "nats open" || echo "nats refused"
@@ -56,6 +62,7 @@ echo | timeout 3 nc 169.254.169.254 80 >/dev/null 2>&1 && echo "metadata open" |
 test("a VM job reaches the cache with its token and nothing else of the host", () => {
   const r = Bun.spawnSync(inNs([BIN, "run", "--data-dir", dir, "--isolation", "vm", "--timeout", "120", "--", "sh", "-c", GUEST_SCRIPT]), { stdout: "pipe", stderr: "pipe", timeout: 180_000 });
   const lines = r.stdout.toString().trim().split("\n").map((l) => l.trim());
+  if (lines.length !== 6) console.error("guest stdout:", r.stdout.toString(), "stderr:", r.stderr.toString());
   expect(lines[0]).toBe(`cache at 10.88.0.1:${BASE + 4} v2=true`);
   expect(lines[1]).toMatch(/^HTTP\/1\.[01] 200/); // healthz
   expect(lines[2]).toMatch(/^HTTP\/1\.[01] 200/); // the job's token is accepted (a miss, not a 401)
