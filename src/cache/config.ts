@@ -7,7 +7,7 @@ const bytes = (env: string, doc: string, dflt: number) => ({ env, doc, schema: i
 
 export const cacheSettings = {
   host: host("NIMBUS_CACHE_HOST", "Address the cache service listens on."),
-  port: listenPort("NIMBUS_CACHE_PORT", "Port of the cache service.", 7072),
+  port: listenPort("NIMBUS_CACHE_PORT", "Port of the cache service.", 7074),
   publicUrl: {
     env: "NIMBUS_CACHE_PUBLIC_URL",
     doc: "Origin put into signed blob URLs (e.g. http://10.0.0.1:7072). Empty: the origin the request came in on.",
