@@ -1,6 +1,6 @@
 /** A directly submitted job, as the API accepts it. Validated once here; errors name the field. */
 import * as v from "valibot";
-import { AppError } from "../core/errors.ts";
+import { parseInput } from "../core/validate.ts";
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const envMap = (what: string) =>
@@ -34,9 +34,5 @@ export const JobSpecSchema = v.strictObject({
 export type JobSpec = v.InferOutput<typeof JobSpecSchema>;
 
 export function parseJobSpec(body: unknown): JobSpec {
-  const result = v.safeParse(JobSpecSchema, body);
-  if (result.success) return result.output;
-  const issue = result.issues[0]!;
-  const path = v.getDotPath(issue) ?? "(body)";
-  throw new AppError("validation_failed", `${path}: ${issue.message}`, { field: path });
+  return parseInput(JobSpecSchema, body);
 }

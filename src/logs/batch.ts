@@ -1,6 +1,6 @@
 /** A log batch as agents send it. Line numbers come from the agent, so a resent batch is not stored twice. */
 import * as v from "valibot";
-import { AppError } from "../core/errors.ts";
+import { parseInput } from "../core/validate.ts";
 import { JOB_ID_PATTERN } from "../core/ids.ts";
 
 export const LogLineSchema = v.strictObject({
@@ -22,9 +22,5 @@ export type LogLine = v.InferOutput<typeof LogLineSchema>;
 export type LogBatch = v.InferOutput<typeof LogBatchSchema>;
 
 export function parseLogBatch(body: unknown): LogBatch {
-  const r = v.safeParse(LogBatchSchema, body);
-  if (r.success) return r.output;
-  const issue = r.issues[0]!;
-  const path = v.getDotPath(issue) ?? "(body)";
-  throw new AppError("validation_failed", `${path}: ${issue.message}`, { field: path });
+  return parseInput(LogBatchSchema, body);
 }
