@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { ConfigOf } from "../src/core/config/settings.ts";
 import { createLogger, type Logger } from "../src/core/log.ts";
-import { connectNats } from "../src/nats/connect.ts";
+import { connectNats, publishNoAck } from "../src/nats/connect.ts";
 import { ensurePoolConsumer, ensureTopology, QUEUE_STREAM, type Topology } from "../src/nats/topology.ts";
 import { JobStore } from "../src/jobs/store.ts";
 import { poolsFor, type Isolation } from "../src/jobs/labels.ts";
@@ -55,7 +55,7 @@ export async function startAgent(config: AgentConfig, makeDrivers: (agentId: str
   }
   const nc = await connectNats({ url: config.natsUrl, token: config.natsToken, name: `nimbus-agent-${id}` });
   const topology = await ensureTopology(nc, { replicas: config.natsReplicas });
-  const jobs = new JobStore(topology.jobs, topology.js, (m, f) => log.warn(m, f));
+  const jobs = new JobStore(topology.jobs, topology.js, (m, f) => log.warn(m, f), publishNoAck(nc));
   const shipper = new LogShipper({ store: local, logsUrl: config.logsUrl, token: config.token, log });
   shipper.start();
   const workRoot = `${config.stateDir}/jobs`;

@@ -1,4 +1,4 @@
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 
 export interface NatsOptions {
   url: string;
@@ -15,4 +15,13 @@ export async function connectNats(opts: NatsOptions): Promise<NatsConnection> {
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
   });
+}
+
+/** Publish into a JetStream stream's subject without waiting for the ack; the message id still dedupes. */
+export function publishNoAck(nc: NatsConnection): (subject: string, data: Uint8Array, msgId: string) => void {
+  return (subject, data, msgId) => {
+    const h = headers();
+    h.set("Nats-Msg-Id", msgId);
+    nc.publish(subject, data, { headers: h });
+  };
 }
