@@ -2,6 +2,7 @@
 import type { Logger } from "../core/log.ts";
 import type { CacheIndex } from "./index-db.ts";
 import type { CacheMetrics } from "./metrics.ts";
+import type { BlockPlacer } from "./placement.ts";
 import type { UrlSigner } from "./signing.ts";
 import type { GuardedStore } from "./storage/guarded.ts";
 
@@ -23,4 +24,6 @@ export interface CacheDeps {
   log: Logger;
   limits: CacheLimits;
   now: () => number;
+  /** Guesses v2 block offsets so blocks land in the archive file (fs); without it blocks are copied in at commit. */
+  placer?: BlockPlacer;
 }

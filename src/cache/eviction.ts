@@ -16,6 +16,7 @@ function objectsOf(d: CacheDeps, e: CacheEntry): string[] {
 export async function discard(d: CacheDeps, e: CacheEntry, reason: string): Promise<void> {
   await d.store.delete(objectsOf(d, e));
   d.index.remove(e.id);
+  d.placer?.forget(e.id);
   d.metrics.evictions.inc({ reason });
   d.log.info("cache entry removed", { id: e.id, repo: e.repo, key: e.key, reason });
 }

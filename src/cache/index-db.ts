@@ -101,6 +101,10 @@ export class CacheIndex {
     })();
   }
 
+  removePart(entryId: number, name: string): void {
+    this.db.query("delete from parts where entry_id = ? and name = ?").run(entryId, name);
+  }
+
   /** Replace all parts of an entry by one (after composing them into a single object). */
   replaceParts(entryId: number, p: Part, now: number): void {
     this.db.transaction(() => {

@@ -47,7 +47,7 @@ export interface CacheEntry {
 
 export interface Part {
   name: string;
-  /** v1: byte offset from Content-Range; v2: null. */
+  /** Byte offset in the archive: v1 chunks (Content-Range) and v2 blocks written into the archive file; null for other v2 parts. */
   start: number | null;
   size: number;
   object: string;

@@ -9,6 +9,7 @@ import { CacheIndex } from "./index-db.ts";
 import { cacheMetrics } from "./metrics.ts";
 import { UrlSigner } from "./signing.ts";
 import { openStore } from "./storage/open.ts";
+import { BlockPlacer } from "./placement.ts";
 
 export type CacheConfig = ConfigOf<typeof cacheSettings>;
 
@@ -24,7 +25,7 @@ export async function startCacheService(config: CacheConfig): Promise<RunningCac
   const store = openStore(config, log, metrics);
   const index = new CacheIndex(config.dbPath);
   const deps: HttpDeps = {
-    index, store, metrics, log, now: Date.now,
+    index, store, metrics, log, now: Date.now, placer: new BlockPlacer(),
     signer: new UrlSigner(config.authSecret, config.urlTtlSeconds),
     limits: config,
     secret: config.authSecret,

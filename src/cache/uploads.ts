@@ -58,12 +58,17 @@ function uploading(d: CacheDeps, id: number): CacheEntry {
   return e;
 }
 
+/**
+ * Stream one part to storage. With `start` (a v1 chunk's offset, or a v2 block placed by
+ * placement.ts) and a store that can write in place, it lands in the archive file itself, fsynced;
+ * otherwise in an object of its own, which commit copies in (so no fsync here).
+ */
 async function storePart(d: CacheDeps, e: CacheEntry, name: string, start: number | null, body: ReadableStream<Uint8Array>, expected?: number): Promise<void> {
   const stored = d.index.parts(e.id).filter((p) => p.name !== name).reduce((s, p) => s + p.size, 0);
-  const composedLater = name.startsWith("b") && d.store.compose !== undefined; // v2 blocks become one file at Put Block List
-  const limits = { maxBytes: Math.min(d.limits.maxPartBytes, d.limits.maxEntryBytes - stored), expectedBytes: expected, sync: !composedLater };
   const inPlace = start !== null && d.store.putAt !== undefined;
+  const limits = { maxBytes: Math.min(d.limits.maxPartBytes, d.limits.maxEntryBytes - stored), expectedBytes: expected, sync: inPlace || d.store.compose === undefined };
   const object = inPlace ? `e/${e.id}/data` : `e/${e.id}/${name}`;
+  if (inPlace) d.index.removePart(e.id, name); // rewriting in place: a failed rewrite must not leave the old record
   const size = inPlace ? await d.store.putAt!(object, start, body, limits) : await d.store.put(object, body, limits);
   d.metrics.bytesIn.inc(size);
   if (d.index.get(e.id)?.state !== "uploading") {
@@ -107,29 +112,42 @@ export async function commitById(d: CacheDeps, caller: Caller, id: number, size:
   return commitWith(d, e, size, (parts) => assembleByOffset(parts, size));
 }
 
-/** v2 signed URL: Put Blob (whole archive) or Put Block (one block, by id). */
+/** v2 signed URL: Put Blob (whole archive) or Put Block (one block, by id; placed in the archive file when its offset can be guessed). */
 export async function writeBlob(d: CacheDeps, id: number, blockId: string | undefined, body: ReadableStream<Uint8Array>, length?: number) {
   const e = uploading(d, id);
-  await storePart(d, e, blockId ? blockPartName(blockId) : "blob", null, body, length);
-  if (!blockId && e.blockList) d.index.setBlockList(e.id, [], d.now());
+  if (!blockId) {
+    await storePart(d, e, "blob", null, body, length);
+    if (e.blockList) d.index.setBlockList(e.id, [], d.now());
+    return;
+  }
+  const at = d.placer && d.store.putAt && d.store.compose ? d.placer.place(id, blockId, length, d.limits.maxEntryBytes) : undefined;
+  let ok = false;
+  try {
+    await storePart(d, e, blockPartName(blockId), at ?? null, body, length);
+    ok = true;
+  } finally {
+    if (at !== undefined) d.placer!.settle(id, blockId, ok);
+  }
 }
 
 /** v2 Put Block List: every named block must exist; otherwise the upload is discarded. */
 export async function commitBlockList(d: CacheDeps, id: number, blockIds: string[]): Promise<void> {
   const e = uploading(d, id);
-  const have = new Set(d.index.parts(id).map((p) => p.name));
+  const parts = new Map(d.index.parts(id).map((p) => [p.name, p]));
   const names = blockIds.map(blockPartName);
-  if (names.length === 0 || names.some((n) => !have.has(n))) {
+  if (names.length === 0 || names.some((n) => !parts.has(n))) {
     await discardQuietly(d, e, "invalid_block_list");
     throw new AppError("bad_request", "InvalidBlockList: the block list names a block that was not uploaded");
   }
   if (!d.store.compose) return d.index.setBlockList(id, names, d.now());
-  const byName = new Map(d.index.parts(id).map((p) => [p.name, p.object]));
-  const size = await d.store.compose(`e/${id}/data`, names.map((n) => byName.get(n)!));
-  const old = [...byName.values()];
-  d.index.replaceParts(id, { name: "data", start: null, size, object: `e/${id}/data` }, d.now());
+  const dest = `e/${id}/data`;
+  const pieces = names.map((n) => parts.get(n)!).map((p) => ({ object: p.object, start: p.object === dest ? p.start! : 0, size: p.size }));
+  const size = await d.store.compose(dest, pieces);
+  d.placer?.forget(id);
+  d.index.replaceParts(id, { name: "data", start: null, size, object: dest }, d.now());
   d.index.setBlockList(id, ["data"], d.now());
-  await d.store.delete(old).catch(() => undefined);
+  const old = [...new Set([...parts.values()].map((p) => p.object))].filter((o) => o !== dest);
+  if (old.length) await d.store.delete(old).catch(() => undefined);
 }
 
 /** v2 FinalizeCacheEntryUpload: by key and version in the caller's write scope. */

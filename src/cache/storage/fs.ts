@@ -8,7 +8,7 @@ import { open, rename, rm, rmdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { checkFinalSize, chunksOf, tooLarge } from "./limits.ts";
-import { checkObjectName, type BlobStore, type PutLimits } from "./types.ts";
+import { checkObjectName, type BlobStore, type Piece, type PutLimits } from "./types.ts";
 
 export function fsStore(root: string): BlobStore {
   const objects = join(root, "objects");
@@ -57,13 +57,20 @@ export function fsStore(root: string): BlobStore {
       await fh.close();
       return write(dest, body, limits, offset, "r+");
     },
-    async compose(dest, sources) {
-      const temp = join(tmp, randomBytes(12).toString("hex"));
+    async compose(dest, pieces) {
+      const file = path(dest);
+      const { at, inPlace, size } = layout(dest, pieces);
+      const copies = pieces.map((p, i) => ({ file: path(p.object), start: p.start, size: p.size, at: at[i]! }));
+      mkdirSync(dirname(file), { recursive: true });
+      if (pieces.every((p, i) => p.object !== dest || inPlace[i])) {
+        await (await open(file, "a")).close(); // create without truncating: placed blocks stay
+        return copyPieces(file, "r+", copies.filter((_, i) => !inPlace[i]), size);
+      }
+      const temp = join(tmp, randomBytes(12).toString("hex")); // a block of dest is out of place: build anew, then swap
       try {
-        const n = await concatFiles(temp, sources.map(path));
-        mkdirSync(dirname(path(dest)), { recursive: true });
-        await rename(temp, path(dest));
-        return n;
+        await copyPieces(temp, "w", copies, size);
+        await rename(temp, file);
+        return size;
       } catch (e) {
         await rm(temp, { force: true });
         throw e;
@@ -99,28 +106,36 @@ function* walk(dir: string, base = ""): Generator<string> {
   }
 }
 
-/** Copy `sources` one after another into `dest` with large positional reads and writes, then fsync. */
-async function concatFiles(dest: string, sources: string[]): Promise<number> {
-  const out = await open(dest, "w");
+/** Offsets of the pieces in the archive, and whether each already sits there (in `dest` itself). */
+function layout(dest: string, pieces: Piece[]): { at: number[]; inPlace: boolean[]; size: number } {
+  const at: number[] = [];
+  let size = 0;
+  for (const p of pieces) (at.push(size), (size += p.size));
+  return { at, inPlace: pieces.map((p, i) => p.object === dest && p.start === at[i]), size };
+}
+
+/** Write the pieces not yet in place at their offsets in `out` (a file path), cut it to size, fsync. */
+async function copyPieces(out: string, flags: string, pieces: { file: string; start: number; size: number; at: number }[], size: number): Promise<number> {
+  const fh = await open(out, flags);
   const buf = Buffer.allocUnsafe(8 * 1024 * 1024);
-  let pos = 0;
   try {
-    for (const src of sources) {
-      const fh = await open(src, "r");
+    for (const p of pieces) {
+      const src = await open(p.file, "r");
       try {
-        for (;;) {
-          const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-          if (bytesRead === 0) break;
-          await out.write(buf, 0, bytesRead, pos);
-          pos += bytesRead;
+        for (let done = 0; done < p.size; ) {
+          const { bytesRead } = await src.read(buf, 0, Math.min(buf.length, p.size - done), p.start + done);
+          if (bytesRead === 0) throw new Error(`${p.file} ends before byte ${p.start + p.size}`);
+          await fh.write(buf, 0, bytesRead, p.at + done);
+          done += bytesRead;
         }
       } finally {
-        await fh.close();
+        await src.close();
       }
     }
-    await out.sync();
-    return pos;
+    await fh.truncate(size);
+    await fh.sync();
+    return size;
   } finally {
-    await out.close();
+    await fh.close();
   }
 }

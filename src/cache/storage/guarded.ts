@@ -98,7 +98,7 @@ export function guardStore(inner: BlobStore, o: GuardOptions): GuardedStore {
     breaker,
     put: (name, body, limits) => call("put", () => inner.put(name, tagBody(body), limits)),
     putAt: inner.putAt ? (name, offset, body, limits) => call("put", () => inner.putAt!(name, offset, tagBody(body), limits)) : undefined,
-    compose: inner.compose ? (dest, sources) => call("compose", () => inner.compose!(dest, sources)) : undefined,
+    compose: inner.compose ? (dest, pieces) => call("compose", () => inner.compose!(dest, pieces)) : undefined,
     read: (name, start, end) => call("read", () => inner.read(name, start, end)),
     size: (name) => call("size", () => inner.size(name)),
     delete: (names) => call("delete", () => inner.delete(names)),

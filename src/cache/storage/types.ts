@@ -8,8 +8,15 @@ export interface PutLimits {
   maxBytes: number;
   /** When known: fail with bad_request (and keep nothing) unless exactly this many bytes arrive. */
   expectedBytes?: number;
-  /** False for intermediate objects that are composed and deleted soon (v2 blocks): skip the fsync. */
+  /** False for intermediate objects that are copied into the archive at commit (compose fsyncs that): skip the fsync. */
   sync?: boolean;
+}
+
+/** Bytes [start, start + size) of an object. */
+export interface Piece {
+  object: string;
+  start: number;
+  size: number;
 }
 
 export interface BlobStore {
@@ -22,11 +29,12 @@ export interface BlobStore {
    */
   putAt?(name: string, offset: number, body: ReadableStream<Uint8Array>, limits: PutLimits): Promise<number>;
   /**
-   * Optional: concatenate `sources` (in order) into a new object `dest`; resolves to its size.
-   * Lets the filesystem store keep every archive a single file, which Bun serves with sendfile and
-   * a Content-Length (Bun drops Content-Length on streamed bodies: oven-sh/bun#10507).
+   * Optional: make object `dest` the concatenation of `pieces`, in order, durably; resolves to its
+   * size. A piece already in place (in `dest`, at the offset the list gives it) is not copied, so
+   * blocks written into the archive file at the right offsets cost nothing here. Lets the
+   * filesystem store keep every archive a single file, which Bun serves with sendfile.
    */
-  compose?(dest: string, sources: string[]): Promise<number>;
+  compose?(dest: string, pieces: Piece[]): Promise<number>;
   /** Bytes [start, end] (inclusive) of object `name`. Blob when the store can serve a file directly. */
   read(name: string, start: number, end: number): Promise<ReadableStream<Uint8Array> | Blob>;
   /** Size of object `name`, or undefined if it does not exist. */

@@ -8,6 +8,7 @@ import { CircuitBreaker } from "../../../src/cache/storage/breaker.ts";
 import { fsStore } from "../../../src/cache/storage/fs.ts";
 import { guardStore } from "../../../src/cache/storage/guarded.ts";
 import { tempDir } from "./files.ts";
+import { BlockPlacer } from "../../../src/cache/placement.ts";
 
 export function testCore(limits: Partial<CacheLimits> = {}) {
   const clock = { now: Date.parse("2026-01-01T00:00:00Z") };
@@ -21,6 +22,7 @@ export function testCore(limits: Partial<CacheLimits> = {}) {
     metrics: cacheMetrics(false),
     log,
     now: () => clock.now,
+    placer: new BlockPlacer(),
     limits: { maxEntryBytes: 1 << 30, maxPartBytes: 1 << 30, repoQuotaBytes: 0, orgQuotaBytes: 0, maxTotalBytes: 0, unusedDays: 7, uploadTimeoutMinutes: 30, ...limits },
   };
   return { d, clock, dir, close: () => (store.stopProbe(), d.index.close()) };
