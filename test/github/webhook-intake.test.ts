@@ -19,7 +19,7 @@ import { QUEUE_STREAM, EVENTS_STREAM } from "../../src/nats/topology.ts";
 import { getJobFacts } from "../../src/github/facts.ts";
 import { generateKeyPairSync } from "node:crypto";
 
-const FIXTURES = resolve(import.meta.dir, "../../../shared/fixtures/github-webhooks/examples");
+const FIXTURES = resolve(import.meta.dir, "../fixtures/github-webhooks/examples");
 const SECRET = "webhook-secret-for-tests-0123456789";
 const webhooks = new Webhooks({ secret: SECRET });
 const AUTH = "a".repeat(40);
@@ -136,6 +136,18 @@ describe("intake", () => {
     const job = (await cp.ctx.store.get(`gh-${p.workflow_job.id}`))!.value;
     expect(job).toMatchObject({ source: "github", state: "queued", pool: "x64.sandbox.4c16g", command: ["/runner/run.sh"] });
     expect(job.github).toMatchObject({ jobId: p.workflow_job.id, installationId: 31337, org: "octo-org", via: "webhook", runnerFailures: 0 });
+  });
+
+  test("a replay racing its original: one job, one queue message, one of them answered as the duplicate", async () => {
+    const p = queued(["nimbus"], "race-org");
+    const body = JSON.stringify(p);
+    const delivery = randomUUID();
+    const before = await queueCount();
+    const answers = await Promise.all(Array.from({ length: 4 }, () => deliver(body, { "x-github-delivery": delivery })));
+    expect(answers.filter((a) => a.body?.duplicate).length).toBe(3);
+    expect(answers.every((a) => a.status === 200 || a.status === 201)).toBe(true);
+    expect(await queueCount()).toBe(before + 1);
+    expect((await cp.ctx.store.get(`gh-${p.workflow_job.id}`))!.value.state).toBe("queued");
   });
 
   test("impossible labels are rejected visibly: a failed job with the reason and its event", async () => {
