@@ -47,13 +47,14 @@ u=\${ACTIONS_RESULTS_URL#http://}; hp=\${u%/}; h=\${hp%:*}; p=\${hp#*:}
 echo "cache at $h:$p v2=$ACTIONS_CACHE_SERVICE_V2"
 # The first packets may race the tap joining the bridge: wait for the cache like a job would.
 for i in 1 2 3 4 5 6 7 8 9 10; do
-  r=$(printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' | timeout 5 nc $h $p | head -n 1)
+  r=$( (printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n'; sleep 1) | timeout 5 nc $h $p | head -n 1)
   [ -n "$r" ] && break
   echo "try $i: no answer" >&2; sleep 1
 done
 echo "$r"
 body='{"key":"nope","restoreKeys":[],"version":"v1"}'
-printf 'POST /twirp/github.actions.results.api.v1.CacheService/GetCacheEntryDownloadURL HTTP/1.0\\r\\nAuthorization: Bearer %s\\r\\nContent-Type: application/json\\r\\nContent-Length: %d\\r\\n\\r\\n%s' "$ACTIONS_RUNTIME_TOKEN" \${#body} "$body" | timeout 5 nc $h $p | head -n 1
+# busybox nc may quit at the end of its input, before the answer: keep the input open a while.
+(printf 'POST /twirp/github.actions.results.api.v1.CacheService/GetCacheEntryDownloadURL HTTP/1.0\\r\\nAuthorization: Bearer %s\\r\\nContent-Type: application/json\\r\\nContent-Length: %d\\r\\n\\r\\n%s' "$ACTIONS_RUNTIME_TOKEN" \${#body} "$body"; sleep 3) | timeout 8 nc $h $p | head -n 1
 echo | timeout 3 nc $h ${BASE + 2} >/dev/null 2>&1 && echo "nats open" || echo "nats refused"
 echo | timeout 3 nc $h ${BASE} >/dev/null 2>&1 && echo "control open" || echo "control refused"
 echo | timeout 3 nc 169.254.169.254 80 >/dev/null 2>&1 && echo "metadata open" || echo "metadata refused"
