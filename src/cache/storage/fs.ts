@@ -17,20 +17,48 @@ export function fsStore(root: string): BlobStore {
   mkdirSync(tmp, { recursive: true });
   const path = (name: string) => join(objects, checkObjectName(name));
 
+  /**
+   * Stream `body` into `file` at `offset`. Disk writes overlap reading the body: while one write
+   * (writev of every chunk that arrived meanwhile) is in flight, the next chunks are gathered, up to
+   * 16 MiB before reading waits for the disk.
+   */
   async function write(file: string, body: ReadableStream<Uint8Array>, limits: PutLimits, offset = 0, flags = "w"): Promise<number> {
     const max = Math.min(limits.maxBytes, limits.expectedBytes ?? Infinity);
     const fh = await open(file, flags);
     let pos = 0;
+    let at = offset;
+    let batch: Uint8Array[] = [];
+    let batched = 0;
+    let writing: Promise<void> | undefined;
+    let failed: unknown;
+    const drain = async () => {
+      while (batch.length) {
+        const bufs = batch;
+        const n = batched;
+        (batch = []), (batched = 0);
+        const { bytesWritten } = await fh.writev(bufs, at);
+        if (bytesWritten !== n) throw new Error(`short write: ${bytesWritten} of ${n} bytes`);
+        at += n;
+      }
+    };
+    const kick = () => (writing ??= drain().then(() => void (writing = undefined), (e) => void ((failed = e), (writing = undefined))));
     try {
       for await (const chunk of chunksOf(body)) {
+        if (failed) throw failed;
         if (pos + chunk.byteLength > max) throw tooLarge(limits);
-        await fh.write(chunk, 0, chunk.byteLength, offset + pos);
-        pos += chunk.byteLength;
+        batch.push(chunk);
+        (batched += chunk.byteLength), (pos += chunk.byteLength);
+        if (!writing) kick();
+        else if (batched >= 16 * 1024 * 1024) await writing;
       }
+      await writing;
+      await drain();
+      if (failed) throw failed;
       checkFinalSize(pos, limits);
       if (limits.sync !== false) await fh.sync();
       return pos;
     } finally {
+      await writing?.catch(() => undefined);
       await fh.close();
     }
   }
