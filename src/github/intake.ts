@@ -10,7 +10,7 @@ import { AppError, isAppError } from "../core/errors.ts";
 import { isWrongLastSequence } from "../nats/errors.ts";
 import type { Logger } from "../core/log.ts";
 import { hasBaseLabel, parseLabels, poolOf, type LabelOptions, type Requirements } from "../jobs/labels.ts";
-import type { JobRecord, JobState } from "../jobs/record.ts";
+import type { JobRecord, JobState, Versioned } from "../jobs/record.ts";
 import type { JobStore } from "../jobs/store.ts";
 import type { GithubConfig } from "./config.ts";
 import { ghJobKey, noteInstallation, recordAssignment, recordJobFacts, type GhStatus } from "./facts.ts";
@@ -37,50 +37,69 @@ export interface IntakeResult {
 
 const enc = new TextEncoder();
 
-/** Handle one verified delivery; a repeated delivery id is answered 200 and does nothing. */
+/**
+ * Handle one verified delivery; a repeated delivery id is answered 200 and changes nothing.
+ * The fence write and the event's work run side by side (one round trip saved): the work is
+ * idempotent — the job is keyed by the GitHub job id, facts only move forward — so a replay
+ * that gets this far changes nothing, and it never re-enqueues (that waits for the fence).
+ */
 export async function intakeDelivery(deps: IntakeDeps, d: Delivery): Promise<IntakeResult> {
-  try {
-    await deps.deliveries.create(d.deliveryId, enc.encode(d.event));
-  } catch (e) {
-    if (isWrongLastSequence(e)) {
-      deps.metrics.webhooks.inc({ event: d.event, outcome: "duplicate" });
-      return { status: 200, body: { ok: true, duplicate: true } };
-    }
+  const fence = deps.deliveries.create(d.deliveryId, enc.encode(d.event)).then(
+    () => true,
+    (e) => {
+      if (isWrongLastSequence(e)) return false;
+      throw e;
+    },
+  );
+  const work = handleEvent(deps, d, fence).then(
+    (r) => ({ ok: true as const, r }),
+    (e: unknown) => ({ ok: false as const, e }),
+  );
+  const [fresh, done] = await Promise.all([fence, work]).catch(async (e) => {
+    await work; // the fence itself failed (NATS unavailable): let the work settle, then answer with the error
     throw e;
+  });
+  if (!fresh) {
+    deps.metrics.webhooks.inc({ event: d.event, outcome: "duplicate" });
+    return { status: 200, body: { ok: true, duplicate: true } };
   }
-  try {
-    const r = await handleEvent(deps, d);
-    deps.metrics.webhooks.inc({ event: d.event, outcome: String(r.body.outcome ?? "ok") });
-    return r;
-  } catch (e) {
-    // Not done: forget the delivery id so GitHub's redelivery (or ours) is processed.
-    await deps.deliveries.delete(d.deliveryId).catch(() => {});
-    deps.metrics.webhooks.inc({ event: d.event, outcome: isAppError(e) ? e.code : "error" });
-    throw e;
+  if (done.ok) {
+    deps.metrics.webhooks.inc({ event: d.event, outcome: String(done.r.body.outcome ?? "ok") });
+    return done.r;
   }
+  // Not done: forget the delivery id so GitHub's redelivery (or ours) is processed.
+  await deps.deliveries.delete(d.deliveryId).catch(() => {});
+  deps.metrics.webhooks.inc({ event: d.event, outcome: isAppError(done.e) ? done.e.code : "error" });
+  throw done.e;
 }
 
-async function handleEvent(deps: IntakeDeps, d: Delivery): Promise<IntakeResult> {
+async function handleEvent(deps: IntakeDeps, d: Delivery, fresh: Promise<boolean>): Promise<IntakeResult> {
   if (d.event === "ping") return { status: 200, body: { ok: true, outcome: "pong" } };
   if (d.event !== "workflow_job") return { status: 200, body: { ok: true, outcome: "ignored", reason: `event ${d.event} is not handled` } };
   const p = asWorkflowJob(d.payload);
   if (!hasBaseLabel(p.workflow_job.labels, deps.labels)) return { status: 200, body: { ok: true, outcome: "ignored", reason: "no base label" } };
   if (!p.installation?.id) return { status: 200, body: { ok: true, outcome: "ignored", reason: "not an App delivery (no installation)" } };
-  await noteRepo(deps, p);
+  const noting = noteRepo(deps, p);
+  let r: IntakeResult;
   switch (p.action) {
     case "queued": {
-      const r = await createGithubJob(deps, p, "webhook");
-      return { status: r.created ? 201 : 200, body: { ok: true, outcome: r.created ? "created" : "exists", jobId: r.jobId } };
+      const c = await createGithubJob(deps, p, "webhook", "queued", fresh);
+      r = { status: c.created ? 201 : 200, body: { ok: true, outcome: c.created ? "created" : "exists", jobId: c.jobId } };
+      break;
     }
     case "in_progress":
     case "completed":
       await recordObservation(deps, p);
-      return { status: 200, body: { ok: true, outcome: "recorded", jobId: ghJobKey(p.workflow_job.id) } };
+      r = { status: 200, body: { ok: true, outcome: "recorded", jobId: ghJobKey(p.workflow_job.id) } };
+      break;
     default:
-      return { status: 200, body: { ok: true, outcome: "ignored", reason: `action ${p.action}` } };
+      r = { status: 200, body: { ok: true, outcome: "ignored", reason: `action ${p.action}` } };
   }
+  await noting;
+  return r;
 }
 
+/** Remember the installation and repository for the reconciler's polls (once a minute per repository; a failure is retried by the next delivery). */
 const noted = new Map<string, number>();
 async function noteRepo(deps: IntakeDeps, p: WorkflowJobPayload): Promise<void> {
   const key = `${p.installation!.id}/${p.repository.full_name}`;
@@ -88,7 +107,10 @@ async function noteRepo(deps: IntakeDeps, p: WorkflowJobPayload): Promise<void> 
   if ((noted.get(key) ?? 0) > now - 60_000) return;
   noted.set(key, now);
   const account = p.organization?.login ?? p.repository.owner.login;
-  await noteInstallation(deps.github, p.installation!.id, account, `${p.repository.owner.login}/${p.repository.name}`);
+  await noteInstallation(deps.github, p.installation!.id, account, `${p.repository.owner.login}/${p.repository.name}`).catch((e) => {
+    noted.delete(key);
+    deps.log.warn("installation not noted", { installationId: p.installation!.id, error: e });
+  });
 }
 
 /** What a webhook or a poll says about a job, as facts; the runner that took it, if ours. */
@@ -100,20 +122,24 @@ export async function recordObservation(
   const wj = p.workflow_job;
   const status: GhStatus = p.action === "completed" || wj.status === "completed" ? "completed" : p.action === "in_progress" || wj.status === "in_progress" ? "in_progress" : "queued";
   const now = Date.now();
-  await recordJobFacts(deps.github, {
-    ghJobId: wj.id,
-    status,
-    conclusion: status === "completed" ? (wj.conclusion ?? "unknown") : undefined,
-    runnerName: wj.runner_name || undefined,
-    runnerId: wj.runner_id || undefined,
-    queuedAt: ghTime(wj.created_at),
-    inProgressAt: status !== "queued" ? (ghTime(wj.started_at) ?? now) : undefined,
-    completedAt: status === "completed" ? (ghTime(wj.completed_at) ?? now) : undefined,
-    learntAt: now,
-  });
-  if (wj.runner_name) await recordAssignment(deps.github, wj.runner_name, wj.id, wj.runner_id);
+  // Independent writes, side by side: the job's facts, the runner's pairing, and whether we know the job.
+  const [, , known] = await Promise.all([
+    recordJobFacts(deps.github, {
+      ghJobId: wj.id,
+      status,
+      conclusion: status === "completed" ? (wj.conclusion ?? "unknown") : undefined,
+      runnerName: wj.runner_name || undefined,
+      runnerId: wj.runner_id || undefined,
+      queuedAt: ghTime(wj.created_at),
+      inProgressAt: status !== "queued" ? (ghTime(wj.started_at) ?? now) : undefined,
+      completedAt: status === "completed" ? (ghTime(wj.completed_at) ?? now) : undefined,
+      learntAt: now,
+    }),
+    wj.runner_name ? recordAssignment(deps.github, wj.runner_name, wj.id, wj.runner_id) : undefined,
+    status !== "queued" ? deps.store.get(ghJobKey(wj.id)) : null,
+  ]);
   // A job we never saw queued (its webhook was lost) is tracked from here on, without a runner.
-  if (status !== "queued" && !(await deps.store.get(ghJobKey(wj.id)))) await createGithubJob(deps, p, via, "awaiting_github").catch((e) => {
+  if (status !== "queued" && !known) await createGithubJob(deps, p, via, "awaiting_github").catch((e) => {
     if (!isAppError(e, "rate_limited")) throw e;
   });
 }
@@ -132,6 +158,8 @@ export async function createGithubJob(
   p: WorkflowJobPayload,
   via: "webhook" | "poll",
   initial: JobState = "queued",
+  /** Whether this delivery is new (a replay must not re-enqueue an existing job). */
+  fresh: Promise<boolean> = Promise.resolve(true),
 ): Promise<{ jobId: string; created: boolean }> {
   const wj = p.workflow_job;
   const id = ghJobKey(wj.id);
@@ -187,16 +215,18 @@ export async function createGithubJob(
       runners: [],
     },
   };
+  let job: Versioned<JobRecord>;
   try {
-    const job = await deps.store.create(record);
-    if (error) deps.log.warn("GitHub job rejected: impossible labels", { jobId: id, labels: wj.labels, reason: error });
-    if (state === "queued") await deps.store.enqueue(job.value);
-    deps.metrics.jobsCreated.inc({ via });
-    return { jobId: id, created: true };
+    job = await deps.store.create(record);
   } catch (e) {
+    deps.limiter.refund(org, decision); // no job was created
     if (!isAppError(e, "conflict")) throw e;
     const existing = await deps.store.get(id);
-    if (existing?.value.state === "queued") await deps.store.enqueue(existing.value);
+    if (existing?.value.state === "queued" && (await fresh)) await deps.store.enqueue(existing.value);
     return { jobId: id, created: false };
   }
+  if (error) deps.log.warn("GitHub job rejected: impossible labels", { jobId: id, labels: wj.labels, reason: error });
+  if (state === "queued") await deps.store.enqueue(job.value);
+  deps.metrics.jobsCreated.inc({ via });
+  return { jobId: id, created: true };
 }

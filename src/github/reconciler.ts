@@ -117,10 +117,12 @@ export class Reconciler {
   async checkJobs(): Promise<TickCounts> {
     const counts: TickCounts = { verdicts: 0, stuck: 0, redriven: 0 };
     const lost = await this.lostMessages();
+    const now = Date.now();
     for (const job of [...this.d.index.all()]) {
       if (job.source !== "github" || !job.github) continue;
       this.observe(job);
-      if (TERMINAL.has(job.state)) continue;
+      // Most jobs need nothing: decide that without an await, so a tick over many jobs does not hold up the webhooks.
+      if (TERMINAL.has(job.state) || !this.mayNeedWork(job, lost, now)) continue;
       try {
         await this.checkJob(job, lost, counts);
       } catch (e) {
@@ -131,6 +133,24 @@ export class Reconciler {
     this.totals.stuck += counts.stuck;
     this.totals.redriven += counts.redriven;
     return counts;
+  }
+
+  /** A cheap over-approximation of `checkJob`'s conditions (false: it would do nothing). */
+  private mayNeedWork(job: JobRecord, lost: Map<string, number>, now: number): boolean {
+    const c = this.d.config;
+    const age = now - job.updatedAt;
+    switch (job.state) {
+      case "stuck":
+      case "awaiting_github":
+        return true;
+      case "queued":
+        return this.d.facts.jobs.get(job.github!.jobId)?.status === "completed" || (age > c.githubQueueDeadlineMs && (lost.get(job.pool) ?? 0) > 0);
+      case "leased":
+      case "booting":
+        return age > c.githubBootDeadlineMs;
+      default:
+        return false;
+    }
   }
 
   private async checkJob(job: JobRecord, lost: Map<string, number>, counts: TickCounts): Promise<void> {
