@@ -70,14 +70,14 @@ export async function startAgent(config: AgentConfig, makeDrivers: (agentId: str
     for (const pool of poolsFor({ arch: "x64", isolations: [isolation], vcpus: config.vcpus, memoryGb: config.memoryGb, gpus: 0, docker: false }))
       poolDriver.set(pool, driver);
   const pools = [...poolDriver.keys()];
-  const runs = new Map<string, JobRun>();
+  const runs = new RunMap<JobRun>();
   const slots = new Slots(config.slots);
   let stopping = false;
   const startedAt = Date.now();
 
   const info = (): AgentInfo => ({
     id, hostname: hostname(), labels: config.labels, pools, drivers: [...drivers.values()].map((d) => d.name), slots: config.slots,
-    running: [...runs.keys()], draining: stopping, startedAt, heartbeatAt: Date.now(), version: VERSION,
+    running: runs.jobIds(), draining: stopping, startedAt, heartbeatAt: Date.now(), version: VERSION,
   });
   await putAgent(topology.agents, info());
   const registry = setInterval(() => putAgent(topology.agents, info()).catch((e) => log.warn("agent heartbeat failed", { error: e })), 5000);
@@ -91,13 +91,13 @@ export async function startAgent(config: AgentConfig, makeDrivers: (agentId: str
     const url = jobCacheUrl(driver);
     const cacheEnvFor = url ? (token: string) => cacheEnv({ url, token, protocol: "v2" }) : undefined;
     const run = new JobRun({ ...deps, driver, cacheEnvFor }, jobId, attempt, m);
-    runs.set(jobId, run);
+    runs.add(run);
     try {
       await run.execute();
     } catch (e) {
       run.log.error("job run failed", { error: e });
     } finally {
-      runs.delete(jobId);
+      runs.remove(run);
     }
   };
   const loops: Promise<void>[] = [];
@@ -110,7 +110,7 @@ export async function startAgent(config: AgentConfig, makeDrivers: (agentId: str
 
   return {
     id,
-    running: () => [...runs.keys()],
+    running: () => runs.jobIds(),
     /** Drain: take no new jobs, let running ones finish (or time out), then leave. */
     async stop() {
       stopping = true;
@@ -129,15 +129,38 @@ export async function startAgent(config: AgentConfig, makeDrivers: (agentId: str
   };
 }
 
+/**
+ * The runs on this agent, keyed by job and attempt: a GitHub job's next attempt can start here
+ * while the runner of its previous attempt still serves another job (agent-steps `detached`).
+ */
+export class RunMap<R extends { jobId: string; attempt: number }> {
+  private readonly runs = new Map<string, R>();
+  add(r: R): void {
+    this.runs.set(`${r.jobId}#${r.attempt}`, r);
+  }
+  /** Only this run: a later attempt of the same job stays. */
+  remove(r: R): void {
+    if (this.runs.get(`${r.jobId}#${r.attempt}`) === r) this.runs.delete(`${r.jobId}#${r.attempt}`);
+  }
+  ofJob(jobId: string): R[] {
+    return [...this.runs.values()].filter((r) => r.jobId === jobId);
+  }
+  jobIds(): string[] {
+    return [...new Set([...this.runs.values()].map((r) => r.jobId))];
+  }
+  get size(): number {
+    return this.runs.size;
+  }
+}
+
 /** Cancel signals: end the matching local run; its step program writes `cancelled`. */
-async function watchCancels(topology: Topology, runs: Map<string, JobRun>, log: Logger): Promise<() => void> {
+async function watchCancels(topology: Topology, runs: RunMap<JobRun>, log: Logger): Promise<() => void> {
   const watch = await topology.signals.watch();
   (async () => {
     for await (const e of watch) {
       if (e.operation !== "PUT" || !e.value.length) continue;
-      const run = runs.get(e.key);
-      if (run) {
-        log.info("cancel requested", { jobId: e.key });
+      for (const run of runs.ofJob(e.key)) {
+        log.info("cancel requested", { jobId: e.key, attempt: run.attempt });
         run.end({ kind: "cancel" });
       }
     }
