@@ -40,6 +40,8 @@ test("a workflow job runs on a fresh JIT runner in a sandbox and completes, with
   expect(details.latency.spans.startupMs).toBeGreaterThanOrEqual(0);
 
   await waitFor(() => g.sim.runners.size === 0 && g.sandboxes() === 0, 10_000, "no runner or sandbox left");
-  const metrics = await (await fetch(`${g.stack.controlUrl}/metrics`)).text();
-  expect(metrics).toMatch(/nimbus_github_runner_startup_seconds_count 1/);
+  // The reconciler leader records the histograms on its own pass: wait for it.
+  const metrics = () => fetch(`${g.stack.controlUrl}/metrics`).then((r) => r.text());
+  await waitFor(async () => /nimbus_github_runner_startup_seconds_count 1/.test(await metrics()), 20_000, "the startup histogram");
+  expect(await metrics()).toMatch(/nimbus_github_job_queue_seconds_count 1/);
 }, 90_000);
