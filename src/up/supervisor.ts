@@ -199,7 +199,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 
   try {
     await services.nats!();
-    await Promise.all([services.logs!(), services.control!(), services.cache!()]);
+    // Let every start finish (or fail) before any cleanup, so nothing is spawned after stop().
+    const started = await Promise.allSettled([services.logs!(), services.control!(), services.cache!()]);
+    const failed = started.find((r) => r.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
     for (let i = 1; i <= (opts.agents ?? 1); i++) await startAgent(`agent-${i}`);
   } catch (e) {
     await stack.stop();
