@@ -3,12 +3,28 @@ import type { SettingsSpec } from "../../core/config/settings.ts";
 import { AppError } from "../../core/errors.ts";
 import { SERVICES } from "../services.ts";
 import type { Command } from "../command.ts";
+import type { CliContext } from "../context.ts";
 
 function pick(name: unknown): [string, SettingsSpec][] {
   if (name === undefined) return Object.entries(SERVICES);
   const spec = SERVICES[String(name)];
   if (!spec) throw new AppError("bad_request", `--service must be one of ${Object.keys(SERVICES).join(", ")}`);
   return [[String(name), spec]];
+}
+
+type Problem = { key: string; problem: string };
+
+/** Each chosen service's settings loaded as the service would: its described values, or its problems. */
+function evaluate(ctx: CliContext, service: unknown): { name: string; values?: Record<string, unknown>; problems?: Problem[] }[] {
+  const source = configSource(ctx.env);
+  return pick(service).map(([name, spec]) => {
+    try {
+      return { name, values: describeConfig(spec, loadConfig(spec, source)) };
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      return { name, problems: e.problems };
+    }
+  });
 }
 
 export const configShow: Command = {
@@ -18,22 +34,12 @@ export const configShow: Command = {
   details: "Reads NIMBUS_* from the environment and the file named by NIMBUS_CONFIG, as the services do.",
   options: { service: { type: "string" } },
   async run(ctx, v) {
-    const source = configSource(ctx.env);
-    const out: Record<string, unknown> = {};
-    for (const [name, spec] of pick(v.service)) {
-      try {
-        out[name] = describeConfig(spec, loadConfig(spec, source));
-      } catch (e) {
-        if (!(e instanceof ConfigError)) throw e;
-        out[name] = { error: e.problems };
-      }
-    }
-    if (ctx.json) return ctx.out(JSON.stringify(out, null, 2)), 0;
-    for (const [name, values] of Object.entries(out)) {
-      ctx.out(`[${name}]`);
-      const v2 = values as Record<string, unknown>;
-      if (v2.error) for (const p of v2.error as { key: string; problem: string }[]) ctx.out(`  ${p.key}: INVALID — ${p.problem}`);
-      else for (const [k, val] of Object.entries(v2)) ctx.out(`  ${k}=${Array.isArray(val) ? val.join(",") : String(val)}`);
+    const results = evaluate(ctx, v.service);
+    if (ctx.json) return ctx.out(JSON.stringify(Object.fromEntries(results.map((r) => [r.name, r.values ?? { error: r.problems }])), null, 2)), 0;
+    for (const r of results) {
+      ctx.out(`[${r.name}]`);
+      for (const p of r.problems ?? []) ctx.out(`  ${p.key}: INVALID — ${p.problem}`);
+      for (const [k, val] of Object.entries(r.values ?? {})) ctx.out(`  ${k}=${Array.isArray(val) ? val.join(",") : String(val)}`);
     }
     return 0;
   },
@@ -45,16 +51,7 @@ export const configCheck: Command = {
   usage: "config check [--service NAME] [--json]",
   options: { service: { type: "string" } },
   async run(ctx, v) {
-    const source = configSource(ctx.env);
-    const problems: { service: string; key: string; problem: string }[] = [];
-    for (const [name, spec] of pick(v.service)) {
-      try {
-        loadConfig(spec, source);
-      } catch (e) {
-        if (!(e instanceof ConfigError)) throw e;
-        problems.push(...e.problems.map((p) => ({ service: name, ...p })));
-      }
-    }
+    const problems = evaluate(ctx, v.service).flatMap((r) => (r.problems ?? []).map((p) => ({ service: r.name, ...p })));
     if (ctx.json) ctx.out(JSON.stringify({ ok: problems.length === 0, problems }, null, 2));
     else if (problems.length) for (const p of problems) ctx.err(`${p.service}: ${p.key}: ${p.problem}`);
     else ctx.out("configuration is valid");
