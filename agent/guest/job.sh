@@ -38,6 +38,19 @@ setup_guest() {
   [ -n "$CFG_NAME" ] && { echo "$CFG_NAME" > /proc/sys/kernel/hostname; echo "$CFG_NAME" > $R/etc/hostname; }
   [ -n "$CFG_IP" ] && setup_net
   setup_user
+  mount_extra
+}
+
+# mount_extra: the job's read-only mounts (config lines "mount ID TARGET", e.g. the GitHub runner
+# at /runner), each a disk found by its serial nimbus-ID, or by position after the three fixed
+# disks where there are no serials (Firecracker: m0 is vdd).
+mount_extra() {
+  while read -r k id target && [ "$k" != end ]; do
+    [ "$k" = mount ] || continue
+    dev=$(disk_by_serial "nimbus-$id") || dev=/dev/vd$(echo defghijklmnopqrstuvwxyz | cut -c$((${id#m} + 1)))
+    mkdir -p "$R$target"
+    mount -t ext4 -o ro,noload "$dev" "$R$target" || fail "cannot mount disk $id at $target"
+  done < $CONFIG
 }
 
 setup_net() {

@@ -5,10 +5,11 @@
  *
  * Scenarios boot as few executions as they can (each VM boot under software emulation costs
  * seconds): one run checks exit code, env, argv fidelity, stdout/stderr and the unprivileged user;
- * one checks live streaming and exit 0; one checks stop, list and idempotent destroy.
+ * one checks live streaming and exit 0; one checks a read-only mount of a host directory; one
+ * checks stop, list and idempotent destroy.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseLabels, type Requirements } from "../../src/jobs/labels.ts";
@@ -115,6 +116,22 @@ export function runDriverConformance(opts: ConformanceOptions): void {
       expect(first).toBeDefined();
       expect(endedAt - first!.at).toBeGreaterThan(1000);
       expect(out.text("out")).toContain("second");
+      await driver.destroy(inst);
+    }, timeout);
+
+    test("mounts: a host directory is visible read-only at its target; a dynamically linked program in it runs", async () => {
+      const src = join(root, "tools");
+      mkdirSync(src, { recursive: true, mode: 0o755 });
+      chmodSync(root, 0o755);
+      writeFileSync(join(src, "hello.txt"), "hello from the host\n", { mode: 0o644 });
+      copyFileSync("/bin/true", join(src, "dyn-true"));
+      chmodSync(join(src, "dyn-true"), 0o755);
+      const script = "cat /mnt/tools/hello.txt; /mnt/tools/dyn-true && echo dyn-ok; touch /mnt/tools/x 2>/dev/null && echo writable || echo read-only";
+      const s: RunSpec = { ...spec("mnt", ["sh", "-c", script]), mounts: [{ source: src, target: "/mnt/tools" }] };
+      const inst = await driver.prepare(s);
+      const out = capture();
+      const res = await (await driver.start(inst, s, out.sink)).exited;
+      expect({ code: res.exitCode, out: out.text("out") }).toEqual({ code: 0, out: "hello from the host\ndyn-ok\nread-only\n" });
       await driver.destroy(inst);
     }, timeout);
 

@@ -19,6 +19,7 @@ import { loadSwagger, validateRequest, type SwaggerSpec } from "./swagger.ts";
 const plan: FcPlan = {
   vcpus: 2, memoryMiB: 1024, kernel: "vmlinux", initramfs: "initramfs.cpio", rootfs: "rootfs.ext4", jobDisk: "job.ext4", configDisk: "config.img",
   bootArgs: firecrackerBootArgs("run"), net: { tap: "nmb0a1b2c3", mac: "06:00:0a:58:00:02" }, logPath: "fc.log",
+  mounts: [{ id: "m0", image: "m0.ext4" }],
 };
 
 function everyRequest(): ApiRequest[] {
@@ -52,10 +53,10 @@ describe("firecracker requests against the v1.16.1 API description", () => {
     expect([1, 2, 3, 4, 5, 16, 64].map(fcVcpus)).toEqual([1, 2, 2, 4, 4, 16, 32]);
   });
 
-  test("drives go rootfs, job, config (the guest's vda, vdb, vdc), none as the kernel's root", () => {
+  test("drives go rootfs, job, config (the guest's vda, vdb, vdc), then mounts read-only; none as the kernel's root", () => {
     const drives = bootRequests(plan).filter((r) => r.path.startsWith("/drives/"));
-    expect(drives.map((d) => d.body!.drive_id)).toEqual(["rootfs", "job", "config"]);
-    expect(drives.map((d) => d.body!.is_read_only)).toEqual([true, false, true]);
+    expect(drives.map((d) => d.body!.drive_id)).toEqual(["rootfs", "job", "config", "m0"]);
+    expect(drives.map((d) => d.body!.is_read_only)).toEqual([true, false, true, true]);
     expect(drives.every((d) => d.body!.is_root_device === false)).toBe(true);
   });
 
@@ -87,7 +88,7 @@ describe("firecracker boot sequence over a unix socket", () => {
     await configureAndStart(api, plan, { ready: Promise.resolve(0.1) }, 1000);
     const sent = server.seen.filter((r) => r.path !== "/" || r.method !== "GET");
     expect(sent.map((r) => `${r.method} ${r.path}`)).toEqual([
-      "PUT /logger", "PUT /machine-config", "PUT /boot-source", "PUT /drives/rootfs", "PUT /drives/job", "PUT /drives/config", "PUT /network-interfaces/eth0", "PUT /actions",
+      "PUT /logger", "PUT /machine-config", "PUT /boot-source", "PUT /drives/rootfs", "PUT /drives/job", "PUT /drives/config", "PUT /drives/m0", "PUT /network-interfaces/eth0", "PUT /actions",
     ]);
     expect(server.seen.every((r) => r.errors.length === 0)).toBe(true);
     expect((await api.send<{ state: string }>(describeReq))?.state).toBe("Running");

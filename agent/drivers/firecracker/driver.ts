@@ -8,6 +8,7 @@ import { accessSync, constants, existsSync, linkSync, copyFileSync, mkdirSync, r
 import { basename, join } from "node:path";
 import { AppError, errorMessage } from "../../../src/core/errors.ts";
 import { ensureJobDisk, writeConfigDisk } from "../../guest/host/disks.ts";
+import { mountDisks, type MountDisk } from "../../guest/host/mount-disks.ts";
 import { findVmmProcesses, InstanceRecords, isAlive, killAndWait, listInstances } from "../../guest/host/records.ts";
 import { spawnVm, type VmProcess } from "../../guest/host/vmm.ts";
 import type { VmNetwork } from "../../net/types.ts";
@@ -33,6 +34,8 @@ export interface FirecrackerDriverOptions {
   maxVcpus?: number;
   maxMemoryMiB?: number;
   jobDiskGiB?: number;
+  /** Where the read-only images of jobs' mounts are kept. Default `<stateDir>/mounts`. */
+  mountCacheDir?: string;
   rootfs?: (spec: RunSpec) => Promise<string>;
   network?: VmNetwork;
   /** A snapshot of this shape to load instead of booting. */
@@ -40,7 +43,7 @@ export interface FirecrackerDriverOptions {
   bootTimeoutMs?: number;
 }
 
-interface FcMeta { vmDir: string; rootfs: string; vcpus: number; memoryMiB: number; tap?: string; mac?: string; [k: string]: unknown }
+interface FcMeta { vmDir: string; rootfs: string; vcpus: number; memoryMiB: number; tap?: string; mac?: string; mounts?: MountDisk[]; [k: string]: unknown }
 
 export class FirecrackerDriver implements Driver {
   readonly name = "firecracker";
@@ -79,9 +82,10 @@ export class FirecrackerDriver implements Driver {
     mkdirSync(vmDir, { recursive: true });
     const rootfs = this.opts.rootfs ? await this.opts.rootfs(spec) : this.assets().rootfs;
     await ensureJobDisk(join(vmDir, "job.ext4"), this.opts.jobDiskGiB ?? 16);
+    const mounts = await mountDisks(this.opts.mountCacheDir ?? join(this.opts.stateDir, "mounts"), spec.mounts);
     const net = await this.opts.network?.attach(name);
-    await writeConfigDisk(join(vmDir, "config.img"), { hostname: name, command: spec.command, env: spec.env, net });
-    const meta: FcMeta = { vmDir, rootfs, ...shapeFor(spec.requirements, this.opts), tap: net?.tap, mac: net?.mac };
+    await writeConfigDisk(join(vmDir, "config.img"), { hostname: name, command: spec.command, env: spec.env, net, mounts });
+    const meta: FcMeta = { vmDir, rootfs, ...shapeFor(spec.requirements, this.opts), tap: net?.tap, mac: net?.mac, mounts };
     const inst: Instance = { driver: this.name, name, jobId: spec.jobId, attempt: spec.attempt, dir: spec.dir, meta };
     this.records.save(inst);
     return inst;
@@ -113,6 +117,7 @@ export class FirecrackerDriver implements Driver {
       configDisk: own("config.img"),
       bootArgs: firecrackerBootArgs("run"),
       net: m.tap && m.mac ? { tap: m.tap, mac: m.mac } : undefined,
+      mounts: m.mounts?.map((d) => ({ id: d.id, image: shared(d.image, `${d.id}.ext4`) })),
     };
   }
 
@@ -126,7 +131,8 @@ export class FirecrackerDriver implements Driver {
     try {
       const api = new FirecrackerApi(launch.socket);
       await api.waitReady();
-      const snap = await this.opts.snapshot?.(plan.vcpus, plan.memoryMiB);
+      // A snapshot's drives are fixed when it is taken: a job with mounts boots.
+      const snap = plan.mounts?.length ? undefined : await this.opts.snapshot?.(plan.vcpus, plan.memoryMiB);
       if (snap) await api.send(snapshotLoad(snap.snapshotPath, snap.memPath, plan.net?.tap));
       else await configureAndStart(api, plan, vm, this.opts.bootTimeoutMs ?? 10_000);
     } catch (e) {

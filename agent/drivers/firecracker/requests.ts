@@ -23,6 +23,8 @@ export interface FcPlan {
   configDisk: string;
   bootArgs: string;
   net?: { tap: string; mac: string };
+  /** Read-only disks after the fixed three (vdd, vde, …), mounted by the guest init. */
+  mounts?: { id: string; image: string }[];
   logPath?: string;
 }
 
@@ -41,7 +43,7 @@ function drive(id: string, path: string, readOnly: boolean): ApiRequest {
   return { method: "PUT", path: `/drives/${id}`, body: { drive_id: id, path_on_host: path, is_root_device: false, is_read_only: readOnly, cache_type: "Unsafe", io_engine: "Sync" } };
 }
 
-/** Pre-boot configuration, in order: drives are attached as vda, vdb, vdc (the guest relies on it). */
+/** Pre-boot configuration, in order: drives are attached as vda, vdb, vdc, then mounts (the guest relies on it). */
 export function bootRequests(plan: FcPlan): ApiRequest[] {
   const reqs: ApiRequest[] = [];
   if (plan.logPath) reqs.push({ method: "PUT", path: "/logger", body: { log_path: plan.logPath, level: "Warning", show_level: true, show_log_origin: false } });
@@ -51,6 +53,7 @@ export function bootRequests(plan: FcPlan): ApiRequest[] {
     drive("rootfs", plan.rootfs, true),
     drive("job", plan.jobDisk, false),
     drive("config", plan.configDisk, true),
+    ...(plan.mounts ?? []).map((m) => drive(m.id, m.image, true)),
   );
   if (plan.net) reqs.push({ method: "PUT", path: `/network-interfaces/${IFACE_ID}`, body: { iface_id: IFACE_ID, host_dev_name: plan.net.tap, guest_mac: plan.net.mac } });
   return reqs;

@@ -31,6 +31,8 @@ export interface LaunchPlan {
   nic?: TapAttachment | "placeholder";
   /** The agent that owns this VM: tagged on the command line so list() on a shared host sees only its own. */
   owner?: string;
+  /** Read-only disks the guest mounts in the job's root (agent/guest/host/mount-disks.ts). */
+  mounts?: { id: string; image: string }[];
   /** Restore from a migration file instead of booting. */
   incomingFile?: string;
 }
@@ -69,6 +71,7 @@ export function qemuArgs(plan: LaunchPlan, binary = "qemu-system-x86_64"): strin
     ...disk("root", plan.rootfs, true),
     ...disk("job", plan.jobDisk, false),
     ...disk("config", plan.configDisk, true),
+    ...(plan.mounts ?? []).flatMap((m) => disk(m.id, m.image, true)),
     ...nic(plan.nic),
     "-qmp", `unix:${plan.qmpSocket},server=on,wait=off`,
     "-pidfile", plan.pidFile,

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { AppError, errorMessage } from "../../../src/core/errors.ts";
 import { createLogger } from "../../../src/core/log.ts";
 import { writeConfigDisk, writeConfigInPlace, ensureJobDisk } from "../../guest/host/disks.ts";
+import { mountDisks, type MountDisk } from "../../guest/host/mount-disks.ts";
 import { WarmPool } from "../../pool/warm.ts";
 import { QemuWarmFactory, type QemuWarmVm } from "./warm.ts";
 import type { Requirements } from "../../../src/jobs/labels.ts";
@@ -36,6 +37,8 @@ export interface QemuMeta {
   snapshot?: Snapshot;
   /** The warm VM (its QEMU process and tap are named after it) this job took. */
   warmVm?: string;
+  /** Read-only disks of the job's mounts (never on warm or restored VMs: their disks are fixed at boot). */
+  mounts?: MountDisk[];
   [k: string]: unknown;
 }
 
@@ -106,16 +109,17 @@ export class QemuDriver implements Driver {
     const known = this.records.get(name);
     if (known?.meta.warmVm && this.taken.has(name)) return known;
     const rootfs = await this.rootfsFor(spec);
-    const warm = this.warm?.take(shapeKey(await this.planFor(spec.requirements, rootfs), this.jobDiskGiB));
+    const mounts = await mountDisks(this.opts.mountCacheDir ?? join(this.opts.stateDir, "mounts"), spec.mounts);
+    const warm = mounts.length ? undefined : this.warm?.take(shapeKey(await this.planFor(spec.requirements, rootfs), this.jobDiskGiB));
     if (warm) return this.adopt(spec, warm);
     const vmDir = join(spec.dir, "qemu");
     mkdirSync(vmDir, { recursive: true });
     const paths = vmPaths(vmDir);
     const net = await this.opts.network?.attach(name);
-    await writeConfigDisk(paths.configDisk, { hostname: name, command: spec.command, env: spec.env, net: net && { ...net } });
-    const meta: QemuMeta = { vmDir, rootfs, ...shapeFor(spec.requirements, this.opts), tap: net?.tap, mac: net?.mac, ip: net?.ip };
+    await writeConfigDisk(paths.configDisk, { hostname: name, command: spec.command, env: spec.env, net: net && { ...net }, mounts });
+    const meta: QemuMeta = { vmDir, rootfs, ...shapeFor(spec.requirements, this.opts), tap: net?.tap, mac: net?.mac, ip: net?.ip, mounts };
     const inst: Instance = { driver: this.name, name, jobId: spec.jobId, attempt: spec.attempt, dir: spec.dir, meta };
-    const snap = await this.opts.snapshots?.find(await this.plan(inst, "run"));
+    const snap = mounts.length ? undefined : await this.opts.snapshots?.find(await this.plan(inst, "run"));
     if (existsSync(paths.jobDisk)) {
       // prepared before: keep the disk it has (and the snapshot it was copied from, if any)
       meta.snapshot = known?.meta.snapshot as Snapshot | undefined;
@@ -165,7 +169,8 @@ export class QemuDriver implements Driver {
     const a = this.assets();
     const accel = await this.accel();
     const nic = m.tap && m.mac ? { tap: m.tap, mac: m.mac } : this.opts.network ? "placeholder" : undefined;
-    return { name: inst.name, owner: this.opts.owner, accel, vcpus: m.vcpus, memoryMiB: m.memoryMiB, kernel: a.kernel, initramfs: a.initramfs, rootfs: m.rootfs, mode, nic, ...vmPaths(m.vmDir) };
+    const mounts = m.mounts?.length ? m.mounts.map(({ id, image }) => ({ id, image })) : undefined;
+    return { name: inst.name, owner: this.opts.owner, accel, vcpus: m.vcpus, memoryMiB: m.memoryMiB, kernel: a.kernel, initramfs: a.initramfs, rootfs: m.rootfs, mode, nic, mounts, ...vmPaths(m.vmDir) };
   }
 
   /** The plan a job with these requirements would get (placeholder paths): to build its snapshot ahead. */

@@ -22,6 +22,8 @@ export interface QemuDriverOptions {
   /** Caps on what a size label asks for (small hosts, tests). */
   maxVcpus?: number;
   maxMemoryMiB?: number;
+  /** Where the read-only images of jobs' mounts are kept (shared by VMs). Default `<stateDir>/mounts`. */
+  mountCacheDir?: string;
   /** Size of each job's writable disk (sparse). Default 16. */
   jobDiskGiB?: number;
   /** Resolves the rootfs image for a job (the images pipeline verifies its digest); default: the manifest's. */

@@ -22,6 +22,8 @@ export interface GuestConfig {
   env: Record<string, string>;
   uid?: number;
   net?: GuestNet;
+  /** Read-only disks to mount in the job's root: drive id (serial `nimbus-<id>`) and target path. */
+  mounts?: { id: string; target: string }[];
 }
 
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -31,9 +33,13 @@ function b64(s: string): string {
   return Buffer.from(s, "utf8").toString("base64");
 }
 
-function scalar(key: string, value: string): string {
+function safe(key: string, value: string): string {
   if (!SAFE.test(value)) throw new AppError("validation_failed", `guest config ${key} has unsafe characters`, { field: key });
-  return `${key} ${value}`;
+  return value;
+}
+
+function scalar(key: string, value: string): string {
+  return `${key} ${safe(key, value)}`;
 }
 
 export function encodeGuestConfig(cfg: GuestConfig): string {
@@ -43,6 +49,7 @@ export function encodeGuestConfig(cfg: GuestConfig): string {
     lines.push(scalar("ip", cfg.net.ip), scalar("gw", cfg.net.gateway), scalar("mac", cfg.net.mac));
     if (cfg.net.dns) lines.push(scalar("dns", cfg.net.dns));
   }
+  for (const m of cfg.mounts ?? []) lines.push(`mount ${safe("mount", m.id)} ${safe("mount", m.target)}`);
   for (const [k, v] of Object.entries(cfg.env)) {
     if (!ENV_KEY.test(k)) throw new AppError("validation_failed", `environment name "${k}" is not valid`, { field: "env", key: k });
     lines.push(`env ${b64(`${k}=${v}`)}`);
