@@ -1,7 +1,12 @@
 /**
  * `nimbus up --vm` with guest networking, the whole stack inside a network namespace this test
- * makes (nothing leaves it): a VM job gets the Actions cache environment, reaches the cache on its
- * gateway with a token the cache accepts, and is refused the host's NATS port and the metadata address.
+ * makes: a VM job gets the Actions cache environment, reaches the cache on its gateway with a token
+ * the cache accepts, and is refused the host's NATS and admin ports and the metadata address.
+ *
+ * GitHub (the simulator) sits beyond the host: in this test's own namespace, joined to the stack's
+ * by a veth pair, so the stack reaches it as it would reach the internet and a guest reaches it
+ * through the bridge's NAT. A workflow job with `isolation:vm` runs its JIT runner (the stand-in,
+ * a dynamically linked executable mounted read-only at /runner) inside a microVM.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -9,24 +14,54 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { ensureVmAssets } from "../../scripts/vm/build-assets.ts";
 import { waitFor } from "../support/net.ts";
+import { buildRunnerStandIn } from "../github-sim/build.ts";
+import { startGithubSim, type GithubSim } from "../github-sim/sim.ts";
+import type { JobRecord } from "../../src/jobs/record.ts";
 
 const BIN = resolve(import.meta.dir, "../../bin/nimbus");
 const NS = `nimbus-e2e-${process.pid}`;
 const BASE = 7700;
 const inNs = (argv: string[]) => ["ip", "netns", "exec", NS, ...argv];
+/** The link between the stack's namespace (.1) and this test's, where the simulator listens (.2). */
+const NET = `198.18.${(process.pid % 250) + 1}`;
+const VETH = `nve${process.pid % 100000}`;
+const RUNNER_DIR = join(tmpdir(), "nimbus-gh-runner-standin");
 let dir: string;
 let up: ReturnType<typeof Bun.spawn>;
+let sim: GithubSim;
+
+function must(argv: string[]): void {
+  const r = Bun.spawnSync(argv, { stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`${argv.join(" ")}: ${r.stderr.toString()}`);
+}
 
 beforeAll(async () => {
-  await ensureVmAssets();
-  expect(Bun.spawnSync(["ip", "netns", "add", NS]).exitCode).toBe(0);
-  Bun.spawnSync(inNs(["ip", "link", "set", "lo", "up"]));
+  await Promise.all([ensureVmAssets(), buildRunnerStandIn(RUNNER_DIR)]);
+  must(["ip", "netns", "add", NS]);
+  must(inNs(["ip", "link", "set", "lo", "up"]));
+  must(["ip", "link", "add", VETH, "type", "veth", "peer", "name", `${VETH}n`]);
+  must(["ip", "link", "set", `${VETH}n`, "netns", NS]);
+  must(["ip", "addr", "add", `${NET}.2/30`, "dev", VETH]);
+  must(["ip", "link", "set", VETH, "up"]);
+  must(inNs(["ip", "addr", "add", `${NET}.1/30`, "dev", `${VETH}n`]));
+  must(inNs(["ip", "link", "set", `${VETH}n`, "up"]));
+  sim = await startGithubSim({ webhookUrl: `http://${NET}.1:${BASE}/webhooks/github`, host: `${NET}.2`, assignment: "fifo" });
   dir = mkdtempSync(join(tmpdir(), "nimbus-vmnet-"));
   let out = "";
   up = Bun.spawn(inNs([BIN, "up", "--vm", "--vm-network", "nat", "--data-dir", dir, "--port-base", String(BASE)]), {
     stdout: "pipe",
     stderr: "pipe",
-    env: { ...process.env, NIMBUS_VM_ACCEL: "tcg" },
+    env: {
+      ...process.env,
+      NIMBUS_VM_ACCEL: "tcg",
+      // The simulator delivers webhooks over the veth: the control plane listens beyond loopback.
+      NIMBUS_CONTROL_HOST: "0.0.0.0",
+      NIMBUS_GITHUB_WEBHOOK_SECRET: sim.secret,
+      NIMBUS_GITHUB_APP_ID: sim.appId,
+      NIMBUS_GITHUB_APP_PRIVATE_KEY: sim.privateKeyPem,
+      NIMBUS_GITHUB_API_URL: sim.url,
+      NIMBUS_GITHUB_RUNNER_DIR: RUNNER_DIR,
+    },
   });
   (async () => {
     for await (const c of up.stdout as ReadableStream<Uint8Array>) out += new TextDecoder().decode(c);
@@ -38,7 +73,9 @@ beforeAll(async () => {
 afterAll(async () => {
   up?.kill("SIGINT");
   await up?.exited;
-  Bun.spawnSync(["ip", "netns", "del", NS]);
+  await sim?.stop();
+  Bun.spawnSync(["ip", "netns", "del", NS]); // takes the veth pair with it
+  Bun.spawnSync(["ip", "link", "del", VETH]);
   rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 
@@ -70,4 +107,26 @@ test("a VM job reaches the cache with its token and nothing else of the host", (
   expect(lines.slice(3)).toEqual(["nats refused", "control refused", "metadata refused"]);
   expect(r.exitCode).toBe(0);
   expect(r.stderr.toString()).not.toContain("eyJ"); // the token is never printed
+}, 200_000);
+
+const cli = (args: string[]) => Bun.spawnSync(inNs([BIN, ...args, "--data-dir", dir]), { stdout: "pipe", stderr: "pipe" });
+
+test("a GitHub workflow job runs its JIT runner inside a microVM and completes", async () => {
+  const ghJob = sim.queueJob({ labels: ["self-hosted", "nimbus", "isolation:vm"], steps: ["echo runner-in-$(hostname)", "cat /etc/nimbus-image", "echo uid=$(id -u)"] });
+  const id = `gh-${ghJob.id}`;
+  let job: JobRecord | undefined;
+  await waitFor(() => {
+    const r = cli(["jobs", "show", id, "--json"]);
+    job = r.exitCode === 0 ? (JSON.parse(r.stdout.toString()) as { job: JobRecord }).job : undefined;
+    return ["succeeded", "failed", "cancelled", "timed_out"].includes(job?.state ?? "");
+  }, 150_000, "the GitHub job to finish");
+  expect(job).toMatchObject({ state: "succeeded", pool: "x64.vm.2c4g" });
+  expect(ghJob).toMatchObject({ status: "completed", conclusion: "success", runner_name: `nimbus-${id}-1` });
+  const logs = cli(["logs", id]).stdout.toString();
+  // The steps ran in the guest: its hostname is the instance's, its root the test image's, as the job user.
+  expect(logs).toContain(`runner-in-nimbus-${id}-1`);
+  expect(logs).toContain("nimbus-test");
+  expect(logs).toContain("uid=1000");
+  expect(logs).not.toContain(sim.secret);
+  await waitFor(() => sim.runners.size === 0 && !Bun.spawnSync(["pgrep", "-f", `guest=nimbus-${id}-`]).stdout.toString().trim(), 20_000, "no runner or VM left");
 }, 200_000);

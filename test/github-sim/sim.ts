@@ -66,6 +66,8 @@ export interface SimOptions {
   runnerLostMs?: number;
   seed?: number;
   port?: number;
+  /** Address to listen on (and put in runners' JIT configs); default 127.0.0.1. */
+  host?: string;
 }
 
 function mulberry32(seed: number): () => number {
@@ -124,8 +126,9 @@ export class GithubSim {
   }
 
   start(): this {
-    this.server = Bun.serve({ hostname: "127.0.0.1", port: this.o.port ?? 0, idleTimeout: 30, fetch: (req) => this.route(req) });
-    this.url = `http://127.0.0.1:${this.server.port}`;
+    const host = this.o.host ?? "127.0.0.1";
+    this.server = Bun.serve({ hostname: host, port: this.o.port ?? 0, idleTimeout: 30, fetch: (req) => this.route(req) });
+    this.url = `http://${host}:${this.server.port}`;
     this.sweeper = setInterval(() => this.sweepLost(), 200);
     return this;
   }

@@ -2,7 +2,7 @@
  * Per-job disks shared by the microVM drivers: the writable job disk (a sparse ext4 without a
  * journal; it lives as long as the job) and the config disk. Both are safe to create twice.
  */
-import { closeSync, existsSync, openSync, renameSync, statSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, openSync, renameSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { AppError } from "../../../src/core/errors.ts";
 import { configDiskImage, type GuestConfig } from "./config.ts";
 
@@ -45,9 +45,13 @@ export async function writeConfigInPlace(path: string, cfg: GuestConfig): Promis
   }
 }
 
-/** Writes the config disk atomically (a restored snapshot may be about to read it). */
+/**
+ * Writes the config disk atomically (a restored snapshot may be about to read it), readable by its
+ * owner only: it carries the job's secrets (a runner's JIT config, the cache token).
+ */
 export async function writeConfigDisk(path: string, cfg: GuestConfig): Promise<void> {
   const tmp = `${path}.part`;
-  await Bun.write(tmp, configDiskImage(cfg));
+  writeFileSync(tmp, configDiskImage(cfg), { mode: 0o600 });
+  chmodSync(tmp, 0o600);
   renameSync(tmp, path);
 }
