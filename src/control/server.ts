@@ -6,6 +6,7 @@ import { ensureTopology, queueSubject, QUEUE_STREAM } from "../nats/topology.ts"
 import { JobStore } from "../jobs/store.ts";
 import { JobIndex } from "../jobs/job-index.ts";
 import { startSweeper } from "../jobs/sweeper.ts";
+import { leaseMirror } from "../jobs/lease.ts";
 import { cancelRequested } from "../jobs/cancel.ts";
 import { authenticate } from "../http/common.ts";
 import { controlApp } from "./app.ts";
@@ -44,10 +45,12 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
     },
     requireAdmin: (request) => authenticate(request, auth, ["admin"]),
   };
+  const leaseView = await leaseMirror(topology.leases);
   const sweeper = startSweeper(
     {
       store,
       leases: topology.leases,
+      leaseView,
       jobs: () => index.all(),
       republishAfterMs: Math.max(10_000, config.leaseTtlMs),
       orphanAfterMs: config.leaseTtlMs,
@@ -73,6 +76,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
       await github.stop();
       await sweeper.stop();
       index.stop();
+      leaseView.stop();
       await nc.drain();
     },
   };

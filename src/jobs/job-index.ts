@@ -3,6 +3,7 @@
  * its own; NATS stays the only source of truth (writes never go through this).
  */
 import type { KV } from "@nats-io/kv";
+import { KvMirror } from "../nats/kv-mirror.ts";
 import type { JobRecord, JobState } from "./record.ts";
 
 export interface JobQuery {
@@ -21,30 +22,10 @@ function parseRecord(text: string): JobRecord | null {
 }
 
 export class JobIndex {
-  private readonly jobs = new Map<string, JobRecord>();
-  private stopWatch: (() => void) | undefined;
-
-  private constructor() {}
+  private constructor(private readonly jobs: KvMirror<JobRecord>) {}
 
   static async start(kv: KV): Promise<JobIndex> {
-    const index = new JobIndex();
-    const initial = (await kv.status()).values;
-    const watch = await kv.watch();
-    index.stopWatch = () => watch.stop();
-    let seen = 0;
-    let markReady!: () => void;
-    const ready = new Promise<void>((r) => (markReady = r));
-    if (initial === 0) markReady();
-    (async () => {
-      for await (const e of watch) {
-        const record = e.operation === "PUT" && e.value.length ? parseRecord(e.string()) : null;
-        if (record) index.jobs.set(e.key, record);
-        else index.jobs.delete(e.key);
-        if (++seen >= initial || e.isUpdate) markReady();
-      }
-    })();
-    await ready;
-    return index;
+    return new JobIndex(await KvMirror.start(kv, (e) => parseRecord(e.string())));
   }
 
   get(id: string): JobRecord | undefined {
@@ -70,6 +51,6 @@ export class JobIndex {
   }
 
   stop(): void {
-    this.stopWatch?.();
+    this.jobs.stop();
   }
 }

@@ -6,6 +6,7 @@
 import type { KV, KvEntry } from "@nats-io/kv";
 import { AppError } from "../core/errors.ts";
 import { isWrongLastSequence } from "../nats/errors.ts";
+import { KvMirror } from "../nats/kv-mirror.ts";
 
 export interface LeaseValue {
   jobId: string;
@@ -29,6 +30,23 @@ const encode = (v: LeaseValue) => new TextEncoder().encode(JSON.stringify(v));
 export function leaseExpired(entry: KvEntry, now: number): boolean {
   const value = entry.json<LeaseValue>();
   return entry.created.getTime() + value.ttlMs < now;
+}
+
+/** What the sweeper needs to know of a lease to suspect it expired (it re-reads before acting). */
+export interface LeaseSeen {
+  created: number;
+  ttlMs: number;
+}
+
+/** Every lease as last seen, kept current by a watch (one per control-plane replica). */
+export function leaseMirror(kv: KV): Promise<KvMirror<LeaseSeen>> {
+  return KvMirror.start(kv, (e) => {
+    try {
+      return { created: e.created.getTime(), ttlMs: e.json<LeaseValue>().ttlMs };
+    } catch {
+      return null;
+    }
+  });
 }
 
 export class Lease {

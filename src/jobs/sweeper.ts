@@ -6,13 +6,15 @@
 import type { KV } from "@nats-io/kv";
 import type { Logger } from "../core/log.ts";
 import { isWrongLastSequence } from "../nats/errors.ts";
-import { leaseExpired, type LeaseValue } from "./lease.ts";
+import { leaseExpired, type LeaseSeen, type LeaseValue } from "./lease.ts";
 import { ACTIVE, type JobRecord, type Versioned } from "./record.ts";
 import { isStale, type JobStore } from "./store.ts";
 
 export interface SweepDeps {
   store: JobStore;
   leases: KV;
+  /** Leases as last seen (a watch): a sweep reads NATS only for the ones that look expired. */
+  leaseView: { entries(): Iterable<[string, LeaseSeen]>; has(key: string): boolean };
   jobs: () => Iterable<JobRecord>;
   /** Re-publish a queued job whose record has not moved for this long while its pool's queue is empty. */
   republishAfterMs: number;
@@ -85,9 +87,10 @@ export async function sweepOnce(deps: SweepDeps): Promise<SweepResult> {
     if (!backlog.has(pool)) backlog.set(pool, await deps.poolBacklog(pool));
     return backlog.get(pool)!;
   };
-  const leaseKeys = new Set<string>();
-  for await (const key of await deps.leases.keys()) leaseKeys.add(key);
-  for (const key of leaseKeys) await expireLease(deps, key, now, result);
+  // Listing the bucket's keys would scan every tombstone of every released lease each round.
+  const suspects = [...deps.leaseView.entries()].filter(([, l]) => l.created + l.ttlMs < now).map(([key]) => key);
+  for (const key of suspects) await expireLease(deps, key, now, result);
+  const leaseKeys = { has: (id: string) => deps.leaseView.has(id) };
 
   for (const job of deps.jobs()) {
     if (job.state === "queued" && now - job.updatedAt > deps.republishAfterMs && !leaseKeys.has(job.id) && (await backlogOf(job.pool)) === 0) {

@@ -6,7 +6,8 @@ import { connectNats } from "../../src/nats/connect.ts";
 import { ensureTopology, queueSubject, QUEUE_STREAM, type Topology } from "../../src/nats/topology.ts";
 import { parseLabels } from "../../src/jobs/labels.ts";
 import { JobStore, StaleRevision } from "../../src/jobs/store.ts";
-import { Lease, LeaseLost } from "../../src/jobs/lease.ts";
+import { Lease, LeaseLost, leaseMirror, type LeaseSeen } from "../../src/jobs/lease.ts";
+import type { KvMirror } from "../../src/nats/kv-mirror.ts";
 import { submitJob } from "../../src/jobs/submit.ts";
 import { sweepOnce } from "../../src/jobs/sweeper.ts";
 import { jobEvents } from "../../src/jobs/events.ts";
@@ -21,6 +22,7 @@ let nats: NatsServer;
 let nc: NatsConnection;
 let t: Topology;
 let store: JobStore;
+let leaseView: KvMirror<LeaseSeen>;
 const deps = () => ({ store, labels: { baseLabel: "nimbus", defaultIsolation: "sandbox" as const }, maxAttempts: 2 });
 const log = createLogger("test");
 
@@ -30,8 +32,10 @@ beforeAll(async () => {
   t = await ensureTopology(nc);
   await ensureTopology(nc); // idempotent
   store = new JobStore(t.jobs, t.js);
+  leaseView = await leaseMirror(t.leases);
 });
 afterAll(async () => {
+  leaseView.stop();
   await nc.close();
   await nats.stop();
 });
@@ -43,6 +47,7 @@ async function newJob(extra: Record<string, unknown> = {}) {
 const sweepDeps = (now: number) => ({
   store,
   leases: t.leases,
+  leaseView,
   jobs: () => [] as JobRecord[],
   republishAfterMs: 60_000,
   orphanAfterMs: 60_000,
@@ -100,10 +105,21 @@ describe("leases", () => {
   });
 });
 
+/** The sweeper's view of leases follows a watch: wait until it has seen this lease. */
+async function seen(jobId: string): Promise<void> {
+  const until = Date.now() + 5000;
+  const created = (await t.leases.get(jobId))!.created.getTime();
+  while (leaseView.get(jobId)?.created !== created) {
+    if (Date.now() > until) throw new Error(`the lease view never saw ${jobId}`);
+    await Bun.sleep(5);
+  }
+}
+
 describe("sweeper", () => {
   test("an expired lease re-queues its job with attempt + 1; the next expiry fails it", async () => {
     let job = await newJob();
     await Lease.acquire(t.leases, { jobId: job.value.id, agentId: "dead", attempt: 1, ttlMs: 1000 });
+    await seen(job.value.id);
     job = await store.transition(job, "leased", { agentId: "dead" });
     job = await store.transition(job, "booting");
     job = await store.transition(job, "running");
@@ -115,6 +131,7 @@ describe("sweeper", () => {
     expect(requeued.value.reason).toContain("lease expired on agent dead");
 
     await Lease.acquire(t.leases, { jobId: job.value.id, agentId: "dead2", attempt: 2, ttlMs: 1000 });
+    await seen(job.value.id);
     await store.transition(requeued, "leased", { agentId: "dead2" });
     const r2 = await sweepOnce(sweepDeps(Date.now() + 5000));
     expect(r2).toMatchObject({ expired: 1, failed: 1 });
