@@ -82,26 +82,33 @@ async function expireLease(deps: SweepDeps, key: string, now: number, result: Sw
 export async function sweepOnce(deps: SweepDeps): Promise<SweepResult> {
   const now = deps.now?.() ?? Date.now();
   const result: SweepResult = { expired: 0, requeued: 0, failed: 0, cancelled: 0, republished: 0 };
-  const backlog = new Map<string, number>();
-  const backlogOf = async (pool: string) => {
-    if (!backlog.has(pool)) backlog.set(pool, await deps.poolBacklog(pool));
-    return backlog.get(pool)!;
-  };
   // Listing the bucket's keys would scan every tombstone of every released lease each round.
   const suspects = [...deps.leaseView.entries()].filter(([, l]) => l.created + l.ttlMs < now).map(([key]) => key);
   for (const key of suspects) await expireLease(deps, key, now, result);
-  const leaseKeys = { has: (id: string) => deps.leaseView.has(id) };
 
+  // One synchronous pass over the records (no await per job: the event loop is not held up in
+  // between); NATS is asked only about what the pass found.
+  const staleQueued = new Map<string, JobRecord[]>();
+  const orphans: JobRecord[] = [];
   for (const job of deps.jobs()) {
-    if (job.state === "queued" && now - job.updatedAt > deps.republishAfterMs && !leaseKeys.has(job.id) && (await backlogOf(job.pool)) === 0) {
-      await deps.store.enqueue(job);
-      result.republished++;
-    } else if (ACTIVE.has(job.state) && !leaseKeys.has(job.id) && now - job.updatedAt > deps.orphanAfterMs) {
-      const cur = await deps.store.get(job.id);
-      if (!cur || !ACTIVE.has(cur.value.state) || (await deps.leases.get(job.id))?.operation === "PUT") continue;
-      const outcome = await retryJob(deps.store, cur, "job had no lease", await deps.cancelRequested(job.id));
-      if (outcome !== "skipped") result[outcome]++;
+    if (deps.leaseView.has(job.id)) continue;
+    if (job.state === "queued" && now - job.updatedAt > deps.republishAfterMs) {
+      const list = staleQueued.get(job.pool);
+      if (list) list.push(job);
+      else staleQueued.set(job.pool, [job]);
     }
+    else if (ACTIVE.has(job.state) && now - job.updatedAt > deps.orphanAfterMs) orphans.push(job);
+  }
+  for (const [pool, jobs] of staleQueued) {
+    if ((await deps.poolBacklog(pool)) !== 0) continue; // messages wait there: nothing was lost
+    for (const job of jobs) await deps.store.enqueue(job);
+    result.republished += jobs.length;
+  }
+  for (const job of orphans) {
+    const cur = await deps.store.get(job.id);
+    if (!cur || !ACTIVE.has(cur.value.state) || (await deps.leases.get(job.id))?.operation === "PUT") continue;
+    const outcome = await retryJob(deps.store, cur, "job had no lease", await deps.cancelRequested(job.id));
+    if (outcome !== "skipped") result[outcome]++;
   }
   return result;
 }
