@@ -12,6 +12,7 @@ import { tapName } from "../../agent/net/addr.ts";
 import { HostNetwork } from "../../agent/net/network.ts";
 import type { EgressPolicy } from "../../agent/net/policy.ts";
 import { parseLabels } from "../../src/jobs/labels.ts";
+import { parseWarmClasses } from "../../agent/pool/schedule.ts";
 import { ensureVmAssets } from "../../scripts/vm/build-assets.ts";
 import { capture } from "../drivers/conformance.ts";
 import { HOST_SERVICES, NetWorld, OUT_IP, probeScript } from "./netns.ts";
@@ -94,3 +95,35 @@ test("a VM on its tap: reaches the cache and the outside, refused metadata, admi
   expect(net.store.get(inst.name)).toBeUndefined();
   expect(existsSync(join(spec.dir, "qemu"))).toBe(false);
 }, 90_000);
+
+test("a warm VM with its own tap: a job takes it, gets the VM's address and the policy; destroy and close remove taps and leases", async () => {
+  await ensureVmAssets();
+  const driver = new QemuDriver({
+    stateDir: join(state, "qemu-warm"), maxVcpus: 1, maxMemoryMiB: 512, jobDiskGiB: 2, network: net, netns: world.hostNs, accel: "tcg",
+    warmPool: { classes: parseWarmClasses("2c4g=1..1") },
+  });
+  await driver.probe(); // starts filling the pool
+  await driver.warm!.settled();
+  expect(driver.warm!.stats()[0]).toMatchObject({ idle: 1 });
+  const targets = [`${net.gateway}:${HOST_SERVICES.cache}`, `${OUT_IP}:80`, "169.254.169.254:80", `${net.gateway}:${HOST_SERVICES.nats}`];
+  const spec = { jobId: `warmnet${world.tag}`, attempt: 1, command: ["sh", "-c", `ip -4 -o addr show eth0 | awk '{print "addr " $4}'\n${probeScript(targets)}`], env: {}, dir: join(state, "warmjob"), requirements: parseLabels(["nimbus"]) };
+  const inst = await driver.prepare(spec);
+  expect(inst.meta.warmVm).toBeString();
+  const out = capture();
+  const res = await (await driver.start(inst, spec, out.sink)).exited;
+  const text = out.text("out");
+  expect(res.exitCode).toBe(0);
+  expect(text).toContain(`addr ${inst.meta.ip}`);
+  expect(text).toContain(`${targets[0]} -> cache`);
+  expect(text).toContain(`${targets[1]} -> outside`);
+  for (const t of targets.slice(2)) expect(text).toContain(`${t} -> refused`);
+  await driver.destroy(inst);
+  expect(await net.host.linkExists(String(inst.meta.tap))).toBe(false);
+  expect(net.store.get(String(inst.meta.warmVm))).toBeUndefined();
+  await driver.warm!.settled(); // the replacement started behind the taken VM
+  const replacement = net.store.all().filter((l) => l.name.startsWith("nimbus-warm-"));
+  expect(replacement.length).toBe(1);
+  await driver.close();
+  expect(net.store.all().filter((l) => l.name.startsWith("nimbus-warm-"))).toEqual([]);
+  expect(await net.host.linkExists(replacement[0]!.tap)).toBe(false);
+}, 180_000);
