@@ -29,7 +29,7 @@ load_config() {
 
 # wait_for_config (mode wait): poll the config disk until the host has put a job there.
 wait_for_config() {
-  frame W "waiting"
+  ctl W "waiting"
   until [ "$(dd if="$CFG_DEV" bs=512 count=1 iflag=direct 2>/dev/null | head -c 7)" = NIMBUS1 ]; do
     sleep 0.02
   done
@@ -40,11 +40,11 @@ wait_for_config() {
 # CPU. A ring that got lost is covered by looking at the disk every second. The word "warm" asks
 # for another warm-up first (a VM just restored from a snapshot), answered by a new W record.
 wait_for_doorbell() {
-  frame W "waiting"
+  ctl W "waiting"
   while :; do
     word=
-    read -r -t 1 word < $CONSOLE
-    [ "$word" = warm ] && { warm_up; frame W "waiting"; continue; }
+    read -r -t 1 word <&3
+    [ "$word" = warm ] && { warm_up; ctl W "waiting"; continue; }
     [ -n "$word" ] && mark bell
     read_config "$CFG_DEV" && return
   done

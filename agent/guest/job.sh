@@ -77,7 +77,7 @@ setup_user() {
 
 # frame_stream TAG < fifo: each line of the stream becomes one framed record, flushed at once.
 frame_stream() {
-  awk -v tag="$1" '{ printf "\036%s%s\n", tag, $0; fflush() }' > $CONSOLE
+  awk -v tag="$1" '{ printf "\036%s%s\n", tag, $0; fflush() }' > $CONSOLE 3>&-
 }
 
 DEFAULT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -86,7 +86,7 @@ DEFAULT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # (start-stop-daemon is busybox's numeric setuid+initgroups+exec; -n names no running process).
 as_job() {
   chroot $R /.nimbus/busybox start-stop-daemon -S -c "$CFG_UID:$CFG_UID" -n nimbus-none \
-    -a /.nimbus/busybox -- "$@"
+    -a /.nimbus/busybox -- "$@" 3>&-
 }
 
 # run_job: env -i with the defaults, then the job's env entries (later ones win), then its argv.

@@ -126,7 +126,7 @@ export class FirecrackerDriver implements Driver {
     const launch = this.launch(inst);
     const plan = this.plan(inst, launch);
     rmSync(launch.socket, { force: true });
-    const vm = spawnVm(launch.argv, sink, launch.root);
+    const vm = spawnVm(launch.argv, sink, { cwd: launch.root });
     this.live.set(inst.name, vm);
     try {
       const api = new FirecrackerApi(launch.socket);

@@ -1,8 +1,12 @@
 /**
  * The QEMU command line for one microVM (`-M microvm`), as a pure function of its launch plan.
- * Disks carry virtio serials the guest init finds them by. A snapshot restore must use the same
- * command line as the template it was taken from, except for file paths and `-incoming`.
+ * Disks carry virtio serials the guest init finds them by; a virtio-serial port (`nimbus.ctl`, on a
+ * unix socket beside QMP's) carries the guest's control records and the doorbell. A snapshot
+ * restore must use the same command line as the template it was taken from, except for file paths
+ * and `-incoming`.
  */
+import { dirname, join } from "node:path";
+
 export type Accel = "kvm" | "tcg";
 
 export interface TapAttachment {
@@ -57,6 +61,11 @@ function nic(n: LaunchPlan["nic"]): string[] {
   return [...dev.split(" "), "-device", `virtio-net-device,netdev=net0,mac=${mac}`];
 }
 
+/** The control channel's socket lives beside the QMP socket (the guest's port is `nimbus.ctl`). */
+export function controlSocketOf(plan: Pick<LaunchPlan, "qmpSocket">): string {
+  return join(dirname(plan.qmpSocket), "ctl.sock");
+}
+
 export function qemuArgs(plan: LaunchPlan, binary = "qemu-system-x86_64"): string[] {
   const cpu = plan.accel === "kvm" ? "host" : "max";
   return [
@@ -73,6 +82,9 @@ export function qemuArgs(plan: LaunchPlan, binary = "qemu-system-x86_64"): strin
     ...disk("config", plan.configDisk, true),
     ...(plan.mounts ?? []).flatMap((m) => disk(m.id, m.image, true)),
     ...nic(plan.nic),
+    "-device", "virtio-serial-device,max_ports=2",
+    "-chardev", `socket,id=ctl,path=${controlSocketOf(plan)},server=on,wait=off`,
+    "-device", "virtserialport,chardev=ctl,name=nimbus.ctl",
     "-qmp", `unix:${plan.qmpSocket},server=on,wait=off`,
     "-pidfile", plan.pidFile,
     ...(plan.owner ? ["-fw_cfg", ownerTag(plan.owner)] : []),

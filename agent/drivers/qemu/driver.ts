@@ -15,10 +15,11 @@ import type { Requirements } from "../../../src/jobs/labels.ts";
 import type { Driver, Execution, Instance, OutputSink, ProbeResult, RunSpec } from "../types.ts";
 import { instanceName } from "../types.ts";
 import { chooseAccel } from "./accel.ts";
-import { ownerTag, qemuArgs, type Accel, type LaunchPlan } from "./args.ts";
+import { ownerTag, type Accel, type LaunchPlan } from "./args.ts";
 import { loadVmAssets, type VmAssets } from "./assets.ts";
 import { shapeFor, type QemuDriverOptions } from "./options.ts";
-import { spawnVm, type VmProcess } from "../../guest/host/vmm.ts";
+import type { VmProcess } from "../../guest/host/vmm.ts";
+import { spawnQemu } from "./spawn.ts";
 import { probeBoot } from "./probe.ts";
 import { findVmmProcesses, InstanceRecords, isAlive, killAndWait, listInstances } from "../../guest/host/records.ts";
 import { installJobDisk, restoreVm, shapeKey, type Snapshot } from "./snapshot.ts";
@@ -188,8 +189,7 @@ export class QemuDriver implements Driver {
    * that does not get there in time is killed.
    */
   async boot(plan: LaunchPlan, sink: OutputSink): Promise<VmProcess> {
-    rmSync(plan.qmpSocket, { force: true });
-    const vm = spawnVm(this.inNetns(qemuArgs(plan, this.binary)), sink);
+    const vm = spawnQemu(plan, this.binary, sink, (a) => this.inNetns(a));
     const timeoutMs = this.opts.bootTimeoutMs ?? (plan.accel === "kvm" ? 10_000 : 60_000);
     const timer = setTimeout(() => vm.kill(), timeoutMs);
     try {

@@ -5,9 +5,8 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { qemuArgs } from "./args.ts";
 import type { VmAssets } from "./assets.ts";
-import { spawnVm } from "../../guest/host/vmm.ts";
+import { spawnQemu } from "./spawn.ts";
 
 export const KVM_PROBE_TIMEOUT_MS = 3_000;
 
@@ -16,11 +15,8 @@ export async function probeBoot(binary: string, assets: VmAssets, stateDir: stri
   mkdirSync(dir, { recursive: true });
   const [jobDisk, configDisk] = [join(dir, "job.img"), join(dir, "config.img")];
   for (const f of [jobDisk, configDisk]) writeFileSync(f, new Uint8Array(1 << 20));
-  const argv = qemuArgs(
-    { name: "nimbus-probe-0", accel: "kvm", vcpus: 1, memoryMiB: 256, kernel: assets.kernel, initramfs: assets.initramfs, rootfs: assets.rootfs, jobDisk, configDisk, qmpSocket: join(dir, "qmp.sock"), pidFile: join(dir, "qemu.pid"), mode: "probe" },
-    binary,
-  );
-  const vm = spawnVm(argv, () => undefined);
+  const plan = { name: "nimbus-probe-0", accel: "kvm" as const, vcpus: 1, memoryMiB: 256, kernel: assets.kernel, initramfs: assets.initramfs, rootfs: assets.rootfs, jobDisk, configDisk, qmpSocket: join(dir, "qmp.sock"), pidFile: join(dir, "qemu.pid"), mode: "probe" as const };
+  const vm = spawnQemu(plan, binary, () => undefined);
   const timer = setTimeout(() => vm.kill(), KVM_PROBE_TIMEOUT_MS);
   try {
     await vm.ready;

@@ -11,8 +11,9 @@ import { renameSync, rmSync } from "node:fs";
 import { copySparse } from "../../guest/host/disks.ts";
 import { AppError } from "../../../src/core/errors.ts";
 import type { OutputSink } from "../types.ts";
-import { qemuArgs, type LaunchPlan } from "./args.ts";
-import { spawnVm, type VmProcess } from "../../guest/host/vmm.ts";
+import type { LaunchPlan } from "./args.ts";
+import type { VmProcess } from "../../guest/host/vmm.ts";
+import { spawnQemu } from "./spawn.ts";
 import { Qmp } from "./qmp.ts";
 
 export interface Snapshot {
@@ -53,7 +54,7 @@ export async function installJobDisk(snap: Snapshot, jobDisk: string): Promise<v
 
 /** Boots `plan` (mode "template", blank config disk) and writes its snapshot to `file` and `file.disk`. */
 export async function createSnapshot(plan: LaunchPlan, file: string, binary: string, sink: OutputSink, bootTimeoutMs = 60_000): Promise<Snapshot> {
-  const vm = spawnVm(qemuArgs({ ...plan, mode: "template", nic: plan.nic ? "placeholder" : undefined }, binary), sink);
+  const vm = spawnQemu({ ...plan, mode: "template", nic: plan.nic ? "placeholder" : undefined }, binary, sink);
   const timer = setTimeout(() => vm.kill(), bootTimeoutMs);
   try {
     await Promise.race([vm.waiting, vm.exited.then(() => Promise.reject(new AppError("unavailable", "template VM ended before it was ready")))]);
@@ -85,9 +86,7 @@ export async function createSnapshot(plan: LaunchPlan, file: string, binary: str
  * guest is told at once that its config disk holds the job; a warm-pool VM is rung when taken.
  */
 export async function restoreVm(plan: LaunchPlan, snap: Snapshot, binary: string, sink: OutputSink, opts: { wrap?: (argv: string[]) => string[]; ring?: boolean } = {}): Promise<VmProcess> {
-  rmSync(plan.qmpSocket, { force: true });
-  const wrap = opts.wrap ?? ((argv: string[]) => argv);
-  const vm = spawnVm(wrap(qemuArgs({ ...plan, mode: "template", incomingFile: snap.file }, binary)), sink);
+  const vm = spawnQemu({ ...plan, mode: "template", incomingFile: snap.file }, binary, sink, opts.wrap);
   try {
     const qmp = await Qmp.connect(plan.qmpSocket);
     await waitFor("the incoming migration", 30_000, async () => {
@@ -96,6 +95,7 @@ export async function restoreVm(plan: LaunchPlan, snap: Snapshot, binary: string
       if (s.status === "paused" || s.status === "postmigrate" || s.status === "prelaunch") return true;
       throw new AppError("internal", `restored VM is ${s.status}, expected paused`);
     });
+    await vm.control; // the guest must not write to a control port nobody listens on
     await qmp.execute("cont");
     qmp.close();
     if (opts.ring !== false) vm.ring();

@@ -36,6 +36,11 @@ export class ConsoleParser {
     }
   }
 
+  /** The exit code arrived (on the control channel): kernel lines after it are not the job's. */
+  markExited(): void {
+    this.exited = true;
+  }
+
   /** End of the console stream: a trailing partial line is delivered as is. */
   end(): void {
     this.buf += this.decoder.decode();
