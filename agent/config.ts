@@ -75,7 +75,7 @@ export const agentSettings = {
   },
   imagesDir: {
     env: "NIMBUS_IMAGES_DIR",
-    doc: "Root filesystem images: built and activated ones (`bun run agent/images/main.ts`) and image:<ref> jobs' OCI images converted to ext4, cached by digest.",
+    doc: "Root filesystem images: built and activated ones (`nimbus images build|activate|list`) and image:<ref> jobs' OCI images converted to ext4, cached by digest.",
     schema: str(),
     default: DEFAULT_IMAGES_DIR,
     defaultDoc: "artifacts/images",

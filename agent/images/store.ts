@@ -47,7 +47,7 @@ export class ImageStore {
   /** Makes VERSION the one new jobs boot. Atomic; the version must have been built. */
   activate(version: string): BuiltImage {
     const img = this.index()[version];
-    if (!img || !existsSync(this.pathOf(img.digest))) throw new AppError("not_found", `image version ${version} is not built (run images build ${version})`, { version });
+    if (!img || !existsSync(this.pathOf(img.digest))) throw new AppError("not_found", `image version ${version} is not built (run: nimbus images build ${version})`, { version });
     this.writeJson("active.json", { version, digest: img.digest, activatedAt: new Date().toISOString() });
     return img;
   }
@@ -59,7 +59,7 @@ export class ImageStore {
   /** The active image's path, after checking its content against its recorded digest. */
   async verifiedActive(): Promise<string> {
     const a = this.active();
-    if (!a) throw new AppError("not_found", "no image is active (run images activate VERSION)");
+    if (!a) throw new AppError("not_found", "no image is active (run: nimbus images activate VERSION)");
     return this.verify(a.digest);
   }
 

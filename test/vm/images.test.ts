@@ -78,3 +78,31 @@ test("a base whose sha256 does not match is refused", async () => {
 test("activating a version that was never built is a clear error", () => {
   expect(() => store.activate("nope")).toThrow("not built");
 });
+
+test("nimbus images build | activate | list drive the same pipeline; bad versions and sums are refused by name", () => {
+  const env = { ...process.env, NIMBUS_IMAGES_DIR: join(dir, "cli-images") };
+  const nimbus = (...args: string[]) => {
+    const r = Bun.spawnSync([join(import.meta.dir, "../../bin/nimbus"), "images", ...args], { env, stdout: "pipe", stderr: "pipe" });
+    return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
+  };
+  const file = join(dir, "images.yaml");
+  const built = nimbus("build", "test-1", "--file", file, "--json");
+  expect(built.code).toBe(0);
+  const img = JSON.parse(built.out) as { version: string; digest: string };
+  expect(img.version).toBe("test-1");
+  expect(nimbus("activate", "test-1").out).toContain(`active: test-1 (sha256 ${img.digest})`);
+  const list = JSON.parse(nimbus("list", "--json").out);
+  expect(list.active).toMatchObject({ version: "test-1", digest: img.digest });
+  expect(list.built.map((b: { version: string }) => b.version)).toEqual(["test-1"]);
+  expect(nimbus("list").out).toMatch(/^\*\s+test-1\s/m);
+
+  const unknown = nimbus("build", "nope", "--file", file);
+  expect(unknown.code).toBe(1);
+  expect(unknown.err).toContain("no version nope in");
+  expect(unknown.err).toContain("test-1, bad-sum");
+  const badSum = nimbus("build", "bad-sum", "--file", file);
+  expect(badSum.code).toBe(1);
+  expect(badSum.err).toContain("expected 0000");
+  expect(nimbus("activate", "bad-sum").err).toContain("not built (run: nimbus images build bad-sum)");
+  expect(nimbus("build", "test-1", "--file", join(dir, "missing.yaml")).err).toContain("not found (give --file)");
+});

@@ -4,10 +4,11 @@ import { cacheEnvCommand, cacheLs, cacheRm, cacheUsage } from "./cache.ts";
 import { configCheck, configShow } from "./config.ts";
 import { jobsCancel, jobsList, jobsShow } from "./jobs.ts";
 import { labelsExplain } from "./labels.ts";
+import { imagesActivate, imagesBuild, imagesList } from "./images.ts";
 import { logs } from "./logs.ts";
 import { run } from "./run.ts";
 import { status } from "./status.ts";
 import { tokenMint } from "./token.ts";
 import { up } from "./up.ts";
 
-export const COMMANDS: Command[] = [up, status, run, jobsList, jobsShow, jobsCancel, logs, agentsList, tokenMint, configShow, configCheck, labelsExplain, cacheLs, cacheUsage, cacheRm, cacheEnvCommand];
+export const COMMANDS: Command[] = [up, status, run, jobsList, jobsShow, jobsCancel, logs, agentsList, tokenMint, configShow, configCheck, labelsExplain, imagesBuild, imagesActivate, imagesList, cacheLs, cacheUsage, cacheRm, cacheEnvCommand];
