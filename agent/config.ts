@@ -8,6 +8,9 @@ import { DEFAULT_ASSETS_DIR } from "./drivers/qemu/assets.ts";
 import { DEFAULT_IMAGES_DIR } from "./images/main.ts";
 import { parseWarmClasses, parseWarmSchedule } from "./pool/schedule.ts";
 
+/** The VM bridge's subnet unless NIMBUS_VM_SUBNET says otherwise (the gateway is its first address). */
+export const DEFAULT_VM_SUBNET = "10.88.0.0/24";
+
 function parses(f: () => unknown): boolean {
   try {
     f();
@@ -98,7 +101,7 @@ export const agentSettings = {
     env: "NIMBUS_VM_SUBNET",
     doc: "Guest subnet; the bridge takes its first address, which guests reach the host's Nimbus services at.",
     schema: v.pipe(str(), v.regex(/^\d{1,3}(\.\d{1,3}){3}\/(1[6-9]|2[0-9])$/, "must be an IPv4 CIDR from /16 to /29")),
-    default: "10.88.0.0/24",
+    default: DEFAULT_VM_SUBNET,
   },
   vmHostPorts: {
     env: "NIMBUS_VM_HOST_PORTS",

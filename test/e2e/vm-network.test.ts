@@ -130,3 +130,26 @@ test("a GitHub workflow job runs its JIT runner inside a microVM and completes",
   expect(logs).not.toContain(sim.secret);
   await waitFor(() => sim.runners.size === 0 && !Bun.spawnSync(["pgrep", "-f", `guest=nimbus-${id}-`]).stdout.toString().trim(), 20_000, "no runner or VM left");
 }, 200_000);
+
+test("nimbus up --vm --demo: the simulated workflow job's runner runs in a microVM", async () => {
+  const ns = `${NS}-demo`;
+  must(["ip", "netns", "add", ns]);
+  const demoDir = mkdtempSync(join(tmpdir(), "nimbus-vmdemo-"));
+  try {
+    must(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"]);
+    const p = Bun.spawn(["ip", "netns", "exec", ns, BIN, "up", "--vm", "--vm-network", "nat", "--demo", "--exit-after-sample", "--data-dir", demoDir, "--port-base", String(BASE + 10)], {
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, NIMBUS_VM_ACCEL: "tcg" },
+    });
+    const [code, out, err] = await Promise.all([p.exited, new Response(p.stdout).text(), new Response(p.stderr).text()]);
+    if (code !== 0) console.error(out, err);
+    expect(out).toContain("runs-on: self-hosted, nimbus, isolation:vm");
+    expect(out).toContain("steps run as shell commands in a fresh microVM");
+    expect(out).toMatch(/GitHub says: completed \(success\); Nimbus job gh-\d+: succeeded/);
+    expect(code).toBe(0);
+  } finally {
+    Bun.spawnSync(["ip", "netns", "del", ns]);
+    rmSync(demoDir, { recursive: true, force: true });
+  }
+}, 240_000);

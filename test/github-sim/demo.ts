@@ -16,10 +16,19 @@ export interface GithubDemo {
   stop(): Promise<void>;
 }
 
-export async function startGithubDemo(o: { controlUrl: string; runnerDir?: string }): Promise<GithubDemo> {
+/**
+ * `vmGateway`: run the demo job's runner in a microVM. The guest reaches the simulator on its
+ * gateway (the host's bridge address), so the simulator listens on all addresses and the agent
+ * must allow its port (`agentEnv` adds it to NIMBUS_VM_HOST_PORTS).
+ */
+export async function startGithubDemo(o: { controlUrl: string; runnerDir?: string; vmGateway?: string; hostPorts?: string }): Promise<GithubDemo> {
   const runnerDir = o.runnerDir ?? join(tmpdir(), "nimbus-gh-runner-standin");
   await buildRunnerStandIn(runnerDir);
-  const sim = await startGithubSim({ webhookUrl: `${o.controlUrl.replace(/\/$/, "")}/webhooks/github`, assignment: "fifo", org: "demo-org", repos: ["hello-nimbus"] });
+  const sim = await startGithubSim({
+    webhookUrl: `${o.controlUrl.replace(/\/$/, "")}/webhooks/github`, assignment: "fifo", org: "demo-org", repos: ["hello-nimbus"],
+    ...(o.vmGateway ? { host: "0.0.0.0", runnerHost: o.vmGateway } : {}),
+  });
+  const simPort = new URL(sim.url).port;
   return {
     sim,
     controlEnv: {
@@ -29,12 +38,15 @@ export async function startGithubDemo(o: { controlUrl: string; runnerDir?: strin
       NIMBUS_GITHUB_API_URL: sim.url,
       NIMBUS_GITHUB_POLL_INTERVAL_MS: "5000",
     },
-    agentEnv: { NIMBUS_GITHUB_RUNNER_DIR: runnerDir },
+    agentEnv: {
+      NIMBUS_GITHUB_RUNNER_DIR: runnerDir,
+      ...(o.vmGateway ? { NIMBUS_VM_HOST_PORTS: [o.hostPorts, simPort].filter(Boolean).join(",") } : {}),
+    },
     queueDemoJob: () =>
       sim.queueJob({
         name: "demo / build",
-        labels: ["self-hosted", "nimbus"],
-        steps: ["echo 'Hello from a Nimbus runner'", "uname -a", "echo 'steps run as shell commands in a fresh sandbox'"],
+        labels: ["self-hosted", "nimbus", ...(o.vmGateway ? ["isolation:vm"] : [])],
+        steps: ["echo 'Hello from a Nimbus runner'", "uname -a", `echo 'steps run as shell commands in a fresh ${o.vmGateway ? "microVM" : "sandbox"}'`],
       }),
     stop: () => sim.stop(),
   };

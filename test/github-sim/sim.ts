@@ -68,6 +68,8 @@ export interface SimOptions {
   port?: number;
   /** Address to listen on (and put in runners' JIT configs); default 127.0.0.1. */
   host?: string;
+  /** The address runners are told to reach the simulator at (their JIT config), when not `host`. */
+  runnerHost?: string;
 }
 
 function mulberry32(seed: number): () => number {
@@ -106,6 +108,8 @@ export class GithubSim {
   private server!: ReturnType<typeof Bun.serve>;
   private sweeper!: ReturnType<typeof setInterval>;
   url = "";
+  /** Where runners reach the simulator (a VM guest: on its gateway). */
+  runnerUrl = "";
 
   constructor(private readonly o: SimOptions) {
     this.rand = mulberry32(o.seed ?? 42);
@@ -128,7 +132,8 @@ export class GithubSim {
   start(): this {
     const host = this.o.host ?? "127.0.0.1";
     this.server = Bun.serve({ hostname: host, port: this.o.port ?? 0, idleTimeout: 30, fetch: (req) => this.route(req) });
-    this.url = `http://${host}:${this.server.port}`;
+    this.url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${this.server.port}`;
+    this.runnerUrl = this.o.runnerHost ? `http://${this.o.runnerHost}:${this.server.port}` : this.url;
     this.sweeper = setInterval(() => this.sweepLost(), 200);
     return this;
   }
@@ -326,7 +331,7 @@ export class GithubSim {
       };
       this.runners.set(r.id, r);
       this.stats.jitConfigs++;
-      const files = { ".runner": btoa(JSON.stringify({ agentId: r.id, agentName: r.name, serverUrl: this.url, gitHubUrl: `https://github.com/${this.org}` })), ".credentials": btoa(JSON.stringify({ scheme: "OAuth", data: { token: r.token } })) };
+      const files = { ".runner": btoa(JSON.stringify({ agentId: r.id, agentName: r.name, serverUrl: this.runnerUrl, gitHubUrl: `https://github.com/${this.org}` })), ".credentials": btoa(JSON.stringify({ scheme: "OAuth", data: { token: r.token } })) };
       return json(201, { runner: view(r), encoded_jit_config: btoa(JSON.stringify(files)) });
     }
     if (rest === "" && req.method === "GET") {

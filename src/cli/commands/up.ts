@@ -1,6 +1,8 @@
 import { existsSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { BUILD_COMMAND, DEFAULT_ASSETS_DIR } from "../../../agent/drivers/qemu/assets.ts";
+import { DEFAULT_VM_SUBNET } from "../../../agent/config.ts";
+import { gatewayOf, parseCidr } from "../../../agent/net/addr.ts";
 import { AppError } from "../../core/errors.ts";
 import { startStack, ports, type Stack } from "../../up/supervisor.ts";
 import { isAlive, readState, stateFile, writeState } from "../../up/state.ts";
@@ -97,7 +99,9 @@ network, guests reach the Actions cache on their gateway (the cache then listens
 its tokens still guard it) and nothing else of the host.
 --sample runs a sample job once the stack is up and shows its output.
 --demo also starts a GitHub simulator (GitHub cannot be reached from here) wired to the stack, and
-sends one workflow job through it: webhook → JIT runner in a sandbox → steps → completed.`,
+sends one workflow job through it: webhook → JIT runner in a sandbox → steps → completed. With --vm
+and --vm-network nat the job asks for isolation:vm and its runner runs in a microVM (the simulator
+then listens on all addresses; guests reach it on their gateway).`,
   options: {
     "port-base": { type: "string" },
     agents: { type: "string" },
@@ -125,7 +129,9 @@ sends one workflow job through it: webhook → JIT runner in a sandbox → steps
       if (net !== "none") cacheEnv.NIMBUS_CACHE_HOST = "0.0.0.0";
     }
     const controlEnv: Record<string, string> = {};
-    const demo = v.demo ? await startGithubDemo({ controlUrl: `http://127.0.0.1:${ports(portBase).control}` }) : undefined;
+    // With guest networking the demo's runner runs in a microVM and reaches the simulator on its gateway.
+    const vmGateway = v.vm && agentEnv.NIMBUS_VM_NETWORK === "nat" ? gatewayOf(parseCidr(ctx.env.NIMBUS_VM_SUBNET || DEFAULT_VM_SUBNET)) : undefined;
+    const demo = v.demo ? await startGithubDemo({ controlUrl: `http://127.0.0.1:${ports(portBase).control}`, vmGateway, hostPorts: ctx.env.NIMBUS_VM_HOST_PORTS }) : undefined;
     if (demo) {
       Object.assign(controlEnv, demo.controlEnv);
       Object.assign(agentEnv, demo.agentEnv);
