@@ -14,9 +14,9 @@ import { JobStore } from "../src/jobs/store.ts";
 import { poolsFor, type Isolation } from "../src/jobs/labels.ts";
 import { putAgent, removeAgent, type AgentInfo } from "../src/agents/registry.ts";
 import { VERSION } from "../src/version.ts";
-import type { agentSettings } from "./config.ts";
+import type { agentSettings, DriverName } from "./config.ts";
 import type { Driver } from "./drivers/types.ts";
-import type { AgentDrivers } from "./drivers/select.ts";
+import { ISOLATION_OF, type AgentDrivers } from "./drivers/select.ts";
 import { cacheEnv } from "../src/cache/env.ts";
 import { JobRun } from "./job-run.ts";
 import { LogShipper } from "./logs/shipper.ts";
@@ -85,7 +85,7 @@ export async function startAgent(config: AgentConfig, makeDrivers: (agentId: str
 
   // Jobs reach the cache at its port on their gateway: only microVMs with a network have one.
   const cachePort = config.cacheUrl ? new URL(config.cacheUrl).port || "80" : undefined;
-  const jobCacheUrl = (driver: Driver) => (network && cachePort && driver.name === "qemu" ? `http://${network.gateway}:${cachePort}` : undefined);
+  const jobCacheUrl = (driver: Driver) => (network && cachePort && ISOLATION_OF[driver.name as DriverName] === "vm" ? `http://${network.gateway}:${cachePort}` : undefined);
   const handle = async (m: import("@nats-io/jetstream").JsMsg, driver: Driver) => {
     const { jobId, attempt } = m.json<{ jobId: string; attempt: number }>();
     const url = jobCacheUrl(driver);

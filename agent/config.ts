@@ -20,7 +20,7 @@ function parses(f: () => unknown): boolean {
   }
 }
 
-export const DRIVER_NAMES = ["sandbox", "qemu", "noop"] as const;
+export const DRIVER_NAMES = ["sandbox", "qemu", "firecracker", "noop"] as const;
 export type DriverName = (typeof DRIVER_NAMES)[number];
 
 export const agentSettings = {
@@ -41,12 +41,13 @@ export const agentSettings = {
   labels: { env: "NIMBUS_AGENT_LABELS", doc: "Extra labels shown for this agent (informational).", schema: list(), default: "" },
   drivers: {
     env: "NIMBUS_AGENT_DRIVERS",
-    doc: "Drivers this agent runs jobs with: `sandbox` (bubblewrap; serves isolation:sandbox), `qemu` (microVMs; serves isolation:vm), `noop` (benchmarks only: runs nothing, exits 0; serves isolation:sandbox).",
+    doc: "Drivers this agent runs jobs with: `sandbox` (bubblewrap; serves isolation:sandbox), `qemu` (QEMU microVMs, KVM or software emulation; serves isolation:vm), `firecracker` (Firecracker microVMs, needs KVM; serves isolation:vm), `noop` (benchmarks only: runs nothing, exits 0; serves isolation:sandbox).",
     schema: v.pipe(
       list(),
       v.minLength(1, "must name at least one driver"),
       v.check((l) => l.every((d) => DRIVER_NAMES.includes(d as DriverName)), `must be a comma-separated list of ${DRIVER_NAMES.join(", ")}`),
       v.check((l) => !(l.includes("sandbox") && l.includes("noop")), "sandbox and noop both serve isolation:sandbox; pick one"),
+      v.check((l) => !(l.includes("qemu") && l.includes("firecracker")), "qemu and firecracker both serve isolation:vm; pick one"),
       v.transform((l) => l as DriverName[]),
     ) as v.GenericSchema<string, DriverName[]>,
     default: "sandbox",
@@ -134,6 +135,22 @@ export const agentSettings = {
     schema: oneOf(["auto", "kvm", "tcg"] as const),
     default: "auto",
   },
+  firecrackerBinary: { env: "NIMBUS_FIRECRACKER_BINARY", doc: "The firecracker executable (driver `firecracker`).", schema: str(), default: "firecracker" },
+  firecrackerJailer: {
+    env: "NIMBUS_FIRECRACKER_JAILER",
+    doc: "Run Firecracker under its jailer as UID:GID (chroot per VM under NIMBUS_FIRECRACKER_CHROOT_BASE; empty: no jailer).",
+    schema: v.pipe(optionalStr(), v.check((t) => t === "" || /^\d+:\d+$/.test(t), "must be UID:GID (numbers) or empty")),
+    default: "",
+  },
+  firecrackerChrootBase: { env: "NIMBUS_FIRECRACKER_CHROOT_BASE", doc: "The jailer's chroot base directory.", schema: str(), default: "/srv/jailer" },
+  firecrackerCgroups: { env: "NIMBUS_FIRECRACKER_CGROUPS", doc: "cgroup v2 limits the jailer applies to each VM, e.g. `memory.max=8589934592` (comma-separated).", schema: list(), default: "" },
+  firecrackerJobConfig: {
+    env: "NIMBUS_FIRECRACKER_JOB_CONFIG",
+    doc: "How a Firecracker guest gets its job config: `disk` (a config disk, as under QEMU) or `mmds` (the metadata service, V2; needs NIMBUS_VM_NETWORK nat or offline; emptied once read).",
+    schema: oneOf(["disk", "mmds"] as const),
+    default: "disk",
+  },
+
   vcpus: { env: "NIMBUS_AGENT_VCPUS", doc: "vCPUs this agent offers (decides the size classes it serves).", schema: int(1, 1024), default: String(Math.max(2, cpus().length)), defaultDoc: "the machine's CPUs (at least 2)" },
   memoryGb: {
     env: "NIMBUS_AGENT_MEMORY_GB",

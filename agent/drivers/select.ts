@@ -7,6 +7,7 @@ import { HostNetwork } from "../net/network.ts";
 import type { Endpoint } from "../net/policy.ts";
 import { NoopDriver } from "./noop.ts";
 import { QemuDriver } from "./qemu/driver.ts";
+import { FirecrackerDriver } from "./firecracker/driver.ts";
 import { SandboxDriver } from "./sandbox/driver.ts";
 import { loadVmAssets } from "./qemu/assets.ts";
 import { ImageStore } from "../images/store.ts";
@@ -16,7 +17,7 @@ import { SnapshotPool } from "../pool/snapshots.ts";
 import { parseWarmClasses, parseWarmSchedule } from "../pool/schedule.ts";
 import type { Driver } from "./types.ts";
 
-export const ISOLATION_OF: Record<DriverName, Isolation> = { sandbox: "sandbox", noop: "sandbox", qemu: "vm" };
+export const ISOLATION_OF: Record<DriverName, Isolation> = { sandbox: "sandbox", noop: "sandbox", qemu: "vm", firecracker: "vm" };
 
 function endpoint(text: string): Endpoint {
   const m = /^([0-9.]+(?:\/\d+)?)(?::(\d+))?$/.exec(text);
@@ -51,15 +52,33 @@ function safeFallbackRootfs(dir: string): string | undefined {
   }
 }
 
+/** The rootfs hook of the microVM drivers: image:<ref> jobs' OCI images, else the active image, else the test rootfs. */
+function vmRootfs(config: AgentConfig) {
+  const images = new ImageStore(config.imagesDir);
+  const oci = new OciImages({ store: images, insecureRegistries: config.imageInsecureRegistries, authFile: config.imageAuthFile || undefined });
+  return jobRootfs({ store: images, oci, fallback: safeFallbackRootfs(config.vmAssetsDir) });
+}
+
 function make(name: DriverName, config: AgentConfig, agentId: string, network: HostNetwork | undefined): Driver {
   switch (name) {
     case "noop":
       return new NoopDriver();
     case "sandbox":
       return new SandboxDriver({ root: join(config.sandboxDir, agentId), uid: config.sandboxUid, owner: agentId });
+    case "firecracker": {
+      const [uid, gid] = config.firecrackerJailer ? config.firecrackerJailer.split(":").map(Number) : [];
+      return new FirecrackerDriver({
+        stateDir: join(config.stateDir, "firecracker"),
+        assetsDir: config.vmAssetsDir,
+        binary: config.firecrackerBinary,
+        jailer: uid !== undefined ? { uid, gid: gid!, chrootBase: config.firecrackerChrootBase, cgroupVersion: 2, cgroups: config.firecrackerCgroups } : undefined,
+        network,
+        jobDiskGiB: JOB_DISK_GIB,
+        rootfs: vmRootfs(config),
+        jobConfig: config.firecrackerJobConfig,
+      });
+    }
     case "qemu": {
-      const images = new ImageStore(config.imagesDir);
-      const oci = new OciImages({ store: images, insecureRegistries: config.imageInsecureRegistries, authFile: config.imageAuthFile || undefined });
       return new QemuDriver({
         owner: agentId,
         stateDir: join(config.stateDir, "qemu"),
@@ -68,7 +87,7 @@ function make(name: DriverName, config: AgentConfig, agentId: string, network: H
         network,
         netns: config.vmNetns || undefined,
         jobDiskGiB: JOB_DISK_GIB,
-        rootfs: jobRootfs({ store: images, oci, fallback: safeFallbackRootfs(config.vmAssetsDir) }),
+        rootfs: vmRootfs(config),
         snapshots: config.vmSnapshots ? new SnapshotPool({ dir: join(config.stateDir, "snapshots"), jobDiskGiB: JOB_DISK_GIB, buildOnMiss: true }) : undefined,
         warmPool: config.vmWarmPool
           ? { classes: parseWarmClasses(config.vmWarmPool, "NIMBUS_VM_WARM_POOL"), schedule: parseWarmSchedule(config.vmWarmSchedule, "NIMBUS_VM_WARM_SCHEDULE") }
@@ -86,6 +105,6 @@ export interface AgentDrivers {
 
 /** `agentId` scopes what each driver lists and destroys on a shared host. */
 export function driversFor(config: AgentConfig, agentId: string): AgentDrivers {
-  const network = config.drivers.includes("qemu") ? vmNetworkFor(config) : undefined;
+  const network = config.drivers.some((d) => ISOLATION_OF[d] === "vm") ? vmNetworkFor(config) : undefined;
   return { byIsolation: new Map(config.drivers.map((name) => [ISOLATION_OF[name], make(name, config, agentId, network)])), network };
 }

@@ -10,11 +10,17 @@ CONFIG=/run/nimbus-config
 # in 4 KiB; the whole 1 MiB disk is read only when the end marker is not in the first block. The
 # zero padding after "end" is never parsed.
 read_config() {
-  load_config "$1" 4096 1 || load_config "$1" 65536 16
+  load_config "$1" 4096 1 || load_config "$1" 65536 16 ||
+    { [ "$(cmdline_arg nimbus.config disk)" = mmds ] && load_mmds_config; }
 }
 
 load_config() {
   dd if="$1" of=$CONFIG bs="$2" count="$3" iflag=direct 2>/dev/null
+  parse_config
+}
+
+# parse_config: the scalar fields of $CONFIG; fails unless it is a whole config (NIMBUS1 … end).
+parse_config() {
   CFG_OK=; CFG_NAME=; CFG_MAC=; CFG_IP=; CFG_GW=; CFG_DNS=; CFG_UID=1000
   while read -r k v; do
     case "$k" in

@@ -49,3 +49,25 @@ test("config file (JSON) under the environment; secrets redacted in show and in 
 test("a missing config file is named", () => {
   expect(() => configSource({ NIMBUS_CONFIG: "/nonexistent/nimbus.json" })).toThrow("NIMBUS_CONFIG: file not found");
 });
+
+test("agent drivers: firecracker serves isolation:vm; it and qemu exclude each other; jailer and job-config settings are checked", async () => {
+  const { agentSettings } = await import("../../agent/config.ts");
+  const { driversFor } = await import("../../agent/drivers/select.ts");
+  const base = { NIMBUS_AGENT_TOKEN: SECRET, NIMBUS_AGENT_DIR: mkdtempSync(join(tmpdir(), "nimbus-agentcfg-")), NIMBUS_VM_NETWORK: "none" };
+  const c = loadConfig(agentSettings, { ...base, NIMBUS_AGENT_DRIVERS: "sandbox,firecracker", NIMBUS_FIRECRACKER_JAILER: "900:901", NIMBUS_FIRECRACKER_CGROUPS: "memory.max=1073741824" });
+  expect(c.drivers).toEqual(["sandbox", "firecracker"]);
+  const d = driversFor(c, "agent-x");
+  expect([...d.byIsolation].map(([iso, drv]) => `${iso}:${drv.name}`)).toEqual(["sandbox:sandbox", "vm:firecracker"]);
+  let err: ConfigError | undefined;
+  try {
+    loadConfig(agentSettings, { ...base, NIMBUS_AGENT_DRIVERS: "qemu,firecracker", NIMBUS_FIRECRACKER_JAILER: "root", NIMBUS_FIRECRACKER_JOB_CONFIG: "nfs" });
+  } catch (e) {
+    err = e as ConfigError;
+  }
+  expect(err!.message).toContain("NIMBUS_AGENT_DRIVERS: qemu and firecracker both serve isolation:vm; pick one");
+  expect(err!.message).toContain("NIMBUS_FIRECRACKER_JAILER: must be UID:GID");
+  expect(err!.message).toContain("NIMBUS_FIRECRACKER_JOB_CONFIG");
+  // MMDS answers on the guest's NIC: without guest networking the driver refuses to be made.
+  const mmds = loadConfig(agentSettings, { ...base, NIMBUS_AGENT_DRIVERS: "firecracker", NIMBUS_FIRECRACKER_JOB_CONFIG: "mmds" });
+  expect(() => driversFor(mmds, "agent-y")).toThrow("needs guest networking");
+});

@@ -8,9 +8,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FirecrackerApi } from "../../agent/drivers/firecracker/api.ts";
-import { configureAndStart, FirecrackerDriver } from "../../agent/drivers/firecracker/driver.ts";
+import { configureAndStart, emptyMmdsOnceRead, FirecrackerDriver } from "../../agent/drivers/firecracker/driver.ts";
 import { jailedLaunch } from "../../agent/drivers/firecracker/jailer.ts";
-import { bootRequests, describe as describeReq, fcVcpus, firecrackerBootArgs, instanceStart, pause, resume, snapshotCreate, snapshotLoad, type ApiRequest, type FcPlan } from "../../agent/drivers/firecracker/requests.ts";
+import { bootRequests, describe as describeReq, fcVcpus, firecrackerBootArgs, instanceStart, mmdsPut, pause, resume, snapshotCreate, snapshotLoad, type ApiRequest, type FcPlan } from "../../agent/drivers/firecracker/requests.ts";
 import { isAppError } from "../../src/core/errors.ts";
 import { runDriverConformance } from "./conformance.ts";
 import { serveFirecrackerApi } from "./firecracker-api-server.ts";
@@ -24,7 +24,7 @@ const plan: FcPlan = {
 
 function everyRequest(): ApiRequest[] {
   return [
-    ...bootRequests(plan), ...bootRequests({ ...plan, net: undefined, logPath: undefined, vcpus: 3 }),
+    ...bootRequests(plan), ...bootRequests({ ...plan, net: undefined, logPath: undefined, vcpus: 3 }), ...bootRequests({ ...plan, mmdsConfig: "NIMBUS1\nend\n" }), mmdsPut(null),
     instanceStart, pause, resume, describeReq,
     snapshotCreate("snap/vm.state", "snap/vm.mem"), snapshotLoad("snap/vm.state", "snap/vm.mem", "nmb0ffff01"), snapshotLoad("s", "m"),
   ];
@@ -92,6 +92,34 @@ describe("firecracker boot sequence over a unix socket", () => {
     ]);
     expect(server.seen.every((r) => r.errors.length === 0)).toBe(true);
     expect((await api.send<{ state: string }>(describeReq))?.state).toBe("Running");
+  });
+
+  test("job config over MMDS: V2 on the guest's NIC after it exists, the config base64 at /nimbus/config; emptied once the guest read it", async () => {
+    const api = new FirecrackerApi(join(dir, "fc.sock"));
+    const from = server.seen.length;
+    const config = "NIMBUS1\nname nimbus-x-1\nend\n";
+    await configureAndStart(api, { ...plan, mmdsConfig: config, bootArgs: firecrackerBootArgs("run", "mmds") }, { ready: Promise.resolve(0.1) }, 1000);
+    const sent = server.seen.slice(from);
+    expect(sent.every((r) => r.errors.length === 0)).toBe(true);
+    const paths = sent.map((r) => `${r.method} ${r.path}`);
+    expect(paths.slice(paths.indexOf("PUT /network-interfaces/eth0"))).toEqual(["PUT /network-interfaces/eth0", "PUT /mmds/config", "PUT /mmds", "PUT /actions"]);
+    expect(sent.find((r) => r.path === "/mmds/config")!.body).toEqual({ version: "V2", network_interfaces: ["eth0"], ipv4_address: "169.254.169.254" });
+    expect(Buffer.from((sent.find((r) => r.path === "/mmds")!.body as { nimbus: { config: string } }).nimbus.config, "base64").toString()).toBe(config);
+    expect(sent.find((r) => r.path === "/boot-source")!.body).toMatchObject({ boot_args: expect.stringContaining("nimbus.config=mmds") });
+
+    // The guest's `mmds` mark arrives: MMDS is emptied, then the guest is told to go on.
+    const vm = { marks: [] as { stage: string; uptime: number; at: number }[], rings: [] as string[], ring(w?: string) { this.rings.push(w ?? "go"); }, kill() {} };
+    const done = emptyMmdsOnceRead(api, vm as never, 2000);
+    await Bun.sleep(30);
+    expect(vm.rings).toEqual([]); // not before the guest read it
+    vm.marks.push({ stage: "mmds", uptime: 1, at: 0 });
+    expect(await done).toBe(true);
+    expect(server.seen.at(-1)).toMatchObject({ method: "PUT", path: "/mmds", body: {}, errors: [] });
+    expect(vm.rings).toEqual(["go"]);
+  });
+
+  test("MMDS config needs guest networking: refused when the driver is made", () => {
+    expect(() => new FirecrackerDriver({ stateDir: join(dir, "nonet"), jobConfig: "mmds" })).toThrow("needs guest networking");
   });
 
   test("a fault from the API becomes a coded error naming the request", async () => {

@@ -4,7 +4,7 @@
  * under the jailer. The guest side (init, config disk, console framing, job disk) is the same as
  * the qemu driver's, so the conformance scenarios exercise it there; Firecracker needs KVM.
  */
-import { accessSync, constants, existsSync, linkSync, copyFileSync, mkdirSync, rmSync } from "node:fs";
+import { accessSync, constants, existsSync, linkSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { AppError, errorMessage } from "../../../src/core/errors.ts";
 import { ensureJobDisk, writeConfigDisk } from "../../guest/host/disks.ts";
@@ -18,7 +18,8 @@ import type { Driver, Execution, Instance, OutputSink, ProbeResult, RunSpec } fr
 import { instanceName } from "../types.ts";
 import { FirecrackerApi } from "./api.ts";
 import { directLaunch, jailedLaunch, type JailerOptions, type Launch } from "./jailer.ts";
-import { bootRequests, firecrackerBootArgs, instanceStart, snapshotLoad, type FcPlan } from "./requests.ts";
+import { bootRequests, firecrackerBootArgs, instanceStart, mmdsPut, snapshotLoad, type FcPlan } from "./requests.ts";
+import { CONFIG_DISK_BYTES, encodeGuestConfig, type GuestConfig, type GuestNet } from "../../guest/host/config.ts";
 
 export interface FirecrackerSnapshot {
   snapshotPath: string;
@@ -41,9 +42,25 @@ export interface FirecrackerDriverOptions {
   /** A snapshot of this shape to load instead of booting. */
   snapshot?: (vcpus: number, memoryMiB: number) => Promise<FirecrackerSnapshot | undefined>;
   bootTimeoutMs?: number;
+  /**
+   * How the guest gets its job config: "disk" (the config disk, as under QEMU; default) or "mmds"
+   * (Firecracker's metadata service, V2, on the guest's NIC: needs `network`; the config disk stays
+   * blank, and the service is emptied once the guest has read it, before the job starts). A config
+   * too big for MMDS's data store goes on the disk. Jobs with MMDS config boot (no snapshot).
+   */
+  jobConfig?: "disk" | "mmds";
 }
 
-interface FcMeta { vmDir: string; rootfs: string; vcpus: number; memoryMiB: number; tap?: string; mac?: string; mounts?: MountDisk[]; [k: string]: unknown }
+/** Firecracker's default MMDS data store limit (--mmds-size-limit), with room for the JSON around it. */
+const MMDS_CONFIG_MAX = 51_200 - 1_024;
+
+interface FcMeta {
+  vmDir: string; rootfs: string; vcpus: number; memoryMiB: number; tap?: string; mac?: string; mounts?: MountDisk[];
+  /** The guest's network settings (no secrets: the config itself is rebuilt from the spec at start). */
+  net?: GuestNet;
+  configVia?: "disk" | "mmds";
+  [k: string]: unknown;
+}
 
 export class FirecrackerDriver implements Driver {
   readonly name = "firecracker";
@@ -51,6 +68,7 @@ export class FirecrackerDriver implements Driver {
   private readonly records: InstanceRecords;
 
   constructor(private readonly opts: FirecrackerDriverOptions) {
+    if (opts.jobConfig === "mmds" && !opts.network) throw new AppError("validation_failed", "firecracker: job config over MMDS needs guest networking (MMDS answers on the guest's NIC)");
     this.records = new InstanceRecords(opts.stateDir);
   }
 
@@ -83,9 +101,13 @@ export class FirecrackerDriver implements Driver {
     const rootfs = this.opts.rootfs ? await this.opts.rootfs(spec) : this.assets().rootfs;
     await ensureJobDisk(join(vmDir, "job.ext4"), this.opts.jobDiskGiB ?? 16);
     const mounts = await mountDisks(this.opts.mountCacheDir ?? join(this.opts.stateDir, "mounts"), spec.mounts);
-    const net = await this.opts.network?.attach(name);
-    await writeConfigDisk(join(vmDir, "config.img"), { hostname: name, command: spec.command, env: spec.env, net, mounts });
-    const meta: FcMeta = { vmDir, rootfs, ...shapeFor(spec.requirements, this.opts), tap: net?.tap, mac: net?.mac, mounts };
+    const attached = await this.opts.network?.attach(name);
+    const net: GuestNet | undefined = attached && { ip: attached.ip, gateway: attached.gateway, dns: attached.dns, mac: attached.mac };
+    const cfg = guestConfig(name, spec, net, mounts);
+    const configVia = this.opts.jobConfig === "mmds" && net && (encodeGuestConfig(cfg).length * 4) / 3 < MMDS_CONFIG_MAX ? "mmds" : "disk";
+    if (configVia === "mmds") writeFileSync(join(vmDir, "config.img"), new Uint8Array(CONFIG_DISK_BYTES), { mode: 0o600 });
+    else await writeConfigDisk(join(vmDir, "config.img"), cfg);
+    const meta: FcMeta = { vmDir, rootfs, ...shapeFor(spec.requirements, this.opts), tap: attached?.tap, mac: attached?.mac, mounts, net, configVia };
     const inst: Instance = { driver: this.name, name, jobId: spec.jobId, attempt: spec.attempt, dir: spec.dir, meta };
     this.records.save(inst);
     return inst;
@@ -115,26 +137,30 @@ export class FirecrackerDriver implements Driver {
       rootfs: shared(m.rootfs, "rootfs.ext4"),
       jobDisk: own("job.ext4"),
       configDisk: own("config.img"),
-      bootArgs: firecrackerBootArgs("run"),
+      bootArgs: firecrackerBootArgs("run", m.configVia),
       net: m.tap && m.mac ? { tap: m.tap, mac: m.mac } : undefined,
       mounts: m.mounts?.map((d) => ({ id: d.id, image: shared(d.image, `${d.id}.ext4`) })),
     };
   }
 
-  async start(inst: Instance, _spec: RunSpec, sink: OutputSink): Promise<Execution> {
+  async start(inst: Instance, spec: RunSpec, sink: OutputSink): Promise<Execution> {
     if (isAlive(this.live.get(inst.name)?.pid)) throw new AppError("conflict", `${inst.name} is already running`);
+    const m = inst.meta as FcMeta;
     const launch = this.launch(inst);
     const plan = this.plan(inst, launch);
+    if (m.configVia === "mmds") plan.mmdsConfig = encodeGuestConfig(guestConfig(inst.name, spec, m.net, m.mounts ?? []));
     rmSync(launch.socket, { force: true });
     const vm = spawnVm(launch.argv, sink, { cwd: launch.root });
     this.live.set(inst.name, vm);
     try {
       const api = new FirecrackerApi(launch.socket);
       await api.waitReady();
-      // A snapshot's drives are fixed when it is taken: a job with mounts boots.
-      const snap = plan.mounts?.length ? undefined : await this.opts.snapshot?.(plan.vcpus, plan.memoryMiB);
+      // A snapshot's drives are fixed when it is taken, and its guest reads the config disk: a job with
+      // mounts or an MMDS config boots.
+      const snap = plan.mounts?.length || plan.mmdsConfig !== undefined ? undefined : await this.opts.snapshot?.(plan.vcpus, plan.memoryMiB);
       if (snap) await api.send(snapshotLoad(snap.snapshotPath, snap.memPath, plan.net?.tap));
       else await configureAndStart(api, plan, vm, this.opts.bootTimeoutMs ?? 10_000);
+      if (plan.mmdsConfig !== undefined) void emptyMmdsOnceRead(api, vm, this.opts.bootTimeoutMs ?? 10_000);
     } catch (e) {
       vm.kill();
       await vm.exited;
@@ -179,6 +205,31 @@ export async function configureAndStart(api: FirecrackerApi, plan: FcPlan, vm: P
   } finally {
     clearTimeout(timer);
   }
+}
+
+function guestConfig(name: string, spec: RunSpec, net: GuestNet | undefined, mounts: MountDisk[]): GuestConfig {
+  return { hostname: name, command: spec.command, env: spec.env, net, mounts };
+}
+
+/**
+ * The guest read its config from MMDS (its `mmds` timing mark) and waits: empty the data store, so
+ * the job cannot read the config (and its secrets) back, then let the guest go on. A guest that
+ * never gets there is stopped by its boot timeout; one whose MMDS cannot be emptied is stopped.
+ */
+export async function emptyMmdsOnceRead(api: FirecrackerApi, vm: Pick<VmProcess, "marks" | "ring" | "kill">, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!vm.marks.some((m) => m.stage === "mmds")) {
+    if (Date.now() > deadline) return false;
+    await Bun.sleep(5);
+  }
+  try {
+    await api.send(mmdsPut(null));
+  } catch {
+    vm.kill();
+    return false;
+  }
+  vm.ring("go");
+  return true;
 }
 
 /** Hard-links (or copies across filesystems) `src` into `root` as `name`; returns the relative name. */

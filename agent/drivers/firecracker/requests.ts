@@ -25,13 +25,26 @@ export interface FcPlan {
   net?: { tap: string; mac: string };
   /** Read-only disks after the fixed three (vdd, vde, …), mounted by the guest init. */
   mounts?: { id: string; image: string }[];
+  /** The job config (the config disk's text) to serve over MMDS V2; needs `net`. */
+  mmdsConfig?: string;
   logPath?: string;
 }
 
 export const IFACE_ID = "eth0";
 
-export function firecrackerBootArgs(mode: "run" | "wait"): string {
-  return `console=ttyS0 quiet loglevel=1 reboot=k panic=1 pci=off random.trust_cpu=on nimbus.halt=reboot nimbus.mode=${mode}`;
+export function firecrackerBootArgs(mode: "run" | "wait", config: "disk" | "mmds" = "disk"): string {
+  const base = `console=ttyS0 quiet loglevel=1 reboot=k panic=1 pci=off random.trust_cpu=on nimbus.halt=reboot nimbus.mode=${mode}`;
+  return config === "mmds" ? `${base} nimbus.config=mmds` : base;
+}
+
+export const MMDS_IP = "169.254.169.254";
+
+/** MMDS V2 (session tokens) on the guest's NIC, at the usual link-local address. Pre-boot only. */
+export const mmdsConfigRequest: ApiRequest = { method: "PUT", path: "/mmds/config", body: { version: "V2", network_interfaces: [IFACE_ID], ipv4_address: MMDS_IP } };
+
+/** The MMDS data store: the job config, base64, at /nimbus/config (agent/guest/mmds.sh reads it). */
+export function mmdsPut(configText: string | null): ApiRequest {
+  return { method: "PUT", path: "/mmds", body: configText === null ? {} : { nimbus: { config: Buffer.from(configText, "utf8").toString("base64") } } };
 }
 
 /** Firecracker accepts 1 or an even number of vCPUs. */
@@ -56,6 +69,7 @@ export function bootRequests(plan: FcPlan): ApiRequest[] {
     ...(plan.mounts ?? []).map((m) => drive(m.id, m.image, true)),
   );
   if (plan.net) reqs.push({ method: "PUT", path: `/network-interfaces/${IFACE_ID}`, body: { iface_id: IFACE_ID, host_dev_name: plan.net.tap, guest_mac: plan.net.mac } });
+  if (plan.net && plan.mmdsConfig !== undefined) reqs.push(mmdsConfigRequest, mmdsPut(plan.mmdsConfig));
   return reqs;
 }
 
