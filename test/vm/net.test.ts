@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { QemuDriver } from "../../agent/drivers/qemu/driver.ts";
+import type { Instance } from "../../agent/drivers/types.ts";
 import { tapName } from "../../agent/net/addr.ts";
 import { HostNetwork } from "../../agent/net/network.ts";
 import type { EgressPolicy } from "../../agent/net/policy.ts";
@@ -76,11 +77,12 @@ describe("egress policy (guest namespace on the VM bridge)", () => {
   });
 });
 
-test("a VM on its tap: reaches the cache and the outside, refused metadata, admin and NATS", async () => {
-  await ensureVmAssets();
-  const driver = new QemuDriver({ stateDir: join(state, "qemu"), maxVcpus: 1, maxMemoryMiB: 512, jobDiskGiB: 2, network: net, netns: world.hostNs });
-  const targets = [`${net.gateway}:${HOST_SERVICES.cache}`, `${OUT_IP}:80`, "169.254.169.254:80", `${net.gateway}:${HOST_SERVICES.admin}`, `${net.gateway}:${HOST_SERVICES.nats}`];
-  const spec = { jobId: `net${world.tag}`, attempt: 1, command: ["sh", "-c", `ip -4 -o addr show eth0 | awk '{print "addr " $4}'\n${probeScript(targets)}`], env: {}, dir: join(state, "job"), requirements: parseLabels(["nimbus"]) };
+const TARGETS = () => [`${net.gateway}:${HOST_SERVICES.cache}`, `${OUT_IP}:80`, "169.254.169.254:80", `${net.gateway}:${HOST_SERVICES.admin}`, `${net.gateway}:${HOST_SERVICES.nats}`];
+
+/** Runs the probe of every target in a VM of `driver`; checks its address and the policy's answers. */
+async function probeInVm(driver: QemuDriver, jobId: string): Promise<Instance> {
+  const targets = TARGETS();
+  const spec = { jobId, attempt: 1, command: ["sh", "-c", `ip -4 -o addr show eth0 | awk '{print "addr " $4}'\n${probeScript(targets)}`], env: {}, dir: join(state, jobId), requirements: parseLabels(["nimbus"]) };
   const inst = await driver.prepare(spec);
   const out = capture();
   const res = await (await driver.start(inst, spec, out.sink)).exited;
@@ -90,10 +92,17 @@ test("a VM on its tap: reaches the cache and the outside, refused metadata, admi
   expect(text).toContain(`${targets[0]} -> cache`);
   expect(text).toContain(`${targets[1]} -> outside`);
   for (const t of targets.slice(2)) expect(text).toContain(`${t} -> refused`);
+  return inst;
+}
+
+test("a VM on its tap: reaches the cache and the outside, refused metadata, admin and NATS", async () => {
+  await ensureVmAssets();
+  const driver = new QemuDriver({ stateDir: join(state, "qemu"), maxVcpus: 1, maxMemoryMiB: 512, jobDiskGiB: 2, network: net, netns: world.hostNs });
+  const inst = await probeInVm(driver, `net${world.tag}`);
   await driver.destroy(inst);
   expect(await net.host.linkExists(String(inst.meta.tap))).toBe(false);
   expect(net.store.get(inst.name)).toBeUndefined();
-  expect(existsSync(join(spec.dir, "qemu"))).toBe(false);
+  expect(existsSync(join(inst.dir, "qemu"))).toBe(false);
 }, 90_000);
 
 test("a warm VM with its own tap: a job takes it, gets the VM's address and the policy; destroy and close remove taps and leases", async () => {
@@ -105,18 +114,8 @@ test("a warm VM with its own tap: a job takes it, gets the VM's address and the 
   await driver.probe(); // starts filling the pool
   await driver.warm!.settled();
   expect(driver.warm!.stats()[0]).toMatchObject({ idle: 1 });
-  const targets = [`${net.gateway}:${HOST_SERVICES.cache}`, `${OUT_IP}:80`, "169.254.169.254:80", `${net.gateway}:${HOST_SERVICES.nats}`];
-  const spec = { jobId: `warmnet${world.tag}`, attempt: 1, command: ["sh", "-c", `ip -4 -o addr show eth0 | awk '{print "addr " $4}'\n${probeScript(targets)}`], env: {}, dir: join(state, "warmjob"), requirements: parseLabels(["nimbus"]) };
-  const inst = await driver.prepare(spec);
+  const inst = await probeInVm(driver, `warmnet${world.tag}`);
   expect(inst.meta.warmVm).toBeString();
-  const out = capture();
-  const res = await (await driver.start(inst, spec, out.sink)).exited;
-  const text = out.text("out");
-  expect(res.exitCode).toBe(0);
-  expect(text).toContain(`addr ${inst.meta.ip}`);
-  expect(text).toContain(`${targets[0]} -> cache`);
-  expect(text).toContain(`${targets[1]} -> outside`);
-  for (const t of targets.slice(2)) expect(text).toContain(`${t} -> refused`);
   await driver.destroy(inst);
   expect(await net.host.linkExists(String(inst.meta.tap))).toBe(false);
   expect(net.store.get(String(inst.meta.warmVm))).toBeUndefined();
