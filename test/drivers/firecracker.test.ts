@@ -4,7 +4,7 @@
  * socket against a schema-checking stand-in. Where Firecracker can run, the conformance suite runs.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FirecrackerApi } from "../../agent/drivers/firecracker/api.ts";
@@ -12,6 +12,7 @@ import { configureAndStart, emptyMmdsOnceRead, FirecrackerDriver } from "../../a
 import { jailedLaunch } from "../../agent/drivers/firecracker/jailer.ts";
 import { bootRequests, describe as describeReq, fcVcpus, firecrackerBootArgs, instanceStart, mmdsPut, pause, resume, snapshotCreate, snapshotLoad, type ApiRequest, type FcPlan } from "../../agent/drivers/firecracker/requests.ts";
 import { isAppError } from "../../src/core/errors.ts";
+import { parseLabels } from "../../src/jobs/labels.ts";
 import { runDriverConformance } from "./conformance.ts";
 import { serveFirecrackerApi } from "./firecracker-api-server.ts";
 import { loadSwagger, validateRequest, type SwaggerSpec } from "./swagger.ts";
@@ -147,3 +148,20 @@ test("probe explains why firecracker cannot run (or that it can)", () => {
 });
 
 if (fcProbe.ok) runDriverConformance({ name: "firecracker", timeoutMs: 30_000, driver: () => new FirecrackerDriver({ stateDir: fcStateDir, maxMemoryMiB: 512, jobDiskGiB: 2 }) });
+
+test("jailed: the job's disks are linked into the chroot and owned by the jailer's uid/gid; shared files by path inside it", async () => {
+  const root = mkdtempSync(join(tmpdir(), "nimbus-fc-jail-"));
+  const asset = (n: string) => (writeFileSync(join(root, n), n), join(root, n));
+  const assets = { kernelVersion: "test", kernel: asset("bzImage"), vmlinux: asset("vmlinux"), initramfs: asset("initramfs.cpio"), rootfs: asset("rootfs.ext4") };
+  const jailer = { uid: 65534, gid: 65534, chrootBase: join(root, "jail") };
+  const d = new FirecrackerDriver({ stateDir: join(root, "state"), assets, jailer, jobDiskGiB: 1 });
+  const inst = await d.prepare({ jobId: "jail1", attempt: 1, command: ["true"], env: { SECRET_TOKEN: "x" }, dir: join(root, "job"), requirements: parseLabels(["nimbus"]) });
+  const launch = jailedLaunch("/usr/bin/firecracker", inst.name, jailer);
+  const plan = d.plan(inst, launch);
+  expect(plan).toMatchObject({ kernel: "vmlinux", initramfs: "initramfs.cpio", rootfs: "rootfs.ext4", jobDisk: "job.ext4", configDisk: "config.img" });
+  for (const f of ["job.ext4", "config.img"]) expect(statSync(join(launch.root, f))).toMatchObject({ uid: 65534, gid: 65534 });
+  expect(statSync(join(launch.root, "config.img")).mode & 0o777).toBe(0o600); // it carries the job's secrets
+  await d.destroy(inst);
+  expect(existsSync(join(jailer.chrootBase, "firecracker", inst.name))).toBe(false);
+  rmSync(root, { recursive: true, force: true });
+});

@@ -4,7 +4,7 @@
  * under the jailer. The guest side (init, config disk, console framing, job disk) is the same as
  * the qemu driver's, so the conformance scenarios exercise it there; Firecracker needs KVM.
  */
-import { accessSync, constants, existsSync, linkSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, chownSync, constants, existsSync, linkSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { AppError, errorMessage } from "../../../src/core/errors.ts";
 import { ensureJobDisk, writeConfigDisk } from "../../guest/host/disks.ts";
@@ -128,7 +128,9 @@ export class FirecrackerDriver implements Driver {
     // snapshot restores against the restoring instance's own disks. Jailed: all inside the chroot.
     const jailed = launch.root !== m.vmDir;
     const shared = (src: string, as: string) => (jailed ? linkInto(launch.root, src, as) : src);
-    const own = (file: string) => (jailed ? linkInto(launch.root, join(m.vmDir, file), file) : file);
+    // The jailed VMM runs as the jailer's uid/gid: the job's own disks become that user's (read-write).
+    const j = this.opts.jailer;
+    const own = (file: string) => (jailed && j ? ownedBy(linkInto(launch.root, join(m.vmDir, file), file), launch.root, j.uid, j.gid) : file);
     return {
       vcpus: m.vcpus,
       memoryMiB: m.memoryMiB,
@@ -230,6 +232,11 @@ export async function emptyMmdsOnceRead(api: FirecrackerApi, vm: Pick<VmProcess,
   }
   vm.ring("go");
   return true;
+}
+
+function ownedBy(name: string, root: string, uid: number, gid: number): string {
+  chownSync(join(root, name), uid, gid);
+  return name;
 }
 
 /** Hard-links (or copies across filesystems) `src` into `root` as `name`; returns the relative name. */

@@ -64,7 +64,7 @@ the value from your environment; secret values are masked as *** in the job's lo
     if (!ctx.json) ctx.err(`nimbus: job ${job.id} queued (pool ${job.pool})`);
     const { agents } = await api.get<{ agents: { pools: string[] }[] }>("/api/agents");
     if (!agents.some((a) => a.pools.includes(job.pool)))
-      ctx.err(`nimbus: no connected agent serves pool ${job.pool}; the job waits until one does${job.requirements.isolation === "vm" ? " (microVMs: `nimbus up --vm`, or NIMBUS_AGENT_DRIVERS=sandbox,qemu)" : ""}`);
+      ctx.err(`nimbus: no connected agent serves pool ${job.pool}; the job waits until one does${job.requirements.isolation === "vm" ? " (microVMs: `nimbus up --vm`, or an agent with NIMBUS_AGENT_DRIVERS=sandbox,qemu or sandbox,firecracker)" : ""}`);
     let cancelling = false;
     const onInt = () => {
       if (cancelling) process.exit(130);
