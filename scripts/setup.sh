@@ -39,4 +39,9 @@ if [ ! -x node_modules/.bin/bun ] || [ package.json -nt node_modules/.package-lo
     exit 1
   }
 fi
+# The dashboard (web/), served by the control plane at /: built with Bun's bundler in milliseconds.
+node_modules/.bin/bun run web/build.ts --quiet || {
+  echo "setup: the dashboard build failed (bun run web/build.ts)" >&2
+  exit 1
+}
 say "ready"

@@ -15,6 +15,14 @@ function jobIdParam(id: string): string {
   return id;
 }
 
+async function relayLogs(ctx: ControlContext, id: string, what: "logs" | "logs/search", request: Request): Promise<Response> {
+  const url = `${ctx.config.logsUrl.replace(/\/$/, "")}/v1/jobs/${id}/${what}${new URL(request.url).search}`;
+  const res = await fetch(url, { headers: { authorization: request.headers.get("authorization") ?? "" } }).catch((e: Error) => {
+    throw new AppError("unavailable", `the log service at ${ctx.config.logsUrl} cannot be reached: ${e.message}`);
+  });
+  return new Response(res.body, { status: res.status, headers: { "content-type": res.headers.get("content-type") ?? "application/json" } });
+}
+
 export function jobRoutes(ctx: ControlContext) {
   return new Elysia({ name: "jobs" })
     .derive(async ({ request }) => ({ principal: await ctx.requireAdmin(request) }))
@@ -48,6 +56,9 @@ export function jobRoutes(ctx: ControlContext) {
       set.status = pending ? 202 : 200;
       return { job: publicJob(job), pending };
     })
+    // The job's logs, relayed from the log service (same admin token), so a browser needs one origin.
+    .get("/api/jobs/:id/logs", ({ params, request }) => relayLogs(ctx, jobIdParam(params.id), "logs", request))
+    .get("/api/jobs/:id/logs/search", ({ params, request }) => relayLogs(ctx, jobIdParam(params.id), "logs/search", request))
     .get("/api/jobs/:id/events", async ({ params, query, request }) => {
       const id = jobIdParam(params.id);
       if (!(await ctx.store.get(id))) throw new AppError("not_found", `job ${id} not found`);

@@ -65,14 +65,20 @@ async function runDemo(ctx: CliContext, api: ApiClient, demo: GithubDemo): Promi
   ctx.out(`GitHub says: ${gh.status}${gh.conclusion ? ` (${gh.conclusion})` : ""}; Nimbus job ${id}: ${final.state} — ./bin/nimbus jobs show ${id}`);
 }
 
+/** The dashboard with the admin token in the fragment (never sent to the server; the page drops it). */
+function dashboardLink(stack: Stack): string {
+  return `${stack.controlUrl}/#token=${encodeURIComponent(stack.adminToken)}`;
+}
+
 function printUp(ctx: CliContext, stack: Stack, ms: number): void {
   if (ctx.json) {
-    ctx.out(JSON.stringify({ dataDir: stack.dataDir, controlUrl: stack.controlUrl, logsUrl: stack.logsUrl, cacheUrl: stack.cacheUrl, natsUrl: stack.natsUrl, adminToken: stack.adminToken, startedInMs: Math.round(ms) }));
+    ctx.out(JSON.stringify({ dataDir: stack.dataDir, dashboardUrl: dashboardLink(stack), controlUrl: stack.controlUrl, logsUrl: stack.logsUrl, cacheUrl: stack.cacheUrl, natsUrl: stack.natsUrl, adminToken: stack.adminToken, startedInMs: Math.round(ms) }));
     return;
   }
   ctx.out(
     [
       `Nimbus is up (${Math.round(ms)} ms) — data in ${stack.dataDir}`,
+      `  dashboard      ${dashboardLink(stack)}`,
       `  control plane  ${stack.controlUrl}`,
       `  log service    ${stack.logsUrl}`,
       `  Actions cache  ${stack.cacheUrl}`,

@@ -1,0 +1,92 @@
+/**
+ * The dashboard in headless Chromium (Debian's, driven by playwright-core; a fresh profile each launch) against a real stack:
+ * the token from `nimbus up`'s link is taken and dropped from the address bar, jobs are listed, a
+ * job shows its lifecycle and logs, log search finds a line, a running job is cancelled from the
+ * page, agents are listed, and a refused token sends the user back to sign in.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { buildDashboard } from "../../web/build.ts";
+import { testStack, type TestStack } from "../support/stack.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+let s: TestStack;
+let browser: Browser;
+let page: Page;
+
+beforeAll(async () => {
+  await buildDashboard();
+  s = await testStack({ agents: 1 });
+  await s.waitAgents(1);
+  if (!(await Bun.file(CHROMIUM).exists())) throw new Error("chromium is missing: apt-get install chromium (scripts/setup.sh installs it as root)");
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  page = await browser.newPage();
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await s?.destroy();
+}, 60_000);
+
+test("jobs, a job's lifecycle and logs, search, cancel, agents; the token never stays in the address bar", async () => {
+  const done = await s.submit({ name: "greeting", command: ["sh", "-c", "echo alpha; echo 'the needle 42'; echo omega >&2"] });
+  const long = await s.submit({ name: "long one", command: ["sh", "-c", "echo started; sleep 120"] });
+  await s.waitJob(done.id);
+  await s.waitJob(long.id, (j) => j.state === "running");
+
+  await page.goto(`${s.controlUrl}/#token=${encodeURIComponent(s.adminToken)}`);
+  await page.waitForSelector(`tr[data-job="${done.id}"]`);
+  expect(page.url()).not.toContain("token=");
+  expect(await page.textContent(`tr[data-job="${done.id}"] .badge`)).toBe("succeeded");
+  expect(await page.textContent(`tr[data-job="${long.id}"] .badge`)).toBe("running");
+  expect(await page.textContent("[data-testid=summary]")).toContain("1 running");
+
+  await page.click(`tr[data-job="${done.id}"] a`);
+  await page.waitForSelector(".line[data-n='1']");
+  const lines = await page.$$eval(".loglines .line .t", (els) => els.map((e) => e.textContent));
+  expect(lines).toEqual(expect.arrayContaining(["alpha", "the needle 42", "omega"]));
+  expect(await page.$$eval(".timeline li", (els) => els.map((e) => e.getAttribute("data-to")))).toEqual(["queued", "leased", "booting", "running", "succeeded"]);
+  expect(await page.textContent(".facts")).toContain("exit code0");
+
+  await page.fill("input[aria-label='search logs']", "needle");
+  await page.waitForSelector(".loglines mark");
+  expect(await page.$$eval(".loglines .line .t", (els) => els.map((e) => e.textContent))).toEqual(["the needle 42"]);
+  expect(await page.textContent(".loglines mark")).toBe("needle");
+
+  await page.goto(`${s.controlUrl}/#/jobs/${long.id}`);
+  await page.waitForSelector("button:has-text('Cancel')");
+  await page.click("button:has-text('Cancel')");
+  await page.waitForSelector(".jobhead .badge[data-state='cancelled']", { timeout: 20_000 });
+  expect((await s.waitJob(long.id)).state).toBe("cancelled");
+
+  await page.click("header.top nav a:has-text('Agents')");
+  await page.waitForSelector("tr[data-agent]");
+  expect(await page.textContent("tr[data-agent]")).toContain("sandbox");
+}, 90_000);
+
+test("no token or a refused one: the sign-in form, naming why", async () => {
+  await page.goto(`${s.controlUrl}/#token=not-a-token`);
+  await page.waitForSelector("form.login");
+  expect(await page.textContent("form.login")).toContain("The token was refused");
+  await page.fill("input[aria-label='admin token']", s.adminToken);
+  await page.click("form.login button");
+  await page.waitForSelector("table.jobs");
+  await page.click("button:has-text('Sign out')");
+  await page.waitForSelector("form.login");
+  expect(await page.textContent("form.login")).not.toContain("refused");
+}, 30_000);
+
+test("the page and its assets are served; an unknown asset is 404", async () => {
+  const html = await fetch(`${s.controlUrl}/`);
+  expect(html.status).toBe(200);
+  expect(html.headers.get("content-type")).toContain("text/html");
+  const src = /src="(\/ui\/app\.js\?v=[0-9a-f]+)"/.exec(await html.text())?.[1];
+  expect(src).toBeDefined();
+  expect((await fetch(`${s.controlUrl}${src}`)).headers.get("cache-control")).toContain("immutable");
+  expect((await fetch(`${s.controlUrl}/ui/secrets.txt`)).status).toBe(404);
+  // The relayed logs need the admin token like every /api route.
+  expect((await fetch(`${s.controlUrl}/api/jobs/${"j".repeat(8)}/logs`)).status).toBe(401);
+});

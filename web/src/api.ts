@@ -1,0 +1,46 @@
+/**
+ * The dashboard's view of the public API: the control plane's /api, with the admin token the user
+ * gave (kept in this tab's sessionStorage only; a `#token=` fragment from `nimbus up` is taken once
+ * and removed from the address bar, so it never reaches a server log).
+ */
+const KEY = "nimbus.token";
+
+export function takeTokenFromUrl(): void {
+  const m = /[#&]token=([^&]+)/.exec(location.hash);
+  if (!m) return;
+  sessionStorage.setItem(KEY, decodeURIComponent(m[1]!));
+  history.replaceState(null, "", location.pathname + location.search + "#/jobs");
+}
+
+export const token = {
+  get: () => sessionStorage.getItem(KEY),
+  set: (t: string) => sessionStorage.setItem(KEY, t.trim()),
+  clear: () => sessionStorage.removeItem(KEY),
+};
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
+  const res = await fetch(path, { ...init, headers: { ...(init.headers ?? {}), authorization: `Bearer ${token.get() ?? ""}` } });
+  const text = await res.text();
+  const body = text ? (JSON.parse(text) as T & { message?: string }) : ({} as T & { message?: string });
+  if (!res.ok) throw new ApiError(res.status, body.message ?? `${res.status} ${res.statusText}`);
+  return body;
+}
+
+export type { JobState } from "../../src/jobs/record.ts";
+export { STATES, TERMINAL } from "../../src/jobs/record.ts";
+export type { JobEvent } from "../../src/jobs/events.ts";
+export type { AgentInfo as Agent } from "../../src/agents/registry.ts";
+export type { StoredLine as LogLine } from "../../src/logs/store.ts";
+import type { publicJob } from "../../src/jobs/record.ts";
+
+/** A job as GET /api/jobs returns it (secrets by name only). */
+export type Job = ReturnType<typeof publicJob>;

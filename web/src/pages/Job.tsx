@@ -1,0 +1,56 @@
+/** One job: what it is, its lifecycle, its logs; cancel while it is not finished. */
+import { useState } from "react";
+import { api, TERMINAL, type Job, type JobEvent } from "../api.ts";
+import { LogView } from "../components/LogView.tsx";
+import { StateBadge } from "../components/StateBadge.tsx";
+import { Timeline } from "../components/Timeline.tsx";
+import { ago, duration } from "../format.ts";
+import { usePoll } from "../poll.ts";
+import { href } from "../router.ts";
+
+export function JobPage({ id }: { id: string }) {
+  const path = `/api/jobs/${encodeURIComponent(id)}`;
+  const job = usePoll(() => api<{ job: Job }>(path), 1500, [id]);
+  const events = usePoll(() => api<{ events: JobEvent[] }>(`${path}/events`), 1500, [id]);
+  const [cancelling, setCancelling] = useState<string>();
+  const j = job.data?.job;
+  if (job.error && !j) return <section><p className="error">{job.error}</p><a href={href.jobs()}>All jobs</a></section>;
+  if (!j) return <section><p className="muted">Loading {id}…</p></section>;
+  const done = TERMINAL.has(j.state);
+  const now = Date.now();
+  const cancel = async () => {
+    setCancelling("cancelling…");
+    try {
+      const r = await api<{ pending: boolean }>(`${path}/cancel`, { method: "POST" });
+      setCancelling(r.pending ? "cancel requested; the agent is stopping it" : "cancelled");
+      job.reload();
+    } catch (e) {
+      setCancelling((e as Error).message);
+    }
+  };
+  return (
+    <section className="job">
+      <header className="jobhead">
+        <h2 className="mono">{j.id}</h2>
+        <StateBadge state={j.state} />
+        {!done && <button onClick={cancel} disabled={!!cancelling}>Cancel</button>}
+        {cancelling && <span className="muted">{cancelling}</span>}
+      </header>
+      <dl className="facts">
+        <dt>what</dt><dd className="mono">{j.command.join(" ")}</dd>
+        {j.github && <><dt>GitHub</dt><dd>{j.github.owner}/{j.github.repo} · job {j.github.jobId} · run {j.github.runId}</dd></>}
+        <dt>pool</dt><dd className="mono">{j.pool}</dd>
+        <dt>labels</dt><dd>{j.labels.join(", ") || "–"}</dd>
+        <dt>attempt</dt><dd>{j.attempt} of {j.maxAttempts}{j.agentId ? ` · on ${j.agentId}` : ""}</dd>
+        <dt>created</dt><dd>{ago(j.createdAt, now)} · {done ? `took ${duration(j.updatedAt - j.createdAt)}` : `running for ${duration(now - j.createdAt)}`}</dd>
+        {j.exitCode !== undefined && <><dt>exit code</dt><dd>{j.exitCode}</dd></>}
+        {j.reason && <><dt>reason</dt><dd>{j.reason}</dd></>}
+        {j.secrets.length > 0 && <><dt>secrets</dt><dd>{j.secrets.join(", ")} (masked in logs)</dd></>}
+      </dl>
+      <h3>Lifecycle</h3>
+      {events.data ? <Timeline events={events.data.events} now={done ? j.updatedAt : now} /> : <p className="muted">Loading…</p>}
+      <h3>Logs</h3>
+      <LogView jobId={j.id} live={!done} />
+    </section>
+  );
+}

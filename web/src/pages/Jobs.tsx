@@ -1,0 +1,50 @@
+/** The job list, newest first, filtered by state; refreshed every 2 s. */
+import { api, type Job } from "../api.ts";
+import { StateBadge } from "../components/StateBadge.tsx";
+import { ago, duration } from "../format.ts";
+import { usePoll } from "../poll.ts";
+import { href } from "../router.ts";
+import { TERMINAL } from "../api.ts";
+
+const FILTERS = ["", "queued", "running", "succeeded", "failed", "cancelled", "timed_out", "awaiting_github", "stuck"];
+
+function took(j: Job, now: number): string {
+  return duration((TERMINAL.has(j.state) ? j.updatedAt : now) - j.createdAt);
+}
+
+export function JobsPage({ state }: { state?: string }) {
+  const q = state ? `?state=${state}&limit=200` : "?limit=200";
+  const { data, error } = usePoll(() => api<{ jobs: Job[] }>(`/api/jobs${q}`), 2000, [q]);
+  const now = Date.now();
+  return (
+    <section>
+      <nav className="filters">
+        {FILTERS.map((f) => (
+          <a key={f || "all"} href={href.jobs(f || undefined)} className={(state ?? "") === f ? "on" : ""}>{f ? f.replace(/_/g, " ") : "all"}</a>
+        ))}
+      </nav>
+      {error && <p className="error">{error}</p>}
+      {data && data.jobs.length === 0 && <p className="empty">No jobs{state ? ` in state ${state.replace(/_/g, " ")}` : ""} yet. Submit one with <code>nimbus run -- echo hi</code>.</p>}
+      {data && data.jobs.length > 0 && (
+        <table className="jobs">
+          <thead>
+            <tr><th>job</th><th>what</th><th>state</th><th>pool</th><th>attempt</th><th>created</th><th>took</th></tr>
+          </thead>
+          <tbody>
+            {data.jobs.map((j) => (
+              <tr key={j.id} data-job={j.id}>
+                <td><a href={href.job(j.id)}>{j.id}</a></td>
+                <td className="what">{j.github ? `${j.github.owner}/${j.github.repo} · ${j.name ?? j.github.jobId}` : (j.name ?? j.command.join(" "))}</td>
+                <td><StateBadge state={j.state} /></td>
+                <td className="mono">{j.pool}</td>
+                <td>{j.attempt}/{j.maxAttempts}</td>
+                <td title={new Date(j.createdAt).toISOString()}>{ago(j.createdAt, now)}</td>
+                <td>{took(j, now)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
