@@ -41,7 +41,8 @@ export function latencyBreakdown(job: JobRecord, facts?: JobFacts | null): Laten
     points,
     spans: {
       queueMs: span(at("github_created") ?? at("received"), at("assigned") ?? at("leased")),
-      startupMs: span(at("leased"), at("runner_registered")),
+      // A GitHub job has started once its runner registered; a direct job once its command runs.
+      startupMs: span(at("leased"), job.github ? at("runner_registered") : at("assigned")),
       runMs: span(at("assigned"), at("completed")),
       totalMs: span(points.length ? first : undefined, at("completed")),
     },

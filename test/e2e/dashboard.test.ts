@@ -50,6 +50,8 @@ test("jobs, a job's lifecycle and logs, search, cancel, agents; the token never 
   expect(lines).toEqual(expect.arrayContaining(["alpha", "the needle 42", "omega"]));
   expect(await page.$$eval(".timeline li", (els) => els.map((e) => e.getAttribute("data-to")))).toEqual(["queued", "leased", "booting", "running", "succeeded"]);
   expect(await page.textContent(".facts")).toContain("exit code0");
+  await page.waitForSelector("[data-testid=latency] [data-span=totalMs]");
+  expect(await page.textContent("[data-testid=latency]")).toMatch(/waited .*started in .*ran .*total /);
 
   await page.fill("input[aria-label='search logs']", "needle");
   await page.waitForSelector(".loglines mark");

@@ -3,6 +3,7 @@ import type { JobEvent } from "../../jobs/events.ts";
 import type { JobRecord } from "../../jobs/record.ts";
 import type { Command } from "../command.ts";
 import { ago, duration, table } from "../output.ts";
+import type { LatencyBreakdown } from "../../github/latency.ts";
 
 type PublicJob = Omit<JobRecord, "secrets"> & { secrets: string[] };
 
@@ -26,10 +27,7 @@ export const jobsList: Command = {
   },
 };
 
-interface Latency {
-  points: { name: string; offsetMs: number }[];
-  spans: { queueMs?: number; startupMs?: number; runMs?: number; totalMs?: number };
-}
+type Latency = Pick<LatencyBreakdown, "points" | "spans">;
 
 /** The latency breakdown as a waterfall: each point (GitHub's created_at … completed) and its offset. */
 export function waterfall(latency: Latency): string {

@@ -2,6 +2,9 @@
 import { useState } from "react";
 import { api, TERMINAL, type Job, type JobEvent } from "../api.ts";
 import { LogView } from "../components/LogView.tsx";
+import { GithubPanel } from "../components/GithubPanel.tsx";
+import { Latency } from "../components/Latency.tsx";
+import type { LatencyBreakdown } from "../../../src/github/latency.ts";
 import { StateBadge } from "../components/StateBadge.tsx";
 import { Timeline } from "../components/Timeline.tsx";
 import { ago, duration } from "../format.ts";
@@ -12,6 +15,7 @@ export function JobPage({ id }: { id: string }) {
   const path = `/api/jobs/${encodeURIComponent(id)}`;
   const job = usePoll(() => api<{ job: Job }>(path), 1500, [id]);
   const events = usePoll(() => api<{ events: JobEvent[] }>(`${path}/events`), 1500, [id]);
+  const latency = usePoll(() => api<LatencyBreakdown>(`${path}/latency`), 1500, [id]);
   const [cancelling, setCancelling] = useState<string>();
   const j = job.data?.job;
   if (job.error && !j) return <section><p className="error">{job.error}</p><a href={href.jobs()}>All jobs</a></section>;
@@ -38,7 +42,6 @@ export function JobPage({ id }: { id: string }) {
       </header>
       <dl className="facts">
         <dt>what</dt><dd className="mono">{j.command.join(" ")}</dd>
-        {j.github && <><dt>GitHub</dt><dd>{j.github.owner}/{j.github.repo} · job {j.github.jobId} · run {j.github.runId}</dd></>}
         <dt>pool</dt><dd className="mono">{j.pool}</dd>
         <dt>labels</dt><dd>{j.labels.join(", ") || "–"}</dd>
         <dt>attempt</dt><dd>{j.attempt} of {j.maxAttempts}{j.agentId ? ` · on ${j.agentId}` : ""}</dd>
@@ -47,7 +50,9 @@ export function JobPage({ id }: { id: string }) {
         {j.reason && <><dt>reason</dt><dd>{j.reason}</dd></>}
         {j.secrets.length > 0 && <><dt>secrets</dt><dd>{j.secrets.join(", ")} (masked in logs)</dd></>}
       </dl>
+      <GithubPanel job={j} />
       <h3>Lifecycle</h3>
+      <Latency l={latency.data} />
       {events.data ? <Timeline events={events.data.events} now={done ? j.updatedAt : now} /> : <p className="muted">Loading…</p>}
       <h3>Logs</h3>
       <LogView jobId={j.id} live={!done} />

@@ -1,0 +1,31 @@
+/** Where a GitHub job lives on GitHub, the runners Nimbus started for it and what each one took. */
+import type { Job } from "../api.ts";
+
+export function GithubPanel({ job }: { job: Job }) {
+  const g = job.github;
+  if (!g) return null;
+  return (
+    <dl className="facts github">
+      <dt>GitHub job</dt>
+      <dd>
+        {g.htmlUrl ? <a href={g.htmlUrl} rel="noreferrer">{g.owner}/{g.repo} · {g.workflowName ?? "workflow"} / {g.jobName ?? g.jobId}</a> : `${g.owner}/${g.repo} · job ${g.jobId}`}
+        {` · run ${g.runId}${g.runAttempt > 1 ? ` (attempt ${g.runAttempt})` : ""} · heard by ${g.via}`}
+      </dd>
+      <dt>conclusion</dt><dd>{g.conclusion ?? "not yet"}</dd>
+      <dt>ran on</dt><dd className="mono">{g.ranOn?.runnerName ?? "–"}</dd>
+      <dt>runners</dt>
+      <dd>
+        {g.runners.length === 0 ? "none started yet" : (
+          <ul className="runners">
+            {g.runners.map((r) => (
+              <li key={r.runnerName} className="mono">
+                {r.runnerName} (attempt {r.attempt}){r.tookJobId === undefined ? " · not assigned" : r.tookJobId === g.jobId ? " · took this job" : ` · took GitHub job ${r.tookJobId}`}{r.outcome ? ` · ${r.outcome}` : ""}
+              </li>
+            ))}
+          </ul>
+        )}
+        {g.runnerFailures > 0 && <span className="error"> {g.runnerFailures} runner failure{g.runnerFailures === 1 ? "" : "s"} of {g.failureBudget} allowed</span>}
+      </dd>
+    </dl>
+  );
+}
