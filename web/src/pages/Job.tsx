@@ -44,7 +44,7 @@ export function JobPage({ id }: { id: string }) {
         <dt>what</dt><dd className="mono">{j.command.join(" ")}</dd>
         <dt>pool</dt><dd className="mono">{j.pool}</dd>
         <dt>labels</dt><dd>{j.labels.join(", ") || "–"}</dd>
-        <dt>attempt</dt><dd>{j.attempt} of {j.maxAttempts}{j.agentId ? ` · on ${j.agentId}` : ""}</dd>
+        <dt>attempt</dt><dd>{j.github ? j.attempt : `${j.attempt} of ${j.maxAttempts}`}{j.agentId ? ` · on ${j.agentId}` : ""}</dd>
         <dt>created</dt><dd>{ago(j.createdAt, now)} · {done ? `took ${duration(j.updatedAt - j.createdAt)}` : `running for ${duration(now - j.createdAt)}`}</dd>
         {j.exitCode !== undefined && <><dt>exit code</dt><dd>{j.exitCode}</dd></>}
         {j.reason && <><dt>reason</dt><dd>{j.reason}</dd></>}

@@ -37,7 +37,7 @@ export function JobsPage({ state }: { state?: string }) {
                 <td className="what">{j.github ? `${j.github.owner}/${j.github.repo} · ${j.name ?? j.github.jobId}` : (j.name ?? j.command.join(" "))}</td>
                 <td><StateBadge state={j.state} /></td>
                 <td className="mono">{j.pool}</td>
-                <td>{j.attempt}/{j.maxAttempts}</td>
+                <td>{j.github ? j.attempt : `${j.attempt}/${j.maxAttempts}`}</td>
                 <td title={new Date(j.createdAt).toISOString()}>{ago(j.createdAt, now)}</td>
                 <td>{took(j, now)}</td>
               </tr>
