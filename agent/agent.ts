@@ -23,8 +23,7 @@ import { LogShipper } from "./logs/shipper.ts";
 import { pullLoop, Slots } from "./pull.ts";
 import { AgentStore } from "./store.ts";
 import { reconcile } from "./reconcile.ts";
-import { loadConfig } from "../src/core/config/load.ts";
-import { githubAgentSettings } from "../src/github/config.ts";
+import type { GithubAgentConfig } from "../src/github/config.ts";
 
 export type AgentConfig = ConfigOf<typeof agentSettings>;
 
@@ -43,7 +42,7 @@ function agentIdFrom(config: AgentConfig, local: AgentStore): string {
   return id;
 }
 
-export async function startAgent(config: AgentConfig, makeDrivers: (agentId: string) => AgentDrivers): Promise<RunningAgent> {
+export async function startAgent(config: AgentConfig, githubConfig: GithubAgentConfig, makeDrivers: (agentId: string) => AgentDrivers): Promise<RunningAgent> {
   const local = new AgentStore(config.stateDir);
   const id = agentIdFrom(config, local);
   const log = createLogger("agent", { agentId: id });
@@ -61,7 +60,7 @@ export async function startAgent(config: AgentConfig, makeDrivers: (agentId: str
   const workRoot = `${config.stateDir}/jobs`;
   mkdirSync(workRoot, { recursive: true });
   const deps = { agentId: id, jobs, leases: topology.leases, signals: topology.signals, local, shipper, leaseTtlMs: config.leaseTtlMs, workRoot, log,
-    github: { nc, github: topology.github, config: loadConfig(githubAgentSettings) } };
+    github: { nc, github: topology.github, config: githubConfig } };
 
   await reconcile({ agentId: id, workRoot, local, drivers: [...drivers.values()], jobs, leases: topology.leases, log });
 

@@ -4,13 +4,18 @@ import { runService } from "../src/core/service.ts";
 import { agentSettings } from "./config.ts";
 import { startAgent } from "./agent.ts";
 import { driversFor } from "./drivers/select.ts";
+import { githubAgentSettings } from "../src/github/config.ts";
+import { runnerMounts } from "../src/github/agent-runner.ts";
 
 // A drain waits for running jobs (up to their own timeouts), so the forced exit comes much later.
 await runService(
   "agent",
   async () => {
+    // Both settings specs are read and checked here, once, before anything starts.
     const config = loadConfig(agentSettings);
-    return startAgent(config, (agentId) => driversFor(config, agentId));
+    const github = loadConfig(githubAgentSettings);
+    // The runner is attached to every VM, so GitHub jobs can take warm VMs and snapshots too.
+    return startAgent(config, github, (agentId) => driversFor(config, agentId, { standingMounts: runnerMounts(github) }));
   },
   { forceExitAfterMs: 25 * 3_600_000 },
 );

@@ -59,7 +59,12 @@ function vmRootfs(config: AgentConfig) {
   return jobRootfs({ store: images, oci, fallback: safeFallbackRootfs(config.vmAssetsDir) });
 }
 
-function make(name: DriverName, config: AgentConfig, agentId: string, network: HostNetwork | undefined): Driver {
+export interface DriverExtras {
+  /** Host directories attached to every microVM (the GitHub runner), so warm VMs fit those jobs. */
+  standingMounts?: { source: string; target: string }[];
+}
+
+function make(name: DriverName, config: AgentConfig, agentId: string, network: HostNetwork | undefined, extras: DriverExtras): Driver {
   switch (name) {
     case "noop":
       return new NoopDriver();
@@ -87,6 +92,7 @@ function make(name: DriverName, config: AgentConfig, agentId: string, network: H
         network,
         netns: config.vmNetns || undefined,
         jobDiskGiB: JOB_DISK_GIB,
+        standingMounts: extras.standingMounts,
         rootfs: vmRootfs(config),
         snapshots: config.vmSnapshots ? new SnapshotPool({ dir: join(config.stateDir, "snapshots"), jobDiskGiB: JOB_DISK_GIB, buildOnMiss: true }) : undefined,
         warmPool: config.vmWarmPool
@@ -104,7 +110,7 @@ export interface AgentDrivers {
 }
 
 /** `agentId` scopes what each driver lists and destroys on a shared host. */
-export function driversFor(config: AgentConfig, agentId: string): AgentDrivers {
+export function driversFor(config: AgentConfig, agentId: string, extras: DriverExtras = {}): AgentDrivers {
   const network = config.drivers.some((d) => ISOLATION_OF[d] === "vm") ? vmNetworkFor(config) : undefined;
-  return { byIsolation: new Map(config.drivers.map((name) => [ISOLATION_OF[name], make(name, config, agentId, network)])), network };
+  return { byIsolation: new Map(config.drivers.map((name) => [ISOLATION_OF[name], make(name, config, agentId, network, extras)])), network };
 }

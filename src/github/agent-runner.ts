@@ -23,6 +23,14 @@ export interface GithubAgentDeps {
 
 export const JIT_ENV = "ACTIONS_RUNNER_INPUT_JITCONFIG";
 
+/** Where NIMBUS_GITHUB_RUNNER_DIR appears inside a sandbox or VM (read-only). */
+export const RUNNER_MOUNT_TARGET = "/runner";
+
+/** The runner directory as a mount, when the agent has one. */
+export function runnerMounts(config: Pick<GithubAgentConfig, "githubRunnerDir">): { source: string; target: string }[] {
+  return config.githubRunnerDir ? [{ source: config.githubRunnerDir, target: RUNNER_MOUNT_TARGET }] : [];
+}
+
 /** Ask for the runner's JIT config, retrying while GitHub is unavailable or rate-limited, until `deadlineMs`. */
 export async function requestRunner(d: GithubAgentDeps, req: { jobId: string; attempt: number; agentId: string }, deadlineMs: number, log: Logger): Promise<MintedRunner> {
   const until = Date.now() + deadlineMs;

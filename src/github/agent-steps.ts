@@ -17,7 +17,7 @@ import { done, hop, runSteps, type StepResult } from "../core/prog.ts";
 import type { JobRecord, JobState, RunnerPairing, Versioned } from "../jobs/record.ts";
 import type { JobStore } from "../jobs/store.ts";
 import { getJobFacts, runnerName, type JobFacts } from "./facts.ts";
-import { JIT_ENV, nextAttemptAt, removeRunnerVia, requestRunner, runnerHeartbeat, RunnerWatch, type GithubAgentDeps } from "./agent-runner.ts";
+import { JIT_ENV, nextAttemptAt, removeRunnerVia, requestRunner, runnerHeartbeat, runnerMounts, RunnerWatch, type GithubAgentDeps } from "./agent-runner.ts";
 import { verdictOf, verdictPatch } from "./verdict.ts";
 import { callGithubService, SUBJECTS } from "./service.ts";
 
@@ -113,8 +113,7 @@ export class GithubRun {
       const minted = await requestRunner(this.h.gh, { jobId: job.id, attempt: job.attempt, agentId: this.h.agentId }, this.h.gh.config.githubAssignDeadlineMs, this.h.log);
       this.name = minted.runnerName;
       this.runnerId = minted.runnerId;
-      const dir = this.h.gh.config.githubRunnerDir;
-      const err = await this.h.start({ secrets: { [JIT_ENV]: minted.encodedJitConfig }, network: true, mounts: dir ? [{ source: dir, target: "/runner" }] : [] });
+      const err = await this.h.start({ secrets: { [JIT_ENV]: minted.encodedJitConfig }, network: true, mounts: runnerMounts(this.h.gh.config) });
       if (err) return (this.failure = err), hop("requeue");
     } catch (e) {
       this.failure = `no runner config: ${(e as Error).message}`;

@@ -14,6 +14,7 @@ import { HostNetwork } from "../../agent/net/network.ts";
 import type { EgressPolicy } from "../../agent/net/policy.ts";
 import { parseLabels } from "../../src/jobs/labels.ts";
 import { parseWarmClasses } from "../../agent/pool/schedule.ts";
+import { SnapshotPool } from "../../agent/pool/snapshots.ts";
 import { ensureVmAssets } from "../../scripts/vm/build-assets.ts";
 import { capture } from "../drivers/conformance.ts";
 import { HOST_SERVICES, NetWorld, OUT_IP, probeScript } from "./netns.ts";
@@ -126,3 +127,14 @@ test("a warm VM with its own tap: a job takes it, gets the VM's address and the 
   expect(net.store.all().filter((l) => l.name.startsWith("nimbus-warm-"))).toEqual([]);
   expect(await net.host.linkExists(replacement[0]!.tap)).toBe(false);
 }, 180_000);
+
+test("a VM restored from a snapshot gets its own tap: address, egress policy (the template's NIC has no state to restore)", async () => {
+  await ensureVmAssets();
+  const snapshots = new SnapshotPool({ dir: join(state, "net-snaps"), jobDiskGiB: 2 });
+  const driver = new QemuDriver({ stateDir: join(state, "qemu-snap"), maxVcpus: 1, maxMemoryMiB: 512, jobDiskGiB: 2, network: net, netns: world.hostNs, accel: "tcg", snapshots });
+  await snapshots.prepare(await driver.planFor(parseLabels(["nimbus"])));
+  const inst = await probeInVm(driver, `snapnet${world.tag}`);
+  expect(inst.meta.snapshot).toBeDefined();
+  await driver.destroy(inst);
+  expect(await net.host.linkExists(String(inst.meta.tap))).toBe(false);
+}, 120_000);

@@ -6,7 +6,7 @@
  * The conformance suite runs again on a pool-backed driver.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { QemuDriver } from "../../agent/drivers/qemu/driver.ts";
@@ -73,6 +73,30 @@ test("a job takes a warm VM in O(1) and runs on it; a replacement starts behind 
   expect(qemuPids(owner)).toEqual([]);
   expect(readdirSync(join(state, "pool", "warm"))).toEqual([]);
 }, 90_000);
+
+test("standing mounts (the GitHub runner): warm VMs carry them; a job that mounts them takes a warm VM, another mount boots cold, a job that asks for none does not see them", async () => {
+  const runner = join(state, "runner-dir");
+  mkdirSync(runner, { recursive: true });
+  writeFileSync(join(runner, "run.sh"), "#!/bin/sh\necho runner here\n", { mode: 0o755 });
+  const extra = join(state, "extra-dir");
+  mkdirSync(extra, { recursive: true });
+  writeFileSync(join(extra, "x.txt"), "extra\n");
+  const driver = new QemuDriver({ ...base("standing"), snapshots: undefined, standingMounts: [{ source: runner, target: "/runner" }], warmPool: { classes: parseWarmClasses("2c4g=1..1") } });
+  await driver.probe();
+  const run = async (tag: string, mounts: { source: string; target: string }[], script: string) => {
+    await driver.warm!.settled();
+    const spec = { jobId: `stand${tag}`, attempt: 1, command: ["sh", "-c", script], env: {}, dir: join(state, `stand-${tag}`), requirements: req, mounts };
+    const inst = await driver.prepare(spec);
+    const out = capture();
+    const res = await (await driver.start(inst, spec, out.sink)).exited;
+    await driver.destroy(inst);
+    return { warm: typeof inst.meta.warmVm === "string", code: res.exitCode, out: out.text("out") };
+  };
+  expect(await run("a", [{ source: runner, target: "/runner" }], "/runner/run.sh")).toEqual({ warm: true, code: 0, out: "runner here\n" });
+  expect(await run("b", [], "[ -e /runner/run.sh ] && echo visible || echo hidden")).toEqual({ warm: true, code: 0, out: "hidden\n" });
+  expect(await run("c", [{ source: runner, target: "/runner" }, { source: extra, target: "/mnt/extra" }], "/runner/run.sh; cat /mnt/extra/x.txt")).toEqual({ warm: false, code: 0, out: "runner here\nextra\n" });
+  await driver.close();
+}, 120_000);
 
 test("kill -9 of an agent with a warm pool: the next driver over its state lists its warm VM and destroys it (reaper)", async () => {
   const crashOwner = `${owner}-crash`;

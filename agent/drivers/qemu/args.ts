@@ -31,7 +31,11 @@ export interface LaunchPlan {
    * the doorbell (agent/guest/init). "template": warm, for a snapshot. "probe": boot and power off.
    */
   mode: "run" | "warm" | "template" | "probe";
-  /** A NIC: on a tap, or (snapshot templates) present but unplugged. */
+  /**
+   * A NIC: on a tap, or (snapshot templates) present but on a QEMU hub port with nothing else on
+   * it: a backend without migration state, so the restore can put the clone's own tap under it
+   * (user-mode networking would carry its state into the snapshot and refuse the tap).
+   */
   nic?: TapAttachment | "placeholder";
   /** The agent that owns this VM: tagged on the command line so list() on a shared host sees only its own. */
   owner?: string;
@@ -56,7 +60,7 @@ function disk(id: string, file: string, readonly: boolean): string[] {
 
 function nic(n: LaunchPlan["nic"]): string[] {
   if (!n) return [];
-  const dev = n === "placeholder" ? "-netdev user,id=net0,restrict=on" : `-netdev tap,id=net0,ifname=${n.tap},script=no,downscript=no`;
+  const dev = n === "placeholder" ? "-netdev hubport,id=net0,hubid=0" : `-netdev tap,id=net0,ifname=${n.tap},script=no,downscript=no`;
   const mac = n === "placeholder" ? "52:54:00:00:00:01" : n.mac;
   return [...dev.split(" "), "-device", `virtio-net-device,netdev=net0,mac=${mac}`];
 }

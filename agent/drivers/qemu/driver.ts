@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { AppError, errorMessage } from "../../../src/core/errors.ts";
 import { createLogger } from "../../../src/core/log.ts";
 import { writeConfigDisk, writeConfigInPlace, ensureJobDisk } from "../../guest/host/disks.ts";
-import { mountDisks, type MountDisk } from "../../guest/host/mount-disks.ts";
+import { mountDisks, vmMounts, type MountDisk } from "../../guest/host/mount-disks.ts";
 import { WarmPool } from "../../pool/warm.ts";
 import { QemuWarmFactory, type QemuWarmVm } from "./warm.ts";
 import type { Requirements } from "../../../src/jobs/labels.ts";
@@ -38,8 +38,10 @@ export interface QemuMeta {
   snapshot?: Snapshot;
   /** The warm VM (its QEMU process and tap are named after it) this job took. */
   warmVm?: string;
-  /** Read-only disks of the job's mounts (never on warm or restored VMs: their disks are fixed at boot). */
+  /** Read-only disks attached to the VM: the driver's standing mounts, then the job's other mounts. */
   mounts?: MountDisk[];
+  /** Which of them the job mounts (its config lists these). */
+  mountIds?: string[];
   [k: string]: unknown;
 }
 
@@ -73,6 +75,20 @@ export class QemuDriver implements Driver {
 
   get jobDiskGiB(): number {
     return this.opts.jobDiskGiB ?? 16;
+  }
+
+  private get mountCacheDir(): string {
+    return this.opts.mountCacheDir ?? join(this.opts.stateDir, "mounts");
+  }
+
+  /** The standing mounts' disks (built once per content; every VM of this driver has them). */
+  standing(): Promise<MountDisk[]> {
+    return mountDisks(this.mountCacheDir, this.opts.standingMounts);
+  }
+
+  /** The config's mount lines: the disks the job mounts, where. */
+  private static listed(m: QemuMeta): { id: string; target: string }[] {
+    return (m.mounts ?? []).filter((d) => m.mountIds?.includes(d.id)).map(({ id, target }) => ({ id, target }));
   }
 
   assets(): VmAssets {
@@ -110,17 +126,18 @@ export class QemuDriver implements Driver {
     const known = this.records.get(name);
     if (known?.meta.warmVm && this.taken.has(name)) return known;
     const rootfs = await this.rootfsFor(spec);
-    const mounts = await mountDisks(this.opts.mountCacheDir ?? join(this.opts.stateDir, "mounts"), spec.mounts);
-    const warm = mounts.length ? undefined : this.warm?.take(shapeKey(await this.planFor(spec.requirements, rootfs), this.jobDiskGiB));
-    if (warm) return this.adopt(spec, warm);
+    // A job that mounts only standing mounts fits a warm VM or a snapshot; any other mount means a cold boot.
+    const { attached, listed, extra } = await vmMounts(this.mountCacheDir, await this.standing(), spec.mounts);
+    const warm = extra ? undefined : this.warm?.take(shapeKey(await this.planFor(spec.requirements, rootfs), this.jobDiskGiB));
+    if (warm) return this.adopt(spec, warm, listed);
     const vmDir = join(spec.dir, "qemu");
     mkdirSync(vmDir, { recursive: true });
     const paths = vmPaths(vmDir);
     const net = await this.opts.network?.attach(name);
-    await writeConfigDisk(paths.configDisk, { hostname: name, command: spec.command, env: spec.env, net: net && { ...net }, mounts });
-    const meta: QemuMeta = { vmDir, rootfs, ...shapeFor(spec.requirements, this.opts), tap: net?.tap, mac: net?.mac, ip: net?.ip, mounts };
+    const meta: QemuMeta = { vmDir, rootfs, ...shapeFor(spec.requirements, this.opts), tap: net?.tap, mac: net?.mac, ip: net?.ip, mounts: attached, mountIds: listed };
+    await writeConfigDisk(paths.configDisk, { hostname: name, command: spec.command, env: spec.env, net: net && { ...net }, mounts: QemuDriver.listed(meta) });
     const inst: Instance = { driver: this.name, name, jobId: spec.jobId, attempt: spec.attempt, dir: spec.dir, meta };
-    const snap = mounts.length ? undefined : await this.opts.snapshots?.find(await this.plan(inst, "run"));
+    const snap = extra ? undefined : await this.opts.snapshots?.find(await this.plan(inst, "run"));
     if (existsSync(paths.jobDisk)) {
       // prepared before: keep the disk it has (and the snapshot it was copied from, if any)
       meta.snapshot = known?.meta.snapshot as Snapshot | undefined;
@@ -133,9 +150,9 @@ export class QemuDriver implements Driver {
   }
 
   /** A warm VM becomes the job's instance: its record now carries the VM (process, tap, disks). */
-  private adopt(spec: RunSpec, warm: QemuWarmVm): Instance {
+  private adopt(spec: RunSpec, warm: QemuWarmVm, mountIds: string[]): Instance {
     const name = instanceName(spec.jobId, spec.attempt);
-    const inst: Instance = { driver: this.name, name, jobId: spec.jobId, attempt: spec.attempt, dir: spec.dir, pid: warm.vm.pid, meta: { ...warm.meta, warmVm: warm.name } };
+    const inst: Instance = { driver: this.name, name, jobId: spec.jobId, attempt: spec.attempt, dir: spec.dir, pid: warm.vm.pid, meta: { ...warm.meta, warmVm: warm.name, mountIds } };
     this.records.save(inst);
     this.records.remove(warm.name);
     this.taken.set(name, warm);
@@ -149,7 +166,7 @@ export class QemuDriver implements Driver {
     if (m.warmVm) {
       const warm = this.taken.get(inst.name);
       if (!warm) throw new AppError("unavailable", `${inst.name}: its warm VM ${m.warmVm} is gone (prepare again)`);
-      await writeConfigInPlace(vmPaths(m.vmDir).configDisk, { hostname: inst.name, command: spec.command, env: spec.env, net: warm.net && { ...warm.net } });
+      await writeConfigInPlace(vmPaths(m.vmDir).configDisk, { hostname: inst.name, command: spec.command, env: spec.env, net: warm.net && { ...warm.net }, mounts: QemuDriver.listed(m) });
       warm.relay.sink = sink;
       warm.vm.ring();
       vm = warm.vm;
@@ -176,7 +193,7 @@ export class QemuDriver implements Driver {
 
   /** The plan a job with these requirements would get (placeholder paths): to build its snapshot ahead. */
   async planFor(req: Requirements, rootfs?: string): Promise<LaunchPlan> {
-    const meta: QemuMeta = { vmDir: "/nonexistent", rootfs: rootfs ?? this.assets().rootfs, ...shapeFor(req, this.opts) };
+    const meta: QemuMeta = { vmDir: "/nonexistent", rootfs: rootfs ?? this.assets().rootfs, ...shapeFor(req, this.opts), mounts: await this.standing() };
     return this.plan({ driver: this.name, name: "nimbus-template-0", jobId: "template", attempt: 0, dir: "", meta }, "template");
   }
 

@@ -22,6 +22,12 @@ export interface QemuDriverOptions {
   /** Caps on what a size label asks for (small hosts, tests). */
   maxVcpus?: number;
   maxMemoryMiB?: number;
+  /**
+   * Host directories attached to every VM (warm, restored and cold alike), e.g. the GitHub runner:
+   * a job that mounts only these can take a warm VM or a snapshot. The guest mounts only what a job
+   * asks for.
+   */
+  standingMounts?: { source: string; target: string }[];
   /** Where the read-only images of jobs' mounts are kept (shared by VMs). Default `<stateDir>/mounts`. */
   mountCacheDir?: string;
   /** Size of each job's writable disk (sparse). Default 16. */

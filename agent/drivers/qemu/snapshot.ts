@@ -33,7 +33,8 @@ export interface SnapshotSource {
 /** Everything a restore must share with its template: accelerator, CPU, memory, boot files, devices. */
 export function shapeKey(plan: LaunchPlan, jobDiskGiB: number): string {
   const nic = plan.nic ? "nic" : "nonic";
-  const h = new Bun.CryptoHasher("sha256").update([plan.kernel, plan.initramfs, plan.rootfs].join("\n")).digest("hex").slice(0, 12);
+  // Mount images are part of the shape: a VM booted with an older runner image must not serve new jobs.
+  const h = new Bun.CryptoHasher("sha256").update([plan.kernel, plan.initramfs, plan.rootfs, ...(plan.mounts ?? []).map((m) => `${m.id}=${m.image}`)].join("\n")).digest("hex").slice(0, 12);
   return `${plan.accel}-${plan.vcpus}c-${plan.memoryMiB}m-${jobDiskGiB}g-${nic}-${h}`;
 }
 

@@ -54,7 +54,8 @@ export class QemuWarmFactory implements WarmFactory<QemuWarmVm> {
     mkdirSync(vmDir, { recursive: true });
     const spec = specFor(sizeClass, name, vmDir);
     const rootfs = await this.d.rootfsFor(spec);
-    const inst: Instance = { driver: this.d.name, name, jobId: spec.jobId, attempt: 0, dir: vmDir, meta: { vmDir, rootfs, ...shapeFor(spec.requirements, this.d.opts), warm: true } };
+    const meta0: QemuMeta = { vmDir, rootfs, ...shapeFor(spec.requirements, this.d.opts), mounts: await this.d.standing(), warm: true };
+    const inst: Instance = { driver: this.d.name, name, jobId: spec.jobId, attempt: 0, dir: vmDir, meta: meta0 };
     this.d.records.save(inst); // before anything exists: a crash from here on leaves a record to reap
     try {
       const net = await this.d.opts.network?.attach(name);

@@ -15,6 +15,8 @@ export interface MountDisk {
   /** Drive id: m0, m1, … (serial `nimbus-m0`). */
   id: string;
   image: string;
+  /** The host directory it was built from. */
+  source: string;
   target: string;
 }
 
@@ -48,16 +50,33 @@ function checkTarget(target: string): void {
   if (bad) throw new AppError("validation_failed", `mount target ${target} must be an absolute path outside ${RESERVED.join(", ")}`, { field: "mounts", target });
 }
 
-/** Builds (or finds) the image of each mount under `cacheDir`; the i-th mount is drive `m<i>`. */
-export async function mountDisks(cacheDir: string, mounts: { source: string; target: string }[] | undefined): Promise<MountDisk[]> {
+/** Builds (or finds) the image of each mount under `cacheDir`; the i-th mount is drive `m<first + i>`. */
+export async function mountDisks(cacheDir: string, mounts: { source: string; target: string }[] | undefined, first = 0): Promise<MountDisk[]> {
   if (!mounts?.length) return [];
   mkdirSync(cacheDir, { recursive: true });
   const out: MountDisk[] = [];
   for (const [i, m] of mounts.entries()) {
     checkTarget(m.target);
-    out.push({ id: `m${i}`, image: await imageOf(cacheDir, m.source), target: m.target });
+    out.push({ id: `m${first + i}`, image: await imageOf(cacheDir, m.source), source: m.source, target: m.target });
   }
   return out;
+}
+
+/**
+ * The disks of a VM whose driver attaches `standing` mounts to every VM (so warm and restored VMs
+ * have them too), for a job asking for `wanted`: the standing disks plus images of the mounts that
+ * are not standing (`extra`: such a job cannot use a warm VM), and the ids the job mounts.
+ */
+export async function vmMounts(cacheDir: string, standing: MountDisk[], wanted: { source: string; target: string }[] | undefined) {
+  const listed: string[] = [];
+  const rest: { source: string; target: string }[] = [];
+  for (const w of wanted ?? []) {
+    const hit = standing.find((d) => d.target === w.target && d.source === w.source);
+    if (hit) listed.push(hit.id);
+    else rest.push(w);
+  }
+  const extra = await mountDisks(cacheDir, rest, standing.length);
+  return { attached: [...standing, ...extra], listed: [...listed, ...extra.map((d) => d.id)], extra: extra.length > 0 };
 }
 
 const STALE_MS = 10 * 60_000;
