@@ -25,7 +25,7 @@ async function up(extra: string[] = []): Promise<Up> {
   let text = "";
   const proc = Bun.spawn([BIN, "up", "--data-dir", dir, "--port-base", String(await freePortBase()), ...extra], { stdout: "pipe", stderr: "pipe" });
   (async () => {
-    for await (const chunk of proc.stdout as ReadableStream<Uint8Array>) text += new TextDecoder().decode(chunk);
+    for await (const chunk of proc.stdout as unknown as AsyncIterable<Uint8Array>) text += new TextDecoder().decode(chunk);
   })();
   await waitFor(() => text.includes("Nimbus is up") || proc.exitCode !== null, 20_000, "nimbus up");
   expect(proc.exitCode).toBeNull();

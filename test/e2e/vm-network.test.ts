@@ -64,7 +64,7 @@ beforeAll(async () => {
     },
   });
   (async () => {
-    for await (const c of up.stdout as ReadableStream<Uint8Array>) out += new TextDecoder().decode(c);
+    for await (const c of up.stdout as unknown as AsyncIterable<Uint8Array>) out += new TextDecoder().decode(c);
   })();
   await waitFor(() => out.includes("Nimbus is up") || up.exitCode !== null, 120_000, "nimbus up --vm in the namespace");
   expect(up.exitCode).toBeNull();
