@@ -53,13 +53,8 @@ export const installationKey = (id: number) => `installation.${id}`;
 
 /** The Nimbus job id of a GitHub workflow job. */
 export const ghJobKey = (ghJobId: number) => `gh-${ghJobId}`;
-/** Runner names are derived from the Nimbus job id and attempt (the sandbox/VM has the same name). */
-export const RUNNER_PREFIX = "nimbus-";
-export const runnerName = (jobId: string, attempt: number) => `${RUNNER_PREFIX}${jobId}-${attempt}`;
-export function parseRunnerName(name: string | null | undefined): { jobId: string; attempt: number } | null {
-  const m = /^nimbus-(.+)-(\d+)$/.exec(name ?? "");
-  return m ? { jobId: m[1]!, attempt: Number(m[2]) } : null;
-}
+import { parseRunnerName } from "./runner-names.ts";
+export { RUNNER_PREFIX, runnerName, parseRunnerName } from "./runner-names.ts";
 
 /** Merge a new observation into what we knew; returns null when nothing changes. */
 export function mergeJobFacts(cur: JobFacts | null, obs: JobFacts): JobFacts | null {

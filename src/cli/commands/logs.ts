@@ -1,4 +1,5 @@
 import { TERMINAL, type JobRecord } from "../../jobs/record.ts";
+import { parseRunnerName } from "../../github/runner-names.ts";
 import type { ApiClient, LogLineOut } from "../client.ts";
 import type { CliContext } from "../context.ts";
 import type { Command } from "../command.ts";
@@ -48,6 +49,13 @@ export async function followJobLogs(ctx: CliContext, api: ApiClient, jobId: stri
   return seen;
 }
 
+/** A GitHub job that ran on a runner another job started: that runner's output is logged under the other job. */
+export function borrowedRunner(job: Pick<JobRecord, "id" | "github">): { runnerName: string; jobId: string; attempt: number } | null {
+  const name = job.github?.ranOn?.runnerName;
+  const owner = parseRunnerName(name);
+  return name && owner && owner.jobId !== job.id ? { runnerName: name, ...owner } : null;
+}
+
 export const logs: Command = {
   name: "logs",
   summary: "print a job's logs (its stdout to stdout; its stderr and Nimbus's notes to stderr)",
@@ -58,7 +66,9 @@ export const logs: Command = {
   async run(ctx, v, [id]) {
     const api = await ctx.client();
     const offset = Number(v.offset ?? 0);
-    await api.get(`/api/jobs/${encodeURIComponent(id!)}`); // 404 for an unknown job, before anything else
+    const { job } = await api.get<{ job: JobRecord }>(`/api/jobs/${encodeURIComponent(id!)}`); // 404 for an unknown job, before anything else
+    const borrowed = borrowedRunner(job);
+    if (borrowed && !ctx.json) ctx.err(`note: GitHub ran this job on runner ${borrowed.runnerName}, started for job ${borrowed.jobId}: its output is in \`nimbus logs ${borrowed.jobId}\` (attempt ${borrowed.attempt})`);
     if (v.follow) {
       await followJobLogs(ctx, api, id!, offset);
       return 0;

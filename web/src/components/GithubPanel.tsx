@@ -1,5 +1,20 @@
 /** Where a GitHub job lives on GitHub, the runners Nimbus started for it and what each one took. */
 import type { Job } from "../api.ts";
+import { parseRunnerName } from "../../../src/github/runner-names.ts";
+import { href } from "../router.ts";
+
+/** The runner that ran it, and (when another job started that runner) where its output is. */
+function RanOn({ job }: { job: Job }) {
+  const name = job.github?.ranOn?.runnerName;
+  if (!name) return <>–</>;
+  const owner = parseRunnerName(name);
+  if (!owner || owner.jobId === job.id) return <span className="mono">{name}</span>;
+  return (
+    <span data-testid="borrowed">
+      <span className="mono">{name}</span>, started for <a href={href.job(owner.jobId)}>{owner.jobId}</a>: its output is in that job's logs (attempt {owner.attempt})
+    </span>
+  );
+}
 
 export function GithubPanel({ job }: { job: Job }) {
   const g = job.github;
@@ -12,7 +27,7 @@ export function GithubPanel({ job }: { job: Job }) {
         {` · run ${g.runId}${g.runAttempt > 1 ? ` (attempt ${g.runAttempt})` : ""} · heard by ${g.via}`}
       </dd>
       <dt>conclusion</dt><dd>{g.conclusion ?? "not yet"}</dd>
-      <dt>ran on</dt><dd className="mono">{g.ranOn?.runnerName ?? "–"}</dd>
+      <dt>ran on</dt><dd><RanOn job={job} /></dd>
       <dt>runners</dt>
       <dd>
         {g.runners.length === 0 ? "none started yet" : (
