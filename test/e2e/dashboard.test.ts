@@ -8,6 +8,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { buildDashboard } from "../../web/build.ts";
 import { testStack, type TestStack } from "../support/stack.ts";
+import { githubStack } from "../github/support.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 let s: TestStack;
@@ -92,3 +93,27 @@ test("the page and its assets are served; an unknown asset is 404", async () => 
   // The relayed logs need the admin token like every /api route.
   expect((await fetch(`${s.controlUrl}/api/jobs/${"j".repeat(8)}/logs`)).status).toBe(401);
 });
+
+test("a GitHub job's page: where it lives on GitHub, its conclusion, the runner that took it, where the time went", async () => {
+  const g = await githubStack({ agents: 1 });
+  try {
+    const gh = g.sim.queueJob({ labels: ["self-hosted", "nimbus"], steps: ["echo from a workflow step"] });
+    const id = `gh-${gh.id}`;
+    await g.stack.waitJob(id, (j) => j.state === "succeeded", 60_000);
+    const p = await browser.newPage();
+    await p.goto(`${g.stack.controlUrl}/#token=${encodeURIComponent(g.stack.adminToken)}`);
+    await p.goto(`${g.stack.controlUrl}/#/jobs/${id}`);
+    await p.waitForSelector(".facts.github");
+    const panel = (await p.textContent(".facts.github"))!;
+    expect(panel).toContain(`${g.sim.org}/${g.sim.repos[0]}`);
+    expect(panel).toContain("conclusionsuccess");
+    expect(panel).toContain(`nimbus-${id}-1 (attempt 1) · took this job`);
+    expect(await p.$("[data-testid=borrowed]")).toBeNull(); // its own runner ran it
+    await p.waitForSelector("[data-testid=latency] [data-span=startupMs]");
+    await p.waitForSelector(".loglines .line");
+    expect(await p.textContent(".loglines")).toContain("from a workflow step");
+    await p.close();
+  } finally {
+    await g.destroy();
+  }
+}, 90_000);

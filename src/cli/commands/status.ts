@@ -29,6 +29,7 @@ export const status: Command = {
       ctx.out(`queue:  ${queue.total} waiting${Object.keys(queue.pools).length ? " (" + Object.entries(queue.pools).map(([p, n]) => `${p}: ${n}`).join(", ") + ")" : ""}`);
       ctx.out(`jobs:   ${Object.entries(queue.jobs).map(([s, n]) => `${s} ${n}`).join(", ") || "none"}`);
     }
+    ctx.out(`dashboard: ${api.controlUrl}/ (sign in with an admin token; \`nimbus up\` prints a link that carries one)`);
     return services.every((s) => s.healthy) ? 0 : 1;
   },
 };
