@@ -86,21 +86,27 @@ function imageOf(cacheDir: string, source: string): Promise<string> {
   const tree = treeDigest(source);
   const pathKey = createHash("sha256").update(source).digest("hex").slice(0, 10);
   const file = join(cacheDir, `mount-${pathKey}-${tree.digest.slice(0, 16)}.ext4`);
-  if (existsSync(file)) return Promise.resolve(file);
+  if (existsSync(file)) return Promise.resolve(dropReplaced(cacheDir, pathKey, file));
   let p = building.get(file);
   if (!p) {
     p = build(source, file, tree).finally(() => building.delete(file));
     building.set(file, p);
   }
-  return p.then((f) => {
-    // Older images of the same directory are not used by new VMs (running ones keep their open
-    // file); one replaced a while ago cannot be waiting for a VM that is about to start either.
-    for (const old of readdirSync(cacheDir)) {
-      const p = join(cacheDir, old);
-      if (old.startsWith(`mount-${pathKey}-`) && p !== f && Date.now() - statSync(p).mtimeMs > STALE_MS) rmSync(p, { force: true });
-    }
-    return f;
-  });
+  return p;
+}
+
+/**
+ * Older images of the same directory serve no new VM once `current` exists; running VMs keep their
+ * open file. They go once `current` is STALE_MS old, so a VM prepared just before the change can
+ * still start with the image it was given.
+ */
+function dropReplaced(cacheDir: string, pathKey: string, current: string): string {
+  if (Date.now() - statSync(current).mtimeMs < STALE_MS) return current;
+  for (const old of readdirSync(cacheDir)) {
+    const p = join(cacheDir, old);
+    if (old.startsWith(`mount-${pathKey}-`) && p !== current && !old.endsWith(".part")) rmSync(p, { force: true });
+  }
+  return current;
 }
 
 async function build(source: string, file: string, tree: { bytes: number; files: number }): Promise<string> {
