@@ -1,19 +1,26 @@
 /** Health, readiness, metrics, agents and queue depth. */
 import { Elysia } from "elysia";
 import { listAgents } from "../agents/registry.ts";
-import { QUEUE_STREAM } from "../nats/topology.ts";
+import { QUEUE_STREAM, QUEUE_SUBJECT_PREFIX } from "../nats/topology.ts";
 import { VERSION } from "../version.ts";
 import type { ControlContext } from "./context.ts";
 
+/**
+ * Jobs waiting or in flight per pool: from each pool's consumer (agents make them), and for pools no
+ * agent has pulled from yet, the messages waiting on the pool's subject.
+ */
 export async function queueDepth(ctx: ControlContext): Promise<{ total: number; pools: Record<string, number> }> {
   const pools: Record<string, number> = {};
-  let total = 0;
   for await (const c of ctx.topology.jsm.consumers.list(QUEUE_STREAM)) {
     const pool = c.config.filter_subject?.split(".").slice(2).join(".") ?? c.name;
     pools[pool] = c.num_pending + c.num_ack_pending;
-    total += pools[pool];
   }
-  return { total, pools };
+  const info = await ctx.topology.jsm.streams.info(QUEUE_STREAM, { subjects_filter: `${QUEUE_SUBJECT_PREFIX}.>` });
+  for (const [subject, n] of Object.entries(info.state.subjects ?? {})) {
+    const pool = subject.slice(QUEUE_SUBJECT_PREFIX.length + 1);
+    if (!(pool in pools)) pools[pool] = n;
+  }
+  return { total: Object.values(pools).reduce((a, b) => a + b, 0), pools };
 }
 
 export function systemRoutes(ctx: ControlContext) {

@@ -65,9 +65,13 @@ test("jobs, a job's lifecycle and logs, search, cancel, agents; the token never 
   await page.waitForSelector(".jobhead .badge[data-state='cancelled']", { timeout: 20_000 });
   expect((await s.waitJob(long.id)).state).toBe("cancelled");
 
+  // A job for a pool no agent serves (a VM job on a sandbox-only stack): the queue view says so.
+  const stranded = await s.submit({ command: ["true"], labels: ["nimbus", "isolation:vm"] });
   await page.click("header.top nav a:has-text('Agents')");
   await page.waitForSelector("tr[data-agent]");
   expect(await page.textContent("tr[data-agent]")).toContain("sandbox");
+  await page.waitForSelector(`tr[data-pool="${stranded.pool}"]`);
+  expect(await page.textContent(`tr[data-pool="${stranded.pool}"]`)).toContain("no agent: jobs here wait");
 }, 90_000);
 
 test("no token or a refused one: the sign-in form, naming why", async () => {

@@ -16,9 +16,13 @@ function portFree(port: number): Promise<boolean> {
 }
 
 /** A base port with the 6 ports after it free. */
+/**
+ * A base with six free ports, below the kernel's ephemeral range (32768+ by default): a port that is
+ * free when checked must not be handed to some client's outgoing connection before the service binds it.
+ */
 export async function freePortBase(): Promise<number> {
   for (;;) {
-    const base = 20_000 + Math.floor(Math.random() * 4000) * 10;
+    const base = 20_000 + Math.floor(Math.random() * 1270) * 10;
     const checks = await Promise.all(Array.from({ length: 6 }, (_, i) => portFree(base + i)));
     if (checks.every(Boolean)) return base;
   }

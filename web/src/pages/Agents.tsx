@@ -4,6 +4,38 @@ import { ago } from "../format.ts";
 import { usePoll } from "../poll.ts";
 import { href } from "../router.ts";
 
+interface Queue {
+  pools: Record<string, number>;
+}
+
+/** Waiting jobs per pool, and whether any live agent serves the pool (a job there waits for one). */
+function PoolQueue({ agents }: { agents: Agent[] }) {
+  const { data } = usePoll(() => api<Queue>("/api/queue"), 3000, []);
+  const served = new Set(agents.flatMap((a) => a.pools));
+  const pools = Object.entries(data?.pools ?? {}).filter(([p, n]) => n > 0 || served.has(p));
+  if (!pools.length) return null;
+  return (
+    <>
+      <h3>Queue by pool</h3>
+      <table className="pools">
+        <thead><tr><th>pool</th><th>waiting or in flight</th><th>served by</th></tr></thead>
+        <tbody>
+          {pools.sort(([a], [b]) => a.localeCompare(b)).map(([pool, n]) => {
+            const by = agents.filter((a) => a.pools.includes(pool)).length;
+            return (
+              <tr key={pool} data-pool={pool}>
+                <td className="mono">{pool}</td>
+                <td>{n}</td>
+                <td className={by ? "" : "error"}>{by ? `${by} agent${by === 1 ? "" : "s"}` : "no agent: jobs here wait"}</td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </>
+  );
+}
+
 export function AgentsPage() {
   const { data, error } = usePoll(() => api<{ agents: Agent[] }>("/api/agents"), 3000, []);
   return (
@@ -32,6 +64,7 @@ export function AgentsPage() {
           </tbody>
         </table>
       )}
+      {data && <PoolQueue agents={data.agents} />}
     </section>
   );
 }
