@@ -23,7 +23,7 @@ export function GithubPanel({ job }: { job: Job }) {
     <dl className="facts github">
       <dt>GitHub job</dt>
       <dd>
-        {g.htmlUrl ? <a href={g.htmlUrl} rel="noreferrer">{g.owner}/{g.repo} · {g.workflowName ?? "workflow"} / {g.jobName ?? g.jobId}</a> : `${g.owner}/${g.repo} · job ${g.jobId}`}
+        {g.htmlUrl && /^https?:\/\//.test(g.htmlUrl) ? <a href={g.htmlUrl} rel="noreferrer">{g.owner}/{g.repo} · {g.workflowName ?? "workflow"} / {g.jobName ?? g.jobId}</a> : `${g.owner}/${g.repo} · job ${g.jobId}`}
         {` · run ${g.runId}${g.runAttempt > 1 ? ` (attempt ${g.runAttempt})` : ""} · heard by ${g.via}`}
       </dd>
       <dt>conclusion</dt><dd>{g.conclusion ?? "not yet"}</dd>
