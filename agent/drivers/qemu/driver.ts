@@ -25,6 +25,7 @@ import { findVmmProcesses, InstanceRecords, isAlive, killAndWait, listInstances 
 import { installJobDisk, restoreVm, shapeKey, type Snapshot } from "./snapshot.ts";
 
 const log = createLogger("qemu");
+const STANDING_RECHECK_MS = 10_000;
 
 export interface QemuMeta {
   vmDir: string;
@@ -81,9 +82,22 @@ export class QemuDriver implements Driver {
     return this.opts.mountCacheDir ?? join(this.opts.stateDir, "mounts");
   }
 
-  /** The standing mounts' disks (built once per content; every VM of this driver has them). */
+  private standingCache?: { at: number; disks: Promise<MountDisk[]> };
+
+  /**
+   * The standing mounts' disks (built once per content; every VM of this driver has them). The
+   * directories are walked for their digest at most every STANDING_RECHECK_MS, not on every job's
+   * prepare: a runner directory has thousands of files, and a warm take costs tens of milliseconds.
+   */
   standing(): Promise<MountDisk[]> {
-    return mountDisks(this.mountCacheDir, this.opts.standingMounts);
+    if (!this.opts.standingMounts?.length) return Promise.resolve([]);
+    const now = Date.now();
+    if (!this.standingCache || now - this.standingCache.at > STANDING_RECHECK_MS) {
+      const disks = mountDisks(this.mountCacheDir, this.opts.standingMounts);
+      disks.catch(() => (this.standingCache = undefined)); // a failure is not remembered
+      this.standingCache = { at: now, disks };
+    }
+    return this.standingCache.disks;
   }
 
   /** The config's mount lines: the disks the job mounts, where. */
