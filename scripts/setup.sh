@@ -4,11 +4,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quiet=0
-[ "${1:-}" = "--quiet" ] && quiet=1
+tests=0
+for a in "$@"; do
+  case "$a" in
+    --quiet) quiet=1 ;;
+    --tests) tests=1 ;;
+    *) echo "setup: unknown option $a (use --quiet, --tests)" >&2; exit 2 ;;
+  esac
+done
 say() { [ "$quiet" = 1 ] || echo "setup: $*"; }
 
 # Debian packages the stack and its tests use. scripts/debian-packages.txt lists one per line.
-mapfile -t wanted < <(grep -v '^\s*#' scripts/debian-packages.txt | awk 'NF{print $1}')
+# A second word `test` marks packages only the test suite needs (--tests).
+mapfile -t wanted < <(grep -v '^\s*#' scripts/debian-packages.txt | awk -v t="$tests" 'NF && ($2 != "test" || t == 1) {print $1}')
 missing=()
 for p in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
