@@ -263,12 +263,17 @@ export class Reconciler {
     return lost;
   }
 
-  /** Latency histograms, observed once per job by the leader. */
+  /**
+   * Latency histograms, observed once per job by the leader. The assignment is when the record went
+   * running, or else when GitHub said in_progress: a fast runner can finish before its agent sees the
+   * assignment, and the record then never passes through running (as in latencyBreakdown).
+   */
   private observe(job: JobRecord): void {
     const t = job.times;
-    if (t.running && job.github?.createdAt && !this.observed.has(`q:${job.id}`)) {
+    const assigned = t.running ?? (job.github ? this.d.facts.jobs.get(job.github.jobId)?.inProgressAt : undefined);
+    if (assigned && job.github?.createdAt && !this.observed.has(`q:${job.id}`)) {
       this.observed.add(`q:${job.id}`);
-      this.d.metrics.queueSeconds.observe(Math.max(0, t.running - job.github.createdAt) / 1000);
+      this.d.metrics.queueSeconds.observe(Math.max(0, assigned - job.github.createdAt) / 1000);
     }
     if (t.runner_registered && t.leased && t.runner_registered >= t.leased && !this.observed.has(`s:${job.id}:${job.attempt}`)) {
       this.observed.add(`s:${job.id}:${job.attempt}`);
