@@ -97,7 +97,8 @@ export const up: Command = {
   usage: "up [--port-base N] [--agents N] [--sample] [--exit-after-sample]",
   details: `Ports: control N, logs N+1, NATS N+2, NATS monitoring N+3, Actions cache N+4 (default N = 7070).
 Two stacks run side by side with different --data-dir and --port-base. The endpoints and an admin
-token are written to <data-dir>/state.json so other nimbus commands find the stack.
+token are written to <data-dir>/state.json so other nimbus commands find the stack. The dashboard
+is the control plane's / (the printed link carries the admin token in its fragment).
 --vm also runs isolation:vm jobs in QEMU microVMs (KVM when it works, software emulation otherwise),
 building the kernel, initramfs and rootfs into artifacts/vm first if they are missing.
 --vm-network nat|offline|none: the guests' network (default nat as root, none otherwise). With a
