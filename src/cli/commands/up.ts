@@ -94,7 +94,7 @@ function printUp(ctx: CliContext, stack: Stack, ms: number): void {
 export const up: Command = {
   name: "up",
   summary: "start the single-host stack (nats-server, control plane, log service, Actions cache, agents)",
-  usage: "up [--port-base N] [--agents N] [--sample] [--exit-after-sample]",
+  usage: "up [--port-base N] [--agents N] [--vm] [--vm-network nat|offline|none] [--demo] [--sample] [--exit-after-sample]",
   details: `Ports: control N, logs N+1, NATS N+2, NATS monitoring N+3, Actions cache N+4 (default N = 7070).
 Two stacks run side by side with different --data-dir and --port-base. The endpoints and an admin
 token are written to <data-dir>/state.json so other nimbus commands find the stack. The dashboard
