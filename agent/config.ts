@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { leaseTtlMs, logsUrl, natsReplicas, natsToken, natsUrl } from "../src/core/config/common.ts";
 import { bool, int, list, oneOf, optionalStr, secret, str, type SettingsSpec } from "../src/core/config/settings.ts";
 import { DEFAULT_ASSETS_DIR } from "./drivers/qemu/assets.ts";
-import { DEFAULT_IMAGES_DIR } from "./images/main.ts";
+import { DEFAULT_IMAGES_DIR } from "./images/store.ts";
 import { parseWarmClasses, parseWarmSchedule } from "./pool/schedule.ts";
 
 /** The VM bridge's subnet unless NIMBUS_VM_SUBNET says otherwise (the gateway is its first address). */

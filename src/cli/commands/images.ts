@@ -6,8 +6,7 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { buildImage } from "../../../agent/images/build.ts";
-import { DEFAULT_IMAGES_DIR } from "../../../agent/images/main.ts";
-import { ImageStore } from "../../../agent/images/store.ts";
+import { DEFAULT_IMAGES_DIR, ImageStore } from "../../../agent/images/store.ts";
 import { loadVersions } from "../../../agent/images/versions.ts";
 import { AppError } from "../../core/errors.ts";
 import type { Command } from "../command.ts";
