@@ -1,17 +1,11 @@
 /** Layout: header with the queue at a glance, navigation, the page; a token form when needed. */
 import { useState } from "react";
-import { api, token } from "./api.ts";
+import { api, token, type Queue } from "./api.ts";
 import { AgentsPage } from "./pages/Agents.tsx";
 import { JobPage } from "./pages/Job.tsx";
 import { JobsPage } from "./pages/Jobs.tsx";
 import { usePoll } from "./poll.ts";
 import { href, useRoute } from "./router.ts";
-
-interface Queue {
-  total: number;
-  pools: Record<string, number>;
-  jobs: Record<string, number>;
-}
 
 function Login({ why, onToken }: { why?: string; onToken: () => void }) {
   const [value, setValue] = useState("");
@@ -73,7 +67,7 @@ export function App() {
       <main>
         {route.page === "jobs" && <JobsPage state={route.state} />}
         {route.page === "job" && <JobPage id={route.id} />}
-        {route.page === "agents" && <AgentsPage />}
+        {route.page === "agents" && <AgentsPage queue={queue.data} />}
       </main>
     </>
   );

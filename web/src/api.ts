@@ -42,5 +42,12 @@ export type { AgentInfo as Agent } from "../../src/agents/registry.ts";
 export type { StoredLine as LogLine } from "../../src/logs/store.ts";
 import type { publicJob } from "../../src/jobs/record.ts";
 
+/** GET /api/queue: waiting or in-flight jobs per pool, and jobs by state. */
+export interface Queue {
+  total: number;
+  pools: Record<string, number>;
+  jobs: Record<string, number>;
+}
+
 /** A job as GET /api/jobs returns it (secrets by name only). */
 export type Job = ReturnType<typeof publicJob>;

@@ -1,7 +1,10 @@
-/** Load something now and every `ms` while the page shows it; errors are kept, not thrown. */
+/**
+ * Load something now and, while `live`, every `ms` while the page shows it (a finished job's page
+ * stops asking); errors are kept, not thrown.
+ */
 import { useEffect, useState } from "react";
 
-export function usePoll<T>(load: () => Promise<T>, ms: number, deps: unknown[]): { data?: T; error?: string; status?: number; reload: () => void } {
+export function usePoll<T>(load: () => Promise<T>, ms: number, deps: unknown[], live = true): { data?: T; error?: string; status?: number; reload: () => void } {
   const [data, setData] = useState<T>();
   const [error, setError] = useState<string>();
   const [status, setStatus] = useState<number>();
@@ -14,12 +17,12 @@ export function usePoll<T>(load: () => Promise<T>, ms: number, deps: unknown[]):
         (e: Error & { status?: number }) => live && (setError(e.message), setStatus(e.status)),
       );
     void run();
-    const t = setInterval(run, ms);
+    const t = live ? setInterval(run, ms) : undefined;
     return () => {
       live = false;
       clearInterval(t);
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [...deps, tick]);
+  }, [...deps, tick, live]);
   return { data, error, status, reload: () => setTick((n) => n + 1) };
 }

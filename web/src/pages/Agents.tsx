@@ -1,16 +1,11 @@
 /** Live agents: what they serve and how busy they are. */
-import { api, type Agent } from "../api.ts";
+import { api, type Agent, type Queue } from "../api.ts";
 import { ago } from "../format.ts";
 import { usePoll } from "../poll.ts";
 import { href } from "../router.ts";
 
-interface Queue {
-  pools: Record<string, number>;
-}
-
 /** Waiting jobs per pool, and whether any live agent serves the pool (a job there waits for one). */
-function PoolQueue({ agents }: { agents: Agent[] }) {
-  const { data } = usePoll(() => api<Queue>("/api/queue"), 3000, []);
+function PoolQueue({ agents, data }: { agents: Agent[]; data?: Queue }) {
   const served = new Set(agents.flatMap((a) => a.pools));
   const pools = Object.entries(data?.pools ?? {}).filter(([p, n]) => n > 0 || served.has(p));
   if (!pools.length) return null;
@@ -36,7 +31,8 @@ function PoolQueue({ agents }: { agents: Agent[] }) {
   );
 }
 
-export function AgentsPage() {
+/** `queue`: the header's poll of /api/queue, shared rather than asked for twice. */
+export function AgentsPage({ queue }: { queue?: Queue }) {
   const { data, error } = usePoll(() => api<{ agents: Agent[] }>("/api/agents"), 3000, []);
   return (
     <section>
@@ -64,7 +60,7 @@ export function AgentsPage() {
           </tbody>
         </table>
       )}
-      {data && <PoolQueue agents={data.agents} />}
+      {data && <PoolQueue agents={data.agents} data={queue} />}
     </section>
   );
 }

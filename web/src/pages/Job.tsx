@@ -1,5 +1,5 @@
 /** One job: what it is, its lifecycle, its logs; cancel while it is not finished. */
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { api, TERMINAL, type Job, type JobEvent } from "../api.ts";
 import { LogView } from "../components/LogView.tsx";
 import { GithubPanel } from "../components/GithubPanel.tsx";
@@ -13,9 +13,13 @@ import { href } from "../router.ts";
 
 export function JobPage({ id }: { id: string }) {
   const path = `/api/jobs/${encodeURIComponent(id)}`;
-  const job = usePoll(() => api<{ job: Job }>(path), 1500, [id]);
-  const events = usePoll(() => api<{ events: JobEvent[] }>(`${path}/events`), 1500, [id]);
-  const latency = usePoll(() => api<LatencyBreakdown>(`${path}/latency`), 1500, [id]);
+  // Once the job is over, its record, events and spans no longer change: each is loaded once more, then
+  // the page stops asking.
+  const [finished, setFinished] = useState(false);
+  const job = usePoll(() => api<{ job: Job }>(path), 1500, [id], !finished);
+  const events = usePoll(() => api<{ events: JobEvent[] }>(`${path}/events`), 1500, [id], !finished);
+  const latency = usePoll(() => api<LatencyBreakdown>(`${path}/latency`), 1500, [id], !finished);
+  useEffect(() => setFinished(!!job.data && job.data.job.id === id && TERMINAL.has(job.data.job.state)), [job.data, id]);
   const [cancelling, setCancelling] = useState<string>();
   const j = job.data?.job;
   if (job.error && !j) return <section><p className="error">{job.error}</p><a href={href.jobs()}>All jobs</a></section>;
