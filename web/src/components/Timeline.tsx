@@ -1,5 +1,5 @@
 /** The job's lifecycle as a waterfall: each state from when it was entered until the next. */
-import type { JobEvent } from "../api.ts";
+import { TERMINAL, type JobEvent } from "../api.ts";
 import { clock, duration } from "../format.ts";
 import { StateBadge } from "./StateBadge.tsx";
 
@@ -11,7 +11,7 @@ export function Timeline({ events, now }: { events: JobEvent[]; now: number }) {
   return (
     <ol className="timeline">
       {events.map((e, i) => {
-        const until = events[i + 1]?.at ?? (["succeeded", "failed", "cancelled", "timed_out"].includes(e.to) ? e.at : end);
+        const until = events[i + 1]?.at ?? (TERMINAL.has(e.to) ? e.at : end);
         const left = ((e.at - start) / span) * 100;
         const width = Math.max(0.5, ((until - e.at) / span) * 100);
         return (

@@ -1,10 +1,9 @@
 /** The job list, newest first, filtered by state; refreshed every 2 s. */
-import { api, type Job } from "../api.ts";
+import { api, TERMINAL, type Job } from "../api.ts";
 import { StateBadge } from "../components/StateBadge.tsx";
 import { ago, duration } from "../format.ts";
 import { usePoll } from "../poll.ts";
 import { href } from "../router.ts";
-import { TERMINAL } from "../api.ts";
 
 const FILTERS = ["", "queued", "running", "succeeded", "failed", "cancelled", "timed_out", "awaiting_github", "stuck"];
 
