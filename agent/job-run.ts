@@ -1,24 +1,27 @@
 /**
  * One job on this agent, as a step program:
  *   claim → boot → run → finish → cleanup, with `abandon` when the lease is lost.
- * Every write for the job is fenced: renew the lease (CAS on its revision), then CAS the job
- * record. A lost CAS means the lease is gone: kill the job, stop touching it.
+ * Every write for the job is fenced (src/jobs/lifecycle/transition.ts `fencedWrite`): renew the
+ * lease (CAS on its revision), then CAS the job record. A lost CAS means the lease is gone: kill
+ * the job, stop touching it. Waiting is a nap: `end` rings the program's alarm.
  */
 import { rmSync } from "node:fs";
 import type { KV } from "@nats-io/kv";
 import type { JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "../src/core/log.ts";
-import { done, hop, runSteps, type StepResult } from "../src/core/prog.ts";
-import { Lease, isLeaseLost } from "../src/jobs/lease.ts";
-import { isStale, type JobStore } from "../src/jobs/store.ts";
+import { Alarm, done, hop, nap, runSteps, type StepResult } from "../src/core/prog.ts";
+import { Lease, isLeaseLost } from "../src/jobs/lifecycle/lease.ts";
+import { fencedWrite, tryTransition } from "../src/jobs/lifecycle/transition.ts";
+import type { JobStore } from "../src/jobs/store.ts";
 import { cancelRequested } from "../src/jobs/cancel.ts";
 import type { JobRecord, JobState, Versioned } from "../src/jobs/record.ts";
 import type { Driver, Execution, Instance, RunSpec } from "./drivers/types.ts";
 import { LineCapture } from "./logs/capture.ts";
 import type { LogShipper } from "./logs/shipper.ts";
 import type { AgentStore } from "./store.ts";
-import { GithubRun, type GithubRunHandle } from "../src/github/agent-steps.ts";
-import type { GithubAgentDeps } from "../src/github/agent-runner.ts";
+import { GithubRun, type GithubRunHandle } from "./github/steps.ts";
+import type { GithubAgentDeps } from "./github/runner.ts";
+import type { Outcome } from "./outcome.ts";
 
 export interface JobRunDeps {
   agentId: string;
@@ -48,8 +51,6 @@ const DECLARED: Record<Step, readonly Step[]> = {
   cleanup: [],
 };
 
-type Outcome = { kind: "exit"; exitCode: number } | { kind: "timeout" } | { kind: "cancel" } | { kind: "lost" } | { kind: "error"; message: string };
-
 export class JobRun {
   private job!: Versioned<JobRecord>;
   private lease: Lease | null = null;
@@ -57,10 +58,11 @@ export class JobRun {
   private execution: Execution | null = null;
   private capture: LineCapture | null = null;
   private outcome: Outcome | null = null;
-  private settle!: (o: Outcome) => void;
-  private readonly settled = new Promise<Outcome>((r) => (this.settle = r));
+  /** Rung when the outcome is set: a napping step wakes and looks. */
+  private readonly alarm = new Alarm();
+  /** When the `run` step times the job out (set when it first runs). */
+  private runUntil: number | undefined;
   private heartbeat: ReturnType<typeof setInterval> | undefined;
-  private lastRenew = 0;
   readonly log: Logger;
 
   constructor(
@@ -75,12 +77,12 @@ export class JobRun {
   /** Request an end from outside (cancel signal, agent shutdown past its deadline). */
   end(o: Outcome): void {
     this.outcome ??= o;
-    this.settle(this.outcome);
+    this.alarm.ring();
   }
 
   async execute(): Promise<Step[]> {
     const steps = { claim: () => this.claim(), boot: () => this.boot(), github: () => this.github(), run: () => this.run(), finish: () => this.finish(), abandon: () => this.abandon(), cleanup: () => this.cleanup() };
-    return runSteps<Step>(steps, DECLARED, "claim");
+    return runSteps<Step>(steps, DECLARED, "claim", { alarm: this.alarm });
   }
 
   /** Take the lease and move the job queued → leased; anything else means the message is stale. */
@@ -93,27 +95,25 @@ export class JobRun {
       return done();
     }
     if (await cancelRequested(this.deps.signals, this.jobId)) {
-      await this.deps.jobs.transition(cur, "cancelled", { reason: "cancelled before start" }).catch(() => {});
+      await tryTransition(this.deps.jobs, cur, "cancelled", { reason: "cancelled before start" }).catch(() => {});
       return this.drop("cancelled before start");
     }
     this.lease = await Lease.acquire(this.deps.leases, { jobId: this.jobId, agentId: this.deps.agentId, attempt: this.attempt, ttlMs: this.deps.leaseTtlMs });
     if (!this.lease) return this.drop("another agent holds the lease");
-    this.lastRenew = Date.now();
-    try {
-      this.job = await this.deps.jobs.transition(cur, "leased", { agentId: this.deps.agentId, reason: undefined });
-    } catch (e) {
-      if (!isStale(e)) throw e;
+    const leased = await tryTransition(this.deps.jobs, cur, "leased", { agentId: this.deps.agentId, reason: undefined });
+    if (leased === "stale") {
       await this.lease.release().catch(() => {});
       this.lease = null;
       return this.drop("job changed while leasing");
     }
+    this.job = leased;
     this.msg?.ack();
     this.deps.local.putRun({ jobId: this.jobId, attempt: this.attempt, leaseRevision: this.lease.revision, instance: null, startedAt: Date.now() });
     this.startHeartbeat();
     return this.job.value.source === "github" && this.deps.github ? hop("github") : hop("boot");
   }
 
-  /** A GitHub job: its own step program (src/github/agent-steps.ts) runs the JIT runner. */
+  /** A GitHub job: its own step program (agent/github/steps.ts) runs the JIT runner. */
   private async github(): Promise<StepResult<Step>> {
     return (await new GithubRun(this.githubHandle()).execute()) === "lost" ? hop("abandon") : hop("cleanup");
   }
@@ -127,13 +127,10 @@ export class JobRun {
       job: () => this.job,
       fenced: (to, patch) => this.fenced(to, patch),
       casUnleased: async (to, patch) => {
-        try {
-          this.job = await this.deps.jobs.transition(this.job, to, patch);
-          return true;
-        } catch (e) {
-          if (isStale(e)) return false;
-          throw e;
-        }
+        const next = await tryTransition(this.deps.jobs, this.job, to, patch);
+        if (next === "stale") return false;
+        this.job = next;
+        return true;
       },
       releaseLease: async () => {
         clearInterval(this.heartbeat);
@@ -146,7 +143,7 @@ export class JobRun {
       },
       exited: () => this.execution?.exited,
       end: (o) => this.end(o),
-      settled: this.settled,
+      alarm: this.alarm,
       outcome: () => this.outcome,
       closeLog: async (exitCode, note) => {
         if (!this.capture) return;
@@ -201,12 +198,18 @@ export class JobRun {
     return null;
   }
 
-  /** Wait for the first of: exit, timeout, cancel, lost lease. */
+  /** Nap until the first of: exit, timeout, cancel, lost lease. */
   private async run(): Promise<StepResult<Step>> {
-    const timer = setTimeout(() => this.end({ kind: "timeout" }), this.job.value.timeoutSeconds * 1000);
-    this.execution!.exited.then((r) => this.end({ kind: "exit", exitCode: r.exitCode }));
-    const outcome = await this.settled;
-    clearTimeout(timer);
+    if (this.runUntil === undefined) {
+      this.runUntil = Date.now() + this.job.value.timeoutSeconds * 1000;
+      this.execution!.exited.then((r) => this.end({ kind: "exit", exitCode: r.exitCode }));
+    }
+    if (!this.outcome) {
+      const left = this.runUntil - Date.now();
+      if (left > 0) return nap(left);
+      this.end({ kind: "timeout" });
+    }
+    const outcome = this.outcome!;
     if (outcome.kind !== "exit") await this.deps.driver.stop(this.instance!);
     return outcome.kind === "lost" ? hop("abandon") : hop("finish");
   }
@@ -245,28 +248,25 @@ export class JobRun {
   /** Renew the lease, then CAS the job. False when the fence moved (lease lost). */
   private async fenced(to: JobState, patch: Partial<JobRecord> = {}): Promise<boolean> {
     if (this.outcome?.kind === "lost") return false;
-    try {
-      await this.lease!.renew();
-      this.lastRenew = Date.now();
-      this.job = await this.deps.jobs.transition(this.job, to, patch);
-      return true;
-    } catch (e) {
-      if (!isLeaseLost(e) && !isStale(e)) throw e;
+    const next = await fencedWrite(this.lease!, this.deps.jobs, this.job, to, patch);
+    if (next === "lost") {
       this.end({ kind: "lost" });
       return false;
     }
+    this.job = next;
+    return true;
   }
 
   private startHeartbeat(): void {
     const every = Math.max(200, Math.floor(this.deps.leaseTtlMs / 3));
     this.heartbeat = setInterval(async () => {
+      const lease = this.lease;
       try {
-        await this.lease?.renew();
-        this.lastRenew = Date.now();
+        await lease?.renew();
       } catch (e) {
         if (isLeaseLost(e)) this.end({ kind: "lost" });
         // NATS unreachable: we cannot prove we hold the lease once its TTL has passed.
-        else if (Date.now() - this.lastRenew > this.deps.leaseTtlMs) this.end({ kind: "lost" });
+        else if (Date.now() - (lease?.renewedAt ?? 0) > this.deps.leaseTtlMs) this.end({ kind: "lost" });
       }
     }, every);
   }

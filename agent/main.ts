@@ -5,7 +5,7 @@ import { agentSettings } from "./config.ts";
 import { startAgent } from "./agent.ts";
 import { driversFor } from "./drivers/select.ts";
 import { githubAgentSettings } from "../src/github/config.ts";
-import { runnerMounts } from "../src/github/agent-runner.ts";
+import { runnerMounts } from "./github/runner.ts";
 
 // A drain waits for running jobs (up to their own timeouts), so the forced exit comes much later.
 await runService(

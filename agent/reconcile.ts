@@ -8,10 +8,9 @@ import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { KV } from "@nats-io/kv";
 import type { Logger } from "../src/core/log.ts";
-import { isWrongLastSequence } from "../src/nats/errors.ts";
-import type { LeaseValue } from "../src/jobs/lease.ts";
+import { breakLeaseIf } from "../src/jobs/lifecycle/lease.ts";
+import { retryOrFail } from "../src/jobs/lifecycle/retry.ts";
 import { ACTIVE } from "../src/jobs/record.ts";
-import { retryJob } from "../src/jobs/sweeper.ts";
 import type { JobStore } from "../src/jobs/store.ts";
 import type { Driver } from "./drivers/types.ts";
 import type { AgentStore } from "./store.ts";
@@ -28,19 +27,11 @@ export interface ReconcileDeps {
 }
 
 async function releaseOwnLease(deps: ReconcileDeps, jobId: string, attempt: number): Promise<void> {
-  const entry = await deps.leases.get(jobId);
-  if (!entry || entry.operation !== "PUT") return;
-  const lease = entry.json<LeaseValue>();
-  if (lease.agentId !== deps.agentId || lease.attempt !== attempt) return;
-  try {
-    await deps.leases.delete(jobId, { previousSeq: entry.revision });
-  } catch (e) {
-    if (isWrongLastSequence(e)) return;
-    throw e;
-  }
+  const ours = await breakLeaseIf(deps.leases, jobId, (l) => l.value.agentId === deps.agentId && l.value.attempt === attempt);
+  if (!ours) return;
   const job = await deps.jobs.get(jobId);
   if (job && ACTIVE.has(job.value.state) && job.value.attempt === attempt) {
-    const outcome = await retryJob(deps.jobs, job, `agent ${deps.agentId} restarted`);
+    const outcome = await retryOrFail(deps.jobs, job, { reason: `agent ${deps.agentId} restarted` });
     deps.log.info("job from before restart re-driven", { jobId, outcome });
   }
 }

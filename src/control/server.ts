@@ -6,7 +6,7 @@ import { ensureTopology, queueSubject, QUEUE_STREAM } from "../nats/topology.ts"
 import { JobStore } from "../jobs/store.ts";
 import { JobIndex } from "../jobs/job-index.ts";
 import { startSweeper } from "../jobs/sweeper.ts";
-import { leaseMirror } from "../jobs/lease.ts";
+import { leaseMirror } from "../jobs/lifecycle/lease.ts";
 import { cancelRequested } from "../jobs/cancel.ts";
 import { authenticate } from "../http/common.ts";
 import { controlApp } from "./app.ts";

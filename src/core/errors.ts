@@ -10,6 +10,10 @@ export type ErrorCode =
   | "forbidden"
   | "not_found"
   | "conflict"
+  /** A compare-and-set on a job record lost: someone else moved the record first. */
+  | "stale_revision"
+  /** The holder of a job's lease lost it (the fence moved): stop touching the job. */
+  | "lease_lost"
   | "payload_too_large"
   | "rate_limited"
   | "unavailable"
@@ -23,6 +27,8 @@ const STATUS: Record<ErrorCode, number> = {
   forbidden: 403,
   not_found: 404,
   conflict: 409,
+  stale_revision: 409,
+  lease_lost: 409,
   payload_too_large: 413,
   rate_limited: 429,
   unavailable: 503,

@@ -8,7 +8,7 @@ import type { KV } from "@nats-io/kv";
 import type { NatsConnection, Msg } from "@nats-io/transport-node";
 import { AppError, errorMessage, type ErrorCode } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
-import type { LeaseValue } from "../jobs/lease.ts";
+import { readLease } from "../jobs/lifecycle/lease.ts";
 import { ACTIVE } from "../jobs/record.ts";
 import type { JobStore } from "../jobs/store.ts";
 import { getJobFacts, type JobFacts } from "./facts.ts";
@@ -40,10 +40,8 @@ export interface ServiceDeps extends RunnerOpsDeps {
 }
 
 async function holdsLease(leases: KV, r: JitRequest): Promise<boolean> {
-  const e = await leases.get(r.jobId);
-  if (!e || e.operation !== "PUT") return false;
-  const v = e.json<LeaseValue>();
-  return v.agentId === r.agentId && v.attempt === r.attempt;
+  const v = (await readLease(leases, r.jobId))?.value;
+  return !!v && v.agentId === r.agentId && v.attempt === r.attempt;
 }
 
 async function jit(deps: ServiceDeps, r: JitRequest): Promise<MintedRunner> {
@@ -74,7 +72,7 @@ export function startGithubService(deps: ServiceDeps): { stop(): void } {
           } catch (e) {
             const code: ErrorCode = e instanceof AppError ? e.code : "unavailable";
             reply = { ok: false, code, message: errorMessage(e), retryAfterMs: e instanceof AppError ? (e.details?.retryAfterMs as number | undefined) : undefined };
-            if (code !== "conflict" && code !== "not_found") deps.log.warn("GitHub service call failed", { subject, error: reply.message });
+            if (code !== "conflict" && code !== "not_found" && code !== "stale_revision" && code !== "lease_lost") deps.log.warn("GitHub service call failed", { subject, error: reply.message });
           }
           msg.respond(enc.encode(JSON.stringify(reply)));
         })();

@@ -5,7 +5,8 @@
  */
 import type { JobRecord, JobState, Versioned } from "../jobs/record.ts";
 import { ACTIVE, TERMINAL } from "../jobs/record.ts";
-import { isStale, type JobStore } from "../jobs/store.ts";
+import type { JobStore } from "../jobs/store.ts";
+import { tryTransition } from "../jobs/lifecycle/transition.ts";
 import type { JobFacts } from "./facts.ts";
 
 export function verdictOf(conclusion: string | null | undefined): { state: JobState; reason?: string } {
@@ -40,10 +41,6 @@ export function verdictPatch(job: JobRecord, facts: JobFacts): Partial<JobRecord
 export async function applyVerdict(store: JobStore, cur: Versioned<JobRecord>, facts: JobFacts | null): Promise<Versioned<JobRecord> | null> {
   const s = cur.value.state;
   if (!facts || facts.status !== "completed" || TERMINAL.has(s) || ACTIVE.has(s) || !cur.value.github) return null;
-  try {
-    return await store.transition(cur, verdictOf(facts.conclusion).state, verdictPatch(cur.value, facts), Math.max(Date.now(), cur.value.updatedAt));
-  } catch (e) {
-    if (isStale(e)) return null;
-    throw e;
-  }
+  const next = await tryTransition(store, cur, verdictOf(facts.conclusion).state, verdictPatch(cur.value, facts), Math.max(Date.now(), cur.value.updatedAt));
+  return next === "stale" ? null : next;
 }

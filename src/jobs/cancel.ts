@@ -5,7 +5,8 @@
 import type { KV } from "@nats-io/kv";
 import { AppError } from "../core/errors.ts";
 import { ACTIVE, TERMINAL, type JobRecord } from "./record.ts";
-import { isStale, type JobStore } from "./store.ts";
+import { tryTransition } from "./lifecycle/transition.ts";
+import type { JobStore } from "./store.ts";
 
 export interface CancelSignal {
   cancel: true;
@@ -28,12 +29,9 @@ export async function cancelJob(store: JobStore, signals: KV, id: string, by: st
       await signals.put(id, new TextEncoder().encode(JSON.stringify(signal)));
       return { job: cur.value, pending: true };
     }
-    try {
-      const next = await store.transition(cur, "cancelled", { reason: `cancelled by ${by}` });
-      return { job: next.value, pending: false };
-    } catch (e) {
-      if (!isStale(e)) throw e; // an agent leased it meanwhile: go round and signal it instead
-    }
+    const next = await tryTransition(store, cur, "cancelled", { reason: `cancelled by ${by}` });
+    if (next !== "stale") return { job: next.value, pending: false };
+    // An agent leased it meanwhile: go round and signal it instead.
   }
   throw new AppError("unavailable", `job ${id} kept changing; try the cancel again`);
 }

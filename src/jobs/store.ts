@@ -1,6 +1,7 @@
 /**
  * Job records in NATS KV. Each transition is one compare-and-set on the record's revision and
  * emits one event; a lost compare-and-set is a `StaleRevision`, never retried blindly.
+ * `transition` is the primitive: only src/jobs/lifecycle/transition.ts calls it.
  */
 import type { KV } from "@nats-io/kv";
 import type { JetStreamClient } from "@nats-io/jetstream";
@@ -12,7 +13,7 @@ import type { JobEvent } from "./events.ts";
 
 export class StaleRevision extends AppError {
   constructor(jobId: string) {
-    super("conflict", `job ${jobId} changed underneath this writer`, { jobId, reason: "stale_revision" });
+    super("stale_revision", `job ${jobId} changed underneath this writer`, { jobId });
     this.name = "StaleRevision";
   }
 }

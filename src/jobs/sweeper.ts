@@ -5,10 +5,10 @@
  */
 import type { KV } from "@nats-io/kv";
 import type { Logger } from "../core/log.ts";
-import { isWrongLastSequence } from "../nats/errors.ts";
-import { leaseExpired, type LeaseSeen, type LeaseValue } from "./lease.ts";
-import { ACTIVE, type JobRecord, type Versioned } from "./record.ts";
-import { isStale, type JobStore } from "./store.ts";
+import { breakLeaseIf, leaseExpired, readLease, type LeaseSeen } from "./lifecycle/lease.ts";
+import { retryOrFail } from "./lifecycle/retry.ts";
+import { ACTIVE, type JobRecord } from "./record.ts";
+import type { JobStore } from "./store.ts";
 
 export interface SweepDeps {
   store: JobStore;
@@ -36,47 +36,17 @@ export interface SweepResult {
   republished: number;
 }
 
-/** Re-queue (or fail, when out of attempts) a job whose owner is gone. */
-export async function retryJob(
-  store: JobStore,
-  cur: Versioned<JobRecord>,
-  reason: string,
-  cancelled = false,
-): Promise<"requeued" | "failed" | "cancelled" | "skipped"> {
-  try {
-    if (cancelled) {
-      await store.transition(cur, "cancelled", { reason: `cancelled (${reason})` });
-      return "cancelled";
-    }
-    if (cur.value.attempt >= cur.value.maxAttempts) {
-      await store.transition(cur, "failed", { reason: `${reason}; ${cur.value.maxAttempts} attempts used` });
-      return "failed";
-    }
-    const next = await store.transition(cur, "queued", { attempt: cur.value.attempt + 1, agentId: undefined, reason });
-    await store.enqueue(next.value);
-    return "requeued";
-  } catch (e) {
-    if (isStale(e)) return "skipped"; // someone else moved it first: their write stands
-    throw e;
-  }
-}
-
 async function expireLease(deps: SweepDeps, key: string, now: number, result: SweepResult): Promise<void> {
-  const entry = await deps.leases.get(key);
-  if (!entry || entry.operation !== "PUT" || !leaseExpired(entry, now)) return;
-  const lease = entry.json<LeaseValue>();
-  try {
-    await deps.leases.delete(key, { previousSeq: entry.revision });
-  } catch (e) {
-    if (isWrongLastSequence(e)) return; // renewed meanwhile
-    throw e;
-  }
+  // Deleted by the revision read: a lease renewed in between is not expired.
+  const broken = await breakLeaseIf(deps.leases, key, (l) => leaseExpired(l, now));
+  if (!broken) return;
+  const lease = broken.value;
   result.expired++;
   deps.log.warn("lease expired", { jobId: key, agentId: lease.agentId, attempt: lease.attempt });
   const job = await deps.store.get(key);
   if (!job || !ACTIVE.has(job.value.state) || job.value.attempt !== lease.attempt) return;
-  const outcome = await retryJob(deps.store, job, `lease expired on agent ${lease.agentId}`, await deps.cancelRequested(key));
-  if (outcome !== "skipped") result[outcome]++;
+  const outcome = await retryOrFail(deps.store, job, { reason: `lease expired on agent ${lease.agentId}`, cancelled: await deps.cancelRequested(key) });
+  if (outcome !== "stale") result[outcome]++;
 }
 
 export async function sweepOnce(deps: SweepDeps): Promise<SweepResult> {
@@ -106,9 +76,9 @@ export async function sweepOnce(deps: SweepDeps): Promise<SweepResult> {
   }
   for (const job of orphans) {
     const cur = await deps.store.get(job.id);
-    if (!cur || !ACTIVE.has(cur.value.state) || (await deps.leases.get(job.id))?.operation === "PUT") continue;
-    const outcome = await retryJob(deps.store, cur, "job had no lease", await deps.cancelRequested(job.id));
-    if (outcome !== "skipped") result[outcome]++;
+    if (!cur || !ACTIVE.has(cur.value.state) || (await readLease(deps.leases, job.id))) continue;
+    const outcome = await retryOrFail(deps.store, cur, { reason: "job had no lease", cancelled: await deps.cancelRequested(job.id) });
+    if (outcome !== "stale") result[outcome]++;
   }
   return result;
 }

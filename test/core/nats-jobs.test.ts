@@ -6,7 +6,9 @@ import { connectNats } from "../../src/nats/connect.ts";
 import { ensureTopology, queueSubject, QUEUE_STREAM, type Topology } from "../../src/nats/topology.ts";
 import { parseLabels } from "../../src/jobs/labels.ts";
 import { JobStore, StaleRevision } from "../../src/jobs/store.ts";
-import { Lease, LeaseLost, leaseMirror, type LeaseSeen } from "../../src/jobs/lease.ts";
+import { Lease, LeaseLost, leaseMirror, type LeaseSeen } from "../../src/jobs/lifecycle/lease.ts";
+import { casUnleased } from "../../src/jobs/lifecycle/transition.ts";
+import type { KV } from "@nats-io/kv";
 import type { KvMirror } from "../../src/nats/kv-mirror.ts";
 import { submitJob } from "../../src/jobs/submit.ts";
 import { sweepOnce } from "../../src/jobs/sweeper.ts";
@@ -60,20 +62,20 @@ const sweepDeps = (now: number) => ({
 describe("job store", () => {
   test("each transition is a CAS: a writer with a stale revision loses", async () => {
     const job = await newJob();
-    const leased = await store.transition(job, "leased", { agentId: "a" });
-    await expect(store.transition(job, "cancelled")).rejects.toBeInstanceOf(StaleRevision);
+    const leased = await casUnleased(store, job, "leased", { agentId: "a" });
+    await expect(casUnleased(store, job, "cancelled")).rejects.toBeInstanceOf(StaleRevision);
     expect((await store.get(job.value.id))!.value.state).toBe("leased");
-    const booting = await store.transition(leased, "booting");
-    const running = await store.transition(booting, "running");
-    await expect(store.transition(running, "booting")).rejects.toThrow("cannot go from running to booting");
+    const booting = await casUnleased(store, leased, "booting");
+    const running = await casUnleased(store, booting, "running");
+    await expect(casUnleased(store, running, "booting")).rejects.toThrow("cannot go from running to booting");
   });
 
   test("every transition emits one event, in order", async () => {
     let job = await newJob();
-    job = await store.transition(job, "leased", { agentId: "a" });
-    job = await store.transition(job, "booting");
-    job = await store.transition(job, "running");
-    await store.transition(job, "succeeded", { exitCode: 0 });
+    job = await casUnleased(store, job, "leased", { agentId: "a" });
+    job = await casUnleased(store, job, "booting");
+    job = await casUnleased(store, job, "running");
+    await casUnleased(store, job, "succeeded", { exitCode: 0 });
     const events = [];
     for await (const e of jobEvents(t.js, job.value.id, { follow: false })) events.push(e);
     expect(events.map((e) => e.to)).toEqual(["queued", "leased", "booting", "running", "succeeded"]);
@@ -120,9 +122,9 @@ describe("sweeper", () => {
     let job = await newJob();
     await Lease.acquire(t.leases, { jobId: job.value.id, agentId: "dead", attempt: 1, ttlMs: 1000 });
     await seen(job.value.id);
-    job = await store.transition(job, "leased", { agentId: "dead" });
-    job = await store.transition(job, "booting");
-    job = await store.transition(job, "running");
+    job = await casUnleased(store, job, "leased", { agentId: "dead" });
+    job = await casUnleased(store, job, "booting");
+    job = await casUnleased(store, job, "running");
     expect((await sweepOnce(sweepDeps(Date.now()))).expired).toBe(0); // still fresh
     const r = await sweepOnce(sweepDeps(Date.now() + 5000));
     expect(r).toMatchObject({ expired: 1, requeued: 1 });
@@ -132,7 +134,7 @@ describe("sweeper", () => {
 
     await Lease.acquire(t.leases, { jobId: job.value.id, agentId: "dead2", attempt: 2, ttlMs: 1000 });
     await seen(job.value.id);
-    await store.transition(requeued, "leased", { agentId: "dead2" });
+    await casUnleased(store, requeued, "leased", { agentId: "dead2" });
     const r2 = await sweepOnce(sweepDeps(Date.now() + 5000));
     expect(r2).toMatchObject({ expired: 1, failed: 1 });
     const failed = (await store.get(job.value.id))!.value;
@@ -162,11 +164,28 @@ describe("sweeper", () => {
   test("a lease renewed after the sweeper read it is not expired (CAS on delete)", async () => {
     const job = await newJob();
     const lease = (await Lease.acquire(t.leases, { jobId: job.value.id, agentId: "a", attempt: 1, ttlMs: 1000 }))!;
-    await store.transition(job, "leased", { agentId: "a" });
-    const entry = (await t.leases.get(job.value.id))!;
-    await lease.renew();
-    await expect(t.leases.delete(job.value.id, { previousSeq: entry.revision })).rejects.toThrow();
-    expect((await store.get(job.value.id))!.value.state).toBe("leased");
+    await seen(job.value.id);
+    await casUnleased(store, job, "leased", { agentId: "a" });
+    // The holder renews right after the sweeper has read the (expired-looking) lease, before it deletes.
+    let renewed = 0;
+    const leases = new Proxy(t.leases, {
+      get(target, prop) {
+        if (prop === "get")
+          return async (key: string) => {
+            const entry = await target.get(key);
+            if (key === job.value.id && renewed++ === 0) await lease.renew();
+            return entry;
+          };
+        const v = Reflect.get(target, prop);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    }) as KV;
+    const r = await sweepOnce({ ...sweepDeps(Date.now() + 5000), leases });
+    expect(renewed).toBe(1); // the sweeper did read this lease
+    expect(r).toMatchObject({ expired: 0, requeued: 0, failed: 0 });
+    expect((await store.get(job.value.id))!.value).toMatchObject({ state: "leased", attempt: 1 });
+    await lease.renew(); // still held: the renewed revision was not deleted
+    await lease.release();
   });
 });
 
@@ -177,7 +196,7 @@ describe("read model", () => {
     const job = await newJob();
     await waitFor(() => index.get(job.value.id)?.state === "queued", 2000, "index to see the job");
     expect(index.get("not-a-job")).toBeUndefined();
-    await store.transition(job, "cancelled");
+    await casUnleased(store, job, "cancelled");
     await waitFor(() => index.get(job.value.id)?.state === "cancelled", 2000, "index to see the transition");
     await t.jobs.delete("not-a-job");
     index.stop();

@@ -2,18 +2,19 @@
  * The agent's side of a GitHub job's runner: asking the control plane for the runner's JIT config
  * (with stored backoff), watching what GitHub says about the runner and the job, removing the
  * runner before its sandbox/VM is destroyed, and the runner's heartbeat. Used by the GitHub steps
- * of agent/job-run.ts.
+ * (agent/github/steps.ts). What the control plane shares with it (facts, service subjects, runner
+ * names) stays in src/github.
  */
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { isAppError } from "../core/errors.ts";
-import type { Logger } from "../core/log.ts";
-import type { JobRecord } from "../jobs/record.ts";
-import { jitter } from "./client.ts";
-import type { GithubAgentConfig } from "./config.ts";
-import { jobFactsKey, runnerFactsKey, touchRunner, type JobFacts, type RunnerFacts } from "./facts.ts";
-import { callGithubService, SUBJECTS } from "./service.ts";
-import type { MintedRunner } from "./runners.ts";
+import { isAppError } from "../../src/core/errors.ts";
+import type { Logger } from "../../src/core/log.ts";
+import type { JobRecord } from "../../src/jobs/record.ts";
+import { jitter } from "../../src/github/client.ts";
+import type { GithubAgentConfig } from "../../src/github/config.ts";
+import { jobFactsKey, runnerFactsKey, touchRunner, type JobFacts, type RunnerFacts } from "../../src/github/facts.ts";
+import { callGithubService, SUBJECTS } from "../../src/github/service.ts";
+import type { MintedRunner } from "../../src/github/runners.ts";
 
 export interface GithubAgentDeps {
   nc: NatsConnection;
@@ -60,14 +61,13 @@ export async function removeRunnerVia(d: GithubAgentDeps, jobId: string, runnerN
   return "unknown";
 }
 
-/** Live view of the facts of one GitHub job and one runner. */
+/** Live view of the facts of one GitHub job and one runner; `onChange` is called on every update. */
 export class RunnerWatch {
   job: JobFacts | null = null;
   runner: RunnerFacts | null = null;
-  private wake: (() => void)[] = [];
   private stopWatch: () => void = () => {};
 
-  static async open(kv: KV, ghJobId: number, runnerName: string): Promise<RunnerWatch> {
+  static async open(kv: KV, ghJobId: number, runnerName: string, onChange: () => void): Promise<RunnerWatch> {
     const w = new RunnerWatch();
     const jobKey = jobFactsKey(ghJobId);
     // One watch per key: nats-server 2.9 takes a single filter subject.
@@ -79,38 +79,10 @@ export class RunnerWatch {
           if (e.operation !== "PUT" || !e.value.length) continue;
           if (e.key === jobKey) w.job = e.json<JobFacts>();
           else w.runner = e.json<RunnerFacts>();
-          const waiting = w.wake;
-          w.wake = [];
-          waiting.forEach((f) => f());
+          onChange();
         }
       })();
     return w;
-  }
-
-  /** Wait until `pick` returns a value, `timeoutMs` passes ("timeout") or `abort` settles ("aborted"). */
-  async until<T>(pick: () => T | undefined, timeoutMs: number, abort: Promise<unknown>): Promise<T | "timeout" | "aborted"> {
-    const deadline = Date.now() + timeoutMs;
-    let aborted = false;
-    void abort.then(() => {
-      aborted = true;
-      const waiting = this.wake;
-      this.wake = [];
-      waiting.forEach((f) => f());
-    });
-    for (;;) {
-      const v = pick();
-      if (v !== undefined) return v;
-      if (aborted) return "aborted";
-      const left = deadline - Date.now();
-      if (left <= 0) return "timeout";
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, left);
-        this.wake.push(() => {
-          clearTimeout(t);
-          r();
-        });
-      });
-    }
   }
 
   stop(): void {
