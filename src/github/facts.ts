@@ -6,7 +6,7 @@
  * Keys in the `nimbus_github` bucket: `job.<githubJobId>`, `runner.<runnerName>`, `installation.<id>`.
  */
 import type { KV } from "@nats-io/kv";
-import { isWrongLastSequence } from "../nats/errors.ts";
+import { unlessCasLost } from "../nats/errors.ts";
 
 export type GhStatus = "queued" | "in_progress" | "completed";
 export const RANK: Record<GhStatus, number> = { queued: 0, in_progress: 1, completed: 2 };
@@ -87,13 +87,8 @@ export async function casUpdate<T>(kv: KV, key: string, change: (cur: T | null) 
     const cur = await readJson<T>(kv, key);
     const next = change(cur?.value ?? null);
     if (next === null) return cur?.value ?? null;
-    try {
-      if (cur) await kv.update(key, enc.encode(JSON.stringify(next)), cur.revision);
-      else await kv.create(key, enc.encode(JSON.stringify(next)));
-      return next;
-    } catch (e) {
-      if (!isWrongLastSequence(e)) throw e;
-    }
+    const data = enc.encode(JSON.stringify(next));
+    if ((await unlessCasLost(cur ? kv.update(key, data, cur.revision) : kv.create(key, data))) !== null) return next;
   }
   throw new Error(`could not update ${key}: too much contention`);
 }

@@ -7,7 +7,7 @@
  */
 import type { KV } from "@nats-io/kv";
 import { AppError, isAppError } from "../core/errors.ts";
-import { isWrongLastSequence } from "../nats/errors.ts";
+import { unlessCasLost } from "../nats/errors.ts";
 import type { Logger } from "../core/log.ts";
 import { hasBaseLabel, parseLabels, poolOf, type LabelOptions, type Requirements } from "../jobs/labels.ts";
 import type { JobRecord, JobState, Versioned } from "../jobs/record.ts";
@@ -44,13 +44,7 @@ const enc = new TextEncoder();
  * that gets this far changes nothing, and it never re-enqueues (that waits for the fence).
  */
 export async function intakeDelivery(deps: IntakeDeps, d: Delivery): Promise<IntakeResult> {
-  const fence = deps.deliveries.create(d.deliveryId, enc.encode(d.event)).then(
-    () => true,
-    (e) => {
-      if (isWrongLastSequence(e)) return false;
-      throw e;
-    },
-  );
+  const fence = unlessCasLost(deps.deliveries.create(d.deliveryId, enc.encode(d.event))).then((rev) => rev !== null);
   const work = handleEvent(deps, d, fence).then(
     (r) => ({ ok: true as const, r }),
     (e: unknown) => ({ ok: false as const, e }),
