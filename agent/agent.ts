@@ -130,7 +130,7 @@ export async function startAgent(config: AgentConfig, githubConfig: GithubAgentC
 
 /**
  * The runs on this agent, keyed by job and attempt: a GitHub job's next attempt can start here
- * while the runner of its previous attempt still serves another job (agent-steps `detached`).
+ * while the runner of its previous attempt still serves another job (agent/github/steps.ts `detached`).
  */
 export class RunMap<R extends { jobId: string; attempt: number }> {
   private readonly runs = new Map<string, R>();

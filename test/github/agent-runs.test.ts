@@ -1,7 +1,7 @@
 /**
  * The agent's run map (agent/agent.ts) is keyed by job and attempt: GitHub may give a job's
  * runner to another job, and the job's next attempt can then start on the same agent while the
- * first runner still works (agent-steps `detached`). The first run ending must not drop the
+ * first runner still works (agent/github/steps.ts `detached`). The first run ending must not drop the
  * second from the map, or the cancel watch would no longer reach it.
  */
 import { expect, test } from "bun:test";
