@@ -19,17 +19,18 @@ test("events carry ids, quiet stretches carry heartbeats, the stream ends with e
 });
 
 test("a stream quieter than Bun's idle timeout stays open (the timeout is lifted for the stream)", async () => {
-  // idleTimeout 1 s; the first event after 2.5 s. Bun counts a streaming response as idle however much
-  // it writes, so without server.timeout(req, 0) this connection is reset at 1 s.
+  // idleTimeout 1 s (Bun's timer ticks every 4 s, so it fires at about 4 s); the first event after 6 s.
+  // Bun counts a streaming response as idle however much it writes, so without server.timeout(req, 0)
+  // this connection is reset before the event.
   server = Bun.serve({
     port: 0,
     hostname: "127.0.0.1",
     idleTimeout: 1,
-    fetch: (request, srv) => sse(after(2500, [{ id: 1, data: "late" }]), { request, server: srv, heartbeatMs: 200 }),
+    fetch: (request, srv) => sse(after(6000, [{ id: 1, data: "late" }]), { request, server: srv, heartbeatMs: 200 }),
   });
   const text = await (await fetch(`http://127.0.0.1:${server.port}/`)).text();
   expect(text).toContain('id: 1\ndata: "late"\n\nevent: end');
-});
+}, 20_000);
 
 test("Last-Event-ID is read as a whole number, anything else as none", () => {
   const req = (v?: string) => new Request("http://x/", { headers: v === undefined ? {} : { "last-event-id": v } });
