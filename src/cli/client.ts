@@ -1,50 +1,21 @@
 /** HTTP client for the control plane and log service, with errors a person can act on. */
-import { AppError, type ErrorCode } from "../core/errors.ts";
 import type { JobEvent } from "../jobs/events.ts";
+import { readError, unreachable } from "./errors.ts";
+import { followSse, type FollowOptions } from "./sse.ts";
 
-async function request(url: string, init: RequestInit = {}): Promise<Response> {
+async function request(service: string, url: string, init: RequestInit = {}): Promise<Response> {
   try {
     return await fetch(url, init);
   } catch (e) {
-    const base = new URL(url).origin;
-    throw new AppError("unavailable", `cannot reach ${base}: ${(e as Error).message.replace(/\s*\(.*\)$/, "")}. Is the stack up? (\`nimbus status\`)`);
+    if (init.signal?.aborted) throw e;
+    throw unreachable(service, url, e);
   }
 }
 
 async function json<T>(res: Response): Promise<T> {
+  if (!res.ok) throw await readError(res);
   const text = await res.text();
-  let body: unknown;
-  try {
-    body = text ? JSON.parse(text) : {};
-  } catch {
-    body = { message: text };
-  }
-  if (!res.ok) {
-    const b = body as { code?: string; message?: string };
-    throw new AppError((b.code as ErrorCode) ?? "internal", b.message ?? `HTTP ${res.status}`, { status: res.status });
-  }
-  return body as T;
-}
-
-/** Parse a server-sent-events response into its `data:` payloads; stops at `event: end`. */
-export async function* readSse<T>(res: Response): AsyncGenerator<T> {
-  if (!res.ok || !res.body) await json(res);
-  const reader = res.body!.getReader();
-  const dec = new TextDecoder();
-  let buf = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    buf += dec.decode(value, { stream: true });
-    let i: number;
-    while ((i = buf.indexOf("\n\n")) >= 0) {
-      const frame = buf.slice(0, i);
-      buf = buf.slice(i + 2);
-      if (/^event: end$/m.test(frame)) return;
-      const data = frame.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
-      if (data) yield JSON.parse(data) as T;
-    }
-  }
+  return (text ? JSON.parse(text) : {}) as T;
 }
 
 export interface LogLineOut {
@@ -65,7 +36,14 @@ export class ApiClient {
   ) {}
 
   static async info(controlUrl: string): Promise<{ version: string; logsUrl: string }> {
-    return json(await request(`${controlUrl}/api/info`));
+    return json(await request("the control plane", `${controlUrl}/api/info`));
+  }
+
+  /** Which service a base URL is, for messages. */
+  private service(base: string): string {
+    if (base === this.logsUrl) return "the log service";
+    if (base === this.cacheUrl) return "the cache service";
+    return "the control plane";
   }
 
   private headers(extra: Record<string, string> = {}) {
@@ -73,25 +51,34 @@ export class ApiClient {
   }
 
   get<T>(path: string, base = this.controlUrl): Promise<T> {
-    return request(base + path, { headers: this.headers() }).then((r) => json<T>(r));
+    return request(this.service(base), base + path, { headers: this.headers() }).then((r) => json<T>(r));
   }
 
   post<T>(path: string, body: unknown = {}, base = this.controlUrl): Promise<T> {
-    return request(base + path, { method: "POST", headers: this.headers({ "content-type": "application/json" }), body: JSON.stringify(body) }).then((r) => json<T>(r));
+    return request(this.service(base), base + path, { method: "POST", headers: this.headers({ "content-type": "application/json" }), body: JSON.stringify(body) }).then((r) => json<T>(r));
   }
 
   del<T>(path: string, base = this.controlUrl): Promise<T> {
-    return request(base + path, { method: "DELETE", headers: this.headers() }).then((r) => json<T>(r));
+    return request(this.service(base), base + path, { method: "DELETE", headers: this.headers() }).then((r) => json<T>(r));
   }
 
-  async *events(jobId: string, signal?: AbortSignal): AsyncGenerator<JobEvent> {
-    const res = await request(`${this.controlUrl}/api/jobs/${encodeURIComponent(jobId)}/events?follow=1`, { headers: this.headers(), signal });
-    yield* readSse<JobEvent>(res);
+  /** A stream from `base`, resumed after a cut from the last event id (see followSse). */
+  private follow<T>(base: string, path: string, opts: Partial<FollowOptions>): AsyncGenerator<T> {
+    const service = this.service(base);
+    // Plain fetch: a network error here is a cut that followSse retries, not a final answer.
+    const open = (lastId: string | undefined, signal: AbortSignal) =>
+      fetch(base + path, { headers: this.headers(lastId === undefined ? {} : { "last-event-id": lastId }), signal });
+    return followSse<T>(open, { service: `${service} at ${new URL(base).origin}`, ...opts });
   }
 
-  async *followLogs(jobId: string, offset: number, signal?: AbortSignal): AsyncGenerator<LogLineOut> {
-    const res = await request(`${this.logsUrl}/v1/jobs/${encodeURIComponent(jobId)}/logs/follow?offset=${offset}`, { headers: this.headers(), signal });
-    yield* readSse<LogLineOut>(res);
+  /** A job's lifecycle events, live, until the stream ends or `signal` aborts. */
+  events(jobId: string, opts: Partial<FollowOptions> = {}): AsyncGenerator<JobEvent> {
+    return this.follow(this.controlUrl, `/api/jobs/${encodeURIComponent(jobId)}/events?follow=1`, opts);
+  }
+
+  /** A job's log lines from `offset`, live, until its logs end or `signal` aborts; a cut resumes with no line twice or lost. */
+  followLogs(jobId: string, offset: number, opts: Partial<FollowOptions> = {}): AsyncGenerator<LogLineOut> {
+    return this.follow(this.logsUrl, `/v1/jobs/${encodeURIComponent(jobId)}/logs/follow?offset=${offset}`, opts);
   }
 
   health(url: string): Promise<boolean> {

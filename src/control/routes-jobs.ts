@@ -5,9 +5,10 @@ import { isJobId } from "../core/ids.ts";
 import { parseJobSpec } from "../jobs/spec.ts";
 import { submitJob } from "../jobs/submit.ts";
 import { cancelJob } from "../jobs/cancel.ts";
-import { jobEvents } from "../jobs/events.ts";
+import { jobEventEntries, jobEvents } from "../jobs/events.ts";
 import { publicJob, STATES, type JobState } from "../jobs/record.ts";
-import { parseJsonBody, sse } from "../http/common.ts";
+import { parseJsonBody } from "../http/common.ts";
+import { lastEventSeq, sse, type StreamServer } from "../http/sse.ts";
 import type { ControlContext } from "./context.ts";
 
 function jobIdParam(id: string): string {
@@ -21,6 +22,10 @@ async function relayLogs(ctx: ControlContext, id: string, what: "logs" | "logs/s
     throw new AppError("unavailable", `the log service at ${ctx.config.logsUrl} cannot be reached: ${e.message}`);
   });
   return new Response(res.body, { status: res.status, headers: { "content-type": res.headers.get("content-type") ?? "application/json" } });
+}
+
+async function* eventFrames(entries: AsyncIterable<{ seq: number; event: unknown }>) {
+  for await (const { seq, event } of entries) yield { id: seq, data: event };
 }
 
 export function jobRoutes(ctx: ControlContext) {
@@ -59,13 +64,14 @@ export function jobRoutes(ctx: ControlContext) {
     // The job's logs, relayed from the log service (same admin token), so a browser needs one origin.
     .get("/api/jobs/:id/logs", ({ params, request }) => relayLogs(ctx, jobIdParam(params.id), "logs", request))
     .get("/api/jobs/:id/logs/search", ({ params, request }) => relayLogs(ctx, jobIdParam(params.id), "logs/search", request))
-    .get("/api/jobs/:id/events", async ({ params, query, request }) => {
+    // Followed, each event's id is its stream sequence; a reconnect's Last-Event-ID resumes after it.
+    .get("/api/jobs/:id/events", async ({ params, query, request, server }) => {
       const id = jobIdParam(params.id);
       if (!(await ctx.store.get(id))) throw new AppError("not_found", `job ${id} not found`);
       if (query.follow === "1" || query.follow === "true") {
         const abort = new AbortController();
-        request.signal.addEventListener("abort", () => abort.abort(), { once: true });
-        return sse(jobEvents(ctx.topology.js, id, { follow: true, signal: abort.signal }), () => abort.abort());
+        const entries = jobEventEntries(ctx.topology.js, id, { follow: true, signal: abort.signal, afterSeq: lastEventSeq(request) ?? undefined });
+        return sse(eventFrames(entries), { request, server: server as StreamServer | null, onClose: () => abort.abort() });
       }
       const events = [];
       for await (const e of jobEvents(ctx.topology.js, id, { follow: false })) events.push(e);

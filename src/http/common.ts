@@ -77,27 +77,3 @@ export async function authenticate(request: Request, auth: AuthOptions, kinds: r
   }
   throw last;
 }
-
-/** Server-sent events from an async iterator; the stream ends when the iterator does. */
-export function sse<T>(iter: AsyncIterable<T>, onClose?: () => void): Response {
-  const enc = new TextEncoder();
-  const stream = new ReadableStream<Uint8Array>({
-    async start(controller) {
-      try {
-        for await (const item of iter) controller.enqueue(enc.encode(`data: ${JSON.stringify(item)}\n\n`));
-        controller.enqueue(enc.encode("event: end\ndata: {}\n\n"));
-      } catch {
-        // client went away or the source failed: just end the stream
-      } finally {
-        onClose?.();
-        try {
-          controller.close();
-        } catch {}
-      }
-    },
-    cancel() {
-      onClose?.();
-    },
-  });
-  return new Response(stream, { headers: { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" } });
-}

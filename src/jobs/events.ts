@@ -17,7 +17,20 @@ export interface JobEvent {
 
 /** Every event of one job so far; with `follow`, keeps yielding new ones until `signal` aborts. */
 export async function* jobEvents(js: JetStreamClient, jobId: string, opts: { follow: boolean; signal?: AbortSignal }): AsyncGenerator<JobEvent> {
-  const consumer = await js.consumers.get(EVENTS_STREAM, { filter_subjects: eventSubject(jobId), deliver_policy: DeliverPolicy.All });
+  for await (const { event } of jobEventEntries(js, jobId, opts)) yield event;
+}
+
+/**
+ * The same, each with its stream sequence (what a follower resumes from): with `afterSeq`, only the
+ * events after that one.
+ */
+export async function* jobEventEntries(
+  js: JetStreamClient,
+  jobId: string,
+  opts: { follow: boolean; signal?: AbortSignal; afterSeq?: number },
+): AsyncGenerator<{ seq: number; event: JobEvent }> {
+  const from = opts.afterSeq ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: opts.afterSeq + 1 } : { deliver_policy: DeliverPolicy.All };
+  const consumer = await js.consumers.get(EVENTS_STREAM, { filter_subjects: eventSubject(jobId), ...from });
   const info = await consumer.info(true);
   let remaining = info.num_pending;
   if (!opts.follow && remaining === 0) return;
@@ -26,7 +39,7 @@ export async function* jobEvents(js: JetStreamClient, jobId: string, opts: { fol
   opts.signal?.addEventListener("abort", stop, { once: true });
   try {
     for await (const m of messages) {
-      yield m.json<JobEvent>();
+      yield { seq: m.seq, event: m.json<JobEvent>() };
       remaining--;
       if (!opts.follow && remaining <= 0) break;
     }

@@ -3,7 +3,8 @@ import { Elysia } from "elysia";
 import { AppError } from "../core/errors.ts";
 import { isJobId } from "../core/ids.ts";
 import type { Logger } from "../core/log.ts";
-import { authenticate, baseApp, parseJsonBody, sse, type AuthOptions } from "../http/common.ts";
+import { authenticate, baseApp, parseJsonBody, type AuthOptions } from "../http/common.ts";
+import { lastEventSeq, sse, type StreamServer } from "../http/sse.ts";
 import { parseLogBatch } from "./batch.ts";
 import { followLines, IngestNotifier } from "./follow.ts";
 import type { LogStore } from "./store.ts";
@@ -13,6 +14,8 @@ export interface LogAppDeps {
   auth: AuthOptions;
   maxBodyBytes: number;
   log: Logger;
+  /** Whether a job record exists (the control plane's truth): a job that has not printed yet is still followable. */
+  jobExists(id: string): Promise<boolean>;
 }
 
 function intParam(name: string, raw: string | undefined, dflt: number, max: number): number {
@@ -25,6 +28,10 @@ function intParam(name: string, raw: string | undefined, dflt: number, max: numb
 function jobId(id: string): string {
   if (!isJobId(id)) throw new AppError("not_found", "no logs for that job id");
   return id;
+}
+
+async function* toEvents(lines: AsyncIterable<{ line: unknown; next: number }>) {
+  for await (const { line, next } of lines) yield { id: next, data: line };
 }
 
 export function logApp(deps: LogAppDeps) {
@@ -61,12 +68,17 @@ export function logApp(deps: LogAppDeps) {
           if (!query.q) throw new AppError("validation_failed", "q: is required", { field: "q" });
           return { jobId: id, lines: store.search(id, query.q, intParam("limit", query.limit, 100, 10_000)) };
         })
-        .get("/logs/follow", ({ params, query, request }) => {
+        // Each line's event id is the offset after it; a reconnect's Last-Event-ID wins over ?offset.
+        .get("/logs/follow", async ({ params, query, request, server }) => {
           const id = jobId(params.id);
-          const offset = intParam("offset", query.offset, 0, Number.MAX_SAFE_INTEGER);
+          const offset = lastEventSeq(request) ?? intParam("offset", query.offset, 0, Number.MAX_SAFE_INTEGER);
+          if (!store.known(id) && !(await deps.jobExists(id))) throw new AppError("not_found", `job ${id} not found`);
           const abort = new AbortController();
-          request.signal.addEventListener("abort", () => abort.abort(), { once: true });
-          return sse(followLines(store, notifier, id, offset, abort.signal), () => abort.abort());
+          return sse(toEvents(followLines(store, notifier, id, offset, abort.signal)), {
+            request,
+            server: server as StreamServer | null,
+            onClose: () => abort.abort(),
+          });
         }),
     );
 }

@@ -1,4 +1,4 @@
-import { adminSubjects, authSecret, host, listenPort } from "../core/config/common.ts";
+import { adminSubjects, authSecret, host, listenPort, natsToken, natsUrl } from "../core/config/common.ts";
 import { int, str, type SettingsSpec } from "../core/config/settings.ts";
 
 export const logSettings = {
@@ -7,5 +7,8 @@ export const logSettings = {
   dbPath: { env: "NIMBUS_LOGS_DB", doc: "SQLite file the log service stores lines in.", schema: str(), default: ".nimbus/logs.sqlite" },
   authSecret,
   adminSubjects,
+  // The jobs bucket tells a follow whether a job that has logged nothing yet exists.
+  natsUrl,
+  natsToken,
   maxBodyBytes: { env: "NIMBUS_LOGS_MAX_BODY_BYTES", doc: "Largest accepted log batch.", schema: int(1024, 64 * 1024 * 1024), default: "8388608" },
 } satisfies SettingsSpec;

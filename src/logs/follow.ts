@@ -1,4 +1,7 @@
-/** Live tail: yield stored lines from `offset`, then new ones as they are ingested, until the job's logs end. */
+/**
+ * Live tail: yield stored lines from `offset`, then new ones as they are ingested, until the job's
+ * logs end. Each line comes with `next`, its position + 1: the offset a follower resumes from.
+ */
 import type { LogStore, StoredLine } from "./store.ts";
 
 export class IngestNotifier {
@@ -35,13 +38,12 @@ export async function* followLines(
   jobId: string,
   offset: number,
   signal: AbortSignal,
-): AsyncGenerator<StoredLine> {
+): AsyncGenerator<{ line: StoredLine; next: number }> {
   let pos = offset;
   while (!signal.aborted) {
     const ended = store.ended(jobId); // read before the lines, so no line after the end marker is missed
     const lines = store.read(jobId, pos, 1000);
-    for (const l of lines) yield l;
-    pos += lines.length;
+    for (const line of lines) yield { line, next: ++pos };
     if (lines.length === 1000) continue;
     if (ended) return;
     await notifier.wait(jobId, 1000, signal);

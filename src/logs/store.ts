@@ -15,6 +15,8 @@ export interface LogStore {
   ingest(batch: LogBatch): { inserted: number };
   read(jobId: string, offset: number, limit: number): StoredLine[];
   count(jobId: string): number;
+  /** True once the job has any line or end: the store has seen it. */
+  known(jobId: string): boolean;
   /** True once the newest attempt that has any line (or an end) has ended. */
   ended(jobId: string): boolean;
   search(jobId: string, text: string, limit: number): StoredLine[];
@@ -60,6 +62,7 @@ export function openSqliteLogStore(path: string): LogStore {
     ingest: (batch) => ({ inserted: ingestTx(batch) }),
     read: (jobId, offset, limit) => selectLines.all({ job: jobId, limit, offset }),
     count: (jobId) => countLines.get({ job: jobId })?.c ?? 0,
+    known: (jobId) => lastAttempt.get({ job: jobId })?.a != null,
     ended(jobId) {
       const a = lastAttempt.get({ job: jobId })?.a;
       return a != null && endOf.get({ job: jobId, attempt: a }) !== null;

@@ -6,6 +6,8 @@ import { jetstream, jetstreamManager, RetentionPolicy, AckPolicy, DeliverPolicy,
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 
+/** The KV bucket of job records, one key per job. */
+export const JOBS_BUCKET = "nimbus_jobs";
 export const QUEUE_STREAM = "NIMBUS_QUEUE";
 export const QUEUE_SUBJECT_PREFIX = "nimbus.queue";
 export const EVENTS_STREAM = "NIMBUS_EVENTS";
@@ -78,7 +80,7 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions =
   });
   const kvm = new Kvm(js);
   const [jobs, leases, signals, agents, idempotency, github, ghDeliveries, ghRateLimit, ghTokens, leaders] = await Promise.all([
-    kvm.create("nimbus_jobs", { replicas, history: 1 }),
+    kvm.create(JOBS_BUCKET, { replicas, history: 1 }),
     kvm.create("nimbus_leases", { replicas, history: 1 }),
     kvm.create("nimbus_signals", { replicas, history: 1, ttl: 7 * 86_400_000 }),
     kvm.create("nimbus_agents", { replicas, history: 1, ttl: opts.agentTtlMs ?? 30_000 }),

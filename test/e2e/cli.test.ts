@@ -167,7 +167,7 @@ describe("errors a user can act on", () => {
     expect(none.err).toContain("no Nimbus stack found in /tmp/nimbus-no-such-dir: start one with `nimbus up`");
     const unreachable = nimbus(["jobs", "list"], { NIMBUS_URL: "http://127.0.0.1:9", NIMBUS_TOKEN: "x" });
     expect(unreachable.code).toBe(1);
-    expect(unreachable.err).toContain("cannot reach http://127.0.0.1:9");
+    expect(unreachable.err).toContain("cannot reach the control plane at http://127.0.0.1:9 (connection refused). Is the stack up? (nimbus up)");
     expect(nimbus(["run", "--data-dir", a.dir]).err).toContain("missing COMMAND");
     expect(nimbus(["jobs", "list", "--bogus"]).code).toBe(2);
     expect(nimbus(["frobnicate"]).err).toContain('unknown command "frobnicate"');

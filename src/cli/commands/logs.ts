@@ -12,8 +12,9 @@ export function printLine(ctx: CliContext, l: LogLineOut): void {
 }
 
 /**
- * Stream a job's logs until they end. The job's record is checked too: a job that ended without
- * an end marker (cancelled before it ran, say) stops the follow after a short grace.
+ * Stream a job's logs until they end; a cut stream resumes where it was (see followSse). The job's
+ * record is checked too: a job that ended without an end marker (cancelled before it ran, say) stops
+ * the follow after a short grace.
  */
 export async function followJobLogs(ctx: CliContext, api: ApiClient, jobId: string, offset = 0): Promise<number> {
   let seen = offset;
@@ -36,7 +37,8 @@ export async function followJobLogs(ctx: CliContext, api: ApiClient, jobId: stri
     }
   })();
   try {
-    for await (const l of api.followLogs(jobId, offset, abort.signal)) {
+    const onResume = (cause: string) => ctx.json || ctx.err(`nimbus: log stream interrupted (${cause}); resuming after line ${seen}`);
+    for await (const l of api.followLogs(jobId, offset, { signal: abort.signal, onResume })) {
       printLine(ctx, l);
       seen++;
     }
@@ -60,7 +62,8 @@ export const logs: Command = {
   name: "logs",
   summary: "print a job's logs (its stdout to stdout; its stderr and Nimbus's notes to stderr)",
   usage: "logs JOB_ID [--follow] [--offset N] [--limit N] [--json]",
-  details: "--follow keeps printing new lines until the job's logs end.",
+  details: `--follow keeps printing new lines until the job's logs end; a dropped connection is resumed
+where it left off, and only a log service unreachable for a minute ends it early.`,
   options: { follow: { type: "boolean", short: "f" }, offset: { type: "string" }, limit: { type: "string" } },
   positionals: { min: 1, max: 1, name: "JOB_ID" },
   async run(ctx, v, [id]) {

@@ -2,6 +2,7 @@ import { AppError } from "../../core/errors.ts";
 import { TERMINAL, type JobRecord } from "../../jobs/record.ts";
 import type { Command } from "../command.ts";
 import type { ApiClient } from "../client.ts";
+import { GIVE_UP_MS } from "../sse.ts";
 import { followJobLogs } from "./logs.ts";
 
 function pairs(list: unknown, flag: string, env: Record<string, string | undefined>, fromEnv: boolean): Record<string, string> {
@@ -20,10 +21,19 @@ export function exitCodeOf(job: Pick<JobRecord, "state" | "exitCode">): number {
   return job.state === "succeeded" ? 0 : job.state === "timed_out" ? 124 : job.state === "cancelled" ? 130 : 1;
 }
 
+/** Poll the job until it is terminal; a control plane unreachable for less than GIVE_UP_MS is waited out. */
 export async function waitTerminal(api: ApiClient, id: string): Promise<JobRecord> {
+  let downSince: number | undefined;
   for (;;) {
-    const { job } = await api.get<{ job: JobRecord }>(`/api/jobs/${encodeURIComponent(id)}`);
-    if (TERMINAL.has(job.state)) return job;
+    try {
+      const { job } = await api.get<{ job: JobRecord }>(`/api/jobs/${encodeURIComponent(id)}`);
+      if (TERMINAL.has(job.state)) return job;
+      downSince = undefined;
+    } catch (e) {
+      if (!(e instanceof AppError) || e.code !== "unavailable") throw e;
+      downSince ??= Date.now();
+      if (Date.now() - downSince >= GIVE_UP_MS) throw e;
+    }
     await Bun.sleep(200);
   }
 }
@@ -34,7 +44,8 @@ export const run: Command = {
   usage: "run [--label L]... [--env K=V]... [--secret K[=V]]... [--timeout SECONDS] [--isolation sandbox|vm] [--name NAME] [--idempotency-key KEY] [--detach] -- COMMAND [ARGS...]",
   details: `The job runs on an agent whose capacity matches its labels (default: nimbus). --secret NAME takes
 the value from your environment; secret values are masked as *** in the job's logs. Ctrl-C cancels the job.
---detach prints the job id and returns at once.`,
+--detach prints the job id and returns at once. The output is followed until the job ends, however
+long it stays silent; a dropped connection is resumed with no line lost or repeated.`,
   options: {
     label: { type: "string", multiple: true },
     env: { type: "string", multiple: true, short: "e" },
@@ -74,7 +85,10 @@ the value from your environment; secret values are masked as *** in the job's lo
     };
     process.on("SIGINT", onInt);
     try {
-      await followJobLogs(ctx, api, job.id);
+      await followJobLogs(ctx, api, job.id).catch((e) => {
+        if (e instanceof AppError && e.code === "unavailable") throw new AppError("unavailable", `${e.message}\nThe job may still be running: nimbus logs ${job.id} --follow`);
+        throw e;
+      });
       const final = await waitTerminal(api, job.id);
       if (ctx.json) ctx.out(JSON.stringify({ job: final }));
       else if (final.state !== "succeeded") ctx.err(`nimbus: job ${final.id} ${final.state}${final.reason ? `: ${final.reason}` : ""} (exit ${exitCodeOf(final)})`);
