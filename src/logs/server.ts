@@ -1,8 +1,9 @@
-import { jetstream, JetStreamApiCodes, JetStreamApiError, type JetStreamClient } from "@nats-io/jetstream";
+import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { ConfigOf } from "../core/config/settings.ts";
 import { createLogger } from "../core/log.ts";
 import { connectNats } from "../nats/connect.ts";
+import { API, isApiError } from "../nats/errors.ts";
 import { JOBS_BUCKET } from "../nats/topology.ts";
 import { JobStore } from "../jobs/store.ts";
 import { logApp } from "./app.ts";
@@ -20,7 +21,7 @@ function jobRecords(js: JetStreamClient): (id: string) => Promise<boolean> {
     try {
       return (await jobs.get(id)) !== null;
     } catch (e) {
-      if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound) return false;
+      if (isApiError(e, API.streamNotFound)) return false;
       throw e;
     }
   };

@@ -12,6 +12,17 @@ export function isWrongLastSequence(e: unknown): boolean {
   return e instanceof JetStreamApiError && (e.code === JetStreamApiCodes.StreamWrongLastSequence || e.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
 }
 
+/** JetStream API codes Nimbus branches on besides the CAS ones (nats-server's errors.json). */
+export const API = {
+  streamNotFound: JetStreamApiCodes.StreamNotFound, // 10059
+  streamNameExists: 10058, // JSStreamNameExistErr: not in the client's table
+} as const;
+
+/** A JetStream API error with this code. */
+export function isApiError(e: unknown, code: number): e is JetStreamApiError {
+  return e instanceof JetStreamApiError && e.code === code;
+}
+
 /** Run one compare-and-set; `null` when it lost (see isWrongLastSequence), any other error thrown. */
 export async function unlessCasLost<T>(cas: Promise<T>): Promise<T | null> {
   try {

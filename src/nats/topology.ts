@@ -5,6 +5,7 @@
 import { jetstream, jetstreamManager, RetentionPolicy, AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { API, isApiError } from "./errors.ts";
 
 /** The KV bucket of job records, one key per job. */
 export const JOBS_BUCKET = "nimbus_jobs";
@@ -51,12 +52,12 @@ async function ensureStream(jsm: JetStreamManager, name: string, config: Record<
     await jsm.streams.info(name);
     await jsm.streams.update(name, config as never);
   } catch (e) {
-    if (!(e instanceof Error) || !/stream not found/i.test(e.message)) throw e;
+    if (!isApiError(e, API.streamNotFound)) throw e;
     try {
       await jsm.streams.add({ name, ...config } as never);
     } catch (e2) {
       // Another process created it between our info and add.
-      if (!(e2 instanceof Error) || !/already in use|name already/i.test(e2.message)) throw e2;
+      if (!isApiError(e2, API.streamNameExists)) throw e2;
     }
   }
 }
