@@ -19,7 +19,9 @@ function overview(): string {
     "Commands:",
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     "",
-    "Every command takes --data-dir DIR (or NIMBUS_DATA_DIR), --json where it lists, and --help.",
+    "Every command takes --data-dir DIR (or NIMBUS_DATA_DIR), --json where it lists, and --help;",
+    "a group (nimbus jobs, nimbus config, …) alone lists its commands.",
+    "Exit status: 0 done, 1 failed (a job's own exit code for run), 2 bad usage.",
     "Against a remote stack set NIMBUS_URL and NIMBUS_TOKEN.",
   ].join("\n");
 }
@@ -78,7 +80,14 @@ export async function main(argv: string[]): Promise<number> {
   if (head.includes("--version")) return console.log(VERSION), 0;
   const { command, args, words } = findCommand(head);
   if (!command) {
-    if (!words.length) return process.stdout.write(overview() + "\n"), 0;
+    if (!words.length) {
+      const stray = args.find((a) => a.startsWith("-") && !["-h", "--help"].includes(a) && !GLOBAL_OPTIONS[a.replace(/^--?/, "").split("=")[0]!]);
+      if (stray) {
+        const guess = nearest(stray, ["--help", "--version", "--data-dir", "--json"]);
+        return usageError("", `unknown option ${stray}${guess ? ` — did you mean ${guess}?` : ""}`, "COMMAND [options]", "nimbus --help lists the commands");
+      }
+      return process.stdout.write(overview() + "\n"), 0;
+    }
     const group = COMMANDS.filter((c) => c.name.startsWith(`${words[0]} `));
     if (group.length && words.length === 1) return process.stdout.write(groupHelp(words[0]!, group) + "\n"), 0;
     return unknownCommand(words);

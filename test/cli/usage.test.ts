@@ -42,6 +42,8 @@ test("an unknown command or subcommand: the nearest one and a usage line; exit 2
   expect(nimbus("stauts")).toMatchObject({ code: 2, err: 'nimbus: unknown command "stauts" — did you mean "status"?\nUsage: nimbus COMMAND [options]  (nimbus --help lists the commands)\n' });
   expect(nimbus("jobs", "lst")).toMatchObject({ code: 2, err: 'nimbus: unknown command "jobs lst" — did you mean "jobs list"?\nUsage: nimbus jobs COMMAND [options]  (nimbus jobs --help lists them)\n' });
   expect(nimbus("frobnicate").err).toStartWith('nimbus: unknown command "frobnicate"\n');
+  expect(nimbus("--verison")).toMatchObject({ code: 2, err: expect.stringMatching(/^nimbus: unknown option --verison — did you mean --version\?\nUsage: nimbus COMMAND/) });
+  expect(nimbus("--help")).toMatchObject({ code: 0, out: expect.stringContaining("Exit status: 0 done, 1 failed") });
 });
 
 test("every command group's --help (and the bare group) lists its commands, one line each; exit 0", () => {
