@@ -118,6 +118,8 @@ export async function startAgent(config: AgentConfig, githubConfig: GithubAgentC
       await slots.idle();
       await Promise.all(loops);
       for (const driver of drivers.values()) await driver.close?.().catch((e) => log.warn("driver close failed", { driver: driver.name, error: e }));
+      // The bridge and nftables table it created (never ones that were there before) go with it.
+      await network?.close().catch((e) => log.warn("vm network cleanup failed", { error: e }));
       clearInterval(registry);
       stopSignals();
       await shipper.stop();

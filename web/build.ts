@@ -1,5 +1,5 @@
 /**
- * Builds the dashboard into web/dist (app.js, style.css, index.html), which the control plane
+ * Builds the dashboard into web/dist (app.js, style.css, favicon.svg, index.html), which the control plane
  * serves at /. Bun's bundler (TSX built in): no separate build tool to install. Idempotent.
  *
  *   bun run web/build.ts [--quiet]
@@ -25,6 +25,7 @@ export async function buildDashboard(): Promise<{ bytes: number; ms: number }> {
   });
   if (!out.success) throw new Error(`dashboard build failed:\n${out.logs.map(String).join("\n")}`);
   copyFileSync(join(WEB_DIR, "style.css"), join(tmp, "style.css"));
+  copyFileSync(join(WEB_DIR, "favicon.svg"), join(tmp, "favicon.svg"));
   const app = readFileSync(join(tmp, "app.js"));
   const version = new Bun.CryptoHasher("sha256").update(app).update(readFileSync(join(tmp, "style.css"))).digest("hex").slice(0, 12);
   writeFileSync(join(tmp, "index.html"), readFileSync(join(WEB_DIR, "index.html"), "utf8").replaceAll("__VERSION__", version));

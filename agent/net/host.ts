@@ -53,6 +53,10 @@ export class HostNet {
     return out.split("\n").map((l) => l.split(":")[0]!.trim()).filter((n) => n.startsWith(prefix));
   }
 
+  async nftTableExists(family: string, table: string): Promise<boolean> {
+    return (await this.run(["nft", "list", "table", family, table])).code === 0;
+  }
+
   async applyNft(ruleset: string): Promise<void> {
     await this.must(["nft", "-f", "-"], ruleset);
   }

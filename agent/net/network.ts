@@ -5,7 +5,7 @@
 import { createLogger } from "../../src/core/log.ts";
 import { cidrOf, gatewayOf, guestIp, macFor, maxHost, parseCidr, TAP_PREFIX, tapName, type Subnet } from "./addr.ts";
 import { HostNet } from "./host.ts";
-import { deleteRuleset, egressRuleset, type EgressPolicy } from "./policy.ts";
+import { deleteRuleset, egressRuleset, tableName, type EgressPolicy } from "./policy.ts";
 import { NetStore } from "./store.ts";
 import type { VmNetAttachment, VmNetwork } from "./types.ts";
 
@@ -46,7 +46,10 @@ export class HostNetwork implements VmNetwork {
 
   /** Bridge, addresses and policy; idempotent, and re-applying replaces the policy atomically. */
   async setup(policy: EgressPolicy = this.opts.policy): Promise<void> {
+    // What is not there yet is ours: recorded before it is created, so close() removes it (and only it).
+    if (!(await this.host.linkExists(this.bridge))) this.store.own("bridge", this.bridge);
     await this.host.ensureBridge(this.bridge, `${this.gateway}/${this.subnet.prefix}`);
+    if (!(await this.host.nftTableExists("inet", tableName(this.bridge)))) this.store.own("nft-table", tableName(this.bridge));
     await this.host.applyNft(egressRuleset(this.bridge, cidrOf(this.subnet), this.gateway, policy));
   }
 
@@ -73,7 +76,31 @@ export class HostNetwork implements VmNetwork {
     return stray;
   }
 
-  /** Removes the bridge and the policy (the leases stay in SQLite for the reaper). */
+  /**
+   * On stop: removes the nftables table and the bridge if this agent created them (in this run or
+   * one before it that crashed), never ones that existed before; then closes the store. Returns
+   * what it removed.
+   */
+  async close(): Promise<string[]> {
+    const removed: string[] = [];
+    const table = tableName(this.bridge);
+    if (this.store.owns("nft-table", table)) {
+      await this.host.applyNft(deleteRuleset(this.bridge));
+      this.store.disown("nft-table", table);
+      removed.push(`nftables table inet ${table}`);
+    }
+    if (this.store.owns("bridge", this.bridge)) {
+      await this.host.deleteLink(this.bridge);
+      this.store.disown("bridge", this.bridge);
+      removed.push(`bridge ${this.bridge}`);
+    }
+    this.ready = undefined;
+    this.store.close();
+    if (removed.length) log.info("removed what the agent created", { removed });
+    return removed;
+  }
+
+  /** Removes the bridge and the policy whoever created them (the leases stay in SQLite for the reaper). */
   async teardown(): Promise<void> {
     await this.host.applyNft(deleteRuleset(this.bridge));
     await this.host.deleteLink(this.bridge);

@@ -1,7 +1,8 @@
 /**
  * Network state of the agent's VMs in SQLite (bun:sqlite): one row per instance with its tap, MAC
  * and guest address. Allocation takes the lowest free host number in the subnet, so a restart
- * reuses what is recorded and never hands out an address twice.
+ * reuses what is recorded and never hands out an address twice. It also records which host devices
+ * the agent created itself, so stopping removes those and nothing that was there before.
  */
 import { Database } from "bun:sqlite";
 import { AppError } from "../../src/core/errors.ts";
@@ -14,6 +15,8 @@ export interface NetLease {
   host: number;
 }
 
+export type OwnedKind = "bridge" | "nft-table";
+
 export class NetStore {
   private readonly db: Database;
 
@@ -22,6 +25,21 @@ export class NetStore {
     this.db.exec("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;");
     this.db.exec(`CREATE TABLE IF NOT EXISTS vm_net (
       name TEXT PRIMARY KEY, tap TEXT NOT NULL UNIQUE, mac TEXT NOT NULL, host INTEGER NOT NULL UNIQUE, created_at INTEGER NOT NULL)`);
+    // Host devices this agent created (a bridge, an nftables table): only these are removed on stop.
+    this.db.exec("CREATE TABLE IF NOT EXISTS owned (kind TEXT NOT NULL, name TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (kind, name))");
+  }
+
+  /** Record that we are about to create `name` (before creating it, so a crash in between leaks nothing). */
+  own(kind: OwnedKind, name: string): void {
+    this.db.query("INSERT OR IGNORE INTO owned (kind, name, created_at) VALUES (?, ?, ?)").run(kind, name, Date.now());
+  }
+
+  owns(kind: OwnedKind, name: string): boolean {
+    return this.db.query<{ n: number }, [string, string]>("SELECT count(*) AS n FROM owned WHERE kind = ? AND name = ?").get(kind, name)!.n > 0;
+  }
+
+  disown(kind: OwnedKind, name: string): void {
+    this.db.query("DELETE FROM owned WHERE kind = ? AND name = ?").run(kind, name);
   }
 
   get(name: string): NetLease | undefined {

@@ -1,9 +1,10 @@
 #!/usr/bin/env bun
 /** `nimbus`: the command-line interface. */
-import { parseArgs } from "node:util";
 import { AppError } from "../core/errors.ts";
 import { redactText } from "../core/log.ts";
 import { GLOBAL_OPTIONS, helpText, type Command } from "./command.ts";
+import { parseCommandArgs } from "./argv.ts";
+import { nearest } from "./suggest.ts";
 import { makeContext, UsageError } from "./context.ts";
 import { COMMANDS } from "./commands/index.ts";
 import { VERSION } from "../version.ts";
@@ -18,7 +19,9 @@ function overview(): string {
     "Commands:",
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     "",
-    "Every command takes --data-dir DIR (or NIMBUS_DATA_DIR), --json where it lists, and --help.",
+    "Every command takes --data-dir DIR (or NIMBUS_DATA_DIR), --json where it lists, and --help;",
+    "a group (nimbus jobs, nimbus config, …) alone lists its commands.",
+    "Exit status: 0 done, 1 failed (a job's own exit code for run), 2 bad usage.",
     "Against a remote stack set NIMBUS_URL and NIMBUS_TOKEN.",
   ].join("\n");
 }
@@ -47,6 +50,29 @@ function findCommand(head: string[]): { command: Command; args: string[]; words:
   return { command: undefined as unknown as Command, args: head, words };
 }
 
+/** `nimbus GROUP` and `nimbus GROUP --help`: the group's commands, one line each. */
+function groupHelp(group: string, members: Command[]): string {
+  const width = Math.max(...members.map((c) => c.name.length));
+  return [`nimbus ${group} — ${members.length === 1 ? "one command" : `${members.length} commands`}:`, "", ...members.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`), "", `Run nimbus ${members[0]!.name} --help for one command's options.`].join("\n");
+}
+
+/** A usage mistake: what was wrong (with a suggestion), then one usage line, never the whole help. */
+function usageError(where: string, problem: string, usage: string, more: string): number {
+  process.stderr.write(`nimbus${where ? ` ${where}` : ""}: ${problem}\nUsage: nimbus ${usage}  (${more})\n`);
+  return 2;
+}
+
+function unknownCommand(words: string[]): number {
+  const group = COMMANDS.filter((c) => c.name.startsWith(`${words[0]} `));
+  const typed = group.length ? words.slice(0, 2).join(" ") : words[0]!;
+  const candidates = group.length ? group.map((c) => c.name) : [...new Set(COMMANDS.map((c) => c.name.split(" ")[0]!))];
+  const guess = nearest(typed, candidates);
+  const problem = `unknown command "${typed}"${guess ? ` — did you mean "${guess}"?` : ""}`;
+  return group.length
+    ? usageError("", problem, `${words[0]} COMMAND [options]`, `nimbus ${words[0]} --help lists them`)
+    : usageError("", problem, "COMMAND [options]", "nimbus --help lists the commands");
+}
+
 export async function main(argv: string[]): Promise<number> {
   const dashdash = argv.indexOf("--");
   const head = dashdash >= 0 ? argv.slice(0, dashdash) : argv;
@@ -54,43 +80,33 @@ export async function main(argv: string[]): Promise<number> {
   if (head.includes("--version")) return console.log(VERSION), 0;
   const { command, args, words } = findCommand(head);
   if (!command) {
-    const group = COMMANDS.filter((c) => words[0] && c.name.startsWith(`${words[0]} `));
-    if (words.length && !group.length) {
-      process.stderr.write(`nimbus: unknown command "${words.join(" ")}"\n\n${overview()}\n`);
-      return 2;
+    if (!words.length) {
+      const stray = args.find((a) => a.startsWith("-") && !["-h", "--help"].includes(a) && !GLOBAL_OPTIONS[a.replace(/^--?/, "").split("=")[0]!]);
+      if (stray) {
+        const guess = nearest(stray, ["--help", "--version", "--data-dir", "--json"]);
+        return usageError("", `unknown option ${stray}${guess ? ` — did you mean ${guess}?` : ""}`, "COMMAND [options]", "nimbus --help lists the commands");
+      }
+      return process.stdout.write(overview() + "\n"), 0;
     }
-    if (group.length) {
-      process.stderr.write(`nimbus ${words[0]}: choose one of:\n${group.map((c) => `  nimbus ${c.usage}`).join("\n")}\n`);
-      return 2;
-    }
-    process.stdout.write(overview() + "\n");
-    return 0;
+    const group = COMMANDS.filter((c) => c.name.startsWith(`${words[0]} `));
+    if (group.length && words.length === 1) return process.stdout.write(groupHelp(words[0]!, group) + "\n"), 0;
+    return unknownCommand(words);
   }
+  const more = `nimbus ${command.name} --help for more`;
   let parsed;
   try {
-    parsed = parseArgs({ args, options: { ...GLOBAL_OPTIONS, ...command.options }, allowPositionals: true, strict: true });
+    parsed = parseCommandArgs(command, args, tail);
   } catch (e) {
-    process.stderr.write(`nimbus ${command.name}: ${(e as Error).message}\n\n${helpText(command)}\n`);
-    return 2;
+    if (e instanceof UsageError) return usageError(command.name, e.message, command.usage, more);
+    throw e;
   }
-  const values = parsed.values as Record<string, unknown>;
+  const { values, positionals } = parsed;
   if (values.help) return process.stdout.write(helpText(command) + "\n"), 0;
-  const positionals = [...parsed.positionals, ...tail];
-  const min = command.positionals?.min ?? 0;
-  const max = command.positionals ? command.positionals.max ?? Infinity : 0;
-  if (positionals.length < min || positionals.length > max) {
-    const why = positionals.length < min ? `missing ${command.positionals!.name}` : `unexpected argument "${positionals[max]}"`;
-    process.stderr.write(`nimbus ${command.name}: ${why}\n\n${helpText(command)}\n`);
-    return 2;
-  }
   const ctx = makeContext(values["data-dir"] as string | undefined, Boolean(values.json));
   try {
     return await command.run(ctx, values, positionals);
   } catch (e) {
-    if (e instanceof UsageError) {
-      process.stderr.write(`nimbus ${command.name}: ${e.message}\n`);
-      return 2;
-    }
+    if (e instanceof UsageError) return usageError(command.name, e.message, command.usage, more);
     const msg = e instanceof AppError || e instanceof Error ? e.message : String(e);
     process.stderr.write(`nimbus ${command.name}: ${redactText(msg)}\n`);
     return 1;

@@ -1,6 +1,7 @@
 /**
- * The dashboard (web/, built into web/dist by `bun run web/build.ts`) at `/`: the page and its two
- * assets. The page asks for the admin token itself and talks to /api like any client.
+ * The dashboard (web/, built into web/dist by `bun run web/build.ts`) at `/`: the page, its two
+ * assets and its icon (at /favicon.svg, which the page links, and /favicon.ico, where browsers and
+ * tools look unasked). The page asks for the admin token itself and talks to /api like any client.
  */
 import { Elysia } from "elysia";
 import { existsSync } from "node:fs";
@@ -8,6 +9,12 @@ import { join, resolve } from "node:path";
 
 export const DASHBOARD_DIR = resolve(import.meta.dir, "../../web/dist");
 const ASSETS: Record<string, string> = { "app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8" };
+
+function icon(dir: string): Response {
+  const file = join(dir, "favicon.svg");
+  if (!existsSync(file)) return new Response("not found\n", { status: 404 });
+  return new Response(Bun.file(file), { headers: { "content-type": "image/svg+xml", "cache-control": "public, max-age=86400" } });
+}
 
 export function webRoutes(dir = DASHBOARD_DIR) {
   const notBuilt = () =>
@@ -18,6 +25,8 @@ export function webRoutes(dir = DASHBOARD_DIR) {
       if (!existsSync(page)) return notBuilt();
       return new Response(Bun.file(page), { headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-cache" } });
     })
+    .get("/favicon.svg", () => icon(dir))
+    .get("/favicon.ico", () => icon(dir))
     .get("/ui/:file", ({ params }) => {
       const type = ASSETS[params.file];
       if (!type) return new Response("not found\n", { status: 404 });

@@ -18,18 +18,23 @@ interface Up {
   dir: string;
   proc: ReturnType<typeof Bun.spawn>;
   output: () => string;
+  errors: () => string;
 }
 
 async function up(extra: string[] = []): Promise<Up> {
   const dir = mkdtempSync(join(tmpdir(), "nimbus-cli-"));
   let text = "";
+  let errText = "";
   const proc = Bun.spawn([BIN, "up", "--data-dir", dir, "--port-base", String(await freePortBase()), ...extra], { stdout: "pipe", stderr: "pipe" });
   (async () => {
     for await (const chunk of proc.stdout as unknown as AsyncIterable<Uint8Array>) text += new TextDecoder().decode(chunk);
   })();
+  (async () => {
+    for await (const chunk of proc.stderr as unknown as AsyncIterable<Uint8Array>) errText += new TextDecoder().decode(chunk);
+  })();
   await waitFor(() => text.includes("Nimbus is up") || proc.exitCode !== null, 20_000, "nimbus up");
   expect(proc.exitCode).toBeNull();
-  return { dir, proc, output: () => text };
+  return { dir, proc, output: () => text, errors: () => errText };
 }
 
 async function down(u: Up): Promise<void> {
@@ -59,6 +64,42 @@ describe("nimbus CLI against a local stack", () => {
     expect(nimbus(["run", "--data-dir", a.dir, "--", "true"]).code).toBe(0);
   });
 
+  test("up prints follow-up commands that reach this stack: --data-dir when it is not the default", () => {
+    expect(a.output()).toContain(`In another terminal: ./bin/nimbus status --data-dir ${a.dir} · ./bin/nimbus run --data-dir ${a.dir} -- echo hi · ./bin/nimbus jobs list --data-dir ${a.dir}`);
+    // Each one works as printed (from another shell: no NIMBUS_DATA_DIR).
+    const printed = /(\.\/bin\/nimbus run --data-dir \S+ -- echo hi)/.exec(a.output())![1]!.split(" ").slice(1);
+    expect(nimbus(printed, { NIMBUS_DATA_DIR: "" })).toMatchObject({ code: 0, out: "hi\n" });
+  });
+
+  test("config check and show read the running stack by default and say so; --env reads this shell", () => {
+    const shell = { NIMBUS_AUTH_SECRET: "", NIMBUS_AGENT_TOKEN: "" }; // a fresh terminal: no usable secrets
+    const check = nimbus(["config", "check", "--data-dir", a.dir], shell);
+    expect(check).toMatchObject({ code: 0, err: "" });
+    expect(check.out).toBe(`checked the running stack in ${a.dir} (pid ${a.proc.pid})\nconfiguration is valid\n`);
+    const json = JSON.parse(nimbus(["config", "check", "--json", "--data-dir", a.dir], shell).out);
+    expect(json).toMatchObject({ ok: true, problems: [], checked: expect.stringContaining(a.dir) });
+    const env = nimbus(["config", "check", "--env", "--data-dir", a.dir], shell);
+    expect(env.code).toBe(1);
+    expect(env.out).toStartWith("checked this shell's environment (--env)");
+    expect(env.err).toContain("control: NIMBUS_AUTH_SECRET: must be at least 32 characters");
+    const show = nimbus(["config", "show", "--data-dir", a.dir], shell);
+    expect(show.code).toBe(0);
+    expect(show.out).toStartWith(`# the running stack in ${a.dir}`);
+    for (const section of ["[control]", "[logs]", "[cache]", "[agent-1]"]) expect(show.out).toContain(section);
+    // The agent's own GitHub settings are part of what it reads, so part of what is shown.
+    const agent = show.out.slice(show.out.indexOf("[agent-1]"));
+    expect(agent).toContain("NIMBUS_GITHUB_RUNNER_DIR=");
+    expect(agent).toContain("NIMBUS_GITHUB_RESULT_WAIT_MS=2000");
+    expect(agent).toContain("NIMBUS_AGENT_TOKEN=[redacted]");
+    const secret = readFileSync(join(a.dir, "auth-secret"), "utf8").trim();
+    expect(show.out).toContain("NIMBUS_AUTH_SECRET=[redacted]");
+    expect(show.out).not.toContain(secret);
+    // Invalid is a failure for show as for check.
+    const bad = nimbus(["config", "show", "--env", "--service", "logs"], shell);
+    expect(bad.code).toBe(1);
+    expect(bad.out).toContain("NIMBUS_AUTH_SECRET: INVALID — must be at least 32 characters");
+  });
+
   test("the data dir comes from NIMBUS_DATA_DIR as well as --data-dir", () => {
     const r = nimbus(["run", "--", "echo", "via-env"], { NIMBUS_DATA_DIR: a.dir });
     expect(r.code).toBe(0);
@@ -76,6 +117,11 @@ describe("nimbus CLI against a local stack", () => {
     const failed = jobs.find((j: { exitCode: number }) => j.exitCode === 5);
     const show = nimbus(["jobs", "show", failed.id, "--data-dir", a.dir]);
     expect(show.out).toContain("state    failed (exit 5)");
+    // As typed: the quoting is shown, not lost (`sh -c echo hello $WHO; …`).
+    expect(show.out).toContain(`command  sh -c 'echo hello $WHO; echo oops >&2; exit 5'\n`);
+    expect(show.out).toMatch(/^created  \S+ · took \d/m);
+    const listed = nimbus(["jobs", "list", "--data-dir", a.dir]).out.split("\n").find((l) => l.startsWith(failed.id))!;
+    expect(listed).toMatch(/ took \S+ +sh -c 'echo hello \$WHO; echo oops >&2; exit 5'$/);
     expect(show.out).toMatch(/leased\s+\+\s*\d+ms/);
     expect(show.out).toMatch(/booting\s+→ running\s+attempt 1 on agent-1-[0-9a-f]{6}/);
     const logs = nimbus(["logs", failed.id, "--data-dir", a.dir]);
@@ -83,6 +129,16 @@ describe("nimbus CLI against a local stack", () => {
     expect(logs.err).toBe("oops\n");
     expect(nimbus(["agents", "list", "--data-dir", a.dir]).out).toContain("agent-1");
     expect(nimbus(["jobs", "show", "j-nope", "--data-dir", a.dir])).toMatchObject({ code: 1, err: "nimbus jobs show: job j-nope not found\n" });
+  });
+
+  test("a job no agent takes reads as waiting in jobs list and jobs show, not running or took", () => {
+    const id = nimbus(["run", "--detach", "--isolation", "vm", "--data-dir", a.dir, "--", "true"]).out.trim(); // no VM agent here
+    expect(id).toMatch(/^j-/);
+    const line = nimbus(["jobs", "list", "--data-dir", a.dir]).out.split("\n").find((l) => l.startsWith(id))!;
+    expect(line).toMatch(/^\S+ +queued .* waiting \S+ +true$/);
+    expect(nimbus(["jobs", "show", id, "--data-dir", a.dir]).out).toMatch(/^created  \S+ · waiting \d/m);
+    expect(nimbus(["jobs", "cancel", id, "--data-dir", a.dir]).out).toBe(`cancelled ${id}\n`);
+    expect(nimbus(["jobs", "show", id, "--data-dir", a.dir]).out).toMatch(/^created  \S+ · waited \d/m);
   });
 
   test("run --detach, then cancel and follow", async () => {
@@ -175,13 +231,13 @@ describe("errors a user can act on", () => {
   });
 
   test("config check names every bad key; config show redacts secrets", () => {
-    const bad = nimbus(["config", "check", "--service", "control"], { NIMBUS_AUTH_SECRET: "short", NIMBUS_CONTROL_PORT: "x" });
+    const bad = nimbus(["config", "check", "--env", "--service", "control"], { NIMBUS_AUTH_SECRET: "short", NIMBUS_CONTROL_PORT: "x" });
     expect(bad.code).toBe(1);
     expect(bad.err).toContain("control: NIMBUS_AUTH_SECRET: must be at least 32 characters");
     expect(bad.err).toContain('control: NIMBUS_CONTROL_PORT: must be a whole number (got "x")');
     expect(bad.err).not.toContain("short\n");
     const secret = "k".repeat(40);
-    const show = nimbus(["config", "show", "--service", "control"], { NIMBUS_AUTH_SECRET: secret });
+    const show = nimbus(["config", "show", "--env", "--service", "control"], { NIMBUS_AUTH_SECRET: secret });
     expect(show.out).toContain("NIMBUS_AUTH_SECRET=[redacted]");
     expect(show.out).not.toContain(secret);
   });
@@ -214,6 +270,11 @@ describe("Ctrl-C", () => {
     expect(servicePids(dir)).toEqual([]);
     expect(existsSync(join(dir, "state.json"))).toBe(false);
     expect(a.output()).toContain("Nimbus is up");
+    // It says it is stopping, then one line saying everything stopped, naming what.
+    const said = a.errors().trimEnd().split("\n").slice(-2);
+    expect(said[0]).toBe("stopping Nimbus…");
+    expect(said[1]).toMatch(/^Nimbus stopped: .* \(5 processes\); state file removed$/);
+    expect(said[1]!.replace(/^Nimbus stopped: | \(.*$/g, "").split(", ").sort()).toEqual(["agent-1", "cache", "control", "logs", "nats"]);
     rmSync(dir, { recursive: true, force: true });
   }, 30_000);
 });

@@ -9,6 +9,7 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { buildDashboard } from "../../web/build.ts";
 import { testStack, type TestStack } from "../support/stack.ts";
 import { githubStack } from "../github/support.ts";
+import { shellQuote } from "../../src/core/shell.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 let s: TestStack;
@@ -51,6 +52,10 @@ test("jobs, a job's lifecycle and logs, search, cancel, agents; the token never 
   expect(lines).toEqual(expect.arrayContaining(["alpha", "the needle 42", "omega"]));
   expect(await page.$$eval(".timeline li", (els) => els.map((e) => e.getAttribute("data-to")))).toEqual(["queued", "leased", "booting", "running", "succeeded"]);
   expect(await page.textContent(".facts")).toContain("exit code0");
+  // The command as it would be typed, quotes and all.
+  expect(await page.textContent(".facts [data-command]")).toBe(`sh -c 'echo alpha; echo '\\''the needle 42'\\''; echo omega >&2'`);
+  expect(await page.textContent(".facts [data-command]")).toBe(shellQuote(["sh", "-c", "echo alpha; echo 'the needle 42'; echo omega >&2"]));
+  expect(await page.textContent(".facts [data-time]")).toMatch(/ · took \d/);
   await page.waitForSelector("[data-testid=latency] [data-span=totalMs]");
   expect(await page.textContent("[data-testid=latency]")).toMatch(/waited .*started in .*ran .*total /);
 
@@ -72,6 +77,15 @@ test("jobs, a job's lifecycle and logs, search, cancel, agents; the token never 
   expect(await page.textContent("tr[data-agent]")).toContain("sandbox");
   await page.waitForSelector(`tr[data-pool="${stranded.pool}"]`);
   expect(await page.textContent(`tr[data-pool="${stranded.pool}"]`)).toContain("no agent: jobs here wait");
+
+  // A job no agent has taken reads as waiting, in the list and on its page; never "running for" or "took".
+  await page.goto(`${s.controlUrl}/#/jobs`);
+  await page.waitForSelector(`tr[data-job="${stranded.id}"] [data-time]`);
+  expect(await page.textContent(`tr[data-job="${stranded.id}"] [data-time]`)).toMatch(/^waiting \d/);
+  expect(await page.textContent(`tr[data-job="${stranded.id}"] .what`)).toBe("true");
+  await page.goto(`${s.controlUrl}/#/jobs/${stranded.id}`);
+  await page.waitForSelector(".facts [data-time]");
+  expect(await page.textContent(".facts [data-time]")).toMatch(/ · waiting \d/);
 }, 90_000);
 
 test("no token or a refused one: the sign-in form, naming why", async () => {
@@ -90,10 +104,19 @@ test("the page and its assets are served; an unknown asset is 404", async () => 
   const html = await fetch(`${s.controlUrl}/`);
   expect(html.status).toBe(200);
   expect(html.headers.get("content-type")).toContain("text/html");
-  const src = /src="(\/ui\/app\.js\?v=[0-9a-f]+)"/.exec(await html.text())?.[1];
+  const pageHtml = await html.text();
+  const src = /src="(\/ui\/app\.js\?v=[0-9a-f]+)"/.exec(pageHtml)?.[1];
   expect(src).toBeDefined();
   expect((await fetch(`${s.controlUrl}${src}`)).headers.get("cache-control")).toContain("immutable");
   expect((await fetch(`${s.controlUrl}/ui/secrets.txt`)).status).toBe(404);
+  // The icon the page links, and the one browsers ask for unasked: no 404 in the console.
+  expect(pageHtml).toMatch(/<link rel="icon" href="\/favicon\.svg\?v=[0-9a-f]+"/);
+  for (const path of ["/favicon.ico", "/favicon.svg"]) {
+    const r = await fetch(`${s.controlUrl}${path}`);
+    expect(r.status).toBe(200);
+    expect(r.headers.get("content-type")).toBe("image/svg+xml");
+    expect(await r.text()).toStartWith("<svg");
+  }
   // The relayed logs need the admin token like every /api route.
   expect((await fetch(`${s.controlUrl}/api/jobs/${"j".repeat(8)}/logs`)).status).toBe(401);
 });

@@ -1,9 +1,14 @@
 import { AppError } from "../../core/errors.ts";
 import type { JobEvent } from "../../jobs/events.ts";
-import type { JobRecord } from "../../jobs/record.ts";
+import { STATES, type JobRecord } from "../../jobs/record.ts";
+import { jobTiming } from "../../jobs/timing.ts";
+import { shellQuote } from "../../core/shell.ts";
 import type { Command } from "../command.ts";
 import { ago, duration, table } from "../output.ts";
 import type { LatencyBreakdown } from "../../github/latency.ts";
+
+/** At most `n` characters, an ellipsis marking the cut. */
+const clip = (text: string, n: number) => ([...text].length > n ? [...text].slice(0, n - 1).join("") + "…" : text);
 
 type PublicJob = Omit<JobRecord, "secrets"> & { secrets: string[] };
 
@@ -11,7 +16,7 @@ export const jobsList: Command = {
   name: "jobs list",
   summary: "list jobs, newest first",
   usage: "jobs list [--state STATE] [--limit N] [--json]",
-  details: "STATE is one of queued, leased, booting, running, succeeded, failed, timed_out, cancelled.",
+  details: `STATE is one of ${STATES.join(", ")}.\nTIME reads "waiting" until an agent takes the job, "running for" while it runs, "took" once it ends.`,
   options: { state: { type: "string" }, limit: { type: "string" } },
   async run(ctx, v) {
     const api = await ctx.client();
@@ -21,8 +26,9 @@ export const jobsList: Command = {
     const { jobs } = await api.get<{ jobs: PublicJob[] }>(`/api/jobs?${q}`);
     if (ctx.json) return ctx.out(JSON.stringify(jobs, null, 2)), 0;
     if (!jobs.length) return ctx.out("no jobs"), 0;
-    const rows = jobs.map((j) => ({ id: j.id, state: j.state, exit: j.exitCode, attempt: j.attempt, pool: j.pool, agent: j.agentId, created: ago(j.createdAt), command: (j.name ?? j.command.join(" ")).slice(0, 50) }));
-    ctx.out(table(rows, ["id", "state", "exit", "attempt", "pool", "agent", "created", "command"]));
+    const now = Date.now();
+    const rows = jobs.map((j) => ({ id: j.id, state: j.state, exit: j.exitCode, attempt: j.attempt, pool: j.pool, agent: j.agentId, created: ago(j.createdAt, now), time: jobTiming(j, now), command: clip(j.name ?? shellQuote(j.command), 50) }));
+    ctx.out(table(rows, ["id", "state", "exit", "attempt", "pool", "agent", "created", "time", "command"]));
     return 0;
   },
 };
@@ -68,11 +74,11 @@ export const jobsShow: Command = {
     const lines = [
       `job      ${job.id}${job.name ? ` (${job.name})` : ""}`,
       `state    ${job.state}${job.exitCode !== undefined ? ` (exit ${job.exitCode})` : ""}${job.reason ? ` — ${job.reason}` : ""}`,
-      `command  ${job.command.join(" ")}`,
+      `command  ${shellQuote(job.command)}`,
       `labels   ${job.labels.join(", ")}  →  pool ${job.pool}`,
       `attempt  ${job.attempt} of ${job.maxAttempts}${job.agentId ? `, agent ${job.agentId}` : ""}`,
       `timeout  ${job.timeoutSeconds}s`,
-      `created  ${new Date(job.createdAt).toISOString()}`,
+      `created  ${new Date(job.createdAt).toISOString()} · ${jobTiming(job)}`,
       ...(job.github ? [`github   ${job.github.owner}/${job.github.repo} job ${job.github.jobId} (run ${job.github.runId})${job.github.ranOn ? `, ran on ${job.github.ranOn.runnerName}` : ""}`] : []),
       "",
       "latency:",

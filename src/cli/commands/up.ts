@@ -5,7 +5,8 @@ import { DEFAULT_VM_SUBNET } from "../../../agent/config.ts";
 import { gatewayOf, parseCidr } from "../../../agent/net/addr.ts";
 import { AppError } from "../../core/errors.ts";
 import { startStack, ports, type Stack } from "../../up/supervisor.ts";
-import { isAlive, readState, stateFile, writeState } from "../../up/state.ts";
+import { defaultDataDir, isAlive, readState, stateFile, writeState } from "../../up/state.ts";
+import { quoteArg } from "../../core/shell.ts";
 import type { Command } from "../command.ts";
 import type { CliContext } from "../context.ts";
 import { ApiClient } from "../client.ts";
@@ -40,12 +41,21 @@ async function waitForAgent(api: ApiClient, timeoutMs: number): Promise<void> {
   throw new AppError("unavailable", "no agent registered in time; see the agent log in the data directory's logs/");
 }
 
+/**
+ * `./bin/nimbus COMMAND [-- ARGS]` with what another terminal needs to reach this stack: its data
+ * dir unless it is the default (the state file there holds the ports, so no --port-base is needed).
+ */
+export function followUp(dataDir: string, command: string, args?: string): string {
+  const flag = dataDir === defaultDataDir({}) ? "" : ` --data-dir ${quoteArg(dataDir)}`;
+  return `./bin/nimbus ${command}${flag}${args === undefined ? "" : ` -- ${args}`}`;
+}
+
 async function runSample(ctx: CliContext, api: ApiClient): Promise<number> {
   ctx.out("\nrunning a sample job: nimbus run -- sh -c '…'");
   const { job } = await api.post<{ job: JobRecord }>("/api/jobs", { name: "sample", command: SAMPLE, env: { NIMBUS_JOB_NAME: "sample" } });
   await followJobLogs(ctx, api, job.id);
   const final = await waitTerminal(api, job.id);
-  ctx.out(`sample job ${final.id}: ${final.state} (exit ${exitCodeOf(final)}) — see it with: ./bin/nimbus jobs show ${final.id}`);
+  ctx.out(`sample job ${final.id}: ${final.state} (exit ${exitCodeOf(final)}) — see it with: ${followUp(ctx.dataDir, `jobs show ${final.id}`)}`);
   return exitCodeOf(final);
 }
 
@@ -62,7 +72,7 @@ async function runDemo(ctx: CliContext, api: ApiClient, demo: GithubDemo): Promi
   }
   await followJobLogs(ctx, api, id);
   const final = await waitTerminal(api, id);
-  ctx.out(`GitHub says: ${gh.status}${gh.conclusion ? ` (${gh.conclusion})` : ""}; Nimbus job ${id}: ${final.state} — ./bin/nimbus jobs show ${id}`);
+  ctx.out(`GitHub says: ${gh.status}${gh.conclusion ? ` (${gh.conclusion})` : ""}; Nimbus job ${id}: ${final.state} — ${followUp(ctx.dataDir, `jobs show ${id}`)}`);
 }
 
 /** The dashboard with the admin token in the fragment (never sent to the server; the page drops it). */
@@ -85,7 +95,7 @@ function printUp(ctx: CliContext, stack: Stack, ms: number): void {
       `  NATS           ${stack.natsUrl}`,
       `  admin token    ${stack.adminToken}`,
       `  service logs   ${stack.dataDir}/logs/`,
-      "In another terminal: ./bin/nimbus status · ./bin/nimbus run -- echo hi · ./bin/nimbus jobs list",
+      `In another terminal: ${followUp(stack.dataDir, "status")} · ${followUp(stack.dataDir, "run", "echo hi")} · ${followUp(stack.dataDir, "jobs list")}`,
       "Ctrl-C stops everything.",
     ].join("\n"),
   );
@@ -106,9 +116,12 @@ network, guests reach the Actions cache on their gateway (the cache then listens
 its tokens still guard it) and nothing else of the host.
 --sample runs a sample job once the stack is up and shows its output.
 --demo also starts a GitHub simulator (GitHub cannot be reached from here) wired to the stack, and
-sends one workflow job through it: webhook → JIT runner in a sandbox → steps → completed. With --vm
-and --vm-network nat the job asks for isolation:vm and its runner runs in a microVM (the simulator
-then listens on all addresses; guests reach it on their gateway).`,
+sends one workflow job through it: webhook → JIT runner in a sandbox → steps → completed. Only with
+--vm and --vm-network nat (the default as root) does the job ask for isolation:vm, its runner then
+running in a microVM (the simulator listens on all addresses; guests reach it on their gateway);
+with --vm and another network the runner stays in a sandbox, and up says so.
+The follow-up commands printed name --data-dir when it is not the default. Ctrl-C (or SIGTERM)
+stops every process the stack started, removes the state file and says what it stopped.`,
   options: {
     "port-base": { type: "string" },
     agents: { type: "string" },
@@ -134,6 +147,7 @@ then listens on all addresses; guests reach it on their gateway).`,
       if (!["nat", "offline", "none"].includes(net)) throw new AppError("bad_request", "--vm-network must be nat, offline or none");
       agentEnv.NIMBUS_VM_NETWORK = net;
       if (net !== "none") cacheEnv.NIMBUS_CACHE_HOST = "0.0.0.0";
+      if (v.demo && net !== "nat") ctx.err(`nimbus up: --demo with --vm-network ${net}: guests cannot reach the GitHub simulator, so the demo's runner runs in a sandbox (--vm-network nat, as root, runs it in a microVM)`);
     }
     const controlEnv: Record<string, string> = {};
     // With guest networking the demo's runner runs in a microVM and reaches the simulator on its gateway.
@@ -161,9 +175,11 @@ then listens on all addresses; guests reach it on their gateway).`,
     let stopping: Promise<void> | undefined;
     const stop = () => (stopping ??= (async () => {
       if (!ctx.json) ctx.err("\nstopping Nimbus…");
+      const names = [...stack.children.keys()];
       await stack.stop();
       await demo?.stop();
       rmSync(stateFile(stack.dataDir), { force: true });
+      if (!ctx.json) ctx.err(`Nimbus stopped: ${names.join(", ")}${demo ? ", the GitHub simulator" : ""} (${names.length + (demo ? 1 : 0)} processes); state file removed`);
     })());
     process.on("SIGINT", () => void stop().then(() => process.exit(0)));
     process.on("SIGTERM", () => void stop().then(() => process.exit(0)));

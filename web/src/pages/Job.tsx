@@ -7,7 +7,7 @@ import { Latency } from "../components/Latency.tsx";
 import type { LatencyBreakdown } from "../../../src/github/latency.ts";
 import { StateBadge } from "../components/StateBadge.tsx";
 import { Timeline } from "../components/Timeline.tsx";
-import { ago, duration } from "../format.ts";
+import { ago, jobTiming, shellQuote } from "../format.ts";
 import { usePoll } from "../poll.ts";
 import { href } from "../router.ts";
 
@@ -45,11 +45,11 @@ export function JobPage({ id }: { id: string }) {
         {cancelling && <span className="muted">{cancelling}</span>}
       </header>
       <dl className="facts">
-        <dt>what</dt><dd className="mono">{j.command.join(" ")}</dd>
+        <dt>what</dt><dd className="mono" data-command>{shellQuote(j.command)}</dd>
         <dt>pool</dt><dd className="mono">{j.pool}</dd>
         <dt>labels</dt><dd>{j.labels.join(", ") || "–"}</dd>
         <dt>attempt</dt><dd>{j.github ? j.attempt : `${j.attempt} of ${j.maxAttempts}`}{j.agentId ? ` · on ${j.agentId}` : ""}</dd>
-        <dt>created</dt><dd>{ago(j.createdAt, now)} · {done ? `took ${duration(j.updatedAt - j.createdAt)}` : `running for ${duration(now - j.createdAt)}`}</dd>
+        <dt>created</dt><dd data-time>{ago(j.createdAt, now)} · {jobTiming(j, now)}</dd>
         {j.exitCode !== undefined && <><dt>exit code</dt><dd>{j.exitCode}</dd></>}
         {j.reason && <><dt>reason</dt><dd>{j.reason}</dd></>}
         {j.secrets.length > 0 && <><dt>secrets</dt><dd>{j.secrets.join(", ")} (masked in logs)</dd></>}

@@ -1,15 +1,11 @@
 /** The job list, newest first, filtered by state; refreshed every 2 s. */
-import { api, TERMINAL, type Job } from "../api.ts";
+import { api, type Job } from "../api.ts";
 import { StateBadge } from "../components/StateBadge.tsx";
-import { ago, duration } from "../format.ts";
+import { ago, jobTiming, shellQuote } from "../format.ts";
 import { usePoll } from "../poll.ts";
 import { href } from "../router.ts";
 
 const FILTERS = ["", "queued", "running", "succeeded", "failed", "cancelled", "timed_out", "awaiting_github", "stuck"];
-
-function took(j: Job, now: number): string {
-  return duration((TERMINAL.has(j.state) ? j.updatedAt : now) - j.createdAt);
-}
 
 export function JobsPage({ state }: { state?: string }) {
   const q = state ? `?state=${state}&limit=200` : "?limit=200";
@@ -27,18 +23,18 @@ export function JobsPage({ state }: { state?: string }) {
       {data && data.jobs.length > 0 && (
         <table className="jobs">
           <thead>
-            <tr><th>job</th><th>what</th><th>state</th><th>pool</th><th>attempt</th><th>created</th><th>took</th></tr>
+            <tr><th>job</th><th>what</th><th>state</th><th>pool</th><th>attempt</th><th>created</th><th>time</th></tr>
           </thead>
           <tbody>
             {data.jobs.map((j) => (
               <tr key={j.id} data-job={j.id}>
                 <td><a href={href.job(j.id)}>{j.id}</a></td>
-                <td className="what">{j.github ? `${j.github.owner}/${j.github.repo} · ${j.name ?? j.github.jobId}` : (j.name ?? j.command.join(" "))}</td>
+                <td className="what">{j.github ? `${j.github.owner}/${j.github.repo} · ${j.name ?? j.github.jobId}` : (j.name ?? shellQuote(j.command))}</td>
                 <td><StateBadge state={j.state} /></td>
                 <td className="mono">{j.pool}</td>
                 <td>{j.github ? j.attempt : `${j.attempt}/${j.maxAttempts}`}</td>
                 <td title={new Date(j.createdAt).toISOString()}>{ago(j.createdAt, now)}</td>
-                <td>{took(j, now)}</td>
+                <td data-time>{jobTiming(j, now)}</td>
               </tr>
             ))}
           </tbody>
