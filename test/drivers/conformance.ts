@@ -22,6 +22,8 @@ export interface ConformanceOptions {
   requirements?: Requirements;
   /** Per scenario; VMs under software emulation need tens of seconds. */
   timeoutMs?: number;
+  /** Why this driver cannot run here: the suite is registered and reported as skipped, with the reason in its title. */
+  skip?: string;
 }
 
 export interface Captured {
@@ -48,7 +50,8 @@ async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<void> 
 
 export function runDriverConformance(opts: ConformanceOptions): void {
   const timeout = opts.timeoutMs ?? 30_000;
-  describe(`driver conformance: ${opts.name}`, () => {
+  const suite = opts.skip ? describe.skip : describe;
+  suite(opts.skip ? `driver conformance: ${opts.name} (skipped: ${opts.skip})` : `driver conformance: ${opts.name}`, () => {
     let driver: Driver;
     let root: string;
     const created: RunSpec[] = [];
