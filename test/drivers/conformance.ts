@@ -65,14 +65,14 @@ export function runDriverConformance(opts: ConformanceOptions): void {
     beforeAll(async () => {
       root = mkdtempSync(join(tmpdir(), `nimbus-conf-${opts.name}-`));
       driver = await opts.driver();
-    });
+    }, timeout); // making a driver may boot VMs (a warm pool): bun's 5 s hook default is a timing bound
     afterAll(async () => {
       for (const s of created) {
         const inst = (await driver.list()).find((i) => i.name === instanceName(s.jobId, s.attempt));
         if (inst) await driver.destroy(inst).catch(() => undefined);
       }
       rmSync(root, { recursive: true, force: true });
-    });
+    }, timeout);
 
     test("probe says it can run here", async () => {
       const p = await driver.probe();

@@ -133,4 +133,4 @@ afterAll(async () => {
   await conformanceDriver?.close();
   expect(qemuPids(owner)).toEqual([]);
   rmSync(state, { recursive: true, force: true });
-});
+}, 60_000); // closing a warm pool may wait for a VM still booting behind the last take
