@@ -1,9 +1,11 @@
 /**
  * Applies OCI image layers, in order, to a root directory. Each layer is handled by busybox
- * chrooted into the root being built, so a hostile layer (absolute paths, `..`, a symlink planted
- * by a lower layer) cannot write outside it. Whiteouts (OCI image spec, layer.md): `d/.wh.x`
- * deletes `d/x` from the lower layers, `d/.wh..wh..opq` empties `d`; both are applied before the
- * layer's own files are extracted, and the markers are removed after. Compression: gzip or none
+ * chrooted into the root being built, so a hostile layer cannot write outside it: busybox tar
+ * strips a leading `/` and everything up to a `..` from member names, and a symlink planted by a
+ * lower layer resolves inside the root (a write through a link whose target does not exist there
+ * fails the layer). Whiteouts (OCI image spec, layer.md): `d/.wh.x` deletes `d/x` from the lower
+ * layers, `d/.wh..wh..opq` empties `d`; both are applied before the layer's own files are
+ * extracted, and the markers are removed after. Compression: gzip or none
  * (by media type, else by magic bytes); zstd through the host's `zstd` when it is installed.
  */
 import { closeSync, copyFileSync, linkSync, mkdirSync, openSync, readSync, rmSync } from "node:fs";

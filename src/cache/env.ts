@@ -9,7 +9,7 @@ import { mintRuntimeToken, scopesForRun, type RunScopeInput } from "./tokens.ts"
 export type CacheProtocol = "v1" | "v2";
 
 export interface CacheEnvInput {
-  /** Base URL of the cache service as the job reaches it, e.g. http://10.0.0.1:7072 */
+  /** Base URL of the cache service as the job reaches it, e.g. http://10.0.0.1:7074 */
   url: string;
   token: string;
   protocol: CacheProtocol;

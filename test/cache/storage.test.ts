@@ -3,6 +3,8 @@
  * filesystem store and the S3 store on a real S3-compatible server (s3rver).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { renameSync } from "node:fs";
+import { join } from "node:path";
 import { fsStore } from "../../src/cache/storage/fs.ts";
 import { s3Store } from "../../src/cache/storage/s3.ts";
 import type { BlobStore } from "../../src/cache/storage/types.ts";
@@ -28,7 +30,13 @@ async function names(store: BlobStore, prefix: string): Promise<string[]> {
   return out.sort();
 }
 
-function conformance(kind: string, open: () => Promise<BlobStore>) {
+/** Takes the backend away and gives it back, so `check` can be seen failing. */
+interface Outage {
+  begin(): Promise<void>;
+  end(): Promise<void>;
+}
+
+function conformance(kind: string, open: () => Promise<BlobStore>, outage: () => Outage) {
   describe(`BlobStore conformance: ${kind}`, () => {
     let store: BlobStore;
     beforeAll(async () => {
@@ -75,9 +83,17 @@ function conformance(kind: string, open: () => Promise<BlobStore>) {
       await expect(store.read("e/1/../../x", 0, 1)).rejects.toThrow("invalid object name");
     });
 
-    test("check passes while the backend is up", async () => {
-      await store.check();
-    });
+    test("check passes while the backend is up, fails while it is down, and passes again once it is back", async () => {
+      await expect(store.check()).resolves.toBeUndefined();
+      const o = outage();
+      await o.begin();
+      try {
+        await expect(store.check()).rejects.toThrow();
+      } finally {
+        await o.end();
+      }
+      await expect(store.check()).resolves.toBeUndefined();
+    }, 30_000);
   });
 }
 
@@ -88,16 +104,28 @@ afterAll(async () => {
   await s3?.cleanup();
 });
 
-conformance("filesystem", async () => {
-  const dir = tempDir("nimbus-fsstore-");
-  dirs.push(dir);
-  return fsStore(dir);
-});
+let fsDir = "";
+conformance(
+  "filesystem",
+  async () => {
+    fsDir = tempDir("nimbus-fsstore-");
+    dirs.push(fsDir);
+    return fsStore(fsDir);
+  },
+  () => ({
+    begin: async () => renameSync(join(fsDir, "objects"), join(fsDir, "objects.away")),
+    end: async () => renameSync(join(fsDir, "objects.away"), join(fsDir, "objects")),
+  }),
+);
 
-conformance("S3 (s3rver)", async () => {
-  s3 = await startS3();
-  return s3Store({ bucket: s3.bucket, prefix: "conf/", endpoint: s3.endpoint, region: "us-east-1", forcePathStyle: true, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, partSize: 5 * 1024 * 1024 });
-});
+conformance(
+  "S3 (s3rver)",
+  async () => {
+    s3 = await startS3();
+    return s3Store({ bucket: s3.bucket, prefix: "conf/", endpoint: s3.endpoint, region: "us-east-1", forcePathStyle: true, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, partSize: 5 * 1024 * 1024 });
+  },
+  () => ({ begin: () => s3!.stop(), end: () => s3!.start() }),
+);
 
 test("filesystem putAt writes chunks in place, out of order", async () => {
   const dir = tempDir("nimbus-fsstore-");

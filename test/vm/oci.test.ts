@@ -3,17 +3,16 @@
  * layer adding a file, deleting one with a whiteout and emptying a directory with an opaque
  * marker), pushed with skopeo to a local docker-registry, pulled and converted to ext4, cached by
  * digest (a second tag of the same image downloads nothing), then booted by the qemu driver for a
- * job labelled image:<ref>. A hostile layer cannot write outside the root it is unpacked into.
+ * job labelled image:<ref>. How a hostile layer is kept inside its root: test/vm/unpack.test.ts.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { QemuDriver } from "../../agent/drivers/qemu/driver.ts";
 import { OciImages } from "../../agent/images/oci.ts";
 import { jobRootfs } from "../../agent/images/rootfs.ts";
 import { ImageStore } from "../../agent/images/store.ts";
-import { applyLayers } from "../../agent/images/unpack.ts";
 import { isAppError } from "../../src/core/errors.ts";
 import { parseLabels } from "../../src/jobs/labels.ts";
 import { ensureVmAssets } from "../../scripts/vm/build-assets.ts";
@@ -77,19 +76,3 @@ test("a job labelled image:<ref> boots that image, with the layers' whiteouts ap
   const err = await driver.prepare({ ...spec, jobId: "oci2", dir: join(dir, "job2") }).catch((e) => e);
   expect(isAppError(err, "forbidden")).toBe(true);
 }, 90_000);
-
-test("a hostile layer cannot write outside the root (symlink planted by a lower layer, absolute and .. paths)", async () => {
-  const outside = join(dir, "outside");
-  mkdirSync(outside);
-  const [a, b] = [join(dir, "h1"), join(dir, "h2")];
-  mkdirSync(a);
-  symlinkSync(outside, join(a, "escape"));
-  mkdirSync(join(b, "escape"), { recursive: true });
-  writeFileSync(join(b, "escape", "pwned"), "x");
-  await sh(`tar -C ${a} -cf ${a}.tar . && tar -C ${b} -cf ${b}.tar . && tar -C ${b} -rf ${b}.tar --transform='s,^,../../,' -P escape/pwned`);
-  const root = join(dir, "hroot");
-  mkdirSync(root);
-  await applyLayers(root, [{ path: `${a}.tar`, mediaType: "application/vnd.oci.image.layer.v1.tar" }, { path: `${b}.tar`, mediaType: "application/vnd.oci.image.layer.v1.tar" }]).catch(() => undefined);
-  expect(existsSync(join(outside, "pwned"))).toBe(false);
-  expect(existsSync(join(dir, "..", "pwned"))).toBe(false);
-});

@@ -1,8 +1,8 @@
 /**
  * The warm pool's policy, with a factory whose VMs are plain promises (the qemu factory is tested
- * with real VMs in warm-qemu.test.ts): fill to the minimum, O(1) take with a replacement behind it,
- * demand grows the pool up to its maximum, a schedule raises the minimum for busy hours and the
- * pool shrinks after, stale shapes are replaced, failures back off, stop destroys what it holds.
+ * with real VMs in warm-qemu.test.ts): fill to the minimum, a take that hands over an idle VM at
+ * once with a replacement behind it, demand grows the pool up to its maximum, a schedule raises
+ * the minimum for busy hours and the pool shrinks after, stale shapes are replaced, failures back off, stop destroys what it holds.
  */
 import { expect, test } from "bun:test";
 import { parseWarmClasses, parseWarmSchedule, scheduledMin } from "../../agent/pool/schedule.ts";
@@ -44,12 +44,15 @@ async function until(cond: () => boolean, ms = 3000): Promise<void> {
   }
 }
 
-test("fills to the minimum; a take is O(1) and a replacement starts behind it; demand grows the pool to its maximum", async () => {
+test("fills to the minimum; a take hands over an idle VM at once (synchronously, creating none) and a replacement starts behind it; demand grows the pool to its maximum", async () => {
   const f = new FakeFactory();
   const pool = new WarmPool(f, { classes: parseWarmClasses("2c4g=1..2"), tickMs: 60_000 });
   pool.start();
   await until(() => pool.stats()[0]!.idle === 1);
-  const vm = pool.take("k1")!;
+  const [idle] = f.created;
+  const vm = pool.take("k1")!; // not a promise: nothing is awaited; the replacement comes later
+  expect(vm.name).toBe(idle!);
+  expect(f.created).toEqual([idle!]);
   expect(vm.name).toStartWith("nimbus-warm-");
   expect(pool.owns(vm.name)).toBe(false); // it belongs to its job now
   expect(pool.take("other-shape")).toBeUndefined();

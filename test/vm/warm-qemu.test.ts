@@ -3,7 +3,8 @@
  * takes a waiting VM at prepare and runs on it; a replacement is started behind it; the pool's own
  * VMs are not listed as instances; close() (agent stop) destroys them; an agent killed with -9
  * leaves warm VMs that a new driver over the same state lists and destroys (the reaper).
- * The conformance suite runs again on a pool-backed driver.
+ * The conformance suite runs again on a pool-backed driver. How long a take takes to the job's
+ * output is measured by scripts/bench/vm.ts ("warm pool take → job exec"), not asserted here.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -39,26 +40,25 @@ beforeAll(async () => {
   await snapshots.prepare(await new QemuDriver(base("tpl")).planFor(req));
 }, 120_000);
 
-test("a job takes a warm VM in O(1) and runs on it; a replacement starts behind it; close() destroys the pool", async () => {
+test("a job takes a warm VM that was already running (prepare boots nothing) and runs on it; a replacement starts behind it; close() destroys the pool", async () => {
   const driver = new QemuDriver({ ...base("pool"), warmPool: { classes: parseWarmClasses("2c4g=1..1") } });
   expect((await driver.probe()).detail).toContain("warm pool 2c4g=1..1");
   await driver.warm!.settled();
   expect(driver.warm!.stats()[0]).toMatchObject({ idle: 1, starting: 0 });
   expect(await driver.list()).toEqual([]); // the pool's own VMs are not instances
-  const times: number[] = [];
   for (const n of [1, 2]) {
     await driver.warm!.settled();
     const spec = { jobId: `warm${n}`, attempt: 1, command: ["sh", "-c", 'echo "job $N on $(hostname)"; echo data > ~/f; cat ~/f; exit 3'], env: { N: `${n}` }, dir: join(state, `job${n}`), requirements: req };
-    const t0 = performance.now();
+    const waiting = qemuPids(join(state, "pool", "warm"));
+    expect(waiting.length).toBe(1); // the one idle VM of the pool
     const inst = await driver.prepare(spec);
     expect(inst.meta.warmVm).toStartWith("nimbus-warm-");
+    expect(qemuPids(`guest=${inst.meta.warmVm},`)).toEqual(waiting); // the job got the VM that was waiting
     expect(await driver.prepare(spec)).toEqual(inst); // idempotent
     const out = capture();
     const exec = await driver.start(inst, spec, out.sink);
-    let firstOut = 0;
+    expect(exec.pid).toBe(waiting[0]!);
     const res = await exec.exited;
-    firstOut = out.chunks.find((c) => c.stream === "out")!.at - t0;
-    times.push(firstOut);
     expect(res.exitCode).toBe(3);
     expect(out.text("out")).toBe(`job ${n} on nimbus-warm${n}-1\ndata\n`);
     expect((await driver.list()).map((i) => i.name)).toContain(inst.name);
@@ -66,7 +66,6 @@ test("a job takes a warm VM in O(1) and runs on it; a replacement starts behind 
     expect(qemuPids(`guest=${inst.meta.warmVm},`)).toEqual([]);
     expect(existsSync(inst.meta.vmDir as string)).toBe(false);
   }
-  console.log(`warm pool take -> job output: ${times.map(Math.round).join(", ")} ms`);
   await driver.warm!.settled();
   expect(driver.warm!.stats()[0]!.idle).toBe(1);
   await driver.close();
@@ -134,4 +133,4 @@ afterAll(async () => {
   await conformanceDriver?.close();
   expect(qemuPids(owner)).toEqual([]);
   rmSync(state, { recursive: true, force: true });
-});
+}, 60_000); // closing a warm pool may wait for a VM still booting behind the last take
