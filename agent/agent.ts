@@ -19,6 +19,7 @@ import type { Driver } from "./drivers/types.ts";
 import { ISOLATION_OF, type AgentDrivers } from "./drivers/select.ts";
 import { cacheEnv } from "../src/cache/env.ts";
 import { JobRun } from "./job-run.ts";
+import { requestHandout } from "../src/jobs/handout.ts";
 import { LogShipper } from "./logs/shipper.ts";
 import { pullLoop, Slots } from "./pull.ts";
 import { AgentStore } from "./store.ts";
@@ -60,7 +61,8 @@ export async function startAgent(config: AgentConfig, githubConfig: GithubAgentC
   const workRoot = `${config.stateDir}/jobs`;
   mkdirSync(workRoot, { recursive: true });
   const deps = { agentId: id, jobs, leases: topology.leases, signals: topology.signals, local, shipper, leaseTtlMs: config.leaseTtlMs, workRoot, log,
-    github: { nc, github: topology.github, config: githubConfig } };
+    github: { nc, github: topology.github, config: githubConfig },
+    handout: (r: { jobId: string; attempt: number; leaseRevision: number }) => requestHandout(nc, { ...r, agentId: id, agentToken: config.token }) };
 
   await reconcile({ agentId: id, workRoot, local, drivers: [...drivers.values()], jobs, leases: topology.leases, log });
 

@@ -15,6 +15,8 @@ import { fencedWrite, tryTransition } from "../src/jobs/lifecycle/transition.ts"
 import type { JobStore } from "../src/jobs/store.ts";
 import { cancelRequested } from "../src/jobs/cancel.ts";
 import type { JobRecord, JobState, Versioned } from "../src/jobs/record.ts";
+import type { Handout } from "../src/jobs/handout.ts";
+import { errorMessage } from "../src/core/errors.ts";
 import type { Driver, Execution, Instance, RunSpec } from "./drivers/types.ts";
 import { LineCapture } from "./logs/capture.ts";
 import type { LogShipper } from "./logs/shipper.ts";
@@ -38,6 +40,8 @@ export interface JobRunDeps {
   log: Logger;
   /** Present when the agent serves GitHub jobs (their runner comes from a JIT config). */
   github?: GithubAgentDeps;
+  /** Ask the control plane for a job's secrets as the holder of its lease (src/jobs/handout.ts). */
+  handout?: (req: { jobId: string; attempt: number; leaseRevision: number }) => Promise<Handout>;
 }
 
 type Step = "claim" | "boot" | "github" | "run" | "finish" | "abandon" | "cleanup";
@@ -58,6 +62,10 @@ export class JobRun {
   private execution: Execution | null = null;
   private capture: LineCapture | null = null;
   private outcome: Outcome | null = null;
+  /** The job's secrets, in memory only, from claim until the job ends on this agent. */
+  private secrets: Handout = { secrets: {} };
+  /** Why the secrets could not be had (the job then fails at boot instead of running without them). */
+  private handoutError: string | null = null;
   /** Rung when the outcome is set: a napping step wakes and looks. */
   private readonly alarm = new Alarm();
   /** When the `run` step times the job out (set when it first runs). */
@@ -109,8 +117,23 @@ export class JobRun {
     this.job = leased;
     this.msg?.ack();
     this.deps.local.putRun({ jobId: this.jobId, attempt: this.attempt, leaseRevision: this.lease.revision, instance: null, startedAt: Date.now() });
+    await this.fetchSecrets(); // before the heartbeat: the lease revision it names is still the one held
     this.startHeartbeat();
     return this.job.value.source === "github" && this.deps.github ? hop("github") : hop("boot");
+  }
+
+  /** The job's sealed secrets, handed out by the control plane to the holder of this lease. */
+  private async fetchSecrets(): Promise<void> {
+    if (!this.job.value.sealed) return;
+    if (!this.deps.handout) {
+      this.handoutError = "this agent cannot fetch job secrets";
+      return;
+    }
+    try {
+      this.secrets = await this.deps.handout({ jobId: this.jobId, attempt: this.attempt, leaseRevision: this.lease!.revision });
+    } catch (e) {
+      this.handoutError = `the job's secrets were not handed out: ${errorMessage(e)}`;
+    }
   }
 
   /** A GitHub job: its own step program (agent/github/steps.ts) runs the JIT runner. */
@@ -163,13 +186,17 @@ export class JobRun {
 
   private spec(): RunSpec {
     const j = this.job.value;
-    return { jobId: j.id, attempt: j.attempt, command: j.command, env: { ...j.env, ...j.secrets }, dir: `${this.deps.workRoot}/${j.id}-${j.attempt}`, requirements: j.requirements };
+    return { jobId: j.id, attempt: j.attempt, command: j.command, env: { ...j.env, ...this.secrets.secrets }, dir: `${this.deps.workRoot}/${j.id}-${j.attempt}`, requirements: j.requirements };
   }
 
   private async boot(): Promise<StepResult<Step>> {
     if (!(await this.fenced("booting"))) return hop("abandon");
-    const cache = this.job.value.cache;
-    const { ACTIONS_RUNTIME_TOKEN: token, ...cacheEnv } = cache && this.deps.cacheEnvFor ? this.deps.cacheEnvFor(cache.token) : {};
+    if (this.handoutError) {
+      this.end({ kind: "error", message: this.handoutError });
+      return hop("finish");
+    }
+    const cacheToken = this.job.value.cache && this.secrets.cacheToken;
+    const { ACTIONS_RUNTIME_TOKEN: token, ...cacheEnv } = cacheToken && this.deps.cacheEnvFor ? this.deps.cacheEnvFor(cacheToken) : {};
     const err = await this.startInstance({ secrets: token ? { ACTIONS_RUNTIME_TOKEN: token } : {}, env: cacheEnv, network: false, mounts: [] });
     if (err) {
       this.end({ kind: "error", message: err });
@@ -185,7 +212,7 @@ export class JobRun {
     spec.env = { ...extra.env, ...spec.env, ...extra.secrets };
     if (extra.network) spec.network = true;
     if (extra.mounts.length) spec.mounts = extra.mounts;
-    const secrets = [...Object.values(this.job.value.secrets), ...Object.values(extra.secrets)];
+    const secrets = [...Object.values(this.secrets.secrets), ...Object.values(extra.secrets)];
     this.capture = new LineCapture(this.deps.local, this.jobId, this.attempt, secrets, () => this.deps.shipper.poke());
     try {
       this.instance = await this.deps.driver.prepare(spec);
@@ -238,6 +265,8 @@ export class JobRun {
 
   private async cleanup(): Promise<StepResult<Step>> {
     clearInterval(this.heartbeat);
+    this.secrets = { secrets: {} }; // the job ended here: its secrets go with it
+    this.capture = null;
     if (this.instance) await this.deps.driver.destroy(this.instance).catch((e) => this.log.warn("destroy failed", { error: e }));
     rmSync(`${this.deps.workRoot}/${this.jobId}-${this.attempt}`, { recursive: true, force: true });
     if (this.lease) await this.lease.release().catch((e) => (isLeaseLost(e) ? undefined : this.log.warn("lease release failed", { error: e })));

@@ -1,17 +1,25 @@
 /**
- * Turns a job's output chunks into numbered lines in the spool: split at newlines (long lines
- * folded at 16 KiB), secret values masked as GitHub does (`***`).
+ * Turns a job's output chunks into numbered lines in the spool: secrets masked on each stream as a
+ * stream (agent/logs/mask.ts: across writes, lines and the fold), then split at newlines, long
+ * lines folded at 16 KiB.
+ *
+ * The masker holds back at most the longest pattern minus one character, and only text after the
+ * last newline (no pattern holds a line break): that text is part of an unfinished line, which is
+ * not spooled before its newline, the fold or the end anyway, so holding it back delays nothing.
  */
 import type { OutputStream } from "../drivers/types.ts";
 import type { AgentStore, SpoolLine } from "../store.ts";
+import { StreamMasker } from "./mask.ts";
 
-const MAX_LINE = 16 * 1024;
+export const MAX_LINE = 16 * 1024;
+const STREAMS = ["out", "err", "sys"] as const;
 
 export class LineCapture {
   private n = 0;
   private partial: Record<OutputStream, string> = { out: "", err: "", sys: "" };
   private pending: SpoolLine[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly maskers: Record<OutputStream, StreamMasker>;
   private readonly secrets: string[];
 
   constructor(
@@ -21,26 +29,22 @@ export class LineCapture {
     secrets: string[],
     private readonly onSpooled: () => void,
   ) {
-    this.secrets = secrets.filter((s) => s.length >= 3).sort((a, b) => b.length - a.length);
+    this.secrets = secrets;
+    this.maskers = { out: new StreamMasker(secrets), err: new StreamMasker(secrets), sys: new StreamMasker(secrets) };
   }
 
   get lines(): number {
     return this.n;
   }
 
-  private mask(text: string): string {
-    let out = text;
-    for (const s of this.secrets) if (out.includes(s)) out = out.split(s).join("***");
-    return out;
-  }
-
   private push(stream: OutputStream, text: string): void {
-    this.pending.push({ jobId: this.jobId, attempt: this.attempt, n: this.n++, ts: Date.now(), stream, text: this.mask(text) });
+    this.pending.push({ jobId: this.jobId, attempt: this.attempt, n: this.n++, ts: Date.now(), stream, text });
     this.timer ??= setTimeout(() => this.flush(), 50);
   }
 
-  write(stream: OutputStream, chunk: string): void {
-    let buf = this.partial[stream] + chunk;
+  /** Split masked text into lines (folding long ones), keeping the unfinished rest. */
+  private split(stream: OutputStream, masked: string): void {
+    let buf = this.partial[stream] + masked;
     let i: number;
     while ((i = buf.indexOf("\n")) >= 0) {
       this.push(stream, buf.slice(0, i).replace(/\r$/, ""));
@@ -53,9 +57,14 @@ export class LineCapture {
     this.partial[stream] = buf;
   }
 
-  /** A line from Nimbus itself about the job (boot, timeout, cancel). */
+  write(stream: OutputStream, chunk: string): void {
+    this.split(stream, this.maskers[stream].write(chunk));
+  }
+
+  /** A line from Nimbus itself about the job (boot, timeout, cancel): masked too (an error may quote a secret). */
   system(text: string): void {
-    this.push("sys", text);
+    const m = new StreamMasker(this.secrets);
+    this.push("sys", m.write(text) + m.end());
   }
 
   /** Move buffered lines into the spool (SQLite) so a crash loses nothing already captured. */
@@ -68,9 +77,10 @@ export class LineCapture {
     this.onSpooled();
   }
 
-  /** Flush partial lines and record the attempt's end marker. */
+  /** Flush what the maskers hold and the partial lines, and record the attempt's end marker. */
   close(exitCode: number | null): void {
-    for (const s of ["out", "err", "sys"] as const) if (this.partial[s]) this.push(s, this.partial[s]);
+    for (const s of STREAMS) this.split(s, this.maskers[s].end());
+    for (const s of STREAMS) if (this.partial[s]) this.push(s, this.partial[s]);
     this.partial = { out: "", err: "", sys: "" };
     this.flush();
     this.store.spoolEnd({ jobId: this.jobId, attempt: this.attempt, lines: this.n, exitCode });

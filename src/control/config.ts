@@ -1,6 +1,8 @@
 /** The control plane's configuration: declared once, validated at start. */
 import { adminSubjects, authSecret, host, leaseTtlMs, listenPort, logsUrl, natsReplicas, natsToken, natsUrl } from "../core/config/common.ts";
+import * as v from "valibot";
 import { int, oneOf, str, type SettingsSpec } from "../core/config/settings.ts";
+import { isSecretsKey } from "../auth/seal.ts";
 import { githubSettings } from "../github/config.ts";
 
 export const controlSettings = {
@@ -10,6 +12,12 @@ export const controlSettings = {
   natsToken,
   natsReplicas,
   authSecret,
+  secretsKey: {
+    env: "NIMBUS_SECRETS_KEY",
+    doc: "Key (32 random bytes, base64url: `openssl rand 32 | basenc --base64url | tr -d =`) that encrypts job secrets and cache tokens at rest; only the control plane holds it. `nimbus up` generates one.",
+    schema: v.pipe(v.string(), v.check(isSecretsKey, "must be 32 random bytes, base64url-encoded without padding (43 characters)")) as v.GenericSchema<string, string>,
+    secret: true,
+  },
   adminSubjects,
   leaseTtlMs,
   logsUrl,

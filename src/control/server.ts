@@ -13,6 +13,8 @@ import { controlApp } from "./app.ts";
 import { mintRuntimeToken, scopesForRun } from "../cache/tokens.ts";
 import { startGithubWorkers } from "../github/runtime.ts";
 import { controlMetrics } from "./metrics.ts";
+import { sealJobSecrets, secretsKey } from "../auth/seal.ts";
+import { startHandoutService } from "./handout.ts";
 import type { ControlContext } from "./context.ts";
 import type { controlSettings } from "./config.ts";
 
@@ -29,6 +31,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
   const store = new JobStore(topology.jobs, topology.js, (m, f) => log.warn(m, f), publishNoAck(nc));
   const index = await JobIndex.start(topology.jobs);
   const auth = { secret: config.authSecret, adminSubjects: config.adminSubjects };
+  const sealKey = secretsKey(config.secretsKey);
   const ctx: ControlContext = {
     config,
     nc,
@@ -42,6 +45,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
       labels: { baseLabel: config.baseLabel, defaultIsolation: config.defaultIsolation },
       maxAttempts: config.maxAttempts,
       mintCacheToken: ({ repo, ref, ttlSeconds, jobId }) => mintRuntimeToken(config.authSecret, { repo, scopes: scopesForRun({ ref }), ttlSeconds, subject: jobId }),
+      seal: (jobId, payload) => sealJobSecrets(sealKey, jobId, payload),
     },
     requireAdmin: (request) => authenticate(request, auth, ["admin"]),
   };
@@ -64,6 +68,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
     },
     config.sweepIntervalMs,
   );
+  const handout = startHandoutService({ nc, store, leases: topology.leases, secretsKey: sealKey, authSecret: config.authSecret, log });
   const app = controlApp(ctx).listen({ hostname: config.host, port: config.port });
   const github = await startGithubWorkers(ctx); // agents' runner service + the reconciler (off without a webhook secret)
   const url = `http://${config.host}:${app.server!.port}`;
@@ -74,6 +79,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
     async stop() {
       await app.stop(true);
       await github.stop();
+      handout.stop();
       await sweeper.stop();
       index.stop();
       leaseView.stop();

@@ -177,7 +177,7 @@ export async function createGithubJob(
     source: "github",
     command: c.githubRunnerCommand,
     env: {},
-    secrets: {},
+    secrets: [],
     labels: wj.labels,
     requirements: req,
     pool: poolOf(req),

@@ -49,8 +49,12 @@ export interface JobRecord {
   source: "direct" | "github";
   command: string[];
   env: Record<string, string>;
-  /** Secret env values: passed to the job, masked in its logs, never returned by the API. */
-  secrets: Record<string, string>;
+  /** Names of the job's secret env values. The values are only in `sealed`: passed to the job's lease
+   * holder at claim (src/jobs/handout.ts), masked in its logs, never returned by the API. */
+  secrets: string[];
+  /** The secret values and the cache runtime token, encrypted with the control plane's key and bound
+   * to this job (src/auth/seal.ts). Dropped at the terminal transition. */
+  sealed?: string;
   labels: string[];
   requirements: Requirements;
   pool: string;
@@ -67,8 +71,8 @@ export interface JobRecord {
   times: Partial<Record<JobState, number>>;
   idempotencyKey?: string;
   createdBy?: string;
-  /** The job's Actions cache scope and runtime token (the token is never returned by the API). */
-  cache?: { repo: string; ref: string; token: string };
+  /** The job's Actions cache scope (its runtime token is sealed, in `sealed`). */
+  cache?: { repo: string; ref: string };
   /** Do not start this attempt before this time (ms since epoch): stored retry backoff. */
   notBefore?: number;
   /** For jobs that came from GitHub: where the job lives there and what happened to its runners. */
@@ -117,8 +121,8 @@ export interface Versioned<T> {
   revision: number;
 }
 
-/** The record as the API shows it: secret values replaced by their names only. */
-export function publicJob(job: JobRecord): Omit<JobRecord, "secrets" | "cache"> & { secrets: string[]; cache?: { repo: string; ref: string } } {
-  const { cache, ...rest } = job;
-  return { ...rest, secrets: Object.keys(job.secrets), ...(cache ? { cache: { repo: cache.repo, ref: cache.ref } } : {}) };
+/** The record as the API shows it: secrets by name only, the sealed blob left out. */
+export function publicJob(job: JobRecord): Omit<JobRecord, "sealed"> {
+  const { sealed: _sealed, cache, ...rest } = job;
+  return { ...rest, ...(cache ? { cache: { repo: cache.repo, ref: cache.ref } } : {}) };
 }

@@ -5,6 +5,8 @@ import { newJobId } from "../core/ids.ts";
 import { parseLabels, poolOf, type LabelOptions } from "./labels.ts";
 import type { JobRecord, Versioned } from "./record.ts";
 import type { JobSpec } from "./spec.ts";
+import { refuseInlineSecrets } from "./inline-secrets.ts";
+import type { SealedPayload } from "../auth/seal.ts";
 import type { JobStore } from "./store.ts";
 
 export interface SubmitDeps {
@@ -14,6 +16,9 @@ export interface SubmitDeps {
   now?: () => number;
   /** Mints the job's Actions cache runtime token (absent: jobs get no cache). */
   mintCacheToken?: (i: { repo: string; ref: string; ttlSeconds: number; jobId: string }) => Promise<string>;
+  /** Encrypts the job's secret values and cache token, bound to the job id (src/auth/seal.ts).
+   * Absent: a job with secrets or a cache is refused (nothing secret is ever stored in the clear). */
+  seal?: (jobId: string, payload: SealedPayload) => Promise<string>;
 }
 
 /** Repository name of a direct job's cache when the spec names none: one per submitter. */
@@ -28,13 +33,14 @@ export function idempotentJobId(subject: string, key: string): string {
 }
 
 function sameSpec(job: JobRecord, spec: JobSpec): boolean {
-  const a = JSON.stringify([job.command, job.env, Object.keys(job.secrets).sort(), job.labels, job.timeoutSeconds]);
+  const a = JSON.stringify([job.command, job.env, [...job.secrets].sort(), job.labels, job.timeoutSeconds]);
   const b = JSON.stringify([spec.command, spec.env, Object.keys(spec.secrets).sort(), spec.labels, spec.timeoutSeconds]);
   return a === b;
 }
 
 export async function submitJob(deps: SubmitDeps, spec: JobSpec, createdBy: string): Promise<{ job: Versioned<JobRecord>; created: boolean }> {
   const now = deps.now?.() ?? Date.now();
+  refuseInlineSecrets(spec);
   const requirements = parseLabels(spec.labels, deps.labels);
   const id = spec.idempotencyKey ? idempotentJobId(createdBy, spec.idempotencyKey) : newJobId(now);
   const record: JobRecord = {
@@ -43,7 +49,7 @@ export async function submitJob(deps: SubmitDeps, spec: JobSpec, createdBy: stri
     source: "direct",
     command: spec.command,
     env: spec.env,
-    secrets: spec.secrets,
+    secrets: Object.keys(spec.secrets),
     labels: spec.labels,
     requirements,
     pool: poolOf(requirements),
@@ -57,11 +63,17 @@ export async function submitJob(deps: SubmitDeps, spec: JobSpec, createdBy: stri
     idempotencyKey: spec.idempotencyKey,
     createdBy,
   };
+  let cacheToken: string | undefined;
   if (deps.mintCacheToken) {
     const repo = spec.cache?.repo ?? defaultCacheRepo(createdBy);
     const ref = spec.cache?.ref ?? "refs/heads/main";
     // Valid while the job may wait in the queue and run: up to a day of waiting plus its timeout.
-    record.cache = { repo, ref, token: await deps.mintCacheToken({ repo, ref, ttlSeconds: spec.timeoutSeconds + 86_400, jobId: id }) };
+    cacheToken = await deps.mintCacheToken({ repo, ref, ttlSeconds: spec.timeoutSeconds + 86_400, jobId: id });
+    record.cache = { repo, ref };
+  }
+  if (cacheToken || record.secrets.length) {
+    if (!deps.seal) throw new AppError("unavailable", "this control plane cannot seal secrets");
+    record.sealed = await deps.seal(id, { secrets: spec.secrets, ...(cacheToken ? { cacheToken } : {}) });
   }
   let job: Versioned<JobRecord>;
   let created = true;

@@ -74,6 +74,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const p = ports(opts.portBase);
   const authSecret = keptSecret(dataDir, "auth-secret");
   const natsToken = keptSecret(dataDir, "nats-token", 24);
+  const secretsKey = keptSecret(dataDir, "secrets-key"); // job secrets' key: the control plane alone gets it
   const adminToken = await mintToken(authSecret, "admin", "admin", 30 * 86400);
   const host = "127.0.0.1";
   const natsUrl = `nats://${host}:${p.nats}`;
@@ -144,7 +145,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       return c;
     },
     control: async () => {
-      const c = spawn("control", [bun, "run", "src/control/main.ts"], { ...common, NIMBUS_CONTROL_PORT: String(p.control), ...opts.controlEnv });
+      const c = spawn("control", [bun, "run", "src/control/main.ts"], { ...common, NIMBUS_SECRETS_KEY: secretsKey, NIMBUS_CONTROL_PORT: String(p.control), ...opts.controlEnv });
       await waitHealthy(`${controlUrl}/readyz`, c, timeout);
       return c;
     },

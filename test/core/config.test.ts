@@ -7,9 +7,10 @@ import { controlSettings } from "../../src/control/config.ts";
 import { redactText } from "../../src/core/log.ts";
 
 const SECRET = "s".repeat(20) + "-very-secret-value";
+const KEY = Buffer.alloc(32, 7).toString("base64url");
 
 test("valid config: defaults and typed values", () => {
-  const c = loadConfig(controlSettings, { NIMBUS_AUTH_SECRET: SECRET, NIMBUS_CONTROL_PORT: "9000", NIMBUS_ADMIN_SUBJECTS: "alice, bob" });
+  const c = loadConfig(controlSettings, { NIMBUS_AUTH_SECRET: SECRET, NIMBUS_SECRETS_KEY: KEY, NIMBUS_CONTROL_PORT: "9000", NIMBUS_ADMIN_SUBJECTS: "alice, bob" });
   expect(c.port).toBe(9000);
   expect(c.adminSubjects).toEqual(["alice", "bob"]);
   expect(c.maxAttempts).toBe(3);
@@ -18,15 +19,17 @@ test("valid config: defaults and typed values", () => {
 test("every bad key is named; a secret's value is never echoed", () => {
   let err: ConfigError | undefined;
   try {
-    loadConfig(controlSettings, { NIMBUS_AUTH_SECRET: "short-secret", NIMBUS_CONTROL_PORT: "http", NIMBUS_MAX_ATTEMPTS: "0" });
+    loadConfig(controlSettings, { NIMBUS_AUTH_SECRET: "short-secret", NIMBUS_SECRETS_KEY: "short-key-value", NIMBUS_CONTROL_PORT: "http", NIMBUS_MAX_ATTEMPTS: "0" });
   } catch (e) {
     err = e as ConfigError;
   }
   expect(err).toBeInstanceOf(ConfigError);
   const keys = err!.problems.map((p) => p.key).sort();
-  expect(keys).toEqual(["NIMBUS_AUTH_SECRET", "NIMBUS_CONTROL_PORT", "NIMBUS_MAX_ATTEMPTS"]);
+  expect(keys).toEqual(["NIMBUS_AUTH_SECRET", "NIMBUS_CONTROL_PORT", "NIMBUS_MAX_ATTEMPTS", "NIMBUS_SECRETS_KEY"]);
   expect(err!.message).toContain('NIMBUS_CONTROL_PORT: must be a whole number (got "http")');
+  expect(err!.message).toContain("NIMBUS_SECRETS_KEY: must be 32 random bytes");
   expect(err!.message).not.toContain("short-secret");
+  expect(err!.message).not.toContain("short-key-value");
 });
 
 test("a required key that is missing is named", () => {
@@ -36,13 +39,15 @@ test("a required key that is missing is named", () => {
 test("config file (JSON) under the environment; secrets redacted in show and in logs", () => {
   const dir = mkdtempSync(join(tmpdir(), "nimbus-cfg-"));
   const file = join(dir, "nimbus.json");
-  writeFileSync(file, JSON.stringify({ NIMBUS_AUTH_SECRET: SECRET, NIMBUS_CONTROL_PORT: 7000, NIMBUS_MAX_ATTEMPTS: 5 }));
+  writeFileSync(file, JSON.stringify({ NIMBUS_AUTH_SECRET: SECRET, NIMBUS_SECRETS_KEY: KEY, NIMBUS_CONTROL_PORT: 7000, NIMBUS_MAX_ATTEMPTS: 5 }));
   const c = loadConfig(controlSettings, configSource({ NIMBUS_CONFIG: file, NIMBUS_MAX_ATTEMPTS: "7" }));
   expect(c.port).toBe(7000);
   expect(c.maxAttempts).toBe(7);
   const shown = describeConfig(controlSettings, c);
   expect(shown.NIMBUS_AUTH_SECRET).toBe("[redacted]");
+  expect(shown.NIMBUS_SECRETS_KEY).toBe("[redacted]");
   expect(JSON.stringify(shown)).not.toContain(SECRET);
+  expect(JSON.stringify(shown)).not.toContain(KEY);
   expect(redactText(`oops ${SECRET} leaked`)).toBe("oops [redacted] leaked");
 });
 

@@ -147,7 +147,7 @@ describe("sweeper", () => {
     const now = Date.now();
     // The record exists but the publish never happened (a control plane died in between).
     const job = await store.create({
-      id: `j-lost-${now}`, source: "direct", command: parsed.command, env: {}, secrets: {}, labels: parsed.labels,
+      id: `j-lost-${now}`, source: "direct", command: parsed.command, env: {}, secrets: [], labels: parsed.labels,
       requirements: parseLabels(parsed.labels), pool: "x64.sandbox.16c64g", timeoutSeconds: 60, state: "queued", attempt: 1,
       maxAttempts: 2, createdAt: now, updatedAt: now, times: { queued: now },
     });

@@ -43,6 +43,24 @@ describe("submission and results", () => {
     expect(JSON.stringify(listed.body)).not.toContain("hunter2");
   });
 
+  test("a sandbox job gets its secret in its environment from the claim-time handout (digest printed)", async () => {
+    const value = `digest-me-${Date.now()}`;
+    const job = await s.submit({ command: ["sh", "-c", 'printf %s "$API_TOKEN" | sha256sum | cut -c1-64'], secrets: { API_TOKEN: value } });
+    const done = await s.waitJob(job.id);
+    expect(done.state).toBe("succeeded");
+    const { createHash } = await import("node:crypto");
+    expect((await s.logs(job.id)).map((l) => l.text)).toEqual([createHash("sha256").update(value).digest("hex")]);
+    expect(JSON.stringify(done)).not.toContain(value);
+  });
+
+  test("a secret's value typed into the command is refused with 422 naming the secret, not its value", async () => {
+    const r = await s.api("/api/jobs", { method: "POST", json: { command: ["echo", "hunter2-typed-in"], secrets: { API_TOKEN: "hunter2-typed-in" } } });
+    expect(r.status).toBe(422);
+    expect(r.body.message).toContain("API_TOKEN");
+    expect(r.body.message).toContain("--secret API_TOKEN");
+    expect(JSON.stringify(r.body)).not.toContain("hunter2-typed-in");
+  });
+
   test("the same Idempotency-Key twice gives one job", async () => {
     const spec = { command: ["true"] };
     const a = await s.api("/api/jobs", { method: "POST", json: spec, headers: { "idempotency-key": "release-7" } });

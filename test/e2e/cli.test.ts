@@ -237,7 +237,7 @@ describe("errors a user can act on", () => {
     expect(bad.err).toContain('control: NIMBUS_CONTROL_PORT: must be a whole number (got "x")');
     expect(bad.err).not.toContain("short\n");
     const secret = "k".repeat(40);
-    const show = nimbus(["config", "show", "--env", "--service", "control"], { NIMBUS_AUTH_SECRET: secret });
+    const show = nimbus(["config", "show", "--env", "--service", "control"], { NIMBUS_AUTH_SECRET: secret, NIMBUS_SECRETS_KEY: Buffer.alloc(32, 2).toString("base64url") });
     expect(show.out).toContain("NIMBUS_AUTH_SECRET=[redacted]");
     expect(show.out).not.toContain(secret);
   });

@@ -66,6 +66,7 @@ beforeAll(async () => {
   const cfg = loadConfig(controlSettings, {
     NIMBUS_NATS_URL: nats.url,
     NIMBUS_AUTH_SECRET: AUTH,
+    NIMBUS_SECRETS_KEY: Buffer.alloc(32, 1).toString("base64url"),
     NIMBUS_CONTROL_PORT: String(await freePort()),
     NIMBUS_GITHUB_WEBHOOK_SECRET: SECRET,
     NIMBUS_GITHUB_APP_ID: "1",

@@ -1,0 +1,80 @@
+/**
+ * The control plane's secrets handout service (protocol: src/jobs/handout.ts). It answers only the
+ * agent that holds the job's lease for this attempt at this lease revision; anyone else gets
+ * `forbidden` with the refusal named, a bad agent token `unauthorized`.
+ */
+import type { KV } from "@nats-io/kv";
+import type { NatsConnection, Msg } from "@nats-io/transport-node";
+import { CompactEncrypt, importJWK } from "jose";
+import { AppError, errorMessage, type ErrorCode } from "../core/errors.ts";
+import type { Logger } from "../core/log.ts";
+import { verifyToken } from "../auth/tokens.ts";
+import { openJobSecrets } from "../auth/seal.ts";
+import { readLease } from "../jobs/lifecycle/lease.ts";
+import { ACTIVE } from "../jobs/record.ts";
+import type { JobStore } from "../jobs/store.ts";
+import { HANDOUT_QUEUE, HANDOUT_SUBJECT, type Handout, type HandoutRefusal, type HandoutReply, type HandoutRequest } from "../jobs/handout.ts";
+
+export interface HandoutDeps {
+  nc: NatsConnection;
+  store: JobStore;
+  leases: KV;
+  /** The key job secrets are sealed with (NIMBUS_SECRETS_KEY). */
+  secretsKey: Uint8Array;
+  /** Verifies agent tokens (NIMBUS_AUTH_SECRET). */
+  authSecret: string;
+  log: Logger;
+}
+
+const refuse = (refusal: HandoutRefusal, message: string) => new AppError("forbidden", message, { refusal });
+
+/** The job's secrets, for the lease holder only. */
+export async function handoutFor(deps: Omit<HandoutDeps, "nc" | "log">, r: HandoutRequest): Promise<Handout> {
+  await verifyToken(deps.authSecret, r.agentToken, "agent");
+  const job = await deps.store.get(String(r.jobId));
+  if (!job) throw new AppError("not_found", `job ${r.jobId} not found`);
+  if (job.value.attempt !== r.attempt) throw refuse("wrong_attempt", `job ${r.jobId} is not at attempt ${r.attempt}`);
+  if (!ACTIVE.has(job.value.state)) throw refuse("not_active", `job ${r.jobId} is ${job.value.state}, not on an agent`);
+  const lease = await readLease(deps.leases, r.jobId);
+  if (!lease || lease.value.agentId !== r.agentId || job.value.agentId !== r.agentId) throw refuse("not_holder", `agent ${r.agentId} does not hold the lease of ${r.jobId}`);
+  if (lease.value.attempt !== r.attempt) throw refuse("wrong_attempt", `the lease of ${r.jobId} is for attempt ${lease.value.attempt}`);
+  if (lease.revision !== r.leaseRevision) throw refuse("stale_lease", `the lease of ${r.jobId} is at revision ${lease.revision}, not ${r.leaseRevision}`);
+  if (!job.value.sealed) return { secrets: {} };
+  return openJobSecrets(deps.secretsKey, r.jobId, job.value.sealed);
+}
+
+async function sealForAgent(replyKey: HandoutRequest["replyKey"], h: Handout): Promise<string> {
+  let key: CryptoKey | Uint8Array;
+  try {
+    if (!replyKey || replyKey.kty !== "EC" || replyKey.crv !== "P-256" || "d" in replyKey) throw new Error("not a P-256 public key");
+    key = await importJWK(replyKey, "ECDH-ES");
+  } catch (e) {
+    throw new AppError("bad_request", `replyKey: ${errorMessage(e)}`);
+  }
+  return new CompactEncrypt(new TextEncoder().encode(JSON.stringify(h))).setProtectedHeader({ alg: "ECDH-ES", enc: "A256GCM" }).encrypt(key);
+}
+
+export function startHandoutService(deps: HandoutDeps): { stop(): void } {
+  const enc = new TextEncoder();
+  const sub = deps.nc.subscribe(HANDOUT_SUBJECT, {
+    queue: HANDOUT_QUEUE,
+    callback: (err, msg: Msg) => {
+      if (err) return;
+      void (async () => {
+        let reply: HandoutReply;
+        try {
+          const r = msg.json<HandoutRequest>();
+          reply = { ok: true, sealedForAgent: await sealForAgent(r.replyKey, await handoutFor(deps, r)) };
+        } catch (e) {
+          const code: ErrorCode = e instanceof AppError ? e.code : "unavailable";
+          const refusal = e instanceof AppError ? (e.details?.refusal as HandoutRefusal | undefined) : undefined;
+          reply = { ok: false, code, message: errorMessage(e), ...(refusal ? { refusal } : {}) };
+          if (code === "unavailable") deps.log.warn("secrets handout failed", { error: reply.message });
+          else deps.log.info("secrets handout refused", { code, refusal });
+        }
+        msg.respond(enc.encode(JSON.stringify(reply)));
+      })();
+    },
+  });
+  return { stop: () => sub.unsubscribe() };
+}

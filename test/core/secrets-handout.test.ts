@@ -1,0 +1,186 @@
+/**
+ * Sealed secrets and the claim-time handout against a real nats-server: nothing secret in the KV
+ * entry or in JetStream's files on disk (before and after the job ends), the handout answers the
+ * lease holder only, a sealed blob copied into another job does not open, the blob is gone once the
+ * job is terminal.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { startNats, type NatsServer } from "../support/nats.ts";
+import { waitFor } from "../support/net.ts";
+import { connectNats } from "../../src/nats/connect.ts";
+import { ensureTopology, type Topology } from "../../src/nats/topology.ts";
+import { JobStore } from "../../src/jobs/store.ts";
+import { Lease } from "../../src/jobs/lifecycle/lease.ts";
+import { fencedWrite, tryTransition } from "../../src/jobs/lifecycle/transition.ts";
+import { submitJob, type SubmitDeps } from "../../src/jobs/submit.ts";
+import { parseJobSpec } from "../../src/jobs/spec.ts";
+import { requestHandout } from "../../src/jobs/handout.ts";
+import { startHandoutService } from "../../src/control/handout.ts";
+import { openJobSecrets, sealJobSecrets } from "../../src/auth/seal.ts";
+import { mintToken } from "../../src/auth/tokens.ts";
+import { createLogger } from "../../src/core/log.ts";
+import { AppError, isAppError } from "../../src/core/errors.ts";
+import type { JobRecord, Versioned } from "../../src/jobs/record.ts";
+
+const AUTH = "a".repeat(40);
+const KEY = new Uint8Array(randomBytes(32));
+const SECRET = `s3cret-${randomBytes(8).toString("hex")}`;
+const CACHE_TOKEN = `cache-token-${randomBytes(8).toString("hex")}`;
+
+let nats: NatsServer;
+let nc: NatsConnection;
+let t: Topology;
+let store: JobStore;
+let service: { stop(): void };
+let tokenA: string;
+let tokenB: string;
+const deps = (): SubmitDeps => ({
+  store,
+  labels: { baseLabel: "nimbus", defaultIsolation: "sandbox" },
+  maxAttempts: 2,
+  mintCacheToken: async () => CACHE_TOKEN,
+  seal: (jobId, p) => sealJobSecrets(KEY, jobId, p),
+});
+
+beforeAll(async () => {
+  nats = await startNats();
+  nc = await connectNats({ url: nats.url, name: "test" });
+  t = await ensureTopology(nc);
+  store = new JobStore(t.jobs, t.js);
+  service = startHandoutService({ nc, store, leases: t.leases, secretsKey: KEY, authSecret: AUTH, log: createLogger("test") });
+  tokenA = await mintToken(AUTH, "agent", "agent-a", 600);
+  tokenB = await mintToken(AUTH, "agent", "agent-b", 600);
+});
+afterAll(async () => {
+  service?.stop();
+  await nc?.close();
+  await nats?.stop();
+});
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? filesUnder(p) : [p];
+  });
+}
+/** Every byte JetStream keeps on disk, as one buffer. */
+const storeBytes = () => Buffer.concat(filesUnder(nats.dir).map((f) => readFileSync(f)));
+
+async function claimed(agentId: string, spec: Record<string, unknown>): Promise<{ job: Versioned<JobRecord>; lease: Lease }> {
+  const { job } = await submitJob(deps(), parseJobSpec({ command: ["sh", "-c", "echo $TOKEN"], ...spec }), "admin");
+  const lease = (await Lease.acquire(t.leases, { jobId: job.value.id, agentId, attempt: 1, ttlMs: 60_000 }))!;
+  const leased = await tryTransition(store, job, "leased", { agentId });
+  if (leased === "stale") throw new Error("stale");
+  return { job: leased, lease };
+}
+
+async function refusal(p: Promise<unknown>): Promise<{ code: string; refusal?: unknown }> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof AppError) return { code: e.code, refusal: e.details?.refusal };
+    throw e;
+  }
+  throw new Error("expected a refusal");
+}
+
+describe("sealed at rest", () => {
+  test("the KV entry and JetStream's files hold no secret value or cache token, before and after the job ends", async () => {
+    const { job, lease } = await claimed("agent-a", { secrets: { TOKEN: SECRET } });
+    const raw = new TextDecoder().decode((await t.jobs.get(job.value.id))!.value);
+    expect(raw).toContain("TOKEN"); // the name is kept
+    expect(raw).not.toContain(SECRET);
+    expect(raw).not.toContain(CACHE_TOKEN);
+    expect(job.value.sealed).toBeString();
+    // Positive control: the record has reached the files (its id is there) before looking for secrets in them.
+    await waitFor(async () => storeBytes().includes(job.value.id), 10_000, "record on disk");
+    expect(storeBytes().includes(SECRET)).toBe(false);
+    expect(storeBytes().includes(CACHE_TOKEN)).toBe(false);
+
+    const done = await fencedWrite(lease, store, job, "succeeded", { exitCode: 0 });
+    expect(done).not.toBe("lost");
+    const after = (await store.get(job.value.id))!.value;
+    expect(after.state).toBe("succeeded");
+    expect(after.sealed).toBeUndefined(); // dropped at the terminal transition
+    expect(new TextDecoder().decode((await t.jobs.get(job.value.id))!.value)).not.toContain('"sealed"');
+    await waitFor(async () => storeBytes().includes('"succeeded"'), 10_000, "final record on disk");
+    expect(storeBytes().includes(SECRET)).toBe(false);
+    expect(storeBytes().includes(CACHE_TOKEN)).toBe(false);
+  });
+
+  test("every terminal transition drops the sealed blob, also an unleased one (cancel before start)", async () => {
+    const { job } = await submitJob(deps(), parseJobSpec({ command: ["true"], secrets: { TOKEN: SECRET } }), "admin");
+    expect(job.value.sealed).toBeString();
+    const cancelled = await tryTransition(store, job, "cancelled", { reason: "cancelled" });
+    expect(cancelled === "stale" ? null : cancelled.value.sealed).toBeUndefined();
+  });
+
+  test("a sealed blob copied into another job's record does not open", async () => {
+    const { job: a } = await claimed("agent-a", { secrets: { TOKEN: SECRET } });
+    const { job: b, lease } = await claimed("agent-a", { command: ["true"], secrets: { OTHER: "other-value" } });
+    expect(isAppError(await openJobSecrets(KEY, b.value.id, a.value.sealed!).catch((e) => e), "forbidden")).toBe(true);
+    // Written into b's record (as a hostile writer to the jobs bucket could), the handout still refuses it.
+    const forged = await fencedWrite(lease, store, b, "booting", { sealed: a.value.sealed });
+    expect(forged).not.toBe("lost");
+    const r = await refusal(requestHandout(nc, { jobId: b.value.id, attempt: 1, agentId: "agent-a", leaseRevision: lease.revision, agentToken: tokenA }));
+    expect(r.code).toBe("forbidden");
+  });
+
+  test("a blob sealed with another key does not open", async () => {
+    const sealed = await sealJobSecrets(new Uint8Array(randomBytes(32)), "j-x", { secrets: { A: "b" } });
+    expect(isAppError(await openJobSecrets(KEY, "j-x", sealed).catch((e) => e), "forbidden")).toBe(true);
+  });
+});
+
+describe("the claim-time handout", () => {
+  test("the lease holder gets the job's secrets and cache token", async () => {
+    const { job, lease } = await claimed("agent-a", { secrets: { TOKEN: SECRET } });
+    const h = await requestHandout(nc, { jobId: job.value.id, attempt: 1, agentId: "agent-a", leaseRevision: lease.revision, agentToken: tokenA });
+    expect(h).toEqual({ secrets: { TOKEN: SECRET }, cacheToken: CACHE_TOKEN });
+  });
+
+  test("refused: another agent, a wrong attempt, a stale lease revision, a bad token, a finished job", async () => {
+    const { job, lease } = await claimed("agent-a", { secrets: { TOKEN: SECRET } });
+    const base = { jobId: job.value.id, attempt: 1, agentId: "agent-a", leaseRevision: lease.revision, agentToken: tokenA };
+    expect(await refusal(requestHandout(nc, { ...base, agentId: "agent-b", agentToken: tokenB }))).toEqual({ code: "forbidden", refusal: "not_holder" });
+    expect(await refusal(requestHandout(nc, { ...base, attempt: 2 }))).toEqual({ code: "forbidden", refusal: "wrong_attempt" });
+    expect(await refusal(requestHandout(nc, { ...base, agentToken: "not-a-token" }))).toEqual({ code: "unauthorized", refusal: undefined });
+    expect(await refusal(requestHandout(nc, { ...base, agentToken: await mintToken(AUTH, "admin", "admin", 60) }))).toMatchObject({ code: "unauthorized" });
+    const old = lease.revision;
+    await lease.renew();
+    expect(await refusal(requestHandout(nc, { ...base, leaseRevision: old }))).toEqual({ code: "forbidden", refusal: "stale_lease" });
+    // The holder at its current revision still gets them.
+    expect((await requestHandout(nc, { ...base, leaseRevision: lease.revision })).secrets).toEqual({ TOKEN: SECRET });
+    const done = await fencedWrite(lease, store, job, "failed", { exitCode: 1 });
+    expect(done).not.toBe("lost");
+    expect(await refusal(requestHandout(nc, { ...base, leaseRevision: lease.revision }))).toEqual({ code: "forbidden", refusal: "not_active" });
+  });
+
+  test("a job no agent holds, or that does not exist, gives nothing", async () => {
+    const { job } = await submitJob(deps(), parseJobSpec({ command: ["true"], secrets: { TOKEN: SECRET } }), "admin");
+    const r = await refusal(requestHandout(nc, { jobId: job.value.id, attempt: 1, agentId: "agent-a", leaseRevision: 1, agentToken: tokenA }));
+    expect(r).toEqual({ code: "forbidden", refusal: "not_active" });
+    expect((await refusal(requestHandout(nc, { jobId: "j-nope", attempt: 1, agentId: "agent-a", leaseRevision: 1, agentToken: tokenA }))).code).toBe("not_found");
+  });
+});
+
+describe("a secret typed into the command", () => {
+  test("is refused with validation_failed (422), naming the secret, never its value, pointing at --secret", async () => {
+    for (const spec of [
+      { command: ["curl", "-H", `Authorization: ${SECRET}`], secrets: { API_TOKEN: SECRET } },
+      { command: ["true"], env: { HEADER: `x ${SECRET}` }, secrets: { API_TOKEN: SECRET } },
+    ]) {
+      const e = await submitJob(deps(), parseJobSpec(spec), "admin").catch((x) => x);
+      expect(isAppError(e, "validation_failed")).toBe(true);
+      expect((e as AppError).status).toBe(422);
+      expect((e as AppError).message).toContain("API_TOKEN");
+      expect((e as AppError).message).toContain("--secret API_TOKEN");
+      expect((e as AppError).message).not.toContain(SECRET);
+      expect(JSON.stringify((e as AppError).toJSON())).not.toContain(SECRET);
+    }
+  });
+});
