@@ -7,7 +7,7 @@ import { submitJob } from "../jobs/submit.ts";
 import { cancelJob } from "../jobs/cancel.ts";
 import { jobEvents } from "../jobs/events.ts";
 import { publicJob, STATES, type JobState } from "../jobs/record.ts";
-import { parseJsonBody, sse } from "../http/common.ts";
+import { parseJsonBody, readBodyText, sse } from "../http/common.ts";
 import type { ControlContext } from "./context.ts";
 
 function jobIdParam(id: string): string {
@@ -28,8 +28,9 @@ export function jobRoutes(ctx: ControlContext) {
     .derive(async ({ request }) => ({ principal: await ctx.requireAdmin(request) }))
     .post(
       "/api/jobs",
-      async ({ body, request, set, principal }) => {
-        const raw = parseJsonBody(body as string);
+      async ({ request, set, principal }) => {
+        // The token was checked (derive) before this reads the body, bounded while it streams.
+        const raw = parseJsonBody(await readBodyText(request, ctx.config.maxBodyBytes));
         const headerKey = request.headers.get("idempotency-key");
         const spec = parseJobSpec(headerKey && raw && typeof raw === "object" && !("idempotencyKey" in raw) ? { ...raw, idempotencyKey: headerKey } : raw);
         const { job, created } = await submitJob(ctx.submitDeps, spec, principal.sub);
@@ -37,7 +38,7 @@ export function jobRoutes(ctx: ControlContext) {
         set.status = created ? 201 : 200;
         return { job: publicJob(job.value), created };
       },
-      { parse: "text" },
+      { parse: "none" },
     )
     .get("/api/jobs", ({ query }) => {
       const state = query.state as JobState | undefined;
