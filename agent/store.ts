@@ -4,7 +4,7 @@
  * reconcile from here instead of orphaning. Uses only API shared with better-sqlite3.
  */
 import { Database } from "bun:sqlite";
-import { mkdirSync } from "node:fs";
+import { privateSqlite } from "../src/core/private-files.ts";
 import type { Instance, OutputStream } from "./drivers/types.ts";
 
 export interface RunRow {
@@ -35,7 +35,7 @@ export class AgentStore {
   private readonly db: Database;
 
   constructor(dir: string) {
-    mkdirSync(dir, { recursive: true });
+    privateSqlite(`${dir}/agent.sqlite`); // its directory 0700, the file and its -wal/-shm 0600
     this.db = new Database(`${dir}/agent.sqlite`, { create: true, strict: true });
     this.db.run("pragma journal_mode = wal");
     this.db.run("pragma synchronous = normal");

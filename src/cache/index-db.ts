@@ -4,8 +4,7 @@
  * only `ready` entries are ever returned by lookups.
  */
 import { Database } from "bun:sqlite";
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { privateSqlite } from "../core/private-files.ts";
 import type { CacheEntry, EntryState, Part, Protocol, Segment } from "./model.ts";
 
 const SCHEMA = `
@@ -53,7 +52,7 @@ export interface EntryFilter {
 export class CacheIndex {
   private readonly db: Database;
   constructor(path: string) {
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    privateSqlite(path); // 0600, and so are its -wal and -shm files
     this.db = new Database(path, { create: true, strict: true });
     this.db.run("pragma journal_mode = wal");
     this.db.run("pragma busy_timeout = 5000");

@@ -6,6 +6,8 @@ import { explainLabels } from "../jobs/labels.ts";
 import { publicJob } from "../jobs/record.ts";
 import { getJobFacts, getRunnerFacts } from "../github/facts.ts";
 import { intakeDelivery } from "../github/intake.ts";
+import { checkSignatureHeader } from "../github/webhook.ts";
+import { readBodyText } from "../http/common.ts";
 import { latencyBreakdown } from "../github/latency.ts";
 import { githubRuntime } from "../github/runtime.ts";
 import type { ControlContext } from "./context.ts";
@@ -24,14 +26,16 @@ export function githubRoutes(ctx: ControlContext) {
   return new Elysia({ name: "github" })
     .post(
       WEBHOOK_PATH,
-      async ({ body, request, set }) => {
+      async ({ request, set }) => {
         if (!gh.verifier) throw new AppError("not_found", "GitHub integration is off (NIMBUS_GITHUB_WEBHOOK_SECRET is empty)");
-        const delivery = await gh.verifier.check(request.headers, typeof body === "string" ? body : "");
+        checkSignatureHeader(request.headers); // 401 before a byte of an unsigned body is read
+        const body = await readBodyText(request, WEBHOOK_MAX_BYTES);
+        const delivery = await gh.verifier.check(request.headers, body);
         const r = await intakeDelivery(gh.intake, delivery);
         set.status = r.status;
         return r.body;
       },
-      { parse: "text" },
+      { parse: "none" },
     )
     .group("/api", (app) =>
       app

@@ -7,7 +7,7 @@ import { submitJob } from "../jobs/submit.ts";
 import { cancelJob } from "../jobs/cancel.ts";
 import { jobEventEntries, jobEvents } from "../jobs/events.ts";
 import { publicJob, STATES, type JobState } from "../jobs/record.ts";
-import { parseJsonBody } from "../http/common.ts";
+import { parseJsonBody, readBodyText } from "../http/common.ts";
 import { lastEventSeq, sse, type StreamServer } from "../http/sse.ts";
 import type { ControlContext } from "./context.ts";
 
@@ -33,8 +33,9 @@ export function jobRoutes(ctx: ControlContext) {
     .derive(async ({ request }) => ({ principal: await ctx.requireAdmin(request) }))
     .post(
       "/api/jobs",
-      async ({ body, request, set, principal }) => {
-        const raw = parseJsonBody(body as string);
+      async ({ request, set, principal }) => {
+        // The token was checked (derive) before this reads the body, bounded while it streams.
+        const raw = parseJsonBody(await readBodyText(request, ctx.config.maxBodyBytes));
         const headerKey = request.headers.get("idempotency-key");
         const spec = parseJobSpec(headerKey && raw && typeof raw === "object" && !("idempotencyKey" in raw) ? { ...raw, idempotencyKey: headerKey } : raw);
         const { job, created } = await submitJob(ctx.submitDeps, spec, principal.sub);
@@ -42,7 +43,7 @@ export function jobRoutes(ctx: ControlContext) {
         set.status = created ? 201 : 200;
         return { job: publicJob(job.value), created };
       },
-      { parse: "text" },
+      { parse: "none" },
     )
     .get("/api/jobs", ({ query }) => {
       const state = query.state as JobState | undefined;

@@ -2,6 +2,7 @@
 import type { ConfigOf } from "../core/config/settings.ts";
 import { createLogger } from "../core/log.ts";
 import { connectNats, publishNoAck } from "../nats/connect.ts";
+import { maxPayloadOf } from "../nats/limits.ts";
 import { ensureTopology, queueSubject, QUEUE_STREAM } from "../nats/topology.ts";
 import { JobStore } from "../jobs/store.ts";
 import { JobIndex } from "../jobs/job-index.ts";
@@ -28,7 +29,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
   const log = createLogger("control");
   const nc = await connectNats({ url: config.natsUrl, token: config.natsToken, name: "nimbus-control" });
   const topology = await ensureTopology(nc, { replicas: config.natsReplicas });
-  const store = new JobStore(topology.jobs, topology.js, (m, f) => log.warn(m, f), publishNoAck(nc));
+  const store = new JobStore(topology.jobs, topology.js, (m, f) => log.warn(m, f), publishNoAck(nc), () => maxPayloadOf(nc));
   const index = await JobIndex.start(topology.jobs);
   const auth = { secret: config.authSecret, adminSubjects: config.adminSubjects };
   const sealKey = secretsKey(config.secretsKey);

@@ -11,6 +11,7 @@ export class FactsIndex {
     const index = new FactsIndex();
     const watch = await kv.watch(); // nats-server 2.9 watches one filter: take all, skip the rest
     index.stopWatch = () => watch.stop();
+    const names = new Map<string, string>(); // runner key → runner name
     (async () => {
       for await (const e of watch) {
         const [kind, ...rest] = e.key.split(".");
@@ -23,8 +24,16 @@ export class FactsIndex {
             onJob?.(f);
           } else index.jobs.delete(Number(id));
         } else if (kind === "runner") {
-          if (live) index.runners.set(id, e.json<RunnerFacts>());
-          else index.runners.delete(id);
+          // Keyed by the runner's name as recorded (a long or odd name's key is a hash of it).
+          if (live) {
+            const f = e.json<RunnerFacts>();
+            const name = f.runnerName ?? id;
+            names.set(id, name);
+            index.runners.set(name, f);
+          } else {
+            index.runners.delete(names.get(id) ?? id);
+            names.delete(id);
+          }
         }
       }
     })();

@@ -3,10 +3,12 @@
  * the job's lease, while facts arrive at any time (webhooks, polls). Facts only move forward:
  * a late or reordered `in_progress` never undoes a `completed`.
  *
- * Keys in the `nimbus_github` bucket: `job.<githubJobId>`, `runner.<runnerName>`, `installation.<id>`.
+ * Keys in the `nimbus_github` bucket: `job.<githubJobId>`, `runner.<runnerName token>`, `installation.<id>`
+ * (a name from input is bounded by src/nats/keys.ts).
  */
 import type { KV } from "@nats-io/kv";
 import { unlessCasLost } from "../nats/errors.ts";
+import { keyOf } from "../nats/keys.ts";
 
 export type GhStatus = "queued" | "in_progress" | "completed";
 export const RANK: Record<GhStatus, number> = { queued: 0, in_progress: 1, completed: 2 };
@@ -48,7 +50,8 @@ export interface InstallationFacts {
 }
 
 export const jobFactsKey = (ghJobId: number) => `job.${ghJobId}`;
-export const runnerFactsKey = (name: string) => `runner.${name}`;
+/** A runner name comes from webhooks (any runner, any length): bounded by keyOf; ours are kept as they are. */
+export const runnerFactsKey = (name: string) => keyOf("runner", name);
 export const installationKey = (id: number) => `installation.${id}`;
 
 /** The Nimbus job id of a GitHub workflow job. */

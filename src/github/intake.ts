@@ -8,7 +8,8 @@
 import type { KV } from "@nats-io/kv";
 import { AppError, isAppError } from "../core/errors.ts";
 import { unlessCasLost } from "../nats/errors.ts";
-import type { Logger } from "../core/log.ts";
+import { keyToken } from "../nats/keys.ts";
+import { boundedList, boundedText, type Logger } from "../core/log.ts";
 import { hasBaseLabel, parseLabels, poolOf, type LabelOptions, type Requirements } from "../jobs/labels.ts";
 import type { JobRecord, JobState, Versioned } from "../jobs/record.ts";
 import type { JobStore } from "../jobs/store.ts";
@@ -44,7 +45,8 @@ const enc = new TextEncoder();
  * that gets this far changes nothing, and it never re-enqueues (that waits for the fence).
  */
 export async function intakeDelivery(deps: IntakeDeps, d: Delivery): Promise<IntakeResult> {
-  const fence = unlessCasLost(deps.deliveries.create(d.deliveryId, enc.encode(d.event))).then((rev) => rev !== null);
+  const fenceKey = keyToken(d.deliveryId);
+  const fence = unlessCasLost(deps.deliveries.create(fenceKey, enc.encode(d.event))).then((rev) => rev !== null);
   const work = handleEvent(deps, d, fence).then(
     (r) => ({ ok: true as const, r }),
     (e: unknown) => ({ ok: false as const, e }),
@@ -62,7 +64,7 @@ export async function intakeDelivery(deps: IntakeDeps, d: Delivery): Promise<Int
     return done.r;
   }
   // Not done: forget the delivery id so GitHub's redelivery (or ours) is processed.
-  await deps.deliveries.delete(d.deliveryId).catch(() => {});
+  await deps.deliveries.delete(fenceKey).catch(() => {});
   deps.metrics.webhooks.inc({ event: d.event, outcome: isAppError(done.e) ? done.e.code : "error" });
   throw done.e;
 }
@@ -158,15 +160,6 @@ export async function createGithubJob(
   const wj = p.workflow_job;
   const id = ghJobKey(wj.id);
   const org = p.organization?.login ?? p.repository.owner.login;
-  const decision = await deps.limiter.take(org);
-  if (!decision.allowed) {
-    deps.metrics.rateLimited.inc({ org });
-    throw new AppError("rate_limited", `organisation ${org} created ${decision.limit} jobs this window; try again in ${Math.ceil(decision.retryAfterMs / 1000)}s`, {
-      org,
-      limit: decision.limit,
-      retryAfterMs: decision.retryAfterMs,
-    });
-  }
   const now = Date.now();
   const { req, error } = requirementsOf(wj.labels, deps.labels);
   const c = deps.config;
@@ -209,6 +202,16 @@ export async function createGithubJob(
       runners: [],
     },
   };
+  deps.store.assertFits(record); // too large for NATS: 413 before a slot is taken or anything written
+  const decision = await deps.limiter.take(org);
+  if (!decision.allowed) {
+    deps.metrics.rateLimited.inc({ org });
+    throw new AppError("rate_limited", `organisation ${boundedText(org)} created ${decision.limit} jobs this window; try again in ${Math.ceil(decision.retryAfterMs / 1000)}s`, {
+      org: boundedText(org),
+      limit: decision.limit,
+      retryAfterMs: decision.retryAfterMs,
+    });
+  }
   let job: Versioned<JobRecord>;
   try {
     job = await deps.store.create(record);
@@ -219,7 +222,7 @@ export async function createGithubJob(
     if (existing?.value.state === "queued" && (await fresh)) await deps.store.enqueue(existing.value);
     return { jobId: id, created: false };
   }
-  if (error) deps.log.warn("GitHub job rejected: impossible labels", { jobId: id, labels: wj.labels, reason: error });
+  if (error) deps.log.warn("GitHub job rejected: impossible labels", { jobId: id, labels: boundedList(wj.labels), reason: boundedText(error, 300) });
   if (state === "queued") await deps.store.enqueue(job.value);
   deps.metrics.jobsCreated.inc({ via });
   return { jobId: id, created: true };

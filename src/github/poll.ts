@@ -12,6 +12,7 @@ import { ghJobKey, listInstallations, parseRunnerName, RANK, RUNNER_PREFIX, type
 import { createGithubJob, recordObservation } from "./intake.ts";
 import type { ReconcilerDeps, ReconcilerTotals } from "./reconcile-deps.ts";
 import { scopeOf } from "./runners.ts";
+import { keyOf } from "../nats/keys.ts";
 
 export class GithubPoll {
   /** Start of the previous poll, and the runs it saw active per repository (to catch the ones that finish in between). */
@@ -102,7 +103,7 @@ export class GithubPoll {
     let n = 0;
     for (const x of deliveries) {
       if (ok.has(x.guid) || x.event !== "workflow_job" || (x.status_code >= 200 && x.status_code < 300)) continue;
-      const key = `redelivered.${x.guid}`;
+      const key = keyOf("redelivered", x.guid);
       if ((await unlessCasLost(this.d.github.create(key, new TextEncoder().encode(String(Date.now()))))) === null) continue; // asked once already
       await this.d.client.redeliver(x.id);
       this.d.metrics.redeliveries.inc();

@@ -1,6 +1,6 @@
 /**
  * Per-organisation job-creation windows in NATS KV, shared by every control-plane replica: key
- * `<org>.<window index>`, value = slots handed out in that window (to any replica), moved by
+ * `<org token>.<window index>` (src/nats/keys.ts), value = slots handed out in that window (to any replica), moved by
  * compare-and-set. A replica reserves slots in blocks (1 % of the limit, between 1 and 256) and
  * hands them out from memory, so a busy organisation costs one KV round trip per block, not per
  * webhook; requests that arrive while a reservation is in flight join the next one. Slots a
@@ -10,6 +10,7 @@
  */
 import type { KV } from "@nats-io/kv";
 import { isWrongLastSequence } from "../nats/errors.ts";
+import { keyOf } from "../nats/keys.ts";
 
 interface Pending {
   resolve: (r: RateDecision) => void;
@@ -26,7 +27,8 @@ export interface RateDecision {
   window: number;
 }
 
-const safeKey = (s: string) => s.replace(/[^A-Za-z0-9_-]/g, "_") || "_";
+/** The window key of an organisation: the login is bounded (hashed when long or odd), never used as is. */
+const windowKey = (org: string, window: number) => keyOf(org, window);
 
 export class OrgRateLimiter {
   private readonly queues = new Map<string, Pending[]>();
@@ -47,7 +49,7 @@ export class OrgRateLimiter {
   /** Take one job-creation slot for `org` in the current window. */
   take(org: string): Promise<RateDecision> {
     const window = Math.floor(this.now() / this.windowMs);
-    const key = `${safeKey(org)}.${window}`;
+    const key = windowKey(org, window);
     const h = this.held.get(key);
     if (h && h.left > 0 && !this.busy.has(key)) {
       h.left--;
@@ -63,7 +65,7 @@ export class OrgRateLimiter {
 
   /** Give back a slot that created nothing (the job existed): it stays reserved here for the next job of that window. */
   refund(org: string, d: RateDecision): void {
-    const h = d.allowed ? this.held.get(`${safeKey(org)}.${d.window}`) : undefined;
+    const h = d.allowed ? this.held.get(windowKey(org, d.window)) : undefined;
     if (h) h.left++;
   }
 

@@ -37,6 +37,14 @@ export interface WorkflowJobPayload {
 }
 
 const DELIVERY_ID = /^[A-Za-z0-9-]{1,100}$/;
+const SIGNATURE = /^sha256=[0-9a-f]{64}$/i;
+
+/** The signature header's presence and form, checked before the body is read (an unsigned body is never read). */
+export function checkSignatureHeader(headers: Headers): void {
+  const signature = headers.get("x-hub-signature-256");
+  if (!signature) throw new AppError("unauthorized", "missing X-Hub-Signature-256");
+  if (!SIGNATURE.test(signature)) throw new AppError("unauthorized", "X-Hub-Signature-256 is not of the form sha256=<64 hex digits>");
+}
 
 export class WebhookVerifier {
   private readonly webhooks: Webhooks;

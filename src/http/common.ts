@@ -1,6 +1,8 @@
 /**
  * What every Nimbus HTTP service shares: JSON errors with a stable code, a body-size guard that
- * answers 413 before reading, JSON body parsing that answers 400 on malformed input, bearer auth.
+ * answers 413 before reading, bounded body reading that stops at the limit while the body streams
+ * (chunked bodies have no Content-Length to trust), JSON body parsing that answers 400 on
+ * malformed input, bearer auth.
  */
 import { Elysia } from "elysia";
 import { AppError } from "../core/errors.ts";
@@ -12,12 +14,14 @@ export function errorBody(e: AppError) {
 }
 
 /**
- * Global error mapping and a body limit; mount first. Bun itself refuses bodies far past the limit
- * (without reading them); up to that, a declared length past the limit gets a JSON 413.
+ * Global error mapping and a body limit; mount first. A declared length past the limit gets a JSON
+ * 413 before anything is read; routes that take a body read it with `readBodyText` (after checking
+ * the caller), which stops at the limit whatever the client declared. Bun refuses bodies past the
+ * largest limit as a backstop.
  */
 export function baseApp(name: string, opts: { maxBodyBytes: number; log: Logger; bodyLimits?: Record<string, number> }) {
   const largest = Math.max(opts.maxBodyBytes, ...Object.values(opts.bodyLimits ?? {}));
-  return new Elysia({ name, serve: { maxRequestBodySize: largest * 4 + 1024 * 1024 } })
+  return new Elysia({ name, serve: { maxRequestBodySize: largest + 1024 * 1024 } })
     .onRequest(({ request, set }) => {
       const len = Number(request.headers.get("content-length") ?? 0);
       const limit = opts.bodyLimits && len > opts.maxBodyBytes ? (opts.bodyLimits[new URL(request.url).pathname] ?? opts.maxBodyBytes) : opts.maxBodyBytes;
@@ -47,6 +51,40 @@ export function baseApp(name: string, opts: { maxBodyBytes: number; log: Logger;
       set.status = 500;
       return { code: "internal", message: "internal error" };
     });
+}
+
+/**
+ * Read a request body, refusing it (413) as soon as more than `max` bytes have streamed in: the
+ * rest is never read (the reader is cancelled). Call it after the caller is authenticated, so an
+ * anonymous body is not read at all.
+ */
+export async function readBodyBytes(request: Request, max: number): Promise<Uint8Array> {
+  const declared = request.headers.get("content-length");
+  if (declared !== null && Number(declared) > max) throw tooLarge(Number(declared), max);
+  if (!request.body) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let n = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    n += value.byteLength;
+    if (n > max) {
+      reader.cancel().catch(() => {});
+      throw tooLarge(n, max, true);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** `readBodyBytes` as UTF-8 text. */
+export async function readBodyText(request: Request, max: number): Promise<string> {
+  return new TextDecoder().decode(await readBodyBytes(request, max));
+}
+
+function tooLarge(n: number, max: number, streaming = false): AppError {
+  return new AppError("payload_too_large", streaming ? `request body is larger than ${max} bytes (the limit)` : `request body is ${n} bytes; the limit is ${max}`, { limit: max });
 }
 
 /** Parse a JSON body read as text, so malformed JSON is a 400 that names the problem. */

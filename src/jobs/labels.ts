@@ -11,6 +11,7 @@
  *   self-hosted, linux     accepted and ignored (GitHub adds them)
  */
 import { AppError } from "../core/errors.ts";
+import { boundedText } from "../core/log.ts";
 
 export type Isolation = "sandbox" | "vm";
 export type Arch = "x64" | "arm64";
@@ -71,7 +72,8 @@ export function parseLabels(labels: readonly string[], opts: LabelOptions = DEFA
   let memoryGb = SIZE_CLASSES[0]!.memoryGb;
   let isolation: Isolation | undefined;
   const req: Omit<Requirements, "size" | "isolation"> = { arch: "x64", docker: false, gpus: 0 };
-  const bad = (label: string, why: string) => new AppError("validation_failed", `label "${label}": ${why}`, { field: "labels", label });
+  // A label is input (a webhook's may be any length): errors quote it bounded.
+  const bad = (label: string, why: string) => new AppError("validation_failed", `label "${boundedText(label)}": ${why}`, { field: "labels", label: boundedText(label) });
 
   for (const raw of labels) {
     const label = raw.trim();

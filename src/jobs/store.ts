@@ -8,6 +8,7 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import { AppError } from "../core/errors.ts";
 import { isWrongLastSequence } from "../nats/errors.ts";
 import { eventSubject, queueSubject } from "../nats/topology.ts";
+import { assertFitsPayload, DEFAULT_MAX_PAYLOAD } from "../nats/limits.ts";
 import { assertTransition, type JobRecord, type JobState, type Versioned } from "./record.ts";
 import type { JobEvent } from "./events.ts";
 
@@ -31,7 +32,16 @@ export class JobStore {
     /** Publish an event without waiting for JetStream's ack (the record is the truth; an event is a
      * notification): saves a round trip per transition. Absent: publish and wait for the ack. */
     private readonly publishNoAck?: (subject: string, data: Uint8Array, msgId: string) => void,
+    /** The NATS server's max_payload (read from the connection, which may learn a new one on reconnect). */
+    private readonly maxPayload: () => number = () => DEFAULT_MAX_PAYLOAD,
   ) {}
+
+  /** Refuse (413, nothing written) a record too large for one NATS message. */
+  assertFits(job: JobRecord): Uint8Array {
+    const data = encode(job);
+    assertFitsPayload(data.length, this.maxPayload(), `job record ${job.id}`);
+    return data;
+  }
 
   async get(id: string): Promise<Versioned<JobRecord> | null> {
     const e = await this.kv.get(id);
@@ -42,7 +52,7 @@ export class JobStore {
   /** Create the record; an existing key is a conflict (the caller decides whether that is a duplicate). */
   async create(job: JobRecord): Promise<Versioned<JobRecord>> {
     try {
-      const revision = await this.kv.create(job.id, encode(job));
+      const revision = await this.kv.create(job.id, this.assertFits(job));
       await this.emit({ jobId: job.id, from: null, to: job.state, at: job.createdAt, attempt: job.attempt, revision, reason: job.reason });
       return { value: job, revision };
     } catch (e) {

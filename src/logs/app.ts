@@ -3,7 +3,7 @@ import { Elysia } from "elysia";
 import { AppError } from "../core/errors.ts";
 import { isJobId } from "../core/ids.ts";
 import type { Logger } from "../core/log.ts";
-import { authenticate, baseApp, parseJsonBody, type AuthOptions } from "../http/common.ts";
+import { authenticate, baseApp, parseJsonBody, readBodyText, type AuthOptions } from "../http/common.ts";
 import { lastEventSeq, sse, type StreamServer } from "../http/sse.ts";
 import { parseLogBatch } from "./batch.ts";
 import { followLines, IngestNotifier } from "./follow.ts";
@@ -42,14 +42,14 @@ export function logApp(deps: LogAppDeps) {
     .get("/readyz", () => ({ ok: true }))
     .post(
       "/v1/logs",
-      async ({ body, request }) => {
-        await authenticate(request, deps.auth, ["agent", "admin"]);
-        const batch = parseLogBatch(parseJsonBody(body as string));
+      async ({ request }) => {
+        await authenticate(request, deps.auth, ["agent", "admin"]); // before a byte of the body is read
+        const batch = parseLogBatch(parseJsonBody(await readBodyText(request, deps.maxBodyBytes)));
         const r = store.ingest(batch);
         notifier.notify(batch.jobId);
         return { ok: true, inserted: r.inserted };
       },
-      { parse: "text" },
+      { parse: "none" },
     )
     .group("/v1/jobs/:id", (app) =>
       app

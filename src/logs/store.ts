@@ -3,8 +3,7 @@
  * idempotent; an attempt's end marker tells followers when to stop.
  */
 import { Database } from "bun:sqlite";
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { privateSqlite } from "../core/private-files.ts";
 import type { LogBatch, LogLine } from "./batch.ts";
 
 export interface StoredLine extends LogLine {
@@ -24,7 +23,7 @@ export interface LogStore {
 }
 
 export function openSqliteLogStore(path: string): LogStore {
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  privateSqlite(path); // 0600, and so are its -wal and -shm files
   const db = new Database(path, { create: true, strict: true });
   db.run("pragma journal_mode = wal");
   db.run("pragma synchronous = normal");

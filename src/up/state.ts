@@ -2,10 +2,11 @@
  * The local stack's state file (`<data-dir>/state.json`, mode 0600): endpoints, the admin token
  * and the supervisor's pid, so the CLI in another terminal finds the stack with no flags.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync, chmodSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync, renameSync, chmodSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
+import { privateDir } from "../core/private-files.ts";
 
 export interface StackState {
   pid: number;
@@ -51,7 +52,7 @@ export function writeState(state: StackState): void {
 
 /** A secret kept in the data dir, created on first use. */
 export function keptSecret(dataDir: string, name: string, bytes = 32): string {
-  mkdirSync(dataDir, { recursive: true });
+  privateDir(dataDir);
   const f = join(dataDir, name);
   if (existsSync(f)) return readFileSync(f, "utf8").trim();
   const value = randomBytes(bytes).toString("base64url");

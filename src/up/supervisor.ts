@@ -3,11 +3,12 @@
  * service, the Actions cache service and agents, each a child process in its own session (so Ctrl-C reaches only us and we
  * stop them in order), output appended to `<data-dir>/logs/<name>.log`.
  */
-import { mkdirSync, openSync, closeSync } from "node:fs";
+import { openSync, closeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createHash } from "node:crypto";
 import { mintToken } from "../auth/tokens.ts";
 import { keptSecret, writePrivate } from "./state.ts";
+import { privateDir } from "../core/private-files.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 
@@ -70,7 +71,9 @@ async function waitHealthy(url: string, child: Child, timeoutMs: number): Promis
 export async function startStack(opts: StackOptions): Promise<Stack> {
   const dataDir = resolve(opts.dataDir);
   const logDir = join(dataDir, "logs");
-  mkdirSync(logDir, { recursive: true });
+  privateDir(dataDir);
+  privateDir(logDir);
+  privateDir(join(dataDir, "nats")); // the JetStream store: nats-server keeps it, we make it owner-only
   const p = ports(opts.portBase);
   const authSecret = keptSecret(dataDir, "auth-secret");
   const natsToken = keptSecret(dataDir, "nats-token", 24);
@@ -105,7 +108,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     }, delay);
   };
   const spawn = (name: string, argv: string[], env: Record<string, string>): Child => {
-    const fd = openSync(join(logDir, `${name}.log`), "a");
+    const fd = openSync(join(logDir, `${name}.log`), "a", 0o600);
     const proc = Bun.spawn(["setsid", ...argv], { cwd: ROOT, env: { ...process.env, ...env }, stdin: "ignore", stdout: fd, stderr: fd });
     closeSync(fd);
     const child = { name, proc, env };

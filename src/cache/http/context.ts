@@ -1,11 +1,10 @@
 /** Helpers shared by the cache's HTTP routes: callers from runtime tokens, bounded JSON bodies, origins. */
 import { AppError } from "../../core/errors.ts";
-import { parseJsonBody } from "../../http/common.ts";
+import { parseJsonBody, readBodyText } from "../../http/common.ts";
 import { bearer } from "../../auth/tokens.ts";
 import type { CacheDeps } from "../deps.ts";
 import type { Caller } from "../model.ts";
 import { verifyRuntimeToken } from "../tokens.ts";
-import { chunksOf } from "../storage/limits.ts";
 
 export interface HttpDeps extends CacheDeps {
   secret: string;
@@ -17,17 +16,9 @@ export function caller(d: HttpDeps, request: Request): Promise<Caller> {
   return verifyRuntimeToken(d.secret, bearer(request.headers.get("authorization")));
 }
 
-/** Read a small body (JSON, XML) with a hard limit, whatever Content-Length says. */
-export async function readText(request: Request, max = 1024 * 1024): Promise<string> {
-  if (!request.body) return "";
-  const chunks: Uint8Array[] = [];
-  let n = 0;
-  for await (const c of chunksOf(request.body)) {
-    n += c.byteLength;
-    if (n > max) throw new AppError("payload_too_large", `request body is larger than ${max} bytes`);
-    chunks.push(c);
-  }
-  return Buffer.concat(chunks).toString("utf8");
+/** Read a small body (JSON, XML) with a hard limit while it streams, whatever Content-Length says. */
+export function readText(request: Request, max = 1024 * 1024): Promise<string> {
+  return readBodyText(request, max);
 }
 
 export async function readJson(request: Request): Promise<Record<string, unknown>> {

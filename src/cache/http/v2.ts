@@ -8,6 +8,7 @@ import { AppError, isAppError } from "../../core/errors.ts";
 import { lookup } from "../downloads.ts";
 import { finalize, reserve, WRITE_DENIED } from "../uploads.ts";
 import { caller, origin, readJson, type HttpDeps } from "./context.ts";
+import type { Caller } from "../model.ts";
 
 const SERVICE = "/twirp/github.actions.results.api.v1.CacheService";
 
@@ -41,11 +42,11 @@ function restoreKeys(raw: unknown): string[] {
   return raw as string[];
 }
 
-type Handler = (d: HttpDeps, request: Request, body: Record<string, unknown>) => Promise<Record<string, unknown>>;
+/** A method gets its caller already checked: the token is verified before the body is read. */
+type Handler = (d: HttpDeps, request: Request, body: Record<string, unknown>, who: Caller) => Promise<Record<string, unknown>>;
 
 const METHODS: Record<string, Handler> = {
-  async CreateCacheEntry(d, request, body) {
-    const who = await caller(d, request);
+  async CreateCacheEntry(d, request, body, who) {
     try {
       const entry = await reserve(d, who, { key: body.key, version: body.version, protocol: "v2" });
       return { ok: true, signed_upload_url: origin(d, request) + d.signer.sign("cw", "u", entry.id, d.now()) };
@@ -54,13 +55,11 @@ const METHODS: Record<string, Handler> = {
       throw e;
     }
   },
-  async FinalizeCacheEntryUpload(d, request, body) {
-    const who = await caller(d, request);
+  async FinalizeCacheEntryUpload(d, request, body, who) {
     const entry = await finalize(d, who, body.key, body.version, int64(body.size_bytes, "size_bytes"));
     return { ok: true, entry_id: String(entry.id) };
   },
-  async GetCacheEntryDownloadURL(d, request, body) {
-    const who = await caller(d, request);
+  async GetCacheEntryDownloadURL(d, request, body, who) {
     const keys = [body.key as string, ...restoreKeys(body.restore_keys)];
     const hit = await lookup(d, who, keys, body.version, "v2");
     if (!hit) return { ok: false };
@@ -73,7 +72,8 @@ export function v2Routes(d: HttpDeps) {
     try {
       const handler = Object.hasOwn(METHODS, params.method) ? METHODS[params.method] : undefined;
       if (!handler) throw new AppError("not_found", `no method ${params.method}`);
-      return Response.json(await handler(d, request, await readJson(request)));
+      const who = await caller(d, request);
+      return Response.json(await handler(d, request, await readJson(request), who));
     } catch (e) {
       if (!isAppError(e)) d.log.error("twirp call failed", { method: params.method, error: e });
       return twirpError(e);

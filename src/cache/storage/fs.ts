@@ -7,14 +7,16 @@ import { mkdirSync, readdirSync, statSync } from "node:fs";
 import { open, rename, rm, rmdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
+import { privateDir } from "../../core/private-files.ts";
 import { checkFinalSize, chunksOf, tooLarge } from "./limits.ts";
 import { checkObjectName, type BlobStore, type Piece, type PutLimits } from "./types.ts";
 
 export function fsStore(root: string): BlobStore {
   const objects = join(root, "objects");
   const tmp = join(root, "tmp");
-  mkdirSync(objects, { recursive: true });
-  mkdirSync(tmp, { recursive: true });
+  privateDir(root);
+  privateDir(objects);
+  privateDir(tmp);
   const path = (name: string) => join(objects, checkObjectName(name));
 
   /**
