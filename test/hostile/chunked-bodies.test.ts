@@ -92,6 +92,7 @@ beforeAll(async () => {
     loadConfig(controlSettings, {
       NIMBUS_NATS_URL: nats.url,
       NIMBUS_AUTH_SECRET: AUTH,
+      NIMBUS_SECRETS_KEY: Buffer.alloc(32, 3).toString("base64url"),
       NIMBUS_CONTROL_PORT: String(await freePort()),
       NIMBUS_GITHUB_WEBHOOK_SECRET: SECRET,
       NIMBUS_GITHUB_APP_ID: "1",
@@ -100,7 +101,7 @@ beforeAll(async () => {
       NIMBUS_GITHUB_POLL_INTERVAL_MS: "3600000",
     }),
   );
-  logs = await startLogService(loadConfig(logSettings, { NIMBUS_AUTH_SECRET: AUTH, NIMBUS_LOGS_PORT: String(await freePort()), NIMBUS_LOGS_DB: join(dir, "logs.sqlite") }));
+  logs = await startLogService(loadConfig(logSettings, { NIMBUS_NATS_URL: nats.url, NIMBUS_AUTH_SECRET: AUTH, NIMBUS_LOGS_PORT: String(await freePort()), NIMBUS_LOGS_DB: join(dir, "logs.sqlite") }));
   admin = await mintToken(AUTH, "admin", "admin", 600);
 }, 30_000);
 

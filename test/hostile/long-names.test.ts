@@ -61,6 +61,7 @@ beforeAll(async () => {
     loadConfig(controlSettings, {
       NIMBUS_NATS_URL: nats.url,
       NIMBUS_AUTH_SECRET: "a".repeat(40),
+      NIMBUS_SECRETS_KEY: Buffer.alloc(32, 3).toString("base64url"),
       NIMBUS_CONTROL_PORT: String(await freePort()),
       NIMBUS_GITHUB_WEBHOOK_SECRET: SECRET,
       NIMBUS_GITHUB_APP_ID: "1",
