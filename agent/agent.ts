@@ -16,7 +16,7 @@ import { VERSION } from "../src/version.ts";
 import type { AgentConfig, DriverName } from "../src/agents/settings.ts";
 import type { Driver } from "./drivers/types.ts";
 import { ISOLATION_OF, type AgentDrivers } from "./drivers/select.ts";
-import { cacheEnv } from "../src/cache/env.ts";
+import { cacheEnv } from "../src/protocol/cache-env.ts";
 import { JobRun } from "./job-run.ts";
 import { LogShipper } from "./logs/shipper.ts";
 import { pullLoop, Slots } from "./pull.ts";

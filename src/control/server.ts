@@ -10,7 +10,7 @@ import { leaseMirror } from "../jobs/lease.ts";
 import { cancelRequested } from "../jobs/cancel.ts";
 import { authenticate } from "../http/common.ts";
 import { controlApp } from "./app.ts";
-import { mintRuntimeToken, scopesForRun } from "../cache/tokens.ts";
+import { mintRuntimeToken, scopesForRun } from "../protocol/cache-token.ts";
 import { startGithubWorkers } from "../github/runtime.ts";
 import { controlMetrics } from "./metrics.ts";
 import type { ControlContext } from "./context.ts";
