@@ -4,7 +4,7 @@ import { AppError } from "../core/errors.ts";
 import { isJobId } from "../core/ids.ts";
 import type { Logger } from "../core/log.ts";
 import { authenticate, baseApp, parseJsonBody, sse, type AuthOptions } from "../http/common.ts";
-import { parseLogBatch } from "./batch.ts";
+import { parseLogBatch } from "../protocol/log-batch.ts";
 import { followLines, IngestNotifier } from "./follow.ts";
 import type { LogStore } from "./store.ts";
 

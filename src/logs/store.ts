@@ -5,11 +5,9 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import type { LogBatch, LogLine } from "./batch.ts";
+import type { LogBatch, StoredLine } from "../protocol/log-batch.ts";
 
-export interface StoredLine extends LogLine {
-  attempt: number;
-}
+export type { StoredLine };
 
 export interface LogStore {
   ingest(batch: LogBatch): { inserted: number };
