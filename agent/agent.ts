@@ -6,7 +6,6 @@ import { hostname } from "node:os";
 import { mkdirSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { ConfigOf } from "../src/core/config/settings.ts";
 import { createLogger, type Logger } from "../src/core/log.ts";
 import { connectNats, publishNoAck } from "../src/nats/connect.ts";
 import { ensurePoolConsumer, ensureTopology, QUEUE_STREAM, type Topology } from "../src/nats/topology.ts";
@@ -14,10 +13,10 @@ import { JobStore } from "../src/jobs/store.ts";
 import { poolsFor, type Isolation } from "../src/jobs/labels.ts";
 import { putAgent, removeAgent, type AgentInfo } from "../src/agents/registry.ts";
 import { VERSION } from "../src/version.ts";
-import type { agentSettings, DriverName } from "./config.ts";
+import type { AgentConfig, DriverName } from "../src/agents/settings.ts";
 import type { Driver } from "./drivers/types.ts";
 import { ISOLATION_OF, type AgentDrivers } from "./drivers/select.ts";
-import { cacheEnv } from "../src/cache/env.ts";
+import { cacheEnv } from "../src/protocol/cache-env.ts";
 import { JobRun } from "./job-run.ts";
 import { requestHandout } from "../src/jobs/handout.ts";
 import { LogShipper } from "./logs/shipper.ts";
@@ -25,8 +24,6 @@ import { pullLoop, Slots } from "./pull.ts";
 import { AgentStore } from "./store.ts";
 import { reconcile } from "./reconcile.ts";
 import type { GithubAgentConfig } from "../src/github/config.ts";
-
-export type AgentConfig = ConfigOf<typeof agentSettings>;
 
 export interface RunningAgent {
   id: string;

@@ -1,7 +1,7 @@
 /** `bun run agent/main.ts`: the host agent process. */
 import { loadConfig } from "../src/core/config/load.ts";
 import { runService } from "../src/core/service.ts";
-import { agentSettings } from "./config.ts";
+import { agentSettings } from "../src/agents/settings.ts";
 import { startAgent } from "./agent.ts";
 import { driversFor } from "./drivers/select.ts";
 import { githubAgentSettings } from "../src/github/config.ts";

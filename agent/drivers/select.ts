@@ -1,20 +1,19 @@
 /** The drivers an agent's config names, each serving one isolation. */
 import { join } from "node:path";
 import type { Isolation } from "../../src/jobs/labels.ts";
-import type { AgentConfig } from "../agent.ts";
-import type { DriverName } from "../config.ts";
+import type { AgentConfig, DriverName } from "../../src/agents/settings.ts";
 import { HostNetwork } from "../net/network.ts";
 import type { Endpoint } from "../net/policy.ts";
 import { NoopDriver } from "./noop.ts";
 import { QemuDriver } from "./qemu/driver.ts";
 import { FirecrackerDriver } from "./firecracker/driver.ts";
 import { SandboxDriver } from "./sandbox/driver.ts";
-import { loadVmAssets } from "./qemu/assets.ts";
+import { loadVmAssets } from "../../src/vm/assets.ts";
 import { ImageStore } from "../images/store.ts";
 import { OciImages } from "../images/oci.ts";
 import { jobRootfs } from "../images/rootfs.ts";
-import { SnapshotPool } from "../pool/snapshots.ts";
-import { parseWarmClasses, parseWarmSchedule } from "../pool/schedule.ts";
+import { SnapshotPool } from "./qemu/snapshot-pool.ts";
+import { parseWarmClasses, parseWarmSchedule } from "../../src/agents/warm-schedule.ts";
 import type { Driver } from "./types.ts";
 
 export const ISOLATION_OF: Record<DriverName, Isolation> = { sandbox: "sandbox", noop: "sandbox", qemu: "vm", firecracker: "vm" };

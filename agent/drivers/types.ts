@@ -1,46 +1,12 @@
 /**
  * The driver interface: how an agent turns a job into an isolated execution. One conformance
  * suite (test/drivers/conformance.ts) runs against every implementation.
- *
- * Names are derived from the job id and attempt (`instanceName`), so every operation is safe to
- * run twice: "already exists" is reconciled, and destroy of something already gone succeeds.
+ * The shapes it speaks in (RunSpec, Instance, OutputSink, ...) live below the drivers, in vm/run.ts.
  */
-import type { Requirements } from "../../src/jobs/labels.ts";
+import type { ExitResult, Instance, OutputSink, RunSpec } from "../vm/run.ts";
 
-export interface RunSpec {
-  jobId: string;
-  attempt: number;
-  /** argv of the job; drivers run it as an unprivileged user. */
-  command: string[];
-  env: Record<string, string>;
-  /** Per-job directory on the host that the agent owns; the driver may create files under it. */
-  dir: string;
-  requirements: Requirements;
-  /** The job needs the network (a GitHub runner must reach GitHub); default: none. */
-  network?: boolean;
-  /** Host directories made visible read-only inside the instance (e.g. the runner at /runner). */
-  mounts?: { source: string; target: string }[];
-}
-
-/** Everything needed to find and clean up an instance later; stored in the agent's SQLite. */
-export interface Instance {
-  driver: string;
-  /** `nimbus-<jobId>-<attempt>`: the prefix marks it as Nimbus's on the machine. */
-  name: string;
-  jobId: string;
-  attempt: number;
-  dir: string;
-  pid?: number;
-  meta: Record<string, unknown>;
-}
-
-export type OutputStream = "out" | "err" | "sys";
-export type OutputSink = (stream: OutputStream, chunk: string) => void;
-
-export interface ExitResult {
-  exitCode: number;
-  signal?: string;
-}
+export type { ExitResult, Instance, OutputSink, OutputStream, RunSpec } from "../vm/run.ts";
+export { INSTANCE_PREFIX, instanceName } from "../vm/run.ts";
 
 export interface Execution {
   pid?: number;
@@ -69,10 +35,4 @@ export interface Driver {
   list(): Promise<Instance[]>;
   /** Agent stop: release what the driver keeps on its own (a warm pool's VMs). */
   close?(): Promise<void>;
-}
-
-export const INSTANCE_PREFIX = "nimbus-";
-
-export function instanceName(jobId: string, attempt: number): string {
-  return `${INSTANCE_PREFIX}${jobId}-${attempt}`;
 }

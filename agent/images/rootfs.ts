@@ -4,7 +4,7 @@
  * Without an active image, the VM assets' test rootfs is used when `fallback` is given.
  */
 import { AppError, isAppError } from "../../src/core/errors.ts";
-import type { RunSpec } from "../drivers/types.ts";
+import type { RunSpec } from "../vm/run.ts";
 import type { OciImages } from "./oci.ts";
 import type { ImageStore } from "./store.ts";
 

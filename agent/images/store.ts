@@ -4,11 +4,8 @@
  * digest before it boots it; a tampered image is refused.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { AppError } from "../../src/core/errors.ts";
-
-/** Where built images live unless NIMBUS_IMAGES_DIR says otherwise. */
-export const DEFAULT_IMAGES_DIR = resolve(import.meta.dir, "../../artifacts/images");
 
 export interface BuiltImage {
   version: string;

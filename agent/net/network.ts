@@ -3,7 +3,8 @@
  * leased in SQLite, and the egress policy. Implements what the microVM drivers need (VmNetwork).
  */
 import { createLogger } from "../../src/core/log.ts";
-import { cidrOf, gatewayOf, guestIp, macFor, maxHost, parseCidr, TAP_PREFIX, tapName, type Subnet } from "./addr.ts";
+import { cidrOf, gatewayOf, guestIp, macFor, maxHost, parseCidr, type Subnet } from "../../src/vm/subnet.ts";
+import { TAP_PREFIX, tapName } from "./addr.ts";
 import { HostNet } from "./host.ts";
 import { deleteRuleset, egressRuleset, tableName, type EgressPolicy } from "./policy.ts";
 import { NetStore } from "./store.ts";

@@ -13,8 +13,8 @@
  */
 import { randomBytes } from "node:crypto";
 import { createLogger } from "../../src/core/log.ts";
-import { INSTANCE_PREFIX } from "../drivers/types.ts";
-import { scheduledMin, type WarmClassConfig, type WarmScheduleEntry } from "./schedule.ts";
+import { INSTANCE_PREFIX } from "../vm/run.ts";
+import { scheduledMin, type WarmClassConfig, type WarmScheduleEntry } from "../../src/agents/warm-schedule.ts";
 
 const log = createLogger("warm-pool");
 

@@ -20,7 +20,7 @@ import { tmpdir } from "node:os";
 import { randomFillSync, randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { mintToken } from "../../src/auth/tokens.ts";
-import { mintRuntimeToken } from "../../src/cache/tokens.ts";
+import { mintRuntimeToken } from "../../src/protocol/cache-token.ts";
 import { freePort, waitFor } from "../../test/support/net.ts";
 import { actionsEnv, runClient } from "../../test/cache/support/client.ts";
 

@@ -1,6 +1,6 @@
 /**
  * Builds (or finds) everything the microVM drivers boot: kernel, initramfs, test rootfs, and
- * writes artifacts/vm/manifest.json, which agent/drivers/qemu/assets.ts reads. Idempotent.
+ * writes artifacts/vm/manifest.json, which src/vm/assets.ts reads. Idempotent.
  *
  *   bun run scripts/vm/build-assets.ts [--out DIR]
  */
@@ -9,7 +9,7 @@ import { join, relative, resolve } from "node:path";
 import { ensureInitramfs } from "./initramfs.ts";
 import { ensureKernel } from "./kernel.ts";
 import { ensureTestRootfs } from "./rootfs.ts";
-import type { VmAssetManifest } from "../../agent/drivers/qemu/assets.ts";
+import type { VmAssetManifest } from "../../src/vm/assets.ts";
 
 export const DEFAULT_VM_ASSETS_DIR = resolve(import.meta.dir, "../../artifacts/vm");
 

@@ -4,12 +4,15 @@
  * that looks like a path traversal is refused anyway, so it cannot surprise a tool downstream.
  */
 import { AppError } from "../core/errors.ts";
+import { checkRef, checkRepo, PATH_TRAVERSAL } from "../protocol/cache-token.ts";
+
+/** Repository and ref checks are the runtime token's (src/protocol/cache-token.ts). */
+export { checkRef, checkRepo };
 
 export const MAX_KEY_LENGTH = 512;
 export const MAX_RESTORE_KEYS = 10;
 
 const CONTROL = /[\u0000-\u001f\u007f]/;
-const TRAVERSAL = /(^|[\\/])\.\.([\\/]|$)/;
 
 function bad(field: string, message: string): AppError {
   return new AppError("validation_failed", `${field}: ${message}`, { field });
@@ -20,7 +23,7 @@ export function checkKey(key: unknown, field = "key"): string {
   if (key.length > MAX_KEY_LENGTH) throw bad(field, `must be at most ${MAX_KEY_LENGTH} characters`);
   if (key.includes(",")) throw bad(field, "must not contain a comma");
   if (CONTROL.test(key)) throw bad(field, "must not contain control characters");
-  if (TRAVERSAL.test(key) || key.startsWith("/")) throw bad(field, "must not look like a path traversal");
+  if (PATH_TRAVERSAL.test(key) || key.startsWith("/")) throw bad(field, "must not look like a path traversal");
   return key;
 }
 
@@ -37,24 +40,8 @@ export function checkKeyList(keys: string[]): string[] {
   return keys.map((k, i) => checkKey(k, i === 0 ? "key" : "restore_keys"));
 }
 
-const REPO = /^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/;
-
-export function checkRepo(repo: string): string {
-  if (!REPO.test(repo) || repo.split("/").some((p) => p === "." || p === ".."))
-    throw bad("repo", "must be OWNER/NAME");
-  return repo.toLowerCase();
-}
-
 export function orgOf(repo: string): string {
   return repo.split("/")[0]!;
-}
-
-const REF = /^refs\/(heads|tags|pull)\/[^\s~^:?*\[\\\u0000-\u001f]{1,255}$/;
-
-export function checkRef(ref: string, field = "ref"): string {
-  if (!REF.test(ref) || TRAVERSAL.test(ref) || ref.endsWith("/") || ref.includes("//"))
-    throw bad(field, "must be a full git ref such as refs/heads/main or refs/pull/42/merge");
-  return ref;
 }
 
 /** Numeric ids in URLs (v1 cacheId, blob ids). */

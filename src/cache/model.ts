@@ -1,21 +1,9 @@
 /** The cache's data model: scopes from the runtime token, entries in the index, segments in storage. */
 
-/** Permission bits as GitHub encodes them in the runtime token's `ac` claim. */
-export const READ = 1;
-export const WRITE = 2;
+import { READ, WRITE, type Caller } from "../protocol/cache-token.ts";
 
-export interface CacheScope {
-  /** A git ref: refs/heads/main, refs/pull/42/merge, refs/tags/v1. */
-  scope: string;
-  permission: number;
-}
-
-/** Who is asking: the repository and the ordered scopes of a verified runtime token. */
-export interface Caller {
-  /** owner/name, lower case. */
-  repo: string;
-  scopes: CacheScope[];
-}
+/** Scopes and callers are the runtime token's (src/protocol/cache-token.ts). */
+export { READ, WRITE, type CacheScope, type Caller } from "../protocol/cache-token.ts";
 
 export type EntryState = "uploading" | "ready";
 export type Protocol = "v1" | "v2";

@@ -6,7 +6,7 @@
 import type { SettingsSpec } from "../core/config/settings.ts";
 import { controlSettings } from "../control/config.ts";
 import { logSettings } from "../logs/config.ts";
-import { agentSettings } from "../../agent/config.ts";
+import { agentSettings } from "../agents/settings.ts";
 import { cacheSettings } from "../cache/config.ts";
 import { githubAgentSettings } from "../github/config.ts";
 

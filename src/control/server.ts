@@ -11,7 +11,7 @@ import { leaseMirror } from "../jobs/lifecycle/lease.ts";
 import { cancelRequested } from "../jobs/cancel.ts";
 import { authenticate } from "../http/common.ts";
 import { controlApp } from "./app.ts";
-import { mintRuntimeToken, scopesForRun } from "../cache/tokens.ts";
+import { mintRuntimeToken, scopesForRun } from "../protocol/cache-token.ts";
 import { startGithubWorkers } from "../github/runtime.ts";
 import { controlMetrics } from "./metrics.ts";
 import { sealJobSecrets, secretsKey } from "../auth/seal.ts";

@@ -4,8 +4,14 @@
  * reconciler started by `startGithubWorkers`.
  */
 import { randomBytes } from "node:crypto";
-import type { ControlContext } from "../control/context.ts";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Registry } from "prom-client";
+import type { Logger } from "../core/log.ts";
+import type { JobIndex } from "../jobs/job-index.ts";
 import type { LabelOptions } from "../jobs/labels.ts";
+import type { JobStore } from "../jobs/store.ts";
+import type { SubmitDeps } from "../jobs/submit.ts";
+import type { Topology } from "../nats/topology.ts";
 import { GithubClient } from "./client.ts";
 import { checkGithubConfig, githubEnabled, privateKeyPem, type GithubConfig } from "./config.ts";
 import { FactsIndex } from "./facts-index.ts";
@@ -28,12 +34,24 @@ export interface GithubRuntime {
   reconciler: Reconciler | null;
 }
 
-const runtimes = new WeakMap<ControlContext, GithubRuntime>();
+/** What the integration needs from the process that hosts it (the control plane passes its context). */
+export interface GithubHost {
+  config: GithubConfig;
+  nc: NatsConnection;
+  topology: Topology;
+  store: JobStore;
+  index: JobIndex;
+  submitDeps: SubmitDeps;
+  metrics: { registry: Registry };
+  log: Logger;
+}
 
-export function githubRuntime(ctx: ControlContext): GithubRuntime {
+const runtimes = new WeakMap<GithubHost, GithubRuntime>();
+
+export function githubRuntime(ctx: GithubHost): GithubRuntime {
   const existing = runtimes.get(ctx);
   if (existing) return existing;
-  const config = ctx.config as unknown as GithubConfig;
+  const config = ctx.config;
   checkGithubConfig(config);
   const enabled = githubEnabled(config);
   const metrics = githubMetrics(ctx.metrics.registry);
@@ -75,7 +93,7 @@ export function githubRuntime(ctx: ControlContext): GithubRuntime {
 }
 
 /** Start the agents' GitHub service and the reconciler (singleton across replicas by a leader key). */
-export async function startGithubWorkers(ctx: ControlContext): Promise<{ stop(): Promise<void> }> {
+export async function startGithubWorkers(ctx: GithubHost): Promise<{ stop(): Promise<void> }> {
   const rt = githubRuntime(ctx);
   if (!rt.enabled || !rt.client) return { stop: async () => {} };
   const deps = { ...rt.intake, client: rt.client };

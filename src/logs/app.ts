@@ -5,7 +5,7 @@ import { isJobId } from "../core/ids.ts";
 import type { Logger } from "../core/log.ts";
 import { authenticate, baseApp, parseJsonBody, readBodyText, type AuthOptions } from "../http/common.ts";
 import { lastEventSeq, sse, type StreamServer } from "../http/sse.ts";
-import { parseLogBatch } from "./batch.ts";
+import { parseLogBatch } from "../protocol/log-batch.ts";
 import { followLines, IngestNotifier } from "./follow.ts";
 import type { LogStore } from "./store.ts";
 

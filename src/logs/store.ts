@@ -4,11 +4,9 @@
  */
 import { Database } from "bun:sqlite";
 import { privateSqlite } from "../core/private-files.ts";
-import type { LogBatch, LogLine } from "./batch.ts";
+import type { LogBatch, StoredLine } from "../protocol/log-batch.ts";
 
-export interface StoredLine extends LogLine {
-  attempt: number;
-}
+export type { StoredLine };
 
 export interface LogStore {
   ingest(batch: LogBatch): { inserted: number };

@@ -1,7 +1,7 @@
 /** The admin API behind `nimbus cache ls|usage|rm|env`, and the env a client needs. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { cacheEnv, formatShellEnv, mintCacheEnv } from "../../src/cache/env.ts";
-import { verifyRuntimeToken } from "../../src/cache/tokens.ts";
+import { cacheEnv, formatShellEnv, mintCacheEnv } from "../../src/protocol/cache-env.ts";
+import { verifyRuntimeToken } from "../../src/protocol/cache-token.ts";
 import { seededBytes } from "./support/files.ts";
 import { rawClient, saveV1 } from "./support/raw.ts";
 import { SECRET, startTestCache, type TestCache } from "./support/service.ts";

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { BlockBlobClient } from "@azure/storage-blob";
 import { mintToken } from "../../src/auth/tokens.ts";
-import { mintRuntimeToken } from "../../src/cache/tokens.ts";
+import { mintRuntimeToken } from "../../src/protocol/cache-token.ts";
 import { seededBytes } from "./support/files.ts";
 import { rawClient, saveV1 } from "./support/raw.ts";
 import { startTestCache, type TestCache } from "./support/service.ts";

@@ -4,7 +4,7 @@ import { lookup } from "../../src/cache/downloads.ts";
 import { sweep } from "../../src/cache/eviction.ts";
 import { READ, WRITE, type Caller } from "../../src/cache/model.ts";
 import { CircuitBreaker, type BreakerState } from "../../src/cache/storage/breaker.ts";
-import { scopesForRun } from "../../src/cache/tokens.ts";
+import { scopesForRun } from "../../src/protocol/cache-token.ts";
 import { commitById, reserve, writeChunk } from "../../src/cache/uploads.ts";
 import { removeDir } from "./support/files.ts";
 import { bytesOf, testCore } from "./support/core.ts";

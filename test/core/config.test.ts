@@ -56,7 +56,7 @@ test("a missing config file is named", () => {
 });
 
 test("agent drivers: firecracker serves isolation:vm; it and qemu exclude each other; jailer and job-config settings are checked", async () => {
-  const { agentSettings } = await import("../../agent/config.ts");
+  const { agentSettings } = await import("../../src/agents/settings.ts");
   const { driversFor } = await import("../../agent/drivers/select.ts");
   const base = { NIMBUS_AGENT_TOKEN: SECRET, NIMBUS_AGENT_DIR: mkdtempSync(join(tmpdir(), "nimbus-agentcfg-")), NIMBUS_VM_NETWORK: "none" };
   const c = loadConfig(agentSettings, { ...base, NIMBUS_AGENT_DRIVERS: "sandbox,firecracker", NIMBUS_FIRECRACKER_JAILER: "900:901", NIMBUS_FIRECRACKER_CGROUPS: "memory.max=1073741824" });

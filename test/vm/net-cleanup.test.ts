@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startAgent } from "../../agent/agent.ts";
-import { agentSettings } from "../../agent/config.ts";
+import { agentSettings } from "../../src/agents/settings.ts";
 import { NoopDriver } from "../../agent/drivers/noop.ts";
 import { HostNetwork } from "../../agent/net/network.ts";
 import { tableName } from "../../agent/net/policy.ts";

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { QemuDriver } from "../../agent/drivers/qemu/driver.ts";
-import { SnapshotPool } from "../../agent/pool/snapshots.ts";
+import { SnapshotPool } from "../../agent/drivers/qemu/snapshot-pool.ts";
 import { parseLabels } from "../../src/jobs/labels.ts";
 import { ensureVmAssets } from "../../scripts/vm/build-assets.ts";
 import { capture, runDriverConformance } from "../drivers/conformance.ts";

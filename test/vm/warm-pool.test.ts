@@ -5,7 +5,7 @@
  * the minimum for busy hours and the pool shrinks after, stale shapes are replaced, failures back off, stop destroys what it holds.
  */
 import { expect, test } from "bun:test";
-import { parseWarmClasses, parseWarmSchedule, scheduledMin } from "../../agent/pool/schedule.ts";
+import { parseWarmClasses, parseWarmSchedule, scheduledMin } from "../../src/agents/warm-schedule.ts";
 import { WarmPool, type WarmFactory, type WarmVm } from "../../agent/pool/warm.ts";
 import { isAppError } from "../../src/core/errors.ts";
 

@@ -39,7 +39,7 @@ export type { JobState } from "../../src/jobs/record.ts";
 export { STATES, TERMINAL } from "../../src/jobs/record.ts";
 export type { JobEvent } from "../../src/jobs/events.ts";
 export type { AgentInfo as Agent } from "../../src/agents/registry.ts";
-export type { StoredLine as LogLine } from "../../src/logs/store.ts";
+export type { StoredLine as LogLine } from "../../src/protocol/log-batch.ts";
 import type { publicJob } from "../../src/jobs/record.ts";
 
 /** GET /api/queue: waiting or in-flight jobs per pool, and jobs by state. */

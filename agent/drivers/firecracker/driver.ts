@@ -12,7 +12,7 @@ import { mountDisks, type MountDisk } from "../../guest/host/mount-disks.ts";
 import { findVmmProcesses, InstanceRecords, isAlive, killAndWait, listInstances } from "../../guest/host/records.ts";
 import { spawnVm, type VmProcess } from "../../guest/host/vmm.ts";
 import type { VmNetwork } from "../../net/types.ts";
-import { loadVmAssets, type VmAssets } from "../qemu/assets.ts";
+import { loadVmAssets, type VmAssets } from "../../../src/vm/assets.ts";
 import { shapeFor } from "../qemu/options.ts";
 import type { Driver, Execution, Instance, OutputSink, ProbeResult, RunSpec } from "../types.ts";
 import { instanceName } from "../types.ts";

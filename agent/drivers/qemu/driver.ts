@@ -16,44 +16,17 @@ import type { Driver, Execution, Instance, OutputSink, ProbeResult, RunSpec } fr
 import { instanceName } from "../types.ts";
 import { chooseAccel } from "./accel.ts";
 import { ownerTag, type Accel, type LaunchPlan } from "./args.ts";
-import { loadVmAssets, type VmAssets } from "./assets.ts";
+import { loadVmAssets, type VmAssets } from "../../../src/vm/assets.ts";
 import { shapeFor, type QemuDriverOptions } from "./options.ts";
 import type { VmProcess } from "../../guest/host/vmm.ts";
 import { spawnQemu } from "./spawn.ts";
 import { probeBoot } from "./probe.ts";
 import { findVmmProcesses, InstanceRecords, isAlive, killAndWait, listInstances } from "../../guest/host/records.ts";
 import { installJobDisk, restoreVm, shapeKey, type Snapshot } from "./snapshot.ts";
+import { vmPaths, type QemuMeta } from "./meta.ts";
 
 const log = createLogger("qemu");
 const STANDING_RECHECK_MS = 10_000;
-
-export interface QemuMeta {
-  vmDir: string;
-  rootfs: string;
-  vcpus: number;
-  memoryMiB: number;
-  tap?: string;
-  mac?: string;
-  ip?: string;
-  /** The job disk was copied from this snapshot's: start restores it. */
-  snapshot?: Snapshot;
-  /** The warm VM (its QEMU process and tap are named after it) this job took. */
-  warmVm?: string;
-  /** Read-only disks attached to the VM: the driver's standing mounts, then the job's other mounts. */
-  mounts?: MountDisk[];
-  /** Which of them the job mounts (its config lists these). */
-  mountIds?: string[];
-  [k: string]: unknown;
-}
-
-export function vmPaths(vmDir: string) {
-  return {
-    jobDisk: join(vmDir, "job.ext4"),
-    configDisk: join(vmDir, "config.img"),
-    qmpSocket: join(vmDir, "qmp.sock"),
-    pidFile: join(vmDir, "qemu.pid"),
-  };
-}
 
 export class QemuDriver implements Driver {
   readonly name = "qemu";

@@ -4,7 +4,7 @@ import type { Requirements } from "../../../src/jobs/labels.ts";
 import type { VmNetwork } from "../../net/types.ts";
 import type { RunSpec } from "../types.ts";
 import type { AccelSetting } from "./accel.ts";
-import type { VmAssets } from "./assets.ts";
+import type { VmAssets } from "../../../src/vm/assets.ts";
 import type { SnapshotSource } from "./snapshot.ts";
 import type { WarmPoolOptions } from "../../pool/warm.ts";
 

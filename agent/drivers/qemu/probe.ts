@@ -5,7 +5,7 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { VmAssets } from "./assets.ts";
+import type { VmAssets } from "../../../src/vm/assets.ts";
 import { spawnQemu } from "./spawn.ts";
 
 export const KVM_PROBE_TIMEOUT_MS = 3_000;

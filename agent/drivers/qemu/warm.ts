@@ -18,7 +18,11 @@ import { SIZE_CLASSES, type Requirements } from "../../../src/jobs/labels.ts";
 import { AppError } from "../../../src/core/errors.ts";
 import type { Instance, OutputSink, RunSpec } from "../types.ts";
 import { INSTANCE_PREFIX } from "../types.ts";
-import type { QemuDriver, QemuMeta } from "./driver.ts";
+import type { MountDisk } from "../../guest/host/mount-disks.ts";
+import type { InstanceRecords } from "../../guest/host/records.ts";
+import type { LaunchPlan } from "./args.ts";
+import type { QemuMeta } from "./meta.ts";
+import type { QemuDriverOptions } from "./options.ts";
 import { shapeFor } from "./options.ts";
 import { installJobDisk, restoreVm, shapeKey } from "./snapshot.ts";
 
@@ -41,8 +45,24 @@ function specFor(sizeClass: string, name: string, dir: string): RunSpec {
   return { jobId: name.slice(INSTANCE_PREFIX.length), attempt: 0, command: ["true"], env: {}, dir, requirements: vmRequirements(sizeClass) };
 }
 
+/** What warming needs of its driver: the QEMU driver passes itself. */
+export interface WarmHost {
+  readonly name: string;
+  readonly opts: QemuDriverOptions;
+  readonly records: InstanceRecords;
+  readonly binary: string;
+  readonly jobDiskGiB: number;
+  standing(): Promise<MountDisk[]>;
+  rootfsFor(spec: RunSpec): Promise<string>;
+  planFor(req: Requirements, rootfs?: string): Promise<LaunchPlan>;
+  plan(inst: Instance, mode: LaunchPlan["mode"]): Promise<LaunchPlan>;
+  inNetns(argv: string[]): string[];
+  boot(plan: LaunchPlan, sink: OutputSink): Promise<VmProcess>;
+  destroy(inst: Instance): Promise<void>;
+}
+
 export class QemuWarmFactory implements WarmFactory<QemuWarmVm> {
-  constructor(private readonly d: QemuDriver) {}
+  constructor(private readonly d: WarmHost) {}
 
   async keyFor(sizeClass: string): Promise<string> {
     const spec = specFor(sizeClass, `${INSTANCE_PREFIX}warm-key-0`, this.d.opts.stateDir);

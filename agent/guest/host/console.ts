@@ -2,7 +2,7 @@
  * Host side of the guest console framing (agent/guest/lib.sh): each framed record is one line
  * "\x1e" TAG PAYLOAD "\n". Unframed lines (kernel messages) pass through as "sys" output.
  */
-import type { OutputSink } from "../../drivers/types.ts";
+import type { OutputSink } from "../../vm/run.ts";
 
 export interface ConsoleEvents {
   /** Guest userspace is up; `uptime` is the guest's own uptime in seconds. */

@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { INSTANCE_PREFIX, type Instance } from "../../drivers/types.ts";
+import { INSTANCE_PREFIX, type Instance } from "../../vm/run.ts";
 
 export class InstanceRecords {
   constructor(private readonly dir: string) {}

@@ -9,7 +9,7 @@
  */
 import type { Socket, Subprocess } from "bun";
 import { ConsoleParser } from "./console.ts";
-import type { ExitResult, OutputSink } from "../../drivers/types.ts";
+import type { ExitResult, OutputSink } from "../../vm/run.ts";
 
 export interface VmProcess {
   pid: number;

@@ -8,7 +8,7 @@ import { authenticate, type AuthOptions } from "../../http/common.ts";
 import { discard, sweep } from "../eviction.ts";
 import { checkRepo, parseId } from "../keys.ts";
 import type { CacheEntry } from "../model.ts";
-import { mintRuntimeToken, scopesForRun } from "../tokens.ts";
+import { mintRuntimeToken, scopesForRun } from "../../protocol/cache-token.ts";
 import { readJson, type HttpDeps } from "./context.ts";
 
 function limitParam(raw: unknown): number {

@@ -4,7 +4,7 @@ import { parseJsonBody, readBodyText } from "../../http/common.ts";
 import { bearer } from "../../auth/tokens.ts";
 import type { CacheDeps } from "../deps.ts";
 import type { Caller } from "../model.ts";
-import { verifyRuntimeToken } from "../tokens.ts";
+import { verifyRuntimeToken } from "../../protocol/cache-token.ts";
 
 export interface HttpDeps extends CacheDeps {
   secret: string;

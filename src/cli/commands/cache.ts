@@ -1,5 +1,5 @@
 import { AppError } from "../../core/errors.ts";
-import { cacheEnv, cacheEnvUnset, formatShellEnv, type CacheProtocol } from "../../cache/env.ts";
+import { cacheEnv, cacheEnvUnset, formatShellEnv, type CacheProtocol } from "../../protocol/cache-env.ts";
 import type { ApiClient } from "../client.ts";
 import type { Command } from "../command.ts";
 import type { CliContext } from "../context.ts";

@@ -1,14 +1,11 @@
 /**
- * `nimbus images build|activate|list`: the rootfs pipeline on this host (agent/images). Images live
- * in NIMBUS_IMAGES_DIR (the agent's setting; default artifacts/images); the agent boots the active
- * one, verified against its recorded digest.
+ * `nimbus images build|activate|list`: the rootfs pipeline on this host. Images live in
+ * NIMBUS_IMAGES_DIR (the agent's setting; default artifacts/images); the agent boots the active one,
+ * verified against its recorded digest. The pipeline is the agent's: this runs its command
+ * (agent/images/main.ts) as a process and words the JSON it answers.
  */
-import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { buildImage } from "../../../agent/images/build.ts";
-import { DEFAULT_IMAGES_DIR, ImageStore } from "../../../agent/images/store.ts";
-import { loadVersions } from "../../../agent/images/versions.ts";
-import { AppError } from "../../core/errors.ts";
+import { AppError, type ErrorCode } from "../../core/errors.ts";
 import type { Command } from "../command.ts";
 import type { CliContext } from "../context.ts";
 import { bytes } from "./cache.ts";
@@ -16,8 +13,27 @@ import { table } from "../output.ts";
 
 const DIR_DOC = "Images are kept in $NIMBUS_IMAGES_DIR (default artifacts/images), where agents look for them.";
 
-function storeOf(ctx: CliContext): ImageStore {
-  return new ImageStore(resolve(ctx.env.NIMBUS_IMAGES_DIR || DEFAULT_IMAGES_DIR));
+const ENTRY = resolve(import.meta.dir, "../../../agent/images/main.ts");
+
+interface BuiltImage {
+  version: string;
+  digest: string;
+  sizeBytes: number;
+  builtAt: string;
+}
+
+/** Runs the agent's image command; its errors come back with their codes. */
+async function agentImages<T>(ctx: CliContext, args: string[]): Promise<T> {
+  const p = Bun.spawn([process.execPath, ENTRY, ...args], { env: ctx.env, stdout: "pipe", stderr: "inherit" });
+  const [text, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
+  let answer: { ok?: T; error?: { code: ErrorCode; message: string; details?: Record<string, unknown> } };
+  try {
+    answer = JSON.parse(text.trim().split("\n").at(-1) ?? "");
+  } catch {
+    throw new AppError("internal", `the image pipeline (${ENTRY}) exited ${code} without an answer`);
+  }
+  if (answer.error) throw new AppError(answer.error.code, answer.error.message, answer.error.details);
+  return answer.ok as T;
 }
 
 export const imagesBuild: Command = {
@@ -32,11 +48,7 @@ by its own sha256. Building a version again replaces its record. ${DIR_DOC}`,
   positionals: { min: 1, max: 1, name: "VERSION" },
   async run(ctx, v, [version]) {
     const file = resolve(String(v.file ?? "images.yaml"));
-    if (!existsSync(file)) throw new AppError("not_found", `images file ${file} not found (give --file)`, { file });
-    const versions = loadVersions(file);
-    const want = versions.get(version!);
-    if (!want) throw new AppError("not_found", `no version ${version} in ${file} (it has: ${[...versions.keys()].join(", ") || "none"})`, { version });
-    const built = await buildImage(want, storeOf(ctx));
+    const built = await agentImages<BuiltImage>(ctx, ["build", version!, file]);
     if (ctx.json) return ctx.out(JSON.stringify(built, null, 2)), 0;
     ctx.out(`built ${built.version}: sha256 ${built.digest} (${bytes(built.sizeBytes)}); activate it with: nimbus images activate ${built.version}`);
     return 0;
@@ -51,7 +63,7 @@ export const imagesActivate: Command = {
   options: {},
   positionals: { min: 1, max: 1, name: "VERSION" },
   async run(ctx, _v, [version]) {
-    const img = storeOf(ctx).activate(version!);
+    const img = await agentImages<BuiltImage>(ctx, ["activate", version!]);
     if (ctx.json) return ctx.out(JSON.stringify(img, null, 2)), 0;
     ctx.out(`active: ${img.version} (sha256 ${img.digest})`);
     return 0;
@@ -65,10 +77,9 @@ export const imagesList: Command = {
   details: DIR_DOC,
   options: {},
   async run(ctx) {
-    const store = storeOf(ctx);
-    const active = store.active();
-    const built = Object.values(store.index()).sort((a, b) => b.builtAt.localeCompare(a.builtAt));
-    if (ctx.json) return ctx.out(JSON.stringify({ dir: store.dir, active: active ?? null, built }, null, 2)), 0;
+    const store = await agentImages<{ dir: string; active: { version: string; digest: string } | null; built: BuiltImage[] }>(ctx, ["list"]);
+    const { active, built } = store;
+    if (ctx.json) return ctx.out(JSON.stringify(store, null, 2)), 0;
     if (!built.length) return ctx.out(`no images built in ${store.dir} (nimbus images build VERSION)`), 0;
     const rows = built.map((b) => ({ active: b.version === active?.version ? "*" : "", version: b.version, sha256: b.digest.slice(0, 16), size: bytes(b.sizeBytes), built: b.builtAt }));
     ctx.out(table(rows, ["active", "version", "sha256", "size", "built"]));

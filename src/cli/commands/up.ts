@@ -1,8 +1,7 @@
 import { existsSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { BUILD_COMMAND, DEFAULT_ASSETS_DIR } from "../../../agent/drivers/qemu/assets.ts";
-import { DEFAULT_VM_SUBNET } from "../../../agent/config.ts";
-import { gatewayOf, parseCidr } from "../../../agent/net/addr.ts";
+import { BUILD_COMMAND, DEFAULT_ASSETS_DIR } from "../../vm/assets.ts";
+import { DEFAULT_VM_SUBNET, gatewayOf, parseCidr } from "../../vm/subnet.ts";
 import { AppError } from "../../core/errors.ts";
 import { startStack, ports, type Stack } from "../../up/supervisor.ts";
 import { defaultDataDir, isAlive, readState, stateFile, writeState } from "../../up/state.ts";

@@ -6,7 +6,7 @@ import { loadConfig } from "../../../src/core/config/load.ts";
 import { mintToken } from "../../../src/auth/tokens.ts";
 import { cacheSettings } from "../../../src/cache/config.ts";
 import { startCacheService, type RunningCache } from "../../../src/cache/server.ts";
-import { mintRuntimeToken, scopesForRun, type RunScopeInput } from "../../../src/cache/tokens.ts";
+import { mintRuntimeToken, scopesForRun, type RunScopeInput } from "../../../src/protocol/cache-token.ts";
 import { freePort } from "../../support/net.ts";
 import type { S3Server } from "./s3.ts";
 

@@ -3,11 +3,47 @@
  * claim is a JSON *string* of [{Scope, Permission}] (buildkit's client parses it and needs `exp`
  * and `nbf`); the first writable scope receives saves, and the order is the lookup order.
  * A distinct audience keeps these tokens from ever passing as admin or agent tokens.
+ * Shared below the apps: the cache verifies them; the control plane and the cache's admin API mint them.
  */
 import { SignJWT, jwtVerify, errors as joseErrors } from "jose";
 import { AppError } from "../core/errors.ts";
-import { checkRef, checkRepo } from "./keys.ts";
-import { READ, WRITE, type CacheScope, type Caller } from "./model.ts";
+
+/** Permission bits as GitHub encodes them in the runtime token's `ac` claim. */
+export const READ = 1;
+export const WRITE = 2;
+
+export interface CacheScope {
+  /** A git ref: refs/heads/main, refs/pull/42/merge, refs/tags/v1. */
+  scope: string;
+  permission: number;
+}
+
+/** Who is asking: the repository and the ordered scopes of a verified runtime token. */
+export interface Caller {
+  /** owner/name, lower case. */
+  repo: string;
+  scopes: CacheScope[];
+}
+
+export const PATH_TRAVERSAL = /(^|[\\/])\.\.([\\/]|$)/;
+const REPO = /^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/;
+const REF = /^refs\/(heads|tags|pull)\/[^\s~^:?*\[\\\u0000-\u001f]{1,255}$/;
+
+function bad(field: string, message: string): AppError {
+  return new AppError("validation_failed", `${field}: ${message}`, { field });
+}
+
+export function checkRepo(repo: string): string {
+  if (!REPO.test(repo) || repo.split("/").some((p) => p === "." || p === ".."))
+    throw bad("repo", "must be OWNER/NAME");
+  return repo.toLowerCase();
+}
+
+export function checkRef(ref: string, field = "ref"): string {
+  if (!REF.test(ref) || PATH_TRAVERSAL.test(ref) || ref.endsWith("/") || ref.includes("//"))
+    throw bad(field, "must be a full git ref such as refs/heads/main or refs/pull/42/merge");
+  return ref;
+}
 
 const ISSUER = "nimbus";
 export const CACHE_AUDIENCE = "nimbus-cache";

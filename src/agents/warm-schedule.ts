@@ -8,8 +8,8 @@
  * (days: `*`, a day `mon`, a range `mon-fri` or a list `sat,sun`; the window may wrap midnight);
  * the maximum always caps it. Errors are `validation_failed` naming the field and the entry.
  */
-import { AppError } from "../../src/core/errors.ts";
-import { SIZE_CLASSES } from "../../src/jobs/labels.ts";
+import { AppError } from "../core/errors.ts";
+import { SIZE_CLASSES } from "../jobs/labels.ts";
 
 export interface WarmClassConfig {
   /** A size class name (src/jobs/labels.ts), e.g. 2c4g. */

@@ -1,15 +1,18 @@
-/** The host agent's configuration: declared once, validated at start. */
+/**
+ * The host agent's settings: declared once, validated at the agent's start. They live below the apps
+ * because the agent reads them and the CLI shows and checks them (`nimbus config`).
+ */
 import * as v from "valibot";
 import { cpus, tmpdir, totalmem } from "node:os";
-import { join } from "node:path";
-import { leaseTtlMs, logsUrl, natsReplicas, natsToken, natsUrl } from "../src/core/config/common.ts";
-import { bool, int, list, oneOf, optionalStr, secret, str, type SettingsSpec } from "../src/core/config/settings.ts";
-import { DEFAULT_ASSETS_DIR } from "./drivers/qemu/assets.ts";
-import { DEFAULT_IMAGES_DIR } from "./images/store.ts";
-import { parseWarmClasses, parseWarmSchedule } from "./pool/schedule.ts";
+import { join, resolve } from "node:path";
+import { leaseTtlMs, logsUrl, natsReplicas, natsToken, natsUrl } from "../core/config/common.ts";
+import { bool, int, list, oneOf, optionalStr, secret, str, type ConfigOf, type SettingsSpec } from "../core/config/settings.ts";
+import { DEFAULT_ASSETS_DIR } from "../vm/assets.ts";
+import { DEFAULT_VM_SUBNET } from "../vm/subnet.ts";
+import { parseWarmClasses, parseWarmSchedule } from "./warm-schedule.ts";
 
-/** The VM bridge's subnet unless NIMBUS_VM_SUBNET says otherwise (the gateway is its first address). */
-export const DEFAULT_VM_SUBNET = "10.88.0.0/24";
+/** Where built rootfs images live unless NIMBUS_IMAGES_DIR says otherwise. */
+export const DEFAULT_IMAGES_DIR = resolve(import.meta.dir, "../../artifacts/images");
 
 function parses(f: () => unknown): boolean {
   try {
@@ -168,3 +171,5 @@ export const agentSettings = {
   },
   sandboxUid: { env: "NIMBUS_SANDBOX_UID", doc: "Unprivileged uid (and gid) sandboxed jobs run as.", schema: int(1, 2 ** 31), default: "65534" },
 } satisfies SettingsSpec;
+
+export type AgentConfig = ConfigOf<typeof agentSettings>;

@@ -1,4 +1,7 @@
-/** A log batch as agents send it. Line numbers come from the agent, so a resent batch is not stored twice. */
+/**
+ * The log service's wire format: a batch as agents send it, and a line as readers (CLI, dashboard)
+ * get it back. Line numbers come from the agent, so a resent batch is not stored twice.
+ */
 import * as v from "valibot";
 import { parseInput } from "../core/validate.ts";
 import { JOB_ID_PATTERN } from "../core/ids.ts";
@@ -20,6 +23,11 @@ export const LogBatchSchema = v.strictObject({
 
 export type LogLine = v.InferOutput<typeof LogLineSchema>;
 export type LogBatch = v.InferOutput<typeof LogBatchSchema>;
+
+/** A line as the log service serves it: with the attempt it belongs to. */
+export interface StoredLine extends LogLine {
+  attempt: number;
+}
 
 export function parseLogBatch(body: unknown): LogBatch {
   return parseInput(LogBatchSchema, body);

@@ -2,9 +2,10 @@
  * The environment an Actions cache client reads, for direct jobs and `nimbus cache env`. v1 needs
  * ACTIONS_CACHE_URL with a trailing slash; v2 needs ACTIONS_CACHE_SERVICE_V2 (any non-empty value)
  * and ACTIONS_RESULTS_URL (only its origin is used). GITHUB_SERVER_URL must stay unset or
- * github.com, or clients silently fall back to v1.
+ * github.com, or clients silently fall back to v1. Shared below the apps: the agent hands it to
+ * jobs, `nimbus cache env` prints it.
  */
-import { mintRuntimeToken, scopesForRun, type RunScopeInput } from "./tokens.ts";
+import { mintRuntimeToken, scopesForRun, type RunScopeInput } from "./cache-token.ts";
 
 export type CacheProtocol = "v1" | "v2";
 

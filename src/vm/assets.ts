@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
-import { AppError } from "../../../src/core/errors.ts";
+import { AppError } from "../core/errors.ts";
 
 export interface VmAssetManifest {
   kernelVersion: string;
@@ -26,7 +26,7 @@ export interface VmAssets {
   rootfs: string;
 }
 
-export const DEFAULT_ASSETS_DIR = resolve(import.meta.dir, "../../../artifacts/vm");
+export const DEFAULT_ASSETS_DIR = resolve(import.meta.dir, "../../artifacts/vm");
 export const BUILD_COMMAND = "bun run scripts/vm/build-assets.ts";
 
 /** Loads and checks the manifest; throws `unavailable` naming the build command. */

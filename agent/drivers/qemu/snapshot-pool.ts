@@ -8,11 +8,11 @@
  */
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { createLogger } from "../../src/core/log.ts";
-import { ensureJobDisk } from "../guest/host/disks.ts";
-import { CONFIG_DISK_BYTES } from "../guest/host/config.ts";
-import type { LaunchPlan } from "../drivers/qemu/args.ts";
-import { createSnapshot, shapeKey, type Snapshot, type SnapshotSource } from "../drivers/qemu/snapshot.ts";
+import { createLogger } from "../../../src/core/log.ts";
+import { ensureJobDisk } from "../../guest/host/disks.ts";
+import { CONFIG_DISK_BYTES } from "../../guest/host/config.ts";
+import type { LaunchPlan } from "./args.ts";
+import { createSnapshot, shapeKey, type Snapshot, type SnapshotSource } from "./snapshot.ts";
 
 const log = createLogger("snapshots");
 
