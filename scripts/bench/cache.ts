@@ -284,7 +284,7 @@ try {
     await v1(svc.url, token, src, i);
     await v2(svc.url, token, src, i);
   }
-  const admin = await mintToken(SECRET, "admin", "admin", 600);
+  const admin = await (await mintToken(SECRET, { sub: "admin", role: "operator", ttlSeconds: 600 })).token;
   await fetch(`${svc.url}/v1/cache/entries?repo=bench/repo`, { method: "DELETE", headers: { authorization: `Bearer ${admin}` } });
   if (!process.argv.includes("--skip-client")) await clientEndToEnd(svc.url, token, src);
   printTable();

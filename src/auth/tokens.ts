@@ -1,18 +1,36 @@
 /**
- * Admin and agent tokens: HS256 JWTs (jose). The audience separates the kinds, so an agent token
- * never passes as an admin token. Admin subjects must also be on the configured allow-list.
+ * Nimbus tokens: HS256 JWTs (jose) naming a principal (src/auth/principal.ts): an id (`jti`), a
+ * subject, a role, an organisation (for org roles), a version and an expiry. Pure signing and
+ * verifying: whether a token is still valid beyond its signature (revoked, superseded) is the
+ * ledger's answer, checked by the caller (src/http/common.ts `authenticate`).
  */
 import { SignJWT, jwtVerify, errors as joseErrors } from "jose";
 import { AppError } from "../core/errors.ts";
+import { newTokenId } from "../core/ids.ts";
+import { isOrgId, ROLES, type Principal, type Role } from "./principal.ts";
 
-export type TokenKind = "admin" | "agent";
 const ISSUER = "nimbus";
-const AUDIENCE: Record<TokenKind, string> = { admin: "nimbus-admin", agent: "nimbus-agent" };
+const AUDIENCE = "nimbus";
 
-export interface TokenClaims {
-  kind: TokenKind;
+export interface TokenRequest {
   sub: string;
-  exp?: number;
+  role: Role;
+  /** Required for org-admin, member and viewer; absent for operator and agent. */
+  org?: string | null;
+  ttlSeconds: number;
+  /** The token's id; a new one when absent. */
+  id?: string;
+  /** The ledger version this token was minted at (a re-mint supersedes older versions). */
+  version?: number;
+  service?: boolean;
+  /** Agent tokens: the agent id they are bound to (default: the subject). */
+  agentId?: string;
+}
+
+/** A verified token: its principal, its version and when it expires (s since epoch). */
+export interface VerifiedToken extends Principal {
+  version: number;
+  exp: number;
 }
 
 function key(secret: string): Uint8Array {
@@ -28,38 +46,57 @@ export function parseTtl(text: string): number {
   return n * mult;
 }
 
-export async function mintToken(secret: string, kind: TokenKind, sub: string, ttlSeconds: number): Promise<string> {
-  if (!sub) throw new AppError("bad_request", "token subject must not be empty");
-  const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({})
-    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-    .setIssuer(ISSUER)
-    .setAudience(AUDIENCE[kind])
-    .setSubject(sub)
-    .setIssuedAt(now)
-    .setExpirationTime(now + ttlSeconds)
-    .sign(key(secret));
+/** Check a token request's shape: role known, org present exactly for org roles, subject sane. */
+export function checkTokenRequest(r: TokenRequest): void {
+  if (!r.sub || r.sub.length > 128 || /[\u0000-\u001f]/.test(r.sub)) throw new AppError("validation_failed", "token subject must be 1 to 128 printable characters", { field: "sub" });
+  if (!ROLES.includes(r.role)) throw new AppError("validation_failed", `role must be one of ${ROLES.join(", ")}`, { field: "role" });
+  const orgRole = r.role !== "operator" && r.role !== "agent";
+  if (orgRole && !isOrgId(r.org)) throw new AppError("validation_failed", `a ${r.role} token needs an organisation id (lower-case letters, digits and dashes, up to 64)`, { field: "org" });
+  if (!orgRole && r.org) throw new AppError("validation_failed", `a ${r.role} token belongs to no organisation`, { field: "org" });
+  if (r.service && (r.role === "operator" || r.role === "agent")) throw new AppError("validation_failed", "service accounts are org members, viewers or admins", { field: "service" });
+  if (!Number.isInteger(r.ttlSeconds) || r.ttlSeconds < 1 || r.ttlSeconds > 5 * 365 * 86400) throw new AppError("validation_failed", "ttl must be from 1 second to 5 years", { field: "ttl" });
 }
 
-export async function verifyToken(
-  secret: string,
-  token: string | undefined,
-  kind: TokenKind,
-  allowedSubjects?: readonly string[],
-): Promise<TokenClaims> {
+export async function mintToken(secret: string, r: TokenRequest): Promise<{ token: string; id: string; expiresAt: number }> {
+  checkTokenRequest(r);
+  const id = r.id ?? newTokenId();
+  const now = Math.floor(Date.now() / 1000);
+  const exp = now + r.ttlSeconds;
+  const claims: Record<string, unknown> = { role: r.role, ver: r.version ?? 1 };
+  if (r.org) claims.org = r.org;
+  if (r.service) claims.svc = true;
+  if (r.role === "agent") claims.agent = r.agentId ?? r.sub;
+  const token = await new SignJWT(claims)
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setIssuer(ISSUER)
+    .setAudience(AUDIENCE)
+    .setSubject(r.sub)
+    .setJti(id)
+    .setIssuedAt(now)
+    .setExpirationTime(exp)
+    .sign(key(secret));
+  return { token, id, expiresAt: exp };
+}
+
+/** Verify the signature, issuer, audience, expiry and claims; never trusts an unsigned or other-algorithm token. */
+export async function verifyToken(secret: string, token: string | undefined): Promise<VerifiedToken> {
   if (!token) throw new AppError("unauthorized", "missing bearer token");
+  let payload: Record<string, unknown>;
   try {
-    const { payload } = await jwtVerify(token, key(secret), { issuer: ISSUER, audience: AUDIENCE[kind], algorithms: ["HS256"] });
-    const sub = payload.sub ?? "";
-    if (allowedSubjects && !allowedSubjects.includes(sub))
-      throw new AppError("unauthorized", `token subject is not on the ${kind} allow-list`);
-    return { kind, sub, exp: payload.exp };
+    ({ payload } = await jwtVerify(token, key(secret), { issuer: ISSUER, audience: AUDIENCE, algorithms: ["HS256"], requiredClaims: ["jti", "sub", "exp"] }));
   } catch (e) {
-    if (e instanceof AppError) throw e;
     if (e instanceof joseErrors.JWTExpired) throw new AppError("unauthorized", "token expired");
-    if (e instanceof joseErrors.JWTClaimValidationFailed) throw new AppError("unauthorized", `token is not an ${kind} token`);
+    if (e instanceof joseErrors.JWTClaimValidationFailed) throw new AppError("unauthorized", "token is not a Nimbus token");
     throw new AppError("unauthorized", "invalid token");
   }
+  const role = payload.role as Role;
+  const org = typeof payload.org === "string" ? payload.org : null;
+  const orgRole = role !== "operator" && role !== "agent";
+  if (!ROLES.includes(role) || (orgRole && !isOrgId(org)) || (!orgRole && org !== null)) throw new AppError("unauthorized", "token names no valid role and organisation");
+  const p: VerifiedToken = { tokenId: String(payload.jti), sub: String(payload.sub), role, org, version: Number(payload.ver ?? 1), exp: Number(payload.exp) };
+  if (payload.svc === true) p.service = true;
+  if (role === "agent") p.agentId = typeof payload.agent === "string" ? payload.agent : p.sub;
+  return p;
 }
 
 export function bearer(header: string | null | undefined): string | undefined {

@@ -1,5 +1,5 @@
 /** The control plane's configuration: declared once, validated at start. */
-import { adminSubjects, authSecret, host, leaseTtlMs, listenPort, logsUrl, natsReplicas, natsToken, natsUrl } from "../core/config/common.ts";
+import { authSecret, host, leaseTtlMs, listenPort, logsUrl, natsReplicas, natsToken, natsUrl } from "../core/config/common.ts";
 import * as v from "valibot";
 import { int, oneOf, str, type SettingsSpec } from "../core/config/settings.ts";
 import { isSecretsKey } from "../auth/seal.ts";
@@ -18,7 +18,6 @@ export const controlSettings = {
     schema: v.pipe(v.string(), v.check(isSecretsKey, "must be 32 random bytes, base64url-encoded without padding (43 characters)")) as v.GenericSchema<string, string>,
     secret: true,
   },
-  adminSubjects,
   leaseTtlMs,
   logsUrl,
   maxAttempts: { env: "NIMBUS_MAX_ATTEMPTS", doc: "Attempts a job gets (lost leases count) before it is failed.", schema: int(1, 100), default: "3" },

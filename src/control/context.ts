@@ -6,7 +6,7 @@ import type { Topology } from "../nats/topology.ts";
 import type { JobStore } from "../jobs/store.ts";
 import type { JobIndex } from "../jobs/job-index.ts";
 import type { SubmitDeps } from "../jobs/submit.ts";
-import type { TokenClaims } from "../auth/tokens.ts";
+import type { VerifiedToken } from "../auth/tokens.ts";
 import type { ControlMetrics } from "./metrics.ts";
 import type { controlSettings } from "./config.ts";
 
@@ -19,5 +19,5 @@ export interface ControlContext {
   submitDeps: SubmitDeps;
   metrics: ControlMetrics;
   log: Logger;
-  requireAdmin(request: Request): Promise<TokenClaims>;
+  requireAdmin(request: Request): Promise<VerifiedToken>;
 }

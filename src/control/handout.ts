@@ -30,7 +30,9 @@ const refuse = (refusal: HandoutRefusal, message: string) => new AppError("forbi
 
 /** The job's secrets, for the lease holder only. */
 export async function handoutFor(deps: Omit<HandoutDeps, "nc" | "log">, r: HandoutRequest): Promise<Handout> {
-  await verifyToken(deps.authSecret, r.agentToken, "agent");
+  const caller = await verifyToken(deps.authSecret, r.agentToken);
+  if (caller.role !== "agent") throw new AppError("unauthorized", "the secrets handout takes an agent token");
+  if (caller.agentId !== r.agentId) throw refuse("not_holder", `this agent token is bound to agent ${caller.agentId}, not ${r.agentId}`);
   const job = await deps.store.get(String(r.jobId));
   if (!job) throw new AppError("not_found", `job ${r.jobId} not found`);
   if (job.value.attempt !== r.attempt) throw refuse("wrong_attempt", `job ${r.jobId} is not at attempt ${r.attempt}`);

@@ -31,7 +31,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
   const topology = await ensureTopology(nc, { replicas: config.natsReplicas });
   const store = new JobStore(topology.jobs, topology.js, (m, f) => log.warn(m, f), publishNoAck(nc), () => maxPayloadOf(nc));
   const index = await JobIndex.start(topology.jobs);
-  const auth = { secret: config.authSecret, adminSubjects: config.adminSubjects };
+  const auth = { secret: config.authSecret };
   const sealKey = secretsKey(config.secretsKey);
   const ctx: ControlContext = {
     config,
@@ -48,7 +48,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
       mintCacheToken: ({ repo, ref, ttlSeconds, jobId }) => mintRuntimeToken(config.authSecret, { repo, scopes: scopesForRun({ ref }), ttlSeconds, subject: jobId }),
       seal: (jobId, payload) => sealJobSecrets(sealKey, jobId, payload),
     },
-    requireAdmin: (request) => authenticate(request, auth, ["admin"]),
+    requireAdmin: (request) => authenticate(request, auth, ["operator"]),
   };
   const leaseView = await leaseMirror(topology.leases);
   const sweeper = startSweeper(

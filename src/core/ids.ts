@@ -29,3 +29,10 @@ export const JOB_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,79}$/;
 export function isJobId(s: string): boolean {
   return JOB_ID_PATTERN.test(s);
 }
+
+/** A token id (`jti`): `t-<10 time><16 random>`, a NATS KV key of the token ledger. */
+export function newTokenId(now = Date.now()): string {
+  return `t-${encodeTime(now, 10)}${encodeRandom(16)}`;
+}
+
+export const TOKEN_ID_PATTERN = /^t-[a-z0-9]{26}$/;

@@ -7,7 +7,8 @@
 import { Elysia } from "elysia";
 import { AppError } from "../core/errors.ts";
 import { redactText, type Logger } from "../core/log.ts";
-import { bearer, verifyToken, type TokenClaims, type TokenKind } from "../auth/tokens.ts";
+import { bearer, verifyToken, type VerifiedToken } from "../auth/tokens.ts";
+import type { Role } from "../auth/principal.ts";
 
 export function errorBody(e: AppError) {
   return e.toJSON();
@@ -99,19 +100,18 @@ export function parseJsonBody(text: string): unknown {
 
 export interface AuthOptions {
   secret: string;
-  adminSubjects: readonly string[];
+  /** The token ledger's verdict on a token whose signature holds (revoked, superseded, unknown): throws 401. */
+  ledger?: { check(t: VerifiedToken): void };
 }
 
-/** Accept a token of one of `kinds`; admin tokens must also be on the allow-list. */
-export async function authenticate(request: Request, auth: AuthOptions, kinds: readonly TokenKind[]): Promise<TokenClaims> {
-  const token = bearer(request.headers.get("authorization"));
-  let last: unknown;
-  for (const kind of kinds) {
-    try {
-      return await verifyToken(auth.secret, token, kind, kind === "admin" ? auth.adminSubjects : undefined);
-    } catch (e) {
-      last = e;
-    }
-  }
-  throw last;
+/**
+ * The caller's principal from its bearer token: signature, expiry and claims, then the ledger.
+ * `roles` narrows which roles this route accepts at all (others: 403); what a role may do to which
+ * org's resource is `authorize` (src/auth/principal.ts), in the route.
+ */
+export async function authenticate(request: Request, auth: AuthOptions, roles?: readonly Role[]): Promise<VerifiedToken> {
+  const t = await verifyToken(auth.secret, bearer(request.headers.get("authorization")));
+  auth.ledger?.check(t);
+  if (roles && !roles.includes(t.role)) throw new AppError("forbidden", `a ${t.role} token is not accepted here`, { role: t.role });
+  return t;
 }

@@ -43,7 +43,7 @@ export function logApp(deps: LogAppDeps) {
     .post(
       "/v1/logs",
       async ({ request }) => {
-        await authenticate(request, deps.auth, ["agent", "admin"]); // before a byte of the body is read
+        await authenticate(request, deps.auth, ["agent", "operator"]); // before a byte of the body is read
         const batch = parseLogBatch(parseJsonBody(await readBodyText(request, deps.maxBodyBytes)));
         const r = store.ingest(batch);
         notifier.notify(batch.jobId);
@@ -54,7 +54,7 @@ export function logApp(deps: LogAppDeps) {
     .group("/v1/jobs/:id", (app) =>
       app
         .onBeforeHandle(async ({ request }) => {
-          await authenticate(request, deps.auth, ["admin"]);
+          await authenticate(request, deps.auth, ["operator"]);
         })
         .get("/logs", ({ params, query }) => {
           const id = jobId(params.id);

@@ -1,4 +1,4 @@
-import { adminSubjects, authSecret, host, listenPort, natsToken, natsUrl } from "../core/config/common.ts";
+import { authSecret, host, listenPort, natsToken, natsUrl } from "../core/config/common.ts";
 import { int, str, type SettingsSpec } from "../core/config/settings.ts";
 
 export const logSettings = {
@@ -6,7 +6,6 @@ export const logSettings = {
   port: listenPort("NIMBUS_LOGS_PORT", "Port of the log service.", 7071),
   dbPath: { env: "NIMBUS_LOGS_DB", doc: "SQLite file the log service stores lines in.", schema: str(), default: ".nimbus/logs.sqlite" },
   authSecret,
-  adminSubjects,
   // The jobs bucket tells a follow whether a job that has logged nothing yet exists.
   natsUrl,
   natsToken,

@@ -33,7 +33,7 @@ export async function startLogService(config: ConfigOf<typeof logSettings>) {
   const store = openSqliteLogStore(config.dbPath);
   const app = logApp({
     store,
-    auth: { secret: config.authSecret, adminSubjects: config.adminSubjects },
+    auth: { secret: config.authSecret },
     maxBodyBytes: config.maxBodyBytes,
     log,
     jobExists: jobRecords(jetstream(nc)),

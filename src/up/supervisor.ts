@@ -78,7 +78,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const authSecret = keptSecret(dataDir, "auth-secret");
   const natsToken = keptSecret(dataDir, "nats-token", 24);
   const secretsKey = keptSecret(dataDir, "secrets-key"); // job secrets' key: the control plane alone gets it
-  const adminToken = await mintToken(authSecret, "admin", "admin", 30 * 86400);
+  const adminToken = (await mintToken(authSecret, { sub: "admin", role: "operator", ttlSeconds: 30 * 86400 })).token;
   const host = "127.0.0.1";
   const natsUrl = `nats://${host}:${p.nats}`;
   const controlUrl = `http://${host}:${p.control}`;
@@ -157,7 +157,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const stackTag = createHash("sha256").update(dataDir).digest("hex").slice(0, 6);
   const agentId = (name: string) => `${name}-${stackTag}`;
   const startAgent = async (name: string, env: Record<string, string> = {}): Promise<Child> => {
-    const token = await mintToken(authSecret, "agent", agentId(name), 365 * 86400);
+    const token = (await mintToken(authSecret, { sub: agentId(name), role: "agent", ttlSeconds: 365 * 86400 })).token;
     const c = spawn(name, [bun, "run", "agent/main.ts"], {
       ...common,
       NIMBUS_AGENT_TOKEN: token,

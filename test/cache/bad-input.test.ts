@@ -121,7 +121,7 @@ describe("tokens and signed URLs", () => {
   test("a token signed by someone else, an admin token, or none at all is a 401", async () => {
     const foreign = await mintRuntimeToken("another-secret-entirely-0123456789abcdef", { repo: "acme/app", scopes: [{ scope: "refs/heads/main", permission: 3 }], ttlSeconds: 600 });
     expect((await rawClient(cache.url, foreign).reserve("k", "v", 1)).status).toBe(401);
-    const admin = await mintToken(cache.deps.secret, "admin", "admin", 600);
+    const admin = (await mintToken(cache.deps.secret, { sub: "admin", role: "operator", ttlSeconds: 600 })).token;
     expect((await rawClient(cache.url, admin).lookup(["k"], "v")).status).toBe(401);
     expect((await fetch(`${cache.url}/_apis/artifactcache/cache?keys=k&version=v`)).status).toBe(401);
   });

@@ -10,9 +10,9 @@ const SECRET = "s".repeat(20) + "-very-secret-value";
 const KEY = Buffer.alloc(32, 7).toString("base64url");
 
 test("valid config: defaults and typed values", () => {
-  const c = loadConfig(controlSettings, { NIMBUS_AUTH_SECRET: SECRET, NIMBUS_SECRETS_KEY: KEY, NIMBUS_CONTROL_PORT: "9000", NIMBUS_ADMIN_SUBJECTS: "alice, bob" });
+  const c = loadConfig(controlSettings, { NIMBUS_AUTH_SECRET: SECRET, NIMBUS_SECRETS_KEY: KEY, NIMBUS_CONTROL_PORT: "9000", NIMBUS_CONTROL_HOST: "0.0.0.0" });
   expect(c.port).toBe(9000);
-  expect(c.adminSubjects).toEqual(["alice", "bob"]);
+  expect(c.host).toBe("0.0.0.0");
   expect(c.maxAttempts).toBe(3);
 });
 

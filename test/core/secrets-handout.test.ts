@@ -52,8 +52,8 @@ beforeAll(async () => {
   t = await ensureTopology(nc);
   store = new JobStore(t.jobs, t.js);
   service = startHandoutService({ nc, store, leases: t.leases, secretsKey: KEY, authSecret: AUTH, log: createLogger("test") });
-  tokenA = await mintToken(AUTH, "agent", "agent-a", 600);
-  tokenB = await mintToken(AUTH, "agent", "agent-b", 600);
+  tokenA = (await mintToken(AUTH, { sub: "agent-a", role: "agent", ttlSeconds: 600 })).token;
+  tokenB = (await mintToken(AUTH, { sub: "agent-b", role: "agent", ttlSeconds: 600 })).token;
 });
 afterAll(async () => {
   service?.stop();
@@ -149,7 +149,7 @@ describe("the claim-time handout", () => {
     expect(await refusal(requestHandout(nc, { ...base, agentId: "agent-b", agentToken: tokenB }))).toEqual({ code: "forbidden", refusal: "not_holder" });
     expect(await refusal(requestHandout(nc, { ...base, attempt: 2 }))).toEqual({ code: "forbidden", refusal: "wrong_attempt" });
     expect(await refusal(requestHandout(nc, { ...base, agentToken: "not-a-token" }))).toEqual({ code: "unauthorized", refusal: undefined });
-    expect(await refusal(requestHandout(nc, { ...base, agentToken: await mintToken(AUTH, "admin", "admin", 60) }))).toMatchObject({ code: "unauthorized" });
+    expect(await refusal(requestHandout(nc, { ...base, agentToken: (await mintToken(AUTH, { sub: "admin", role: "operator", ttlSeconds: 60 })).token }))).toMatchObject({ code: "unauthorized" });
     const old = lease.revision;
     await lease.renew();
     expect(await refusal(requestHandout(nc, { ...base, leaseRevision: old }))).toEqual({ code: "forbidden", refusal: "stale_lease" });

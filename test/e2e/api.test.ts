@@ -106,9 +106,9 @@ describe("bad input: a clear error and nothing enqueued", () => {
   test("each bad request gets its status and code", async () => {
     const before = await queueMessagesEver();
     const jobsBefore = (await s.api("/api/jobs?limit=10000")).body.jobs.length;
-    const expired = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setIssuer("nimbus").setAudience("nimbus-admin").setSubject("admin")
+    const expired = await new SignJWT({ role: "operator" }).setProtectedHeader({ alg: "HS256" }).setIssuer("nimbus").setAudience("nimbus").setSubject("admin").setJti("t-expired")
       .setIssuedAt(1).setExpirationTime(2).sign(new TextEncoder().encode(s.authSecret));
-    const agentToken = await mintToken(s.authSecret, "agent", "agent-1", 60);
+    const agentToken = (await mintToken(s.authSecret, { sub: "agent-1", role: "agent", ttlSeconds: 60 })).token;
     const cases: [string, Promise<{ status: number; body: any }>, number, string][] = [
       ["invalid spec", s.api("/api/jobs", { method: "POST", json: { command: "echo" } }), 422, "validation_failed"],
       ["bad label", s.api("/api/jobs", { method: "POST", json: { command: ["x"], labels: ["nimbus", "nimbus-99vcpu-1gb"] } }), 422, "validation_failed"],
@@ -118,7 +118,7 @@ describe("bad input: a clear error and nothing enqueued", () => {
       ["no token", s.api("/api/jobs", { method: "POST", json: { command: ["true"] }, token: null }), 401, "unauthorized"],
       ["wrong token", s.api("/api/jobs", { method: "POST", json: { command: ["true"] }, token: "abc.def.ghi" }), 401, "unauthorized"],
       ["expired token", s.api("/api/jobs", { method: "POST", json: { command: ["true"] }, token: expired }), 401, "unauthorized"],
-      ["agent token on admin API", s.api("/api/jobs", { method: "POST", json: { command: ["true"] }, token: agentToken }), 401, "unauthorized"],
+      ["agent token on the jobs API", s.api("/api/jobs", { method: "POST", json: { command: ["true"] }, token: agentToken }), 403, "forbidden"],
       ["unknown job", s.api("/api/jobs/j-doesnotexist"), 404, "not_found"],
       ["unknown job cancel", s.api("/api/jobs/j-doesnotexist/cancel", { method: "POST" }), 404, "not_found"],
       ["not a job id", s.api("/api/jobs/..%2F..%2Fetc"), 404, "not_found"],
@@ -138,7 +138,7 @@ describe("bad input: a clear error and nothing enqueued", () => {
 
 describe("log service", () => {
   test("batches are idempotent and need an agent (or admin) token", async () => {
-    const agentToken = await mintToken(s.authSecret, "agent", "agent-x", 60);
+    const agentToken = (await mintToken(s.authSecret, { sub: "agent-x", role: "agent", ttlSeconds: 60 })).token;
     const batch = { jobId: "j-logtest", attempt: 1, lines: [{ n: 0, ts: 1, stream: "out", text: "a" }, { n: 1, ts: 2, stream: "out", text: "b" }] };
     const post = (token: string | null, body: unknown = batch) => s.api("/v1/logs", { method: "POST", json: body, token });
     expect((await post(null)).status).toBe(401);

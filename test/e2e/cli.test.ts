@@ -157,8 +157,8 @@ describe("nimbus CLI against a local stack", () => {
     const state = JSON.parse(await Bun.file(join(a.dir, "state.json")).text());
     const ok = await fetch(`${state.controlUrl}/api/jobs`, { headers: { authorization: `Bearer ${admin}` } });
     expect(ok.status).toBe(200);
-    const agent = nimbus(["token", "mint", "--kind", "agent", "--sub", "agent-9", "--data-dir", a.dir]).out.trim();
-    expect((await fetch(`${state.controlUrl}/api/jobs`, { headers: { authorization: `Bearer ${agent}` } })).status).toBe(401);
+    const agent = nimbus(["token", "mint", "--role", "agent", "--sub", "agent-9", "--data-dir", a.dir]).out.trim();
+    expect((await fetch(`${state.controlUrl}/api/jobs`, { headers: { authorization: `Bearer ${agent}` } })).status).toBe(403);
     const viaUrl = nimbus(["run", "--", "echo", "remote"], { NIMBUS_URL: state.controlUrl, NIMBUS_TOKEN: admin, NIMBUS_DATA_DIR: "/nonexistent" });
     expect(viaUrl.out).toBe("remote\n");
   });

@@ -78,7 +78,7 @@ beforeAll(async () => {
   });
   cp = await startControlPlane(cfg);
   url = cp.url;
-  admin = await mintToken(AUTH, "admin", "admin", 600);
+  admin = (await mintToken(AUTH, { sub: "admin", role: "operator", ttlSeconds: 600 })).token;
 }, 30_000);
 
 afterAll(async () => {

@@ -102,7 +102,7 @@ beforeAll(async () => {
     }),
   );
   logs = await startLogService(loadConfig(logSettings, { NIMBUS_NATS_URL: nats.url, NIMBUS_AUTH_SECRET: AUTH, NIMBUS_LOGS_PORT: String(await freePort()), NIMBUS_LOGS_DB: join(dir, "logs.sqlite") }));
-  admin = await mintToken(AUTH, "admin", "admin", 600);
+  admin = (await mintToken(AUTH, { sub: "admin", role: "operator", ttlSeconds: 600 })).token;
 }, 30_000);
 
 afterAll(async () => {

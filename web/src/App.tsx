@@ -19,7 +19,7 @@ function Login({ why, onToken }: { why?: string; onToken: () => void }) {
       }}
     >
       <h2>Sign in</h2>
-      <p>Paste an admin token: <code>nimbus token mint --kind admin --sub you</code>, or open the dashboard link <code>nimbus up</code> prints.</p>
+      <p>Paste an admin token: <code>nimbus token mint --role operator --sub you</code>, or open the dashboard link <code>nimbus up</code> prints.</p>
       {why && <p className="error">{why}</p>}
       <input type="password" value={value} onChange={(e) => setValue(e.target.value)} placeholder="admin token" aria-label="admin token" autoFocus />
       <button type="submit" disabled={!value.trim()}>Open the dashboard</button>

@@ -34,7 +34,7 @@ function optionalString(raw: unknown, field: string): string | undefined {
 export function adminRoutes(d: HttpDeps, auth: AuthOptions) {
   return new Elysia({ prefix: "/v1/cache" })
     .onBeforeHandle(async ({ request }) => {
-      await authenticate(request, auth, ["admin"]);
+      await authenticate(request, auth, ["operator"]);
     })
     .get("/entries", ({ query }) => {
       const repo = query.repo ? checkRepo(String(query.repo)) : undefined;

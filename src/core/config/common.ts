@@ -25,16 +25,9 @@ export const natsReplicas: Setting<number> = {
 
 export const authSecret: Setting<string> = {
   env: "NIMBUS_AUTH_SECRET",
-  doc: "HMAC key (32+ characters) that signs and verifies admin and agent tokens.",
+  doc: "HMAC key (32+ characters) that signs and verifies Nimbus tokens (operators, org roles, agents).",
   schema: secret(32),
   secret: true,
-};
-
-export const adminSubjects: Setting<string[]> = {
-  env: "NIMBUS_ADMIN_SUBJECTS",
-  doc: "Subjects (`sub` claims) of admin tokens that are accepted; any other admin token gets 401.",
-  schema: list(),
-  default: "admin",
 };
 
 export const leaseTtlMs: Setting<number> = {

@@ -37,7 +37,7 @@ export async function startTestCache(opts: { s3?: S3Server; env?: Record<string,
     ...svc,
     dir,
     token: (repo, run, ttlSeconds = 600) => mintRuntimeToken(SECRET, { repo, scopes: scopesForRun(run), ttlSeconds }),
-    adminToken: () => mintToken(SECRET, "admin", "admin", 600),
+    adminToken: () => mintToken(SECRET, { sub: "admin", role: "operator", ttlSeconds: 600 }).then((t) => t.token),
     async cleanup() {
       await svc.stop();
       rmSync(dir, { recursive: true, force: true });
