@@ -19,5 +19,6 @@ export interface ControlContext {
   submitDeps: SubmitDeps;
   metrics: ControlMetrics;
   log: Logger;
-  requireAdmin(request: Request): Promise<VerifiedToken>;
+  /** The caller of an API route: any non-agent role (src/control/access.ts); routes then `authorize`. */
+  principal(request: Request): Promise<VerifiedToken>;
 }

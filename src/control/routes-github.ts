@@ -1,7 +1,6 @@
 /** GitHub routes: the webhook (records intent only) and read-only views; a thin layer over src/github. */
 import { Elysia } from "elysia";
 import { AppError } from "../core/errors.ts";
-import { isJobId } from "../core/ids.ts";
 import { explainLabels } from "../jobs/labels.ts";
 import { publicJob } from "../jobs/record.ts";
 import { getJobFacts, getRunnerFacts } from "../github/facts.ts";
@@ -10,7 +9,9 @@ import { checkSignatureHeader } from "../github/webhook.ts";
 import { readBodyText } from "../http/common.ts";
 import { latencyBreakdown } from "../github/latency.ts";
 import { githubRuntime } from "../github/runtime.ts";
+import { authorize } from "../auth/principal.ts";
 import type { ControlContext } from "./context.ts";
+import { jobFor } from "./access.ts";
 
 export const WEBHOOK_PATH = "/webhooks/github";
 /** GitHub caps webhook payloads at 25 MB. */
@@ -18,11 +19,6 @@ export const WEBHOOK_MAX_BYTES = 25 * 1024 * 1024;
 
 export function githubRoutes(ctx: ControlContext) {
   const gh = githubRuntime(ctx);
-  const jobOf = async (id: string) => {
-    const job = isJobId(id) ? await ctx.store.get(id) : null;
-    if (!job) throw new AppError("not_found", `job ${id.slice(0, 100)} not found`);
-    return job.value;
-  };
   return new Elysia({ name: "github" })
     .post(
       WEBHOOK_PATH,
@@ -39,32 +35,35 @@ export function githubRoutes(ctx: ControlContext) {
     )
     .group("/api", (app) =>
       app
-        .onBeforeHandle(async ({ request }) => {
-          await ctx.requireAdmin(request);
-        })
-        .get("/labels/explain", ({ query }) => {
+        .derive(async ({ request }) => ({ principal: await ctx.principal(request) }))
+        .get("/labels/explain", ({ query, principal }) => {
+          authorize(principal, "jobs:read");
           const raw = query.labels ?? "";
           const labels = String(raw).split(",").map((s) => s.trim()).filter(Boolean);
           if (!labels.length) throw new AppError("validation_failed", "labels: give them comma-separated, e.g. ?labels=nimbus,docker", { field: "labels" });
           return { baseLabel: gh.labels.baseLabel, ...explainLabels(labels, gh.labels) };
         })
-        .get("/jobs/:id/latency", async ({ params }) => {
-          const job = await jobOf(params.id);
+        .get("/jobs/:id/latency", async ({ params, principal }) => {
+          const job = (await jobFor(ctx.store, principal, params.id, "jobs:read")).value;
           const facts = job.github ? await getJobFacts(ctx.topology.github, job.github.jobId) : null;
           return latencyBreakdown(job, facts);
         })
-        .get("/github/jobs/:id", async ({ params }) => {
-          const job = await jobOf(params.id);
+        .get("/github/jobs/:id", async ({ params, principal }) => {
+          const job = (await jobFor(ctx.store, principal, params.id, "jobs:read")).value;
           if (!job.github) throw new AppError("not_found", `job ${params.id} did not come from GitHub`);
           const facts = await getJobFacts(ctx.topology.github, job.github.jobId);
           const runners = await Promise.all(job.github.runners.map((r) => getRunnerFacts(ctx.topology.github, r.runnerName)));
           return { job: publicJob(job), facts, runners: runners.filter(Boolean), latency: latencyBreakdown(job, facts) };
         })
-        .get("/github/status", () => ({
-          enabled: gh.enabled,
-          apiUrl: gh.config.githubApiUrl,
-          runnerScope: gh.config.githubRunnerScope,
-          reconciler: gh.reconciler ? { ...gh.reconciler.totals } : null,
-        })),
+        // The platform's GitHub integration as a whole (the reconciler's totals span every org): operators.
+        .get("/github/status", ({ principal }) => {
+          authorize(principal, "metrics:read");
+          return {
+            enabled: gh.enabled,
+            apiUrl: gh.config.githubApiUrl,
+            runnerScope: gh.config.githubRunnerScope,
+            reconciler: gh.reconciler ? { ...gh.reconciler.totals } : null,
+          };
+        }),
     );
 }

@@ -1,9 +1,12 @@
-/** Health, readiness, metrics, agents and queue depth. */
+/** Health, readiness, metrics, who is calling, organisations, agents and queue depth. */
 import { Elysia } from "elysia";
 import { listAgents } from "../agents/registry.ts";
 import { QUEUE_STREAM, QUEUE_SUBJECT_PREFIX } from "../nats/topology.ts";
 import { VERSION } from "../version.ts";
+import { authorize, seesOrg, type Principal } from "../auth/principal.ts";
+import { orgOf } from "../jobs/org.ts";
 import type { ControlContext } from "./context.ts";
+import { listingOrgParam } from "./access.ts";
 
 /**
  * Jobs waiting or in flight per pool: from each pool's consumer (agents make them), and for pools no
@@ -23,6 +26,11 @@ export async function queueDepth(ctx: ControlContext): Promise<{ total: number; 
   return { total: Object.values(pools).reduce((a, b) => a + b, 0), pools };
 }
 
+function visible(ctx: ControlContext, p: Principal, jobId: string): boolean {
+  const job = ctx.index.get(jobId);
+  return !!job && seesOrg(p, orgOf(job));
+}
+
 export function systemRoutes(ctx: ControlContext) {
   return new Elysia({ name: "system" })
     .get("/healthz", () => ({ ok: true, version: VERSION }))
@@ -38,10 +46,26 @@ export function systemRoutes(ctx: ControlContext) {
     .get("/api/info", () => ({ version: VERSION, logsUrl: ctx.config.logsUrl }))
     .group("/api", (app) =>
       app
-        .onBeforeHandle(async ({ request }) => {
-          await ctx.requireAdmin(request);
+        .derive(async ({ request }) => ({ principal: await ctx.principal(request) }))
+        .get("/whoami", ({ principal: p }) => ({ sub: p.sub, role: p.role, org: p.org, tokenId: p.tokenId }))
+        // The orgs the caller may look at: an operator's are every org that has jobs (for the dashboard's selector).
+        .get("/orgs", ({ principal: p }) => {
+          authorize(p, "jobs:read");
+          return { orgs: p.role === "operator" ? ctx.index.orgs() : [p.org] };
         })
-        .get("/agents", async () => ({ agents: await listAgents(ctx.topology.agents) }))
-        .get("/queue", async () => ({ ...(await queueDepth(ctx)), jobs: ctx.index.countByState() })),
+        // The fleet is shared; which jobs an agent runs is shown only for jobs the caller may see.
+        .get("/agents", async ({ principal: p }) => {
+          authorize(p, "agents:read");
+          const agents = await listAgents(ctx.topology.agents);
+          return { agents: p.role === "operator" ? agents : agents.map((a) => ({ ...a, running: a.running.filter((id) => visible(ctx, p, id)) })) };
+        })
+        // An org's view (a non-operator's, or an operator's ?org=): its own jobs per pool, from the read model.
+        .get("/queue", async ({ principal: p, query }) => {
+          authorize(p, "jobs:read");
+          const org = listingOrgParam(p, query.org);
+          if (org === null) return { ...(await queueDepth(ctx)), jobs: ctx.index.countByState() };
+          const pools = ctx.index.poolLoad(org);
+          return { total: Object.values(pools).reduce((a, b) => a + b, 0), pools, org, jobs: ctx.index.countByState(org) };
+        }),
     );
 }

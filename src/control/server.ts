@@ -11,6 +11,7 @@ import { leaseMirror } from "../jobs/lifecycle/lease.ts";
 import { cancelRequested } from "../jobs/cancel.ts";
 import { authenticate } from "../http/common.ts";
 import { controlApp } from "./app.ts";
+import { API_ROLES } from "./access.ts";
 import { mintRuntimeToken, scopesForRun } from "../protocol/cache-token.ts";
 import { startGithubWorkers } from "../github/runtime.ts";
 import { controlMetrics } from "./metrics.ts";
@@ -48,7 +49,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
       mintCacheToken: ({ repo, ref, ttlSeconds, jobId }) => mintRuntimeToken(config.authSecret, { repo, scopes: scopesForRun({ ref }), ttlSeconds, subject: jobId }),
       seal: (jobId, payload) => sealJobSecrets(sealKey, jobId, payload),
     },
-    requireAdmin: (request) => authenticate(request, auth, ["operator"]),
+    principal: (request) => authenticate(request, auth, API_ROLES),
   };
   const leaseView = await leaseMirror(topology.leases);
   const sweeper = startSweeper(

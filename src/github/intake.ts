@@ -13,6 +13,7 @@ import { boundedList, boundedText, type Logger } from "../core/log.ts";
 import { hasBaseLabel, parseLabels, poolOf, type LabelOptions, type Requirements } from "../jobs/labels.ts";
 import type { JobRecord, JobState, Versioned } from "../jobs/record.ts";
 import type { JobStore } from "../jobs/store.ts";
+import { orgOfLogin } from "../jobs/org.ts";
 import type { GithubConfig } from "./config.ts";
 import { ghJobKey, noteInstallation, recordAssignment, recordJobFacts, type GhStatus } from "./facts.ts";
 import type { GithubMetrics } from "./metrics.ts";
@@ -102,7 +103,7 @@ async function noteRepo(deps: IntakeDeps, p: WorkflowJobPayload): Promise<void> 
   const now = Date.now();
   if ((noted.get(key) ?? 0) > now - 60_000) return;
   noted.set(key, now);
-  const account = p.organization?.login ?? p.repository.owner.login;
+  const account = installationAccount(p);
   await noteInstallation(deps.github, p.installation!.id, account, `${p.repository.owner.login}/${p.repository.name}`).catch((e) => {
     noted.delete(key);
     deps.log.warn("installation not noted", { installationId: p.installation!.id, error: e });
@@ -148,6 +149,14 @@ function requirementsOf(labels: string[], opts: LabelOptions): { req: Requiremen
   }
 }
 
+/**
+ * The account the App is installed on: the installation's account when the payload names it, else
+ * the organisation, else the repository's owner (an installation covers one account's repositories).
+ */
+export function installationAccount(p: WorkflowJobPayload): string {
+  return p.installation?.account?.login ?? p.organization?.login ?? p.repository.owner.login;
+}
+
 /** Create the Nimbus job for a GitHub workflow job (idempotent: an existing one is returned). */
 export async function createGithubJob(
   deps: Pick<IntakeDeps, "store" | "config" | "labels" | "log" | "metrics" | "limiter">,
@@ -160,6 +169,7 @@ export async function createGithubJob(
   const wj = p.workflow_job;
   const id = ghJobKey(wj.id);
   const org = p.organization?.login ?? p.repository.owner.login;
+  const tenant = orgOfLogin(installationAccount(p));
   const now = Date.now();
   const { req, error } = requirementsOf(wj.labels, deps.labels);
   const c = deps.config;
@@ -168,6 +178,7 @@ export async function createGithubJob(
     id,
     name: [wj.workflow_name, wj.name].filter(Boolean).join(" / ") || undefined,
     source: "github",
+    org: tenant,
     command: c.githubRunnerCommand,
     env: {},
     secrets: [],

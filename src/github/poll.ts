@@ -58,7 +58,7 @@ export class GithubPoll {
         for (const gh of jobs) {
           if (!hasBaseLabel(gh.labels, this.d.labels)) continue;
           try {
-            if (await this.pollJob(inst.id, repo, gh)) created++;
+            if (await this.pollJob(inst, repo, gh)) created++;
           } catch (e) {
             this.d.log.warn("poll of job failed", { ghJobId: gh.id, error: errorMessage(e) });
           }
@@ -71,7 +71,7 @@ export class GithubPoll {
   }
 
   /** One job from GitHub's listing; true when it created a Nimbus job. */
-  private async pollJob(installationId: number, repo: { name: string; owner: { login: string; type?: string } }, gh: GhJob): Promise<boolean> {
+  private async pollJob(inst: { id: number; account: string }, repo: { name: string; owner: { login: string; type?: string } }, gh: GhJob): Promise<boolean> {
     const id = ghJobKey(gh.id);
     const known = !!this.d.index.get(id) || !!(await this.d.store.get(id));
     const facts = this.d.facts.jobs.get(gh.id);
@@ -83,7 +83,8 @@ export class GithubPoll {
       workflow_job: gh,
       repository: { name: repo.name, full_name: `${repo.owner.login}/${repo.name}`, owner: repo.owner },
       organization: repo.owner.type === "Organization" ? { login: repo.owner.login } : null,
-      installation: { id: installationId },
+      // The account the App is installed on (as a delivery noted it): the job's organisation.
+      installation: { id: inst.id, account: { login: inst.account } },
     };
     if (status !== "queued") {
       await recordObservation(this.d, payload, "poll");

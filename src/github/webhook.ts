@@ -33,7 +33,8 @@ export interface WorkflowJobPayload {
   };
   repository: { name: string; full_name: string; owner: { login: string; type?: string } };
   organization?: { login: string } | null;
-  installation?: { id: number } | null;
+  /** `account` is in installation events and the reconciler's polls; workflow_job deliveries name the id only. */
+  installation?: { id: number; account?: { login: string } | null } | null;
 }
 
 const DELIVERY_ID = /^[A-Za-z0-9-]{1,100}$/;

@@ -5,6 +5,8 @@ import type { JobState } from "./record.ts";
 
 export interface JobEvent {
   jobId: string;
+  /** The job's organisation, copied from its record. */
+  org: string;
   from: JobState | null;
   to: JobState;
   at: number;

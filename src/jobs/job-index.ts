@@ -4,10 +4,13 @@
  */
 import type { KV } from "@nats-io/kv";
 import { KvMirror } from "../nats/kv-mirror.ts";
-import type { JobRecord, JobState } from "./record.ts";
+import { ACTIVE, type JobRecord, type JobState } from "./record.ts";
+import { orgOf } from "./org.ts";
 
 export interface JobQuery {
   state?: JobState;
+  /** Only this organisation's jobs (src/auth/principal.ts `listingOrg` decides it; null or absent: every org). */
+  org?: string | null;
   limit?: number;
 }
 
@@ -36,18 +39,37 @@ export class JobIndex {
     return this.jobs.values();
   }
 
-  /** Newest first. */
+  /** Newest first; filtered by state and org on the server, before the limit. */
   list(q: JobQuery = {}): JobRecord[] {
     const out: JobRecord[] = [];
-    for (const j of this.jobs.values()) if (!q.state || j.state === q.state) out.push(j);
+    for (const j of this.inOrg(q.org)) if (!q.state || j.state === q.state) out.push(j);
     out.sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1));
     return out.slice(0, q.limit ?? 100);
   }
 
-  countByState(): Record<string, number> {
+  /** Jobs by state, of one org or (null, absent) of every org. */
+  countByState(org?: string | null): Record<string, number> {
     const counts: Record<string, number> = {};
-    for (const j of this.jobs.values()) counts[j.state] = (counts[j.state] ?? 0) + 1;
+    for (const j of this.inOrg(org)) counts[j.state] = (counts[j.state] ?? 0) + 1;
     return counts;
+  }
+
+  /** One org's jobs waiting or in flight, per pool (the queue as that org sees it). */
+  poolLoad(org: string): Record<string, number> {
+    const pools: Record<string, number> = {};
+    for (const j of this.inOrg(org)) if (j.state === "queued" || ACTIVE.has(j.state)) pools[j.pool] = (pools[j.pool] ?? 0) + 1;
+    return pools;
+  }
+
+  /** The organisations that have jobs, sorted. */
+  orgs(): string[] {
+    const seen = new Set<string>();
+    for (const j of this.jobs.values()) seen.add(orgOf(j));
+    return [...seen].sort();
+  }
+
+  private *inOrg(org: string | null | undefined): Iterable<JobRecord> {
+    for (const j of this.jobs.values()) if (org == null || orgOf(j) === org) yield j;
   }
 
   stop(): void {

@@ -47,6 +47,10 @@ export interface JobRecord {
   id: string;
   name?: string;
   source: "direct" | "github";
+  /** The organisation (tenant) the job belongs to (src/jobs/org.ts says where it comes from). Every
+   * read, cancel, event and log of the job is checked against it. A record written before jobs had
+   * one reads as the default org (`orgOf`). */
+  org: string;
   command: string[];
   env: Record<string, string>;
   /** Names of the job's secret env values. The values are only in `sealed`: passed to the job's lease

@@ -1,6 +1,7 @@
 /** A directly submitted job, as the API accepts it. Validated once here; errors name the field. */
 import * as v from "valibot";
 import { parseInput } from "../core/validate.ts";
+import { isOrgId } from "../auth/principal.ts";
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const envMap = (what: string) =>
@@ -11,6 +12,8 @@ const envMap = (what: string) =>
 
 export const JobSpecSchema = v.strictObject({
   name: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(200))),
+  /** The organisation the job belongs to: operators only (default `default`); others may name only their own. */
+  org: v.optional(v.pipe(v.string(), v.check((s: string) => isOrgId(s), "must be an organisation id: lower-case letters, digits and dashes, up to 64"))),
   command: v.pipe(
     v.array(v.pipe(v.string(), v.maxLength(65_536))),
     v.minLength(1, "must hold the program and its arguments"),

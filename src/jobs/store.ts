@@ -11,6 +11,7 @@ import { eventSubject, queueSubject } from "../nats/topology.ts";
 import { assertFitsPayload, DEFAULT_MAX_PAYLOAD } from "../nats/limits.ts";
 import { assertTransition, type JobRecord, type JobState, type Versioned } from "./record.ts";
 import type { JobEvent } from "./events.ts";
+import { orgOf } from "./org.ts";
 
 export class StaleRevision extends AppError {
   constructor(jobId: string) {
@@ -53,7 +54,7 @@ export class JobStore {
   async create(job: JobRecord): Promise<Versioned<JobRecord>> {
     try {
       const revision = await this.kv.create(job.id, this.assertFits(job));
-      await this.emit({ jobId: job.id, from: null, to: job.state, at: job.createdAt, attempt: job.attempt, revision, reason: job.reason });
+      await this.emit({ jobId: job.id, org: orgOf(job), from: null, to: job.state, at: job.createdAt, attempt: job.attempt, revision, reason: job.reason });
       return { value: job, revision };
     } catch (e) {
       if (isWrongLastSequence(e)) throw new AppError("conflict", `job ${job.id} already exists`, { jobId: job.id });
@@ -79,6 +80,7 @@ export class JobStore {
     }
     await this.emit({
       jobId: next.id,
+      org: orgOf(next),
       from: cur.value.state,
       to,
       at,

@@ -8,6 +8,7 @@ import type { JobSpec } from "./spec.ts";
 import { refuseInlineSecrets } from "./inline-secrets.ts";
 import type { SealedPayload } from "../auth/seal.ts";
 import type { JobStore } from "./store.ts";
+import { orgOf } from "./org.ts";
 
 export interface SubmitDeps {
   store: JobStore;
@@ -15,7 +16,7 @@ export interface SubmitDeps {
   maxAttempts: number;
   now?: () => number;
   /** Mints the job's Actions cache runtime token (absent: jobs get no cache). */
-  mintCacheToken?: (i: { repo: string; ref: string; ttlSeconds: number; jobId: string }) => Promise<string>;
+  mintCacheToken?: (i: { repo: string; ref: string; ttlSeconds: number; jobId: string; org: string }) => Promise<string>;
   /** Encrypts the job's secret values and cache token, bound to the job id (src/auth/seal.ts).
    * Absent: a job with secrets or a cache is refused (nothing secret is ever stored in the clear). */
   seal?: (jobId: string, payload: SealedPayload) => Promise<string>;
@@ -26,9 +27,12 @@ export function defaultCacheRepo(subject: string): string {
   return `direct/${subject.replace(/[^A-Za-z0-9_.-]/g, "-").slice(0, 100) || "anonymous"}`;
 }
 
-/** The job id of an idempotent submission is derived from (subject, key): a second create conflicts. */
-export function idempotentJobId(subject: string, key: string): string {
-  const digest = createHash("sha256").update(`${subject}\0${key}`).digest("hex");
+/**
+ * The job id of an idempotent submission is derived from (org, subject, key): a second create
+ * conflicts. The org is part of it, so the same subject and key in two orgs are two jobs.
+ */
+export function idempotentJobId(org: string, subject: string, key: string): string {
+  const digest = createHash("sha256").update(`${org}\0${subject}\0${key}`).digest("hex");
   return `k-${digest.slice(0, 24)}`;
 }
 
@@ -38,15 +42,23 @@ function sameSpec(job: JobRecord, spec: JobSpec): boolean {
   return a === b;
 }
 
-export async function submitJob(deps: SubmitDeps, spec: JobSpec, createdBy: string): Promise<{ job: Versioned<JobRecord>; created: boolean }> {
+/** Who submits: the token's subject, and the org the job goes to (src/jobs/org.ts `submissionOrg`). */
+export interface Submitter {
+  sub: string;
+  org: string;
+}
+
+export async function submitJob(deps: SubmitDeps, spec: JobSpec, by: Submitter): Promise<{ job: Versioned<JobRecord>; created: boolean }> {
   const now = deps.now?.() ?? Date.now();
+  const createdBy = by.sub;
   refuseInlineSecrets(spec);
   const requirements = parseLabels(spec.labels, deps.labels);
-  const id = spec.idempotencyKey ? idempotentJobId(createdBy, spec.idempotencyKey) : newJobId(now);
+  const id = spec.idempotencyKey ? idempotentJobId(by.org, createdBy, spec.idempotencyKey) : newJobId(now);
   const record: JobRecord = {
     id,
     name: spec.name,
     source: "direct",
+    org: by.org,
     command: spec.command,
     env: spec.env,
     secrets: Object.keys(spec.secrets),
@@ -68,7 +80,7 @@ export async function submitJob(deps: SubmitDeps, spec: JobSpec, createdBy: stri
     const repo = spec.cache?.repo ?? defaultCacheRepo(createdBy);
     const ref = spec.cache?.ref ?? "refs/heads/main";
     // Valid while the job may wait in the queue and run: up to a day of waiting plus its timeout.
-    cacheToken = await deps.mintCacheToken({ repo, ref, ttlSeconds: spec.timeoutSeconds + 86_400, jobId: id });
+    cacheToken = await deps.mintCacheToken({ repo, ref, ttlSeconds: spec.timeoutSeconds + 86_400, jobId: id, org: by.org });
     record.cache = { repo, ref };
   }
   if (cacheToken || record.secrets.length) {
@@ -82,7 +94,7 @@ export async function submitJob(deps: SubmitDeps, spec: JobSpec, createdBy: stri
   } catch (e) {
     if (!isAppError(e, "conflict") || !spec.idempotencyKey) throw e;
     const existing = await deps.store.get(id);
-    if (!existing) throw e;
+    if (!existing || orgOf(existing.value) !== by.org) throw e;
     if (!sameSpec(existing.value, spec))
       throw new AppError("conflict", "idempotency key was already used for a different job spec", { jobId: id });
     job = existing;

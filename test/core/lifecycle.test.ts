@@ -29,7 +29,7 @@ afterAll(async () => {
 });
 
 const newJob = async (maxAttempts = 2) =>
-  (await submitJob({ store, labels: { baseLabel: "nimbus", defaultIsolation: "sandbox" }, maxAttempts }, parseJobSpec({ command: ["true"] }), "admin")).job;
+  (await submitJob({ store, labels: { baseLabel: "nimbus", defaultIsolation: "sandbox" }, maxAttempts }, parseJobSpec({ command: ["true"] }), { sub: "admin", org: "default" })).job;
 const lease = async (jobId: string, agentId = "a", attempt = 1) => (await Lease.acquire(t.leases, { jobId, agentId, attempt, ttlMs: 5000 }))!;
 
 describe("transitions", () => {

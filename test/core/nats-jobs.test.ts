@@ -43,7 +43,7 @@ afterAll(async () => {
 });
 
 async function newJob(extra: Record<string, unknown> = {}) {
-  return (await submitJob(deps(), parseJobSpec({ command: ["true"], ...extra }), "admin")).job;
+  return (await submitJob(deps(), parseJobSpec({ command: ["true"], ...extra }), { sub: "admin", org: "default" })).job;
 }
 
 const sweepDeps = (now: number) => ({
@@ -147,7 +147,7 @@ describe("sweeper", () => {
     const now = Date.now();
     // The record exists but the publish never happened (a control plane died in between).
     const job = await store.create({
-      id: `j-lost-${now}`, source: "direct", command: parsed.command, env: {}, secrets: [], labels: parsed.labels,
+      id: `j-lost-${now}`, source: "direct", org: "default", command: parsed.command, env: {}, secrets: [], labels: parsed.labels,
       requirements: parseLabels(parsed.labels), pool: "x64.sandbox.16c64g", timeoutSeconds: 60, state: "queued", attempt: 1,
       maxAttempts: 2, createdAt: now, updatedAt: now, times: { queued: now },
     });
@@ -205,20 +205,33 @@ describe("read model", () => {
 
 describe("submission", () => {
   test("the same idempotency key twice gives one job; a different spec under it is a conflict", async () => {
-    const a = await submitJob(deps(), parseJobSpec({ command: ["echo", "1"], idempotencyKey: "deploy-42" }), "admin");
-    const b = await submitJob(deps(), parseJobSpec({ command: ["echo", "1"], idempotencyKey: "deploy-42" }), "admin");
+    const a = await submitJob(deps(), parseJobSpec({ command: ["echo", "1"], idempotencyKey: "deploy-42" }), { sub: "admin", org: "default" });
+    const b = await submitJob(deps(), parseJobSpec({ command: ["echo", "1"], idempotencyKey: "deploy-42" }), { sub: "admin", org: "default" });
     expect(a.created).toBe(true);
     expect(b.created).toBe(false);
     expect(b.job.value.id).toBe(a.job.value.id);
     let err: unknown;
     try {
-      await submitJob(deps(), parseJobSpec({ command: ["echo", "2"], idempotencyKey: "deploy-42" }), "admin");
+      await submitJob(deps(), parseJobSpec({ command: ["echo", "2"], idempotencyKey: "deploy-42" }), { sub: "admin", org: "default" });
     } catch (e) {
       err = e;
     }
     expect(isAppError(err, "conflict")).toBe(true);
     // Another subject's key is its own namespace.
-    const c = await submitJob(deps(), parseJobSpec({ command: ["echo", "1"], idempotencyKey: "deploy-42" }), "someone-else");
+    const c = await submitJob(deps(), parseJobSpec({ command: ["echo", "1"], idempotencyKey: "deploy-42" }), { sub: "someone-else", org: "default" });
     expect(c.job.value.id).not.toBe(a.job.value.id);
+  });
+
+  test("the job carries the submitter's org, its events too; the same subject and key in another org is another job", async () => {
+    const a = await submitJob(deps(), parseJobSpec({ command: ["echo", "1"], idempotencyKey: "org-key" }), { sub: "ci", org: "acme" });
+    const b = await submitJob(deps(), parseJobSpec({ command: ["echo", "1"], idempotencyKey: "org-key" }), { sub: "ci", org: "globex" });
+    expect(a.job.value.org).toBe("acme");
+    expect(b.created).toBe(true);
+    expect(b.job.value.org).toBe("globex");
+    expect(b.job.value.id).not.toBe(a.job.value.id);
+    expect((await store.get(b.job.value.id))!.value.org).toBe("globex");
+    const events = [];
+    for await (const e of jobEvents(t.js, a.job.value.id, { follow: false })) events.push(e);
+    expect(events.map((e) => e.org)).toEqual(["acme"]);
   });
 });

@@ -71,7 +71,7 @@ function filesUnder(dir: string): string[] {
 const storeBytes = () => Buffer.concat(filesUnder(nats.dir).map((f) => readFileSync(f)));
 
 async function claimed(agentId: string, spec: Record<string, unknown>): Promise<{ job: Versioned<JobRecord>; lease: Lease }> {
-  const { job } = await submitJob(deps(), parseJobSpec({ command: ["sh", "-c", "echo $TOKEN"], ...spec }), "admin");
+  const { job } = await submitJob(deps(), parseJobSpec({ command: ["sh", "-c", "echo $TOKEN"], ...spec }), { sub: "admin", org: "default" });
   const lease = (await Lease.acquire(t.leases, { jobId: job.value.id, agentId, attempt: 1, ttlMs: 60_000 }))!;
   const leased = await tryTransition(store, job, "leased", { agentId });
   if (leased === "stale") throw new Error("stale");
@@ -113,7 +113,7 @@ describe("sealed at rest", () => {
   });
 
   test("every terminal transition drops the sealed blob, also an unleased one (cancel before start)", async () => {
-    const { job } = await submitJob(deps(), parseJobSpec({ command: ["true"], secrets: { TOKEN: SECRET } }), "admin");
+    const { job } = await submitJob(deps(), parseJobSpec({ command: ["true"], secrets: { TOKEN: SECRET } }), { sub: "admin", org: "default" });
     expect(job.value.sealed).toBeString();
     const cancelled = await tryTransition(store, job, "cancelled", { reason: "cancelled" });
     expect(cancelled === "stale" ? null : cancelled.value.sealed).toBeUndefined();
@@ -161,7 +161,7 @@ describe("the claim-time handout", () => {
   });
 
   test("a job no agent holds, or that does not exist, gives nothing", async () => {
-    const { job } = await submitJob(deps(), parseJobSpec({ command: ["true"], secrets: { TOKEN: SECRET } }), "admin");
+    const { job } = await submitJob(deps(), parseJobSpec({ command: ["true"], secrets: { TOKEN: SECRET } }), { sub: "admin", org: "default" });
     const r = await refusal(requestHandout(nc, { jobId: job.value.id, attempt: 1, agentId: "agent-a", leaseRevision: 1, agentToken: tokenA }));
     expect(r).toEqual({ code: "forbidden", refusal: "not_active" });
     expect((await refusal(requestHandout(nc, { jobId: "j-nope", attempt: 1, agentId: "agent-a", leaseRevision: 1, agentToken: tokenA }))).code).toBe("not_found");
@@ -174,7 +174,7 @@ describe("a secret typed into the command", () => {
       { command: ["curl", "-H", `Authorization: ${SECRET}`], secrets: { API_TOKEN: SECRET } },
       { command: ["true"], env: { HEADER: `x ${SECRET}` }, secrets: { API_TOKEN: SECRET } },
     ]) {
-      const e = await submitJob(deps(), parseJobSpec(spec), "admin").catch((x) => x);
+      const e = await submitJob(deps(), parseJobSpec(spec), { sub: "admin", org: "default" }).catch((x) => x);
       expect(isAppError(e, "validation_failed")).toBe(true);
       expect((e as AppError).status).toBe(422);
       expect((e as AppError).message).toContain("API_TOKEN");
