@@ -18,6 +18,8 @@ import { mintToken } from "../../src/auth/tokens.ts";
 import { QUEUE_STREAM, EVENTS_STREAM } from "../../src/nats/topology.ts";
 import { getJobFacts } from "../../src/github/facts.ts";
 import { generateKeyPairSync } from "node:crypto";
+import { orgOfLogin } from "../../src/jobs/org.ts";
+import { isOrgId } from "../../src/auth/principal.ts";
 
 const FIXTURES = resolve(import.meta.dir, "../fixtures/github-webhooks/examples");
 const SECRET = "webhook-secret-for-tests-0123456789";
@@ -189,6 +191,28 @@ describe("intake", () => {
     expect((await deliver(JSON.stringify(queued(["nimbus"], "calm-org")))).status).toBe(201);
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toMatch(/nimbus_github_rate_limited_total\{org="busy-org"\} 3/);
+  });
+
+  test("a GitHub job belongs to the org of its installation's account: lower-cased; an odd login mapped to a valid org id", async () => {
+    const org = async (p: any) => {
+      const r = await deliver(JSON.stringify(p));
+      expect(r.status).toBe(201);
+      return (await cp.ctx.store.get(r.body.jobId))!.value.org;
+    };
+    expect(await org(queued(["nimbus"], "Octo-Org"))).toBe("octo-org");
+    // A user account: no organisation in the payload, the repository's owner is the account.
+    const user = queued(["nimbus"], "unused");
+    delete user.organization;
+    user.repository = { ...user.repository, owner: { ...user.repository.owner, login: "Mona", type: "User" } };
+    expect(await org(user)).toBe("mona");
+    // The installation's account, when the payload names it, wins.
+    const named = queued(["nimbus"], "Other-Org");
+    named.installation = { id: 31337, account: { login: "Install-Account" } };
+    expect(await org(named)).toBe("install-account");
+    const odd = await org(queued(["nimbus"], "Odd_Login.Name"));
+    expect(odd).toBe(orgOfLogin("Odd_Login.Name"));
+    expect(odd).toMatch(/^odd-login-name--[0-9a-f]{16}$/);
+    expect(isOrgId(odd)).toBe(true);
   });
 
   test("labels explain and latency over the API", async () => {
