@@ -14,11 +14,12 @@ import type { JobStore } from "../jobs/store.ts";
 /** The roles the API accepts at all; what each may do is `authorize`'s answer, per route. */
 export const API_ROLES: readonly Role[] = ["operator", "org-admin", "member", "viewer"];
 
-const notFound = (id: string) => new AppError("not_found", `job ${JSON.stringify(id.slice(0, 100))} not found`);
+/** The same words as authorize's 404 for another org's job: the two cannot be told apart. */
+const notFound = (id: string) => new AppError("not_found", `job ${id} not found`);
 
 /** The job `id`, if `p` may do `action` to it: unknown and other orgs' jobs are the same 404. */
 export async function jobFor(store: JobStore, p: Principal, id: string, action: Action): Promise<Versioned<JobRecord>> {
-  if (!isJobId(id)) throw notFound(id);
+  if (!isJobId(id)) throw new AppError("not_found", `job ${JSON.stringify(id.slice(0, 100))} not found`);
   const job = await store.get(id);
   if (!job) throw notFound(id);
   authorize(p, action, { org: orgOf(job.value), what: `job ${id}` });

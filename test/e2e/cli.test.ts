@@ -163,6 +163,29 @@ describe("nimbus CLI against a local stack", () => {
     expect(viaUrl.out).toBe("remote\n");
   });
 
+  test("organisations: a member lists its org's jobs only; the operator sees an ORG column and filters with --org; show and status name the org", async () => {
+    const state = JSON.parse(await Bun.file(join(a.dir, "state.json")).text());
+    const member = nimbus(["token", "mint", "--role", "member", "--org", "team-x", "--sub", "xavier", "--data-dir", a.dir]).out.trim();
+    const res = await fetch(`${state.controlUrl}/api/jobs`, { method: "POST", headers: { authorization: `Bearer ${member}`, "content-type": "application/json" }, body: JSON.stringify({ command: ["true"], labels: ["nimbus", "isolation:vm"] }) });
+    const job = ((await res.json()) as { job: { id: string; org: string } }).job;
+    expect(job.org).toBe("team-x");
+    const asMember = { NIMBUS_URL: state.controlUrl, NIMBUS_TOKEN: member, NIMBUS_DATA_DIR: "/nonexistent" };
+    const mine = JSON.parse(nimbus(["jobs", "list", "--json"], asMember).out);
+    expect(mine.map((j: { id: string }) => j.id)).toEqual([job.id]);
+    expect(nimbus(["jobs", "list"], asMember).out.split("\n")[0]).not.toContain("ORG"); // one org: no column
+    expect(nimbus(["jobs", "list", "--org", "default"], asMember)).toMatchObject({ code: 1, err: expect.stringContaining("team-x") });
+    const all = nimbus(["jobs", "list", "--data-dir", a.dir]).out.split("\n");
+    expect(all[0]).toMatch(/^ID +ORG +STATE/);
+    expect(all.find((l) => l.startsWith(job.id))).toMatch(/^\S+ +team-x +queued/);
+    const onlyDefault = JSON.parse(nimbus(["jobs", "list", "--org", "default", "--json", "--data-dir", a.dir]).out);
+    expect(onlyDefault.length).toBeGreaterThan(0);
+    expect(new Set(onlyDefault.map((j: { org: string }) => j.org))).toEqual(new Set(["default"]));
+    expect(nimbus(["jobs", "show", job.id, "--data-dir", a.dir]).out).toContain("\norg      team-x\n");
+    expect(nimbus(["status"], asMember).out).toContain("token:  xavier, member of team-x");
+    expect(nimbus(["status", "--data-dir", a.dir]).out).toContain("token:  admin, operator (every organisation)");
+    expect(nimbus(["jobs", "cancel", job.id], asMember).out).toBe(`cancelled ${job.id}\n`);
+  });
+
   test("a second stack runs side by side; the same data dir twice is refused", async () => {
     const b = await up();
     try {

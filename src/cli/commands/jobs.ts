@@ -15,20 +15,23 @@ type PublicJob = Omit<JobRecord, "secrets"> & { secrets: string[] };
 export const jobsList: Command = {
   name: "jobs list",
   summary: "list jobs, newest first",
-  usage: "jobs list [--state STATE] [--limit N] [--json]",
-  details: `STATE is one of ${STATES.join(", ")}.\nTIME reads "waiting" until an agent takes the job, "running for" while it runs, "took" once it ends.`,
-  options: { state: { type: "string" }, limit: { type: "string" } },
+  usage: "jobs list [--state STATE] [--org ORG] [--limit N] [--json]",
+  details: `STATE is one of ${STATES.join(", ")}.\nTIME reads "waiting" until an agent takes the job, "running for" while it runs, "took" once it ends.
+The list is your token's organisation's; an operator sees every org (an ORG column when the list spans several) and may pick one with --org.`,
+  options: { state: { type: "string" }, org: { type: "string" }, limit: { type: "string" } },
   async run(ctx, v) {
     const api = await ctx.client();
     const q = new URLSearchParams();
     if (v.state) q.set("state", String(v.state));
+    if (v.org) q.set("org", String(v.org));
     if (v.limit) q.set("limit", String(v.limit));
     const { jobs } = await api.get<{ jobs: PublicJob[] }>(`/api/jobs?${q}`);
     if (ctx.json) return ctx.out(JSON.stringify(jobs, null, 2)), 0;
     if (!jobs.length) return ctx.out("no jobs"), 0;
     const now = Date.now();
-    const rows = jobs.map((j) => ({ id: j.id, state: j.state, exit: j.exitCode, attempt: j.attempt, pool: j.pool, agent: j.agentId, created: ago(j.createdAt, now), time: jobTiming(j, now), command: clip(j.name ?? shellQuote(j.command), 50) }));
-    ctx.out(table(rows, ["id", "state", "exit", "attempt", "pool", "agent", "created", "time", "command"]));
+    const rows = jobs.map((j) => ({ id: j.id, org: j.org, state: j.state, exit: j.exitCode, attempt: j.attempt, pool: j.pool, agent: j.agentId, created: ago(j.createdAt, now), time: jobTiming(j, now), command: clip(j.name ?? shellQuote(j.command), 50) }));
+    const severalOrgs = new Set(jobs.map((j) => j.org)).size > 1;
+    ctx.out(table(rows, ["id", ...(severalOrgs ? ["org" as const] : []), "state", "exit", "attempt", "pool", "agent", "created", "time", "command"]));
     return 0;
   },
 };
@@ -73,6 +76,7 @@ export const jobsShow: Command = {
     if (ctx.json) return ctx.out(JSON.stringify({ job, events, latency }, null, 2)), 0;
     const lines = [
       `job      ${job.id}${job.name ? ` (${job.name})` : ""}`,
+      `org      ${job.org}`,
       `state    ${job.state}${job.exitCode !== undefined ? ` (exit ${job.exitCode})` : ""}${job.reason ? ` — ${job.reason}` : ""}`,
       `command  ${shellQuote(job.command)}`,
       `labels   ${job.labels.join(", ")}  →  pool ${job.pool}`,

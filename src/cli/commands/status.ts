@@ -19,17 +19,19 @@ export const status: Command = {
       ...(natsMonitor ? [{ service: "nats", url: state!.natsUrl, healthy: await api.health(`${natsMonitor}/healthz?js-enabled-only=true`) }] : []),
     ];
     const { agents } = await api.get<{ agents: AgentInfo[] }>("/api/agents").catch(() => ({ agents: [] as AgentInfo[] }));
+    const me = await api.get<{ sub: string; role: string; org: string | null }>("/api/whoami").catch(() => null);
     const queue = await api.get<{ total: number; pools: Record<string, number>; jobs: Record<string, number> }>("/api/queue").catch(() => null);
-    const result = { dataDir: state ? ctx.dataDir : undefined, services, agents: agents.map((a) => ({ id: a.id, running: a.running.length, slots: a.slots, draining: a.draining })), queue };
+    const result = { dataDir: state ? ctx.dataDir : undefined, services, token: me, agents: agents.map((a) => ({ id: a.id, running: a.running.length, slots: a.slots, draining: a.draining })), queue };
     if (ctx.json) return ctx.out(JSON.stringify(result, null, 2)), services.every((s) => s.healthy) ? 0 : 1;
     ctx.out(table(services.map((s) => ({ ...s, healthy: s.healthy ? "healthy" : "DOWN" })), ["service", "healthy", "url"]));
     ctx.out("");
     ctx.out(`agents: ${agents.length}${agents.length ? " (" + agents.map((a) => `${a.id} ${a.running.length}/${a.slots}${a.draining ? " draining" : ""}`).join(", ") + ")" : ""}`);
+    if (me) ctx.out(`token:  ${me.sub}, ${me.role}${me.org ? ` of ${me.org} (agents are shared; queue and jobs are ${me.org}'s)` : " (every organisation)"}`);
     if (queue) {
       ctx.out(`queue:  ${queue.total} waiting${Object.keys(queue.pools).length ? " (" + Object.entries(queue.pools).map(([p, n]) => `${p}: ${n}`).join(", ") + ")" : ""}`);
       ctx.out(`jobs:   ${Object.entries(queue.jobs).map(([s, n]) => `${s} ${n}`).join(", ") || "none"}`);
     }
-    ctx.out(`dashboard: ${api.controlUrl}/ (sign in with an admin token; \`nimbus up\` prints a link that carries one)`);
+    ctx.out(`dashboard: ${api.controlUrl}/ (sign in with a token; \`nimbus up\` prints a link that carries one)`);
     return services.every((s) => s.healthy) ? 0 : 1;
   },
 };
