@@ -10,6 +10,7 @@ import { buildDashboard } from "../../web/build.ts";
 import { testStack, type TestStack } from "../support/stack.ts";
 import { githubStack } from "../github/support.ts";
 import { shellQuote } from "../../src/core/shell.ts";
+import { mintToken } from "../../src/auth/tokens.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 let s: TestStack;
@@ -92,13 +93,63 @@ test("no token or a refused one: the sign-in form, naming why", async () => {
   await page.goto(`${s.controlUrl}/#token=not-a-token`);
   await page.waitForSelector("form.login");
   expect(await page.textContent("form.login")).toContain("The token was refused");
-  await page.fill("input[aria-label='admin token']", s.adminToken);
+  await page.fill("input[aria-label='token']", s.adminToken);
   await page.click("form.login button");
   await page.waitForSelector("table.jobs");
   await page.click("button:has-text('Sign out')");
   await page.waitForSelector("form.login");
   expect(await page.textContent("form.login")).not.toContain("refused");
 }, 30_000);
+
+test("organisations: a member of org A sees only A's jobs; the operator switches to org B and back to every org", async () => {
+  const member = async (org: string) => (await mintToken(s.authSecret, { sub: `dev-${org}`, role: "member", org, ttlSeconds: 600 })).token;
+  const [tokA, tokB] = [await member("org-a"), await member("org-b")];
+  const submitAs = async (tok: string, name: string) =>
+    (await s.api<{ job: { id: string } }>("/api/jobs", { method: "POST", json: { name, command: ["true"], labels: ["nimbus", "isolation:vm"] }, token: tok })).body.job.id;
+  const a = await submitAs(tokA, "a's job");
+  const b = await submitAs(tokB, "b's job");
+
+  const p = await browser.newPage();
+  try {
+    await p.goto(`${s.controlUrl}/#token=${encodeURIComponent(tokA)}`);
+    await p.waitForSelector(`tr[data-job="${a}"]`);
+    expect(await p.$$eval("tr[data-job]", (rows) => rows.map((r) => r.getAttribute("data-job")))).toEqual([a]);
+    expect(await p.textContent("[data-testid=org]")).toBe("org-a");
+    expect(await p.$("select[aria-label=organisation]")).toBeNull(); // a member cannot switch
+    expect(await p.$("th:has-text('org')")).toBeNull();
+    expect(await p.textContent("[data-testid=summary]")).toContain("1 queued");
+    // B's job by its address: the API says it does not exist.
+    await p.goto(`${s.controlUrl}/#/jobs/${b}`);
+    await p.waitForSelector(".error");
+    expect(await p.textContent("main")).toContain("not found");
+    expect(await p.textContent("main")).not.toContain("b's job");
+  } finally {
+    await p.close();
+  }
+
+  const op = await browser.newPage();
+  try {
+    await op.goto(`${s.controlUrl}/#token=${encodeURIComponent(s.adminToken)}`);
+    await op.waitForSelector(`tr[data-job="${b}"]`);
+    expect(await op.textContent(`tr[data-job="${a}"] [data-org]`)).toBe("org-a"); // every org: each job names its own
+    await op.waitForSelector("select[aria-label=organisation] option[value=org-b]", { state: "attached" });
+    await op.selectOption("select[aria-label=organisation]", "org-b");
+    await op.waitForSelector(`tr[data-job="${a}"]`, { state: "detached" });
+    expect(await op.$$eval("tr[data-job]", (rows) => rows.map((r) => r.getAttribute("data-job")))).toEqual([b]);
+    await op.waitForFunction(() => document.querySelector("[data-testid=summary]")?.textContent?.includes("1 queued"));
+    // Typed: an org with no jobs yet shows none.
+    await op.fill("input[aria-label='another organisation']", "org-z");
+    await op.press("input[aria-label='another organisation']", "Enter");
+    await op.waitForSelector("p.empty");
+    expect(await op.$eval("select[aria-label=organisation]", (e) => (e as HTMLSelectElement).value)).toBe("org-z");
+    await op.selectOption("select[aria-label=organisation]", "");
+    await op.waitForSelector(`tr[data-job="${a}"]`);
+    await op.waitForSelector(`tr[data-job="${b}"]`);
+  } finally {
+    await op.close();
+  }
+  for (const id of [a, b]) await s.api(`/api/jobs/${id}/cancel`, { method: "POST" });
+}, 60_000);
 
 test("the page and its assets are served; an unknown asset is 404", async () => {
   const html = await fetch(`${s.controlUrl}/`);

@@ -1,6 +1,7 @@
 /** Layout: header with the queue at a glance, navigation, the page; a token form when needed. */
 import { useState } from "react";
-import { api, token, type Queue } from "./api.ts";
+import { api, inOrg, orgChoice, token, type Queue, type Whoami } from "./api.ts";
+import { OrgSwitch } from "./components/OrgSwitch.tsx";
 import { AgentsPage } from "./pages/Agents.tsx";
 import { JobPage } from "./pages/Job.tsx";
 import { JobsPage } from "./pages/Jobs.tsx";
@@ -19,9 +20,9 @@ function Login({ why, onToken }: { why?: string; onToken: () => void }) {
       }}
     >
       <h2>Sign in</h2>
-      <p>Paste an admin token: <code>nimbus token mint --role operator --sub you</code>, or open the dashboard link <code>nimbus up</code> prints.</p>
+      <p>Paste a token (<code>nimbus token mint --role member --org ORG --sub you</code>; an operator's sees every organisation), or open the dashboard link <code>nimbus up</code> prints.</p>
       {why && <p className="error">{why}</p>}
-      <input type="password" value={value} onChange={(e) => setValue(e.target.value)} placeholder="admin token" aria-label="admin token" autoFocus />
+      <input type="password" value={value} onChange={(e) => setValue(e.target.value)} placeholder="token" aria-label="token" autoFocus />
       <button type="submit" disabled={!value.trim()}>Open the dashboard</button>
     </form>
   );
@@ -44,13 +45,18 @@ function QueueSummary({ q }: { q?: Queue }) {
 export function App() {
   const route = useRoute();
   const [, setSignedIn] = useState(0);
-  const queue = usePoll(() => api<Queue>("/api/queue"), 3000, [token.get()]);
-  const unauthorized = !token.get() || queue.status === 401 || queue.status === 403;
+  const me = usePoll(() => api<Whoami>("/api/whoami"), 60_000, [token.get()]);
+  // An operator's chosen org; anyone else's view is their token's org (the server decides, not this).
+  const [chosen, setChosen] = useState(orgChoice.get);
+  const org = me.data?.role === "operator" ? chosen : "";
+  const pickOrg = (o: string) => (orgChoice.set(o), setChosen(o));
+  const queue = usePoll(() => api<Queue>(inOrg("/api/queue", org)), 3000, [token.get(), org]);
+  const unauthorized = !token.get() || queue.status === 401 || queue.status === 403 || me.status === 401 || me.status === 403;
   if (unauthorized)
     return (
       <main className="narrow">
         <h1>Nimbus</h1>
-        <Login why={token.get() ? `The token was refused: ${queue.error}` : undefined} onToken={() => (setSignedIn((n) => n + 1), queue.reload())} />
+        <Login why={token.get() ? `The token was refused: ${queue.error}` : undefined} onToken={() => (setSignedIn((n) => n + 1), queue.reload(), me.reload())} />
       </main>
     );
   return (
@@ -61,11 +67,12 @@ export function App() {
           <a href={href.jobs()} className={route.page !== "agents" ? "on" : ""}>Jobs</a>
           <a href={href.agents()} className={route.page === "agents" ? "on" : ""}>Agents</a>
         </nav>
+        {me.data && <OrgSwitch me={me.data} org={org} onOrg={pickOrg} />}
         <QueueSummary q={queue.data} />
         <button className="link" onClick={() => (token.clear(), setSignedIn((n) => n + 1))}>Sign out</button>
       </header>
       <main>
-        {route.page === "jobs" && <JobsPage state={route.state} />}
+        {route.page === "jobs" && <JobsPage state={route.state} org={org} allOrgs={me.data?.role === "operator" && !org} />}
         {route.page === "job" && <JobPage id={route.id} />}
         {route.page === "agents" && <AgentsPage queue={queue.data} />}
       </main>

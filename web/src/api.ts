@@ -18,6 +18,18 @@ export const token = {
   clear: () => sessionStorage.removeItem(KEY),
 };
 
+/** The organisation an operator chose to look at (this tab only); "" is every org. Others see their own. */
+const ORG_KEY = "nimbus.org";
+export const orgChoice = {
+  get: () => sessionStorage.getItem(ORG_KEY) ?? "",
+  set: (org: string) => (org ? sessionStorage.setItem(ORG_KEY, org) : sessionStorage.removeItem(ORG_KEY)),
+};
+
+/** `path` with the operator's chosen org as `?org=` (the server filters; a non-operator's token is its org). */
+export function inOrg(path: string, org: string): string {
+  return org ? `${path}${path.includes("?") ? "&" : "?"}org=${encodeURIComponent(org)}` : path;
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -47,6 +59,13 @@ export interface Queue {
   total: number;
   pools: Record<string, number>;
   jobs: Record<string, number>;
+}
+
+/** GET /api/whoami: the signed-in token's subject, role and org (null for an operator). */
+export interface Whoami {
+  sub: string;
+  role: "operator" | "org-admin" | "member" | "viewer";
+  org: string | null;
 }
 
 /** A job as GET /api/jobs returns it (secrets by name only). */

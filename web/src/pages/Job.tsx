@@ -45,6 +45,7 @@ export function JobPage({ id }: { id: string }) {
         {cancelling && <span className="muted">{cancelling}</span>}
       </header>
       <dl className="facts">
+        <dt>org</dt><dd className="mono" data-org>{j.org}</dd>
         <dt>what</dt><dd className="mono" data-command>{shellQuote(j.command)}</dd>
         <dt>pool</dt><dd className="mono">{j.pool}</dd>
         <dt>labels</dt><dd>{j.labels.join(", ") || "–"}</dd>
