@@ -1,7 +1,7 @@
 /**
  * The dashboard (web/, built into web/dist by `bun run web/build.ts`) at `/`: the page, its two
  * assets and its icon (at /favicon.svg, which the page links, and /favicon.ico, where browsers and
- * tools look unasked). The page asks for the admin token itself and talks to /api like any client.
+ * tools look unasked). The page asks for a token itself and talks to /api like any client.
  */
 import { Elysia } from "elysia";
 import { existsSync } from "node:fs";

@@ -1,5 +1,5 @@
 /**
- * The dashboard's view of the public API: the control plane's /api, with the admin token the user
+ * The dashboard's view of the public API: the control plane's /api, with the token the user
  * gave (kept in this tab's sessionStorage only; a `#token=` fragment from `nimbus up` is taken once
  * and removed from the address bar, so it never reaches a server log).
  */
