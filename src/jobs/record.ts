@@ -71,6 +71,8 @@ export interface JobRecord {
   times: Partial<Record<JobState, number>>;
   idempotencyKey?: string;
   createdBy?: string;
+  /** The organisation (tenant) the job belongs to; absent on records from before organisations: "default". */
+  org?: string;
   /** The job's Actions cache scope (its runtime token is sealed, in `sealed`). */
   cache?: { repo: string; ref: string };
   /** Do not start this attempt before this time (ms since epoch): stored retry backoff. */
@@ -126,3 +128,10 @@ export function publicJob(job: JobRecord): Omit<JobRecord, "sealed"> {
   const { sealed: _sealed, cache, ...rest } = job;
   return { ...rest, ...(cache ? { cache: { repo: cache.repo, ref: cache.ref } } : {}) };
 }
+
+/** A record's organisation: records from before organisations belong to "default". */
+export function jobOrg(job: Pick<JobRecord, "org">): string {
+  return job.org ?? DEFAULT_ORG;
+}
+
+export const DEFAULT_ORG = "default";
