@@ -45,7 +45,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
       store,
       labels: { baseLabel: config.baseLabel, defaultIsolation: config.defaultIsolation },
       maxAttempts: config.maxAttempts,
-      mintCacheToken: ({ repo, ref, ttlSeconds, jobId }) => mintRuntimeToken(config.authSecret, { repo, scopes: scopesForRun({ ref }), ttlSeconds, subject: jobId }),
+      mintCacheToken: ({ org, repo, ref, ttlSeconds, jobId }) => mintRuntimeToken(config.authSecret, { org, repo, scopes: scopesForRun({ ref }), ttlSeconds, subject: jobId }),
       seal: (jobId, payload) => sealJobSecrets(sealKey, jobId, payload),
     },
     requireAdmin: (request) => authenticate(request, auth, ["operator"]),

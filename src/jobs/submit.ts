@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { AppError, isAppError } from "../core/errors.ts";
 import { newJobId } from "../core/ids.ts";
 import { parseLabels, poolOf, type LabelOptions } from "./labels.ts";
-import type { JobRecord, Versioned } from "./record.ts";
+import { jobOrg, type JobRecord, type Versioned } from "./record.ts";
 import type { JobSpec } from "./spec.ts";
 import { refuseInlineSecrets } from "./inline-secrets.ts";
 import type { SealedPayload } from "../auth/seal.ts";
@@ -15,7 +15,7 @@ export interface SubmitDeps {
   maxAttempts: number;
   now?: () => number;
   /** Mints the job's Actions cache runtime token (absent: jobs get no cache). */
-  mintCacheToken?: (i: { repo: string; ref: string; ttlSeconds: number; jobId: string }) => Promise<string>;
+  mintCacheToken?: (i: { org: string; repo: string; ref: string; ttlSeconds: number; jobId: string }) => Promise<string>;
   /** Encrypts the job's secret values and cache token, bound to the job id (src/auth/seal.ts).
    * Absent: a job with secrets or a cache is refused (nothing secret is ever stored in the clear). */
   seal?: (jobId: string, payload: SealedPayload) => Promise<string>;
@@ -68,7 +68,7 @@ export async function submitJob(deps: SubmitDeps, spec: JobSpec, createdBy: stri
     const repo = spec.cache?.repo ?? defaultCacheRepo(createdBy);
     const ref = spec.cache?.ref ?? "refs/heads/main";
     // Valid while the job may wait in the queue and run: up to a day of waiting plus its timeout.
-    cacheToken = await deps.mintCacheToken({ repo, ref, ttlSeconds: spec.timeoutSeconds + 86_400, jobId: id });
+    cacheToken = await deps.mintCacheToken({ org: jobOrg(record), repo, ref, ttlSeconds: spec.timeoutSeconds + 86_400, jobId: id });
     record.cache = { repo, ref };
   }
   if (cacheToken || record.secrets.length) {
