@@ -122,17 +122,23 @@ export class JobRun {
     return this.job.value.source === "github" && this.deps.github ? hop("github") : hop("boot");
   }
 
-  /** The job's sealed secrets, handed out by the control plane to the holder of this lease. */
+  /**
+   * The job's sealed secrets and this attempt's log credential, handed out by the control plane to
+   * the holder of this lease. The credential goes into SQLite beside the spool, so lines spooled
+   * before an agent restart still ship; without one the log service takes none of this attempt's
+   * lines, so a job that cannot have it fails at boot rather than run unheard.
+   */
   private async fetchSecrets(): Promise<void> {
-    if (!this.job.value.sealed) return;
     if (!this.deps.handout) {
-      this.handoutError = "this agent cannot fetch job secrets";
+      this.handoutError = "this agent cannot fetch job secrets or log credentials";
       return;
     }
     try {
       this.secrets = await this.deps.handout({ jobId: this.jobId, attempt: this.attempt, leaseRevision: this.lease!.revision });
+      if (!this.secrets.logCredential) throw new Error("the control plane handed out no log credential");
+      this.deps.local.putLogCredential(this.jobId, this.attempt, this.secrets.logCredential);
     } catch (e) {
-      this.handoutError = `the job's secrets were not handed out: ${errorMessage(e)}`;
+      this.handoutError = `the job's secrets and log credential were not handed out: ${errorMessage(e)}`;
     }
   }
 

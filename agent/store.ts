@@ -1,7 +1,13 @@
 /**
  * The agent's local truth in SQLite (bun:sqlite): jobs it runs (with their driver instances and
- * lease revisions) and the spool of log lines not yet accepted by the log service. Restarts
- * reconcile from here instead of orphaning. Uses only API shared with better-sqlite3.
+ * lease revisions), the spool of log lines not yet accepted by the log service and each spooled
+ * attempt's log credential. Restarts reconcile from here instead of orphaning. Uses only API shared
+ * with better-sqlite3.
+ *
+ * The log credentials are kept here (the file is 0600, its directory 0700) so lines spooled before a
+ * restart still ship afterwards: the lease, and with it a fresh credential, is gone by then. What
+ * one lets its holder do is narrow — write lines of one attempt of one job, signed as this agent,
+ * until it expires (the job's timeout plus a grace) — and it goes with the attempt's spool.
  */
 import { Database } from "bun:sqlite";
 import { privateSqlite } from "../src/core/private-files.ts";
@@ -46,6 +52,8 @@ export class AgentStore {
     this.db.run(`create table if not exists spool_ends (job_id text not null, attempt integer not null, lines integer not null,
       exit_code integer, primary key (job_id, attempt))`);
     this.db.run("create table if not exists meta (key text primary key, value text not null)");
+    this.db.run(`create table if not exists log_credentials (job_id text not null, attempt integer not null, token text not null,
+      primary key (job_id, attempt))`);
   }
 
   meta(key: string): string | null {
@@ -107,12 +115,30 @@ export class AgentStore {
     return { lines, end };
   }
 
-  /** Forget what the log service accepted. */
+  /** Forget what the log service accepted; once the end is accepted the attempt's credential goes too. */
   ackBatch(jobId: string, attempt: number, maxN: number, endSent: boolean): void {
     this.db.transaction(() => {
       this.db.query("delete from spool where job_id = ? and attempt = ? and n <= ?").run(jobId, attempt, maxN);
-      if (endSent) this.db.query("delete from spool_ends where job_id = ? and attempt = ?").run(jobId, attempt);
+      if (endSent) {
+        this.db.query("delete from spool_ends where job_id = ? and attempt = ?").run(jobId, attempt);
+        this.db.query("delete from log_credentials where job_id = ? and attempt = ?").run(jobId, attempt);
+      }
     })();
+  }
+
+  /** Drop everything spooled for an attempt the log service will never take (no or a refused credential). */
+  dropSpool(jobId: string, attempt: number): void {
+    this.db.transaction(() => {
+      for (const t of ["spool", "spool_ends", "log_credentials"]) this.db.query(`delete from ${t} where job_id = ? and attempt = ?`).run(jobId, attempt);
+    })();
+  }
+
+  putLogCredential(jobId: string, attempt: number, token: string): void {
+    this.db.query("insert or replace into log_credentials (job_id, attempt, token) values (?, ?, ?)").run(jobId, attempt, token);
+  }
+
+  logCredential(jobId: string, attempt: number): string | null {
+    return this.db.query<{ token: string }, [string, number]>("select token from log_credentials where job_id = ? and attempt = ?").get(jobId, attempt)?.token ?? null;
   }
 
   pending(jobId: string, attempt: number): number {

@@ -1,9 +1,12 @@
 /**
  * Ships spooled log lines to the log service in batches, oldest first, deleting them only once
  * accepted. Failures back off (with jitter) and keep the spool; batches are idempotent, so a
- * resend after a crash is harmless.
+ * resend after a crash is harmless. Each batch carries its attempt's log credential (handed out at
+ * claim, kept in the agent's SQLite); an attempt without one, or whose credential the service
+ * refuses (403), can never be shipped and is dropped so it does not block later lines.
  */
 import type { Logger } from "../../src/core/log.ts";
+import { LOG_CREDENTIAL_HEADER } from "../../src/auth/log-credential.ts";
 import type { AgentStore } from "../store.ts";
 
 export interface ShipperOptions {
@@ -82,11 +85,23 @@ export class LogShipper {
       lines: batch.lines.map((l) => ({ n: l.n, ts: l.ts, stream: l.stream, text: l.text })),
       ...(batch.end ? { end: { lines: batch.end.lines, ...(batch.end.exitCode === null ? {} : { exitCode: batch.end.exitCode }) } } : {}),
     };
+    const credential = this.opts.store.logCredential(key.jobId, key.attempt);
+    if (!credential) {
+      this.opts.log.error("no log credential for this attempt; its spooled lines are dropped", { jobId: key.jobId, attempt: key.attempt });
+      this.opts.store.dropSpool(key.jobId, key.attempt);
+      return true;
+    }
     const res = await fetch(`${this.opts.logsUrl}/v1/logs`, {
       method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${this.opts.token}` },
+      headers: { "content-type": "application/json", authorization: `Bearer ${this.opts.token}`, [LOG_CREDENTIAL_HEADER]: credential },
       body: JSON.stringify(body),
     });
+    if (res.status === 403) {
+      // The credential does not cover this batch (expired, another agent's, another attempt's): no resend will help.
+      this.opts.log.error("log credential refused; the attempt's spooled lines are dropped", { jobId: key.jobId, attempt: key.attempt, body: await res.text() });
+      this.opts.store.dropSpool(key.jobId, key.attempt);
+      return true;
+    }
     if (res.status === 422 || res.status === 413) {
       // The service will never take this batch: drop it rather than block every later line.
       this.opts.log.error("log batch rejected; dropped", { jobId: key.jobId, status: res.status, body: await res.text() });

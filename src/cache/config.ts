@@ -34,8 +34,8 @@ export const cacheSettings = {
   metrics: metricsEnabled,
   maxEntryBytes: bytes("NIMBUS_CACHE_MAX_ENTRY_BYTES", "Largest archive accepted.", 10 * GiB),
   maxPartBytes: bytes("NIMBUS_CACHE_MAX_PART_BYTES", "Largest single request body (v1 chunk, v2 block or single PUT).", 5 * GiB),
-  repoQuotaBytes: bytes("NIMBUS_CACHE_REPO_QUOTA_BYTES", "Per-repository quota; past it the repository's least recently used entries go. 0: none.", 10 * GiB),
-  orgQuotaBytes: bytes("NIMBUS_CACHE_ORG_QUOTA_BYTES", "Per-organisation (owner) quota, LRU within the owner. 0: none.", 0),
+  repoQuotaBytes: bytes("NIMBUS_CACHE_REPO_QUOTA_BYTES", "Per-repository quota (a repository of one organisation); past it the repository's least recently used entries go. 0: none.", 10 * GiB),
+  orgQuotaBytes: bytes("NIMBUS_CACHE_ORG_QUOTA_BYTES", "Per-organisation quota (the tenant the job's runtime token names), LRU within the organisation. 0: none.", 0),
   maxTotalBytes: bytes("NIMBUS_CACHE_MAX_BYTES", "Size cap of the whole cache; past it the least recently used entries go. 0: none.", 0),
   unusedDays: { env: "NIMBUS_CACHE_UNUSED_DAYS", doc: "Entries not restored for this many days are evicted.", schema: int(1, 3650), default: "7" },
   uploadTimeoutMinutes: {

@@ -1,6 +1,6 @@
 /**
  * Removing entries: one at a time (admin delete, failed commits), past a quota (least recently used
- * first, per repository, per organisation and for the whole cache), unused for too long, and
+ * first, per repository of an organisation, per organisation and for the whole cache), unused for too long, and
  * uploads abandoned half way. Data is deleted before the index row, so a storage outage leaves the
  * entry for the next sweep instead of orphaning bytes.
  */
@@ -39,11 +39,11 @@ async function evictLru(d: CacheDeps, scope: { repo?: string; org?: string }, us
   }
 }
 
-/** After a commit: bring the repository, its organisation and the whole cache back under their caps. */
+/** After a commit: bring the org's repository, the org and the whole cache back under their caps. */
 export async function enforceQuotas(d: CacheDeps, entry: CacheEntry): Promise<void> {
   const { repoQuotaBytes, orgQuotaBytes, maxTotalBytes } = d.limits;
-  const usage = (by: "repo" | "org", name: string) => d.index.usage(by, name)[0]?.bytes ?? 0;
-  await evictLru(d, { repo: entry.repo }, () => usage("repo", entry.repo), repoQuotaBytes, entry.id, "repo_quota");
+  const usage = (by: "repo" | "org", name: string) => d.index.usage(by, name, entry.org)[0]?.bytes ?? 0;
+  await evictLru(d, { org: entry.org, repo: entry.repo }, () => usage("repo", entry.repo), repoQuotaBytes, entry.id, "repo_quota");
   await evictLru(d, { org: entry.org }, () => usage("org", entry.org), orgQuotaBytes, entry.id, "org_quota");
   await evictLru(d, {}, () => d.index.totalBytes(), maxTotalBytes, entry.id, "size_cap");
 }

@@ -1,7 +1,8 @@
 /**
  * The cache index in SQLite (bun:sqlite): entries and the parts uploaded for them. An entry is
- * unique per (repo, scope, key, version) whether uploading or ready, so a second writer is refused;
- * only `ready` entries are ever returned by lookups.
+ * unique per (org, repo, scope, key, version) whether uploading or ready, so a second writer is
+ * refused; only `ready` entries are ever returned by lookups, and only within the caller's org:
+ * two organisations with a repository of the same name never share an entry.
  */
 import { Database } from "bun:sqlite";
 import { privateSqlite } from "../core/private-files.ts";
@@ -15,8 +16,8 @@ create table if not exists entries (
   created_at integer not null, committed_at integer, last_used_at integer not null,
   block_list text, segments text not null default '[]'
 );
-create unique index if not exists entries_identity on entries(repo, scope, key, version);
-create index if not exists entries_lookup on entries(repo, scope, version, state, key);
+create unique index if not exists entries_identity_org on entries(org, repo, scope, key, version);
+create index if not exists entries_lookup_org on entries(org, repo, scope, version, state, key);
 create index if not exists entries_lru on entries(state, last_used_at);
 create table if not exists parts (
   entry_id integer not null, name text not null, start integer, size integer not null, object text not null,
@@ -57,9 +58,25 @@ export class CacheIndex {
     this.db.run("pragma journal_mode = wal");
     this.db.run("pragma busy_timeout = 5000");
     this.db.exec(SCHEMA);
+    this.migrate();
   }
 
-  /** Insert an uploading entry; undefined if (repo, scope, key, version) already exists. */
+  /**
+   * Version 1: `org` is the tenant, no longer the repository's owner. Entries from before belong to
+   * "default" (the org of tokens that name none), and the identity includes the org.
+   */
+  private migrate(): void {
+    const version = (this.db.query("pragma user_version").get() as { user_version: number }).user_version;
+    if (version >= 1) return;
+    this.db.transaction(() => {
+      this.db.run("drop index if exists entries_identity");
+      this.db.run("drop index if exists entries_lookup");
+      this.db.run("update entries set org = 'default'");
+      this.db.run("pragma user_version = 1");
+    })();
+  }
+
+  /** Insert an uploading entry; undefined if (org, repo, scope, key, version) already exists. */
   create(e: NewEntry, now: number): CacheEntry | undefined {
     const row = this.db
       .query(`insert into entries (repo, org, scope, key, version, state, protocol, declared_size, created_at, last_used_at)
@@ -74,18 +91,18 @@ export class CacheIndex {
     return row ? toEntry(row) : undefined;
   }
 
-  byIdentity(repo: string, scope: string, key: string, version: string): CacheEntry | undefined {
-    const row = this.db.query("select * from entries where repo = ? and scope = ? and key = ? and version = ?").get(repo, scope, key, version) as Row | null;
+  byIdentity(org: string, repo: string, scope: string, key: string, version: string): CacheEntry | undefined {
+    const row = this.db.query("select * from entries where org = ? and repo = ? and scope = ? and key = ? and version = ?").get(org, repo, scope, key, version) as Row | null;
     return row ? toEntry(row) : undefined;
   }
 
-  /** Ready entries in one scope whose key equals (or starts with) `key`, newest first. */
-  match(repo: string, scope: string, version: string, key: string, prefix: boolean): CacheEntry | undefined {
+  /** Ready entries of one org's repository in one scope whose key equals (or starts with) `key`, newest first. */
+  match(org: string, repo: string, scope: string, version: string, key: string, prefix: boolean): CacheEntry | undefined {
     const cond = prefix ? "substr(key, 1, length($key)) = $key" : "key = $key";
     const row = this.db
-      .query(`select * from entries where repo = $repo and scope = $scope and version = $version and state = 'ready' and ${cond}
+      .query(`select * from entries where org = $org and repo = $repo and scope = $scope and version = $version and state = 'ready' and ${cond}
               order by committed_at desc, id desc limit 1`)
-      .get({ repo, scope, version, key }) as Row | null;
+      .get({ org, repo, scope, version, key }) as Row | null;
     return row ? toEntry(row) : undefined;
   }
 
@@ -149,21 +166,29 @@ export class CacheIndex {
     return (this.db.query(sql).all(params) as Row[]).map(toEntry);
   }
 
-  /** Bytes held per repo or per org: ready entries plus what uploads have stored so far. */
-  usage(by: "repo" | "org", name?: string): { name: string; bytes: number; entries: number }[] {
-    const filter = name ? `where ${by} = $name` : "";
+  /**
+   * Bytes held per repo or per org: ready entries plus what uploads have stored so far. `org`
+   * restricts it to one organisation (per repo: that org's repositories only; a repository of the
+   * same name in another org is counted apart).
+   */
+  usage(by: "repo" | "org", name?: string, org?: string): { name: string; bytes: number; entries: number }[] {
+    const where: string[] = [];
+    const params: Record<string, string> = {};
+    if (name) (where.push(`${by} = $name`), (params.name = name));
+    if (org) (where.push("org = $org"), (params.org = org));
+    const group = by === "repo" ? "org, repo" : "org";
     const sql = `select ${by} as name, sum(size + coalesce((select sum(p.size) from parts p where p.entry_id = entries.id), 0)) as bytes,
-                 count(*) as entries from entries ${filter} group by ${by} order by bytes desc`;
-    return this.db.query(sql).all(name ? { name } : {}) as { name: string; bytes: number; entries: number }[];
+                 count(*) as entries from entries ${where.length ? "where " + where.join(" and ") : ""} group by ${group} order by bytes desc, name`;
+    return this.db.query(sql).all(params) as { name: string; bytes: number; entries: number }[];
   }
 
   totalBytes(): number {
     return (this.db.query("select coalesce(sum(size), 0) as n from entries where state = 'ready'").get() as { n: number }).n;
   }
 
-  /** Ready entries, least recently used first, optionally within one repo or org. */
-  lru(where: { repo?: string; org?: string }, limit = 500): CacheEntry[] {
-    const cond = where.repo ? "and repo = $repo" : where.org ? "and org = $org" : "";
+  /** Ready entries, least recently used first, optionally within one org, or one org's repository. */
+  lru(where: { org?: string; repo?: string }, limit = 500): CacheEntry[] {
+    const cond = [where.org ? "and org = $org" : "", where.repo ? "and repo = $repo" : ""].join(" ");
     const params: Record<string, string | number> = { limit };
     if (where.repo) params.repo = where.repo;
     if (where.org) params.org = where.org;

@@ -40,10 +40,6 @@ export function checkKeyList(keys: string[]): string[] {
   return keys.map((k, i) => checkKey(k, i === 0 ? "key" : "restore_keys"));
 }
 
-export function orgOf(repo: string): string {
-  return repo.split("/")[0]!;
-}
-
 /** Numeric ids in URLs (v1 cacheId, blob ids). */
 export function parseId(raw: string | undefined, field = "id"): number {
   if (!raw || !/^[1-9][0-9]{0,15}$/.test(raw)) throw bad(field, "must be a positive integer");

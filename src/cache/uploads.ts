@@ -8,7 +8,7 @@ import { AppError } from "../core/errors.ts";
 import { assembleByList, assembleByOffset } from "./assemble.ts";
 import type { CacheDeps } from "./deps.ts";
 import { discardQuietly, enforceQuotas } from "./eviction.ts";
-import { blockPartName, checkKey, checkVersion, orgOf } from "./keys.ts";
+import { blockPartName, checkKey, checkVersion } from "./keys.ts";
 import { writeScope, type CacheEntry, type Caller, type Part, type Protocol } from "./model.ts";
 
 export const WRITE_DENIED = "cache write denied:";
@@ -38,7 +38,7 @@ export async function reserve(d: CacheDeps, caller: Caller, req: ReserveRequest)
     d.metrics.skippedSaves.inc({ protocol: req.protocol });
     throw new AppError("forbidden", `${WRITE_DENIED} cache storage is unavailable, save skipped`);
   }
-  const entry = d.index.create({ repo: caller.repo, org: orgOf(caller.repo), scope, key, version, protocol: req.protocol, declaredSize: req.size ?? null }, d.now());
+  const entry = d.index.create({ repo: caller.repo, org: caller.org, scope, key, version, protocol: req.protocol, declaredSize: req.size ?? null }, d.now());
   if (!entry) throw new AppError("conflict", "cache entry with the same key, version, and scope already exists");
   return entry;
 }
@@ -47,6 +47,7 @@ export async function reserve(d: CacheDeps, caller: Caller, req: ReserveRequest)
 export function ownUpload(d: CacheDeps, caller: Caller, id: number): CacheEntry {
   const e = d.index.get(id);
   if (!e) throw new AppError("not_found", `no cache upload ${id}`);
+  if (e.org !== caller.org) throw new AppError("not_found", `no cache upload ${id}`); // another org's: as if it did not exist
   if (e.repo !== caller.repo || e.scope !== writeScope(caller)) throw new AppError("forbidden", "the cache entry belongs to another repository or scope");
   if (e.state !== "uploading") throw new AppError("conflict", `cache entry ${id} is already committed`);
   return e;
@@ -154,7 +155,7 @@ export async function commitBlockList(d: CacheDeps, id: number, blockIds: string
 export async function finalize(d: CacheDeps, caller: Caller, key: unknown, version: unknown, size: number): Promise<CacheEntry> {
   const scope = writeScope(caller);
   if (!scope) throw new AppError("forbidden", `${WRITE_DENIED} the runtime token grants no writable cache scope`);
-  const e = d.index.byIdentity(caller.repo, scope, checkKey(key), checkVersion(version));
+  const e = d.index.byIdentity(caller.org, caller.repo, scope, checkKey(key), checkVersion(version));
   if (!e || e.state !== "uploading") throw new AppError("not_found", "no cache upload in progress for that key and version");
   return commitWith(d, e, size, (parts) => assembleByList(parts, e.blockList?.length ? e.blockList : null, size));
 }

@@ -10,8 +10,10 @@ import { AppError, errorMessage, type ErrorCode } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import { verifyToken } from "../auth/tokens.ts";
 import { openJobSecrets } from "../auth/seal.ts";
+import { logCredentialTtl, mintLogCredential } from "../auth/log-credential.ts";
 import { readLease } from "../jobs/lifecycle/lease.ts";
 import { ACTIVE } from "../jobs/record.ts";
+import { orgOf } from "../jobs/org.ts";
 import type { JobStore } from "../jobs/store.ts";
 import { HANDOUT_QUEUE, HANDOUT_SUBJECT, type Handout, type HandoutRefusal, type HandoutReply, type HandoutRequest } from "../jobs/handout.ts";
 
@@ -21,14 +23,14 @@ export interface HandoutDeps {
   leases: KV;
   /** The key job secrets are sealed with (NIMBUS_SECRETS_KEY). */
   secretsKey: Uint8Array;
-  /** Verifies agent tokens (NIMBUS_AUTH_SECRET). */
+  /** Verifies agent tokens and signs log credentials (NIMBUS_AUTH_SECRET). */
   authSecret: string;
   log: Logger;
 }
 
 const refuse = (refusal: HandoutRefusal, message: string) => new AppError("forbidden", message, { refusal });
 
-/** The job's secrets, for the lease holder only. */
+/** The job's secrets and the attempt's log credential, for the lease holder only. */
 export async function handoutFor(deps: Omit<HandoutDeps, "nc" | "log">, r: HandoutRequest): Promise<Handout> {
   const caller = await verifyToken(deps.authSecret, r.agentToken);
   if (caller.role !== "agent") throw new AppError("unauthorized", "the secrets handout takes an agent token");
@@ -41,8 +43,11 @@ export async function handoutFor(deps: Omit<HandoutDeps, "nc" | "log">, r: Hando
   if (!lease || lease.value.agentId !== r.agentId || job.value.agentId !== r.agentId) throw refuse("not_holder", `agent ${r.agentId} does not hold the lease of ${r.jobId}`);
   if (lease.value.attempt !== r.attempt) throw refuse("wrong_attempt", `the lease of ${r.jobId} is for attempt ${lease.value.attempt}`);
   if (lease.revision !== r.leaseRevision) throw refuse("stale_lease", `the lease of ${r.jobId} is at revision ${lease.revision}, not ${r.leaseRevision}`);
-  if (!job.value.sealed) return { secrets: {} };
-  return openJobSecrets(deps.secretsKey, r.jobId, job.value.sealed);
+  const logCredential = await mintLogCredential(deps.authSecret, {
+    jobId: r.jobId, attempt: r.attempt, agentId: r.agentId, org: orgOf(job.value), ttlSeconds: logCredentialTtl(job.value.timeoutSeconds),
+  });
+  const opened = job.value.sealed ? await openJobSecrets(deps.secretsKey, r.jobId, job.value.sealed) : { secrets: {} };
+  return { ...opened, logCredential };
 }
 
 async function sealForAgent(replyKey: HandoutRequest["replyKey"], h: Handout): Promise<string> {

@@ -46,7 +46,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
       store,
       labels: { baseLabel: config.baseLabel, defaultIsolation: config.defaultIsolation },
       maxAttempts: config.maxAttempts,
-      mintCacheToken: ({ repo, ref, ttlSeconds, jobId }) => mintRuntimeToken(config.authSecret, { repo, scopes: scopesForRun({ ref }), ttlSeconds, subject: jobId }),
+      mintCacheToken: ({ org, repo, ref, ttlSeconds, jobId }) => mintRuntimeToken(config.authSecret, { org, repo, scopes: scopesForRun({ ref }), ttlSeconds, subject: jobId }),
       seal: (jobId, payload) => sealJobSecrets(sealKey, jobId, payload),
     },
     principal: (request) => authenticate(request, auth, API_ROLES),

@@ -32,6 +32,9 @@ export interface Handout {
   /** Secret environment values, by name. */
   secrets: Record<string, string>;
   cacheToken?: string;
+  /** The attempt's log credential (src/auth/log-credential.ts): the log service takes this attempt's
+   * batches only with it. Every handout carries one, secrets or not. */
+  logCredential?: string;
 }
 
 export type HandoutReply = { ok: true; sealedForAgent: string } | { ok: false; code: ErrorCode; message: string; refusal?: HandoutRefusal };

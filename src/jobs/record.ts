@@ -130,3 +130,4 @@ export function publicJob(job: JobRecord): Omit<JobRecord, "sealed"> {
   const { sealed: _sealed, cache, ...rest } = job;
   return { ...rest, ...(cache ? { cache: { repo: cache.repo, ref: cache.ref } } : {}) };
 }
+

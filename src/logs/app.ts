@@ -1,9 +1,19 @@
-/** The log service's HTTP layer: batched ingest (agents), query, search and live follow (admins). */
+/**
+ * The log service's HTTP layer: batched ingest (agents), query, search and live follow (any
+ * non-agent principal of the job's organisation, and operators).
+ *
+ * Ingest takes an agent token and, in LOG_CREDENTIAL_HEADER, the attempt's log credential the
+ * control plane handed that agent with the lease (src/auth/log-credential.ts): a batch for any other
+ * job or attempt, or from another agent, is a 403 and nothing is stored. Operators do not ingest
+ * (their role has no logs:write): only the lease holder writes a job's lines.
+ */
 import { Elysia } from "elysia";
 import { AppError } from "../core/errors.ts";
 import { isJobId } from "../core/ids.ts";
 import type { Logger } from "../core/log.ts";
 import { authenticate, baseApp, parseJsonBody, readBodyText, type AuthOptions } from "../http/common.ts";
+import { authorize, type Role } from "../auth/principal.ts";
+import { LOG_CREDENTIAL_HEADER, verifyLogCredential } from "../auth/log-credential.ts";
 import { lastEventSeq, sse, type StreamServer } from "../http/sse.ts";
 import { parseLogBatch } from "../protocol/log-batch.ts";
 import { followLines, IngestNotifier } from "./follow.ts";
@@ -14,9 +24,11 @@ export interface LogAppDeps {
   auth: AuthOptions;
   maxBodyBytes: number;
   log: Logger;
-  /** Whether a job record exists (the control plane's truth): a job that has not printed yet is still followable. */
-  jobExists(id: string): Promise<boolean>;
+  /** The organisation of a job's record (the control plane's truth), null when there is none. */
+  jobOrg(id: string): Promise<string | null>;
 }
+
+const READERS: readonly Role[] = ["operator", "org-admin", "member", "viewer"];
 
 function intParam(name: string, raw: string | undefined, dflt: number, max: number): number {
   if (raw === undefined) return dflt;
@@ -27,6 +39,20 @@ function intParam(name: string, raw: string | undefined, dflt: number, max: numb
 
 function jobId(id: string): string {
   if (!isJobId(id)) throw new AppError("not_found", "no logs for that job id");
+  return id;
+}
+
+/**
+ * The job id a reader may read: its org from the stored lines, else from the job's record (so a job
+ * that has not printed yet is still readable and followable). A job of another org is a 404, as is
+ * one that does not exist.
+ */
+async function readableJob(deps: LogAppDeps, request: Request, raw: string): Promise<string> {
+  const p = await authenticate(request, deps.auth, READERS);
+  const id = jobId(raw);
+  const org = deps.store.orgOf(id) ?? (await deps.jobOrg(id));
+  if (org === null) throw new AppError("not_found", `job ${id} not found`);
+  authorize(p, "logs:read", { org, what: `job ${id}` });
   return id;
 }
 
@@ -43,9 +69,14 @@ export function logApp(deps: LogAppDeps) {
     .post(
       "/v1/logs",
       async ({ request }) => {
-        await authenticate(request, deps.auth, ["agent", "operator"]); // before a byte of the body is read
+        // Token and credential before a byte of the body is read.
+        const agent = await authenticate(request, deps.auth, ["agent"]);
+        const credential = await verifyLogCredential(deps.auth.secret, request.headers.get(LOG_CREDENTIAL_HEADER));
+        if (credential.agentId !== agent.agentId) throw new AppError("forbidden", `this log credential was handed to agent ${credential.agentId}, not ${agent.agentId}`, { credential: "other_agent" });
         const batch = parseLogBatch(parseJsonBody(await readBodyText(request, deps.maxBodyBytes)));
-        const r = store.ingest(batch);
+        if (batch.jobId !== credential.jobId || batch.attempt !== credential.attempt)
+          throw new AppError("forbidden", `this log credential covers job ${credential.jobId} attempt ${credential.attempt} only`, { credential: "other_attempt" });
+        const r = store.ingest(batch, credential.org);
         notifier.notify(batch.jobId);
         return { ok: true, inserted: r.inserted };
       },
@@ -53,26 +84,22 @@ export function logApp(deps: LogAppDeps) {
     )
     .group("/v1/jobs/:id", (app) =>
       app
-        .onBeforeHandle(async ({ request }) => {
-          await authenticate(request, deps.auth, ["operator"]);
-        })
-        .get("/logs", ({ params, query }) => {
-          const id = jobId(params.id);
+        .get("/logs", async ({ params, query, request }) => {
+          const id = await readableJob(deps, request, params.id);
           const offset = intParam("offset", query.offset, 0, Number.MAX_SAFE_INTEGER);
           const limit = intParam("limit", query.limit, 1000, 10_000);
           const lines = store.read(id, offset, limit);
           return { jobId: id, offset, lines, ended: store.ended(id), total: store.count(id) };
         })
-        .get("/logs/search", ({ params, query }) => {
-          const id = jobId(params.id);
+        .get("/logs/search", async ({ params, query, request }) => {
+          const id = await readableJob(deps, request, params.id);
           if (!query.q) throw new AppError("validation_failed", "q: is required", { field: "q" });
           return { jobId: id, lines: store.search(id, query.q, intParam("limit", query.limit, 100, 10_000)) };
         })
         // Each line's event id is the offset after it; a reconnect's Last-Event-ID wins over ?offset.
         .get("/logs/follow", async ({ params, query, request, server }) => {
-          const id = jobId(params.id);
+          const id = await readableJob(deps, request, params.id);
           const offset = lastEventSeq(request) ?? intParam("offset", query.offset, 0, Number.MAX_SAFE_INTEGER);
-          if (!store.known(id) && !(await deps.jobExists(id))) throw new AppError("not_found", `job ${id} not found`);
           const abort = new AbortController();
           return sse(toEvents(followLines(store, notifier, id, offset, abort.signal)), {
             request,

@@ -6,7 +6,7 @@ export const logSettings = {
   port: listenPort("NIMBUS_LOGS_PORT", "Port of the log service.", 7071),
   dbPath: { env: "NIMBUS_LOGS_DB", doc: "SQLite file the log service stores lines in.", schema: str(), default: ".nimbus/logs.sqlite" },
   authSecret,
-  // The jobs bucket tells a follow whether a job that has logged nothing yet exists.
+  // The jobs bucket names the organisation of a job that has logged nothing yet (and tells a follow it exists).
   natsUrl,
   natsToken,
   maxBodyBytes: { env: "NIMBUS_LOGS_MAX_BODY_BYTES", doc: "Largest accepted log batch.", schema: int(1024, 64 * 1024 * 1024), default: "8388608" },

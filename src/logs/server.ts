@@ -6,24 +6,38 @@ import { connectNats } from "../nats/connect.ts";
 import { API, isApiError } from "../nats/errors.ts";
 import { JOBS_BUCKET } from "../nats/topology.ts";
 import { JobStore } from "../jobs/store.ts";
+import { orgOf } from "../jobs/org.ts";
 import { logApp } from "./app.ts";
 import type { logSettings } from "./config.ts";
 import { openSqliteLogStore } from "./store.ts";
 
+/** How many jobs' organisations are remembered (a job's org never changes, so only the bound matters). */
+const ORG_CACHE_SIZE = 10_000;
+
 /**
- * Whether a job record exists, read from the jobs bucket. The control plane creates the bucket and
- * may start after us: until it exists, no job does. Any other NATS error is an error, not a "no".
+ * The organisation of a job's record, read from the jobs bucket and remembered (bounded, oldest
+ * first out). The control plane creates the bucket and may start after us: until it exists, no job
+ * does. Any other NATS error is an error, not a "no". A job not found is not remembered: it may be
+ * created a moment later.
  */
-function jobRecords(js: JetStreamClient): (id: string) => Promise<boolean> {
+function jobOrgs(js: JetStreamClient): (id: string) => Promise<string | null> {
   let jobs: JobStore | undefined;
+  const known = new Map<string, string>();
   return async (id) => {
+    const hit = known.get(id);
+    if (hit !== undefined) return hit;
     jobs ??= new JobStore(await new Kvm(js).open(JOBS_BUCKET), js);
+    let rec;
     try {
-      return (await jobs.get(id)) !== null;
+      rec = await jobs.get(id);
     } catch (e) {
-      if (isApiError(e, API.streamNotFound)) return false;
+      if (isApiError(e, API.streamNotFound)) return null;
       throw e;
     }
+    if (!rec) return null;
+    if (known.size >= ORG_CACHE_SIZE) known.delete(known.keys().next().value!);
+    known.set(id, orgOf(rec.value));
+    return orgOf(rec.value);
   };
 }
 
@@ -36,7 +50,7 @@ export async function startLogService(config: ConfigOf<typeof logSettings>) {
     auth: { secret: config.authSecret },
     maxBodyBytes: config.maxBodyBytes,
     log,
-    jobExists: jobRecords(jetstream(nc)),
+    jobOrg: jobOrgs(jetstream(nc)),
   }).listen({ hostname: config.host, port: config.port });
   const url = `http://${config.host}:${app.server!.port}`;
   log.info("log service listening", { url });

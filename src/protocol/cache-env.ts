@@ -30,6 +30,8 @@ export function cacheEnvUnset(protocol: CacheProtocol): string[] {
 export interface MintCacheEnvInput extends RunScopeInput {
   secret: string;
   url: string;
+  /** The organisation the entries belong to (default "default"). */
+  org?: string;
   repo: string;
   protocol: CacheProtocol;
   ttlSeconds?: number;
@@ -38,7 +40,7 @@ export interface MintCacheEnvInput extends RunScopeInput {
 
 /** Mint a fresh runtime token for a repository and ref, and return the client environment. */
 export async function mintCacheEnv(i: MintCacheEnvInput): Promise<Record<string, string>> {
-  const token = await mintRuntimeToken(i.secret, { repo: i.repo, scopes: scopesForRun(i), ttlSeconds: i.ttlSeconds ?? 6 * 3600, subject: i.subject });
+  const token = await mintRuntimeToken(i.secret, { org: i.org, repo: i.repo, scopes: scopesForRun(i), ttlSeconds: i.ttlSeconds ?? 6 * 3600, subject: i.subject });
   return cacheEnv({ url: i.url, token, protocol: i.protocol });
 }
 

@@ -2,11 +2,17 @@
  * Runtime tokens for the cache: HS256 JWTs shaped like GitHub's ACTIONS_RUNTIME_TOKEN. The `ac`
  * claim is a JSON *string* of [{Scope, Permission}] (buildkit's client parses it and needs `exp`
  * and `nbf`); the first writable scope receives saves, and the order is the lookup order.
- * A distinct audience keeps these tokens from ever passing as admin or agent tokens.
+ * A distinct audience keeps these tokens from ever passing as admin or agent tokens. The `org` claim
+ * names the job's organisation: the cache keeps each org's entries apart, even for repositories of
+ * the same name; a token without one (minted before organisations) is of "default".
  * Shared below the apps: the cache verifies them; the control plane and the cache's admin API mint them.
  */
 import { SignJWT, jwtVerify, errors as joseErrors } from "jose";
 import { AppError } from "../core/errors.ts";
+import { isOrgId } from "../auth/principal.ts";
+
+/** The organisation of a runtime token that names none. */
+export const DEFAULT_CACHE_ORG = "default";
 
 /** Permission bits as GitHub encodes them in the runtime token's `ac` claim. */
 export const READ = 1;
@@ -18,8 +24,10 @@ export interface CacheScope {
   permission: number;
 }
 
-/** Who is asking: the repository and the ordered scopes of a verified runtime token. */
+/** Who is asking: the organisation, the repository and the ordered scopes of a verified runtime token. */
 export interface Caller {
+  /** The tenant the entries belong to (not the repository's owner). */
+  org: string;
   /** owner/name, lower case. */
   repo: string;
   scopes: CacheScope[];
@@ -73,6 +81,8 @@ export function scopesForRun(input: RunScopeInput): CacheScope[] {
 }
 
 export interface MintInput {
+  /** The job's organisation (default "default"). */
+  org?: string;
   repo: string;
   scopes: CacheScope[];
   ttlSeconds: number;
@@ -82,9 +92,11 @@ export interface MintInput {
 
 export async function mintRuntimeToken(secret: string, input: MintInput): Promise<string> {
   const repo = checkRepo(input.repo);
+  const org = input.org ?? DEFAULT_CACHE_ORG;
+  if (!isOrgId(org)) throw bad("org", "must be an organisation id");
   const now = Math.floor(Date.now() / 1000);
   const ac = JSON.stringify(input.scopes.map((s) => ({ Scope: s.scope, Permission: s.permission })));
-  return new SignJWT({ ac, repository: repo })
+  return new SignJWT({ ac, repository: repo, org })
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setIssuer(ISSUER)
     .setAudience(CACHE_AUDIENCE)
@@ -123,5 +135,7 @@ export async function verifyRuntimeToken(secret: string, token: string | undefin
     throw new AppError("unauthorized", "invalid runtime token");
   }
   if (typeof payload.repository !== "string") throw new AppError("unauthorized", "token names no repository");
-  return { repo: checkRepo(payload.repository), scopes: parseAc(payload.ac) };
+  const org = payload.org ?? DEFAULT_CACHE_ORG;
+  if (!isOrgId(org)) throw new AppError("unauthorized", "token names no valid organisation");
+  return { org, repo: checkRepo(payload.repository), scopes: parseAc(payload.ac) };
 }

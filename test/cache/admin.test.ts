@@ -11,20 +11,22 @@ let admin: Record<string, string>;
 beforeAll(async () => {
   cache = await startTestCache();
   admin = { authorization: `Bearer ${await cache.adminToken()}` };
-  await saveV1(cache.url, await cache.token("acme/app", { ref: "refs/heads/main" }), "npm-1", "v", seededBytes("1", 1000));
-  await saveV1(cache.url, await cache.token("acme/app", { ref: "refs/heads/dev" }), "npm-2", "v", seededBytes("2", 2000));
-  await saveV1(cache.url, await cache.token("acme/lib", { ref: "refs/heads/main" }), "go-1", "v", seededBytes("3", 500));
-  await saveV1(cache.url, await cache.token("other/x", { ref: "refs/heads/main" }), "go-1", "v", seededBytes("4", 100));
+  await saveV1(cache.url, await cache.token("acme/app", { ref: "refs/heads/main" }, 600, "acme"), "npm-1", "v", seededBytes("1", 1000));
+  await saveV1(cache.url, await cache.token("acme/app", { ref: "refs/heads/dev" }, 600, "acme"), "npm-2", "v", seededBytes("2", 2000));
+  await saveV1(cache.url, await cache.token("acme/lib", { ref: "refs/heads/main" }, 600, "acme"), "go-1", "v", seededBytes("3", 500));
+  await saveV1(cache.url, await cache.token("other/x", { ref: "refs/heads/main" }, 600, "other"), "go-1", "v", seededBytes("4", 100));
 });
 afterAll(() => cache.cleanup());
 
 const get = async (path: string) => (await fetch(`${cache.url}${path}`, { headers: admin })).json() as Promise<any>;
 
 describe("admin API", () => {
-  test("needs an admin token", async () => {
+  test("needs a Nimbus token of a non-agent role", async () => {
     expect((await fetch(`${cache.url}/v1/cache/entries`)).status).toBe(401);
     const runtime = await cache.token("acme/app", { ref: "refs/heads/main" });
     expect((await fetch(`${cache.url}/v1/cache/entries`, { headers: { authorization: `Bearer ${runtime}` } })).status).toBe(401);
+    const agent = await cache.roleToken("agent", null);
+    expect((await fetch(`${cache.url}/v1/cache/entries`, { headers: { authorization: `Bearer ${agent}` } })).status).toBe(403);
   });
 
   test("ls: entries filtered by repo, org and key prefix", async () => {
@@ -46,7 +48,7 @@ describe("admin API", () => {
     const del = await fetch(`${cache.url}/v1/cache/entries/${one.id}`, { method: "DELETE", headers: admin });
     expect(await del.json()).toEqual({ deleted: [one.id] });
     expect((await fetch(`${cache.url}/v1/cache/entries/${one.id}`, { method: "DELETE", headers: admin })).status).toBe(404);
-    const bulk = await (await fetch(`${cache.url}/v1/cache/entries?repo=acme/app&key=npm-`, { method: "DELETE", headers: admin })).json() as any;
+    const bulk = await (await fetch(`${cache.url}/v1/cache/entries?repo=acme/app&key=npm-&org=acme`, { method: "DELETE", headers: admin })).json() as any;
     expect(bulk.deleted.length).toBe(2);
     expect((await fetch(`${cache.url}/v1/cache/entries`, { method: "DELETE", headers: admin })).status).toBe(422);
     expect((await get("/v1/cache/entries")).entries.map((e: any) => e.key)).toEqual(["go-1"]);
@@ -64,6 +66,7 @@ describe("admin API", () => {
     const body = (await r.json()) as { token: string; scopes: unknown };
     const who = await verifyRuntimeToken(SECRET, body.token);
     expect(who.repo).toBe("acme/app");
+    expect(who.org).toBe("default"); // an operator naming no org
     expect(who.scopes.map((s) => s.scope)).toEqual(["refs/pull/3/merge", "refs/heads/dev", "refs/heads/main"]);
   });
 });
@@ -76,7 +79,7 @@ describe("cache env", () => {
   });
 
   test("mintCacheEnv gives a working environment", async () => {
-    const env = await mintCacheEnv({ secret: SECRET, url: cache.url, repo: "acme/lib", ref: "refs/heads/main", protocol: "v1" });
+    const env = await mintCacheEnv({ secret: SECRET, url: cache.url, org: "acme", repo: "acme/lib", ref: "refs/heads/main", protocol: "v1" });
     const r = await rawClient(env.ACTIONS_CACHE_URL!.slice(0, -1), env.ACTIONS_RUNTIME_TOKEN!).lookup(["go-"], "v");
     expect(((await r.json()) as { cacheKey: string }).cacheKey).toBe("go-1");
   });

@@ -14,7 +14,7 @@ import { testCore } from "./support/core.ts";
 const cleanups: (() => void)[] = [];
 afterEach(() => cleanups.splice(0).forEach((f) => f()));
 
-const who: Caller = { repo: "acme/app", scopes: [{ scope: "refs/heads/main", permission: WRITE | 1 }] };
+const who: Caller = { org: "acme", repo: "acme/app", scopes: [{ scope: "refs/heads/main", permission: WRITE | 1 }] };
 const azureId = (prefix: string, n: number) => btoa(prefix + String(n).padStart(6, "0"));
 const stream = (b: Uint8Array) => new Blob([b as Uint8Array<ArrayBuffer>]).stream() as ReadableStream<Uint8Array>;
 

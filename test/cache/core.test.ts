@@ -18,7 +18,11 @@ function core(limits = {}) {
   return t;
 }
 
-const caller = (repo: string, ...scopes: [string, number][]): Caller => ({ repo, scopes: scopes.map(([scope, permission]) => ({ scope, permission })) });
+/** A caller of the org named like the repository's owner (or `org` given as "org:repo"). */
+const caller = (repo: string, ...scopes: [string, number][]): Caller => {
+  const [org, name] = repo.includes(":") ? repo.split(":") as [string, string] : [repo.split("/")[0]!, repo];
+  return { org, repo: name, scopes: scopes.map(([scope, permission]) => ({ scope, permission })) };
+};
 
 async function put(t: ReturnType<typeof testCore>, who: Caller, key: string, body = "data", version = "v") {
   const e = await reserve(t.d, who, { key, version, size: body.length, protocol: "v1" });
@@ -117,6 +121,41 @@ describe("quotas and eviction", () => {
     const names: string[] = [];
     for await (const o of t.d.store.list("e/")) names.push(o.name);
     expect(names.length).toBe(1);
+  });
+});
+
+describe("organisations", () => {
+  test("the same repository name in two orgs shares nothing: lookups, saves, uploads", async () => {
+    const t = core({});
+    const acme = caller("acme:shared/app", ["refs/heads/main", 3]);
+    const globex = caller("globex:shared/app", ["refs/heads/main", 3]);
+    await put(t, acme, "deps", "acme-bytes");
+    expect(await lookup(t.d, globex, ["deps"], "v", "v1")).toBeUndefined(); // exact key
+    expect(await lookup(t.d, globex, ["de"], "v", "v1")).toBeUndefined(); // prefix
+    expect((await lookup(t.d, acme, ["deps"], "v", "v1"))?.entry.org).toBe("acme");
+    // globex saves the same (repo, scope, key, version): its own entry, not a conflict with acme's.
+    await put(t, globex, "deps", "globex-bytes");
+    expect((await lookup(t.d, globex, ["deps"], "v", "v1"))?.entry.size).toBe("globex-bytes".length);
+    expect((await lookup(t.d, acme, ["deps"], "v", "v1"))?.entry.size).toBe("acme-bytes".length);
+    // An upload of one org cannot be written to or committed by the other: as if it did not exist.
+    const half = await reserve(t.d, acme, { key: "half", version: "v", size: 4, protocol: "v1" });
+    await expect(writeChunk(t.d, globex, half.id, { start: 0, end: 3 }, bytesOf("evil"))).rejects.toMatchObject({ code: "not_found" });
+    await expect(commitById(t.d, globex, half.id, 4)).rejects.toMatchObject({ code: "not_found" });
+    expect(t.d.index.parts(half.id)).toEqual([]);
+  });
+
+  test("quotas are per org: one org's saves never evict another's entries, even of a repository of the same name", async () => {
+    const t = core({ repoQuotaBytes: 8, orgQuotaBytes: 12 });
+    const acme = caller("acme:shared/app", ["refs/heads/main", 3]);
+    const acmeLib = caller("acme:acme/lib", ["refs/heads/main", 3]);
+    const globex = caller("globex:shared/app", ["refs/heads/main", 3]);
+    await put(t, globex, "g1", "gggggggg"); // globex's shared/app at its repo quota
+    await put(t, acme, "a1", "aaaa");
+    await put(t, acme, "a2", "aaaa"); // acme's shared/app at 8: nothing goes, globex's 8 bytes are not counted
+    expect(t.d.index.list({ org: "acme" }).map((e) => e.key).sort()).toEqual(["a1", "a2"]);
+    await put(t, acmeLib, "l1", "llllllll"); // acme over 12: its least recently used goes, globex untouched
+    expect(t.d.index.list({ org: "acme" }).map((e) => e.key).sort()).toEqual(["a2", "l1"]);
+    expect(t.d.index.list({ org: "globex" }).map((e) => e.key)).toEqual(["g1"]);
   });
 });
 

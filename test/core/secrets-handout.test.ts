@@ -22,6 +22,7 @@ import { requestHandout } from "../../src/jobs/handout.ts";
 import { startHandoutService } from "../../src/control/handout.ts";
 import { openJobSecrets, sealJobSecrets } from "../../src/auth/seal.ts";
 import { mintToken } from "../../src/auth/tokens.ts";
+import { verifyLogCredential } from "../../src/auth/log-credential.ts";
 import { createLogger } from "../../src/core/log.ts";
 import { AppError, isAppError } from "../../src/core/errors.ts";
 import type { JobRecord, Versioned } from "../../src/jobs/record.ts";
@@ -140,7 +141,16 @@ describe("the claim-time handout", () => {
   test("the lease holder gets the job's secrets and cache token", async () => {
     const { job, lease } = await claimed("agent-a", { secrets: { TOKEN: SECRET } });
     const h = await requestHandout(nc, { jobId: job.value.id, attempt: 1, agentId: "agent-a", leaseRevision: lease.revision, agentToken: tokenA });
-    expect(h).toEqual({ secrets: { TOKEN: SECRET }, cacheToken: CACHE_TOKEN });
+    const { logCredential, ...rest } = h;
+    expect(rest).toEqual({ secrets: { TOKEN: SECRET }, cacheToken: CACHE_TOKEN });
+    // The attempt's log credential: this job, this attempt, this agent, the job's org ("default" on a record without one).
+    expect(await verifyLogCredential(AUTH, logCredential)).toMatchObject({ jobId: job.value.id, attempt: 1, agentId: "agent-a", org: "default" });
+  });
+
+  test("a job without secrets still gets its attempt's log credential", async () => {
+    const { job, lease } = await claimed("agent-a", {});
+    const h = await requestHandout(nc, { jobId: job.value.id, attempt: 1, agentId: "agent-a", leaseRevision: lease.revision, agentToken: tokenA });
+    expect((await verifyLogCredential(AUTH, h.logCredential)).jobId).toBe(job.value.id);
   });
 
   test("refused: another agent, a wrong attempt, a stale lease revision, a bad token, a finished job", async () => {

@@ -4,6 +4,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connectNats } from "../../src/nats/connect.ts";
 import { QUEUE_STREAM } from "../../src/nats/topology.ts";
 import { mintToken } from "../../src/auth/tokens.ts";
+import { LOG_CREDENTIAL_HEADER, mintLogCredential } from "../../src/auth/log-credential.ts";
 import { findInstancePids } from "../../agent/drivers/sandbox/procs.ts";
 import { testStack, type TestStack } from "../support/stack.ts";
 import { SignJWT } from "jose";
@@ -137,15 +138,18 @@ describe("bad input: a clear error and nothing enqueued", () => {
 });
 
 describe("log service", () => {
-  test("batches are idempotent and need an agent (or admin) token", async () => {
+  test("batches are idempotent and need an agent token with the attempt's log credential", async () => {
     const agentToken = (await mintToken(s.authSecret, { sub: "agent-x", role: "agent", ttlSeconds: 60 })).token;
+    const credential = await mintLogCredential(s.authSecret, { jobId: "j-logtest", attempt: 1, agentId: "agent-x", org: "default", ttlSeconds: 60 });
     const batch = { jobId: "j-logtest", attempt: 1, lines: [{ n: 0, ts: 1, stream: "out", text: "a" }, { n: 1, ts: 2, stream: "out", text: "b" }] };
-    const post = (token: string | null, body: unknown = batch) => s.api("/v1/logs", { method: "POST", json: body, token });
+    const post = (token: string | null, body: unknown = batch, cred: string | null = credential) =>
+      s.api("/v1/logs", { method: "POST", json: body, token, headers: cred ? { [LOG_CREDENTIAL_HEADER]: cred } : {} });
     expect((await post(null)).status).toBe(401);
+    expect((await post(agentToken, batch, null)).status).toBe(403); // no credential: not this agent's to write
     expect((await post(agentToken)).body.inserted).toBe(2);
     expect((await post(agentToken)).body.inserted).toBe(0); // resent: nothing stored twice
     expect((await post(agentToken, { ...batch, lines: [{ n: 0, ts: 1, stream: "bogus", text: "a" }] })).status).toBe(422);
-    expect((await s.api("/v1/jobs/j-logtest/logs", { token: agentToken })).status).toBe(401); // reading needs admin
+    expect((await s.api("/v1/jobs/j-logtest/logs", { token: agentToken })).status).toBe(403); // agents do not read logs
     const r = await s.api("/v1/jobs/j-logtest/logs?offset=1");
     expect(r.body.lines.map((l: { text: string }) => l.text)).toEqual(["b"]);
     expect(r.body.ended).toBe(false);

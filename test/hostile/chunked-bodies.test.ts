@@ -20,6 +20,7 @@ import { logSettings } from "../../src/logs/config.ts";
 import { startControlPlane, type RunningControlPlane } from "../../src/control/server.ts";
 import { startLogService } from "../../src/logs/server.ts";
 import { mintToken } from "../../src/auth/tokens.ts";
+import { LOG_CREDENTIAL_HEADER, mintLogCredential } from "../../src/auth/log-credential.ts";
 
 const SECRET = "webhook-secret-for-tests-0123456789";
 const AUTH = "a".repeat(40);
@@ -161,7 +162,11 @@ describe("token before body", () => {
     const over = await sendChunked(cp.url, "/api/jobs", auth, 30 * MB, filler);
     expect(over.status).toBe(413);
     expect(over.sentBytes).toBeLessThan(1 * MB + 8 * MB);
-    const logsOver = await sendChunked(logs.url, "/v1/logs", auth, 30 * MB, filler);
+    // Log batches come from an agent with its attempt's log credential (operators do not ingest).
+    const agent = (await mintToken(AUTH, { sub: "agent-1", role: "agent", ttlSeconds: 600 })).token;
+    const credential = await mintLogCredential(AUTH, { jobId: "j-chunked", attempt: 1, agentId: "agent-1", org: "default", ttlSeconds: 600 });
+    const logsAuth = { authorization: `Bearer ${agent}`, [LOG_CREDENTIAL_HEADER]: credential, "content-type": "application/json" };
+    const logsOver = await sendChunked(logs.url, "/v1/logs", logsAuth, 30 * MB, filler);
     expect(logsOver.status).toBe(413);
 
     const spec = JSON.stringify({ command: ["true"], labels: ["nimbus"] });

@@ -47,7 +47,7 @@ export function v1Routes(d: HttpDeps) {
     }, { parse: "none" })
     .get("/caches", async ({ request, query }) => {
       const who = await caller(d, request);
-      const list = d.index.list({ repo: who.repo, key: query.key ? String(query.key) : undefined, state: "ready", limit: 100 });
+      const list = d.index.list({ org: who.org, repo: who.repo, key: query.key ? String(query.key) : undefined, state: "ready", limit: 100 });
       return { totalCount: list.length, artifactCaches: list.map((e) => ({ cacheKey: e.key, scope: e.scope, cacheVersion: e.version, creationTime: new Date(e.committedAt ?? e.createdAt).toISOString() })) };
     })
     .patch("/caches/:id", async ({ request, params, set }) => {

@@ -34,7 +34,7 @@ export function bytes(n: number): string {
 export const cacheLs: Command = {
   name: "cache ls",
   summary: "list Actions cache entries, newest first",
-  usage: "cache ls [--repo OWNER/NAME] [--org OWNER] [--key PREFIX] [--limit N] [--json]",
+  usage: "cache ls [--repo OWNER/NAME] [--org ORG] [--key PREFIX] [--limit N] [--json]",
   options: { repo: { type: "string" }, org: { type: "string" }, key: { type: "string" }, limit: { type: "string" } },
   async run(ctx, v) {
     const { api, url } = await cacheApi(ctx);

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../../../src/core/config/load.ts";
 import { mintToken } from "../../../src/auth/tokens.ts";
+import type { Role } from "../../../src/auth/principal.ts";
 import { cacheSettings } from "../../../src/cache/config.ts";
 import { startCacheService, type RunningCache } from "../../../src/cache/server.ts";
 import { mintRuntimeToken, scopesForRun, type RunScopeInput } from "../../../src/protocol/cache-token.ts";
@@ -14,8 +15,11 @@ export const SECRET = "test-secret-for-the-cache-service-0123456789";
 
 export interface TestCache extends RunningCache {
   dir: string;
-  token(repo: string, run: RunScopeInput, ttlSeconds?: number): Promise<string>;
+  /** A job's runtime token; its org is "default" unless named. */
+  token(repo: string, run: RunScopeInput, ttlSeconds?: number, org?: string): Promise<string>;
   adminToken(): Promise<string>;
+  /** A Nimbus token of `role` in `org` (null for an operator). */
+  roleToken(role: Role, org: string | null): Promise<string>;
   cleanup(): Promise<void>;
 }
 
@@ -36,8 +40,9 @@ export async function startTestCache(opts: { s3?: S3Server; env?: Record<string,
   return {
     ...svc,
     dir,
-    token: (repo, run, ttlSeconds = 600) => mintRuntimeToken(SECRET, { repo, scopes: scopesForRun(run), ttlSeconds }),
+    token: (repo, run, ttlSeconds = 600, org) => mintRuntimeToken(SECRET, { org, repo, scopes: scopesForRun(run), ttlSeconds }),
     adminToken: () => mintToken(SECRET, { sub: "admin", role: "operator", ttlSeconds: 600 }).then((t) => t.token),
+    roleToken: (role, org) => mintToken(SECRET, { sub: `${role}-${org}`, role, org, ttlSeconds: 600 }).then((t) => t.token),
     async cleanup() {
       await svc.stop();
       rmSync(dir, { recursive: true, force: true });

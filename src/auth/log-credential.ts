@@ -1,0 +1,67 @@
+/**
+ * Per-attempt log credentials: a short-lived HS256 JWT (jose) naming one job, one attempt, the agent
+ * holding that attempt's lease and the job's organisation. The control plane mints it in the secrets
+ * handout (src/control/handout.ts), which has just checked the lease; the log service accepts a batch
+ * only for the job and attempt its credential names, from the agent it names (defect 1, issue #11).
+ * A distinct audience keeps it from ever passing as a Nimbus token or a cache runtime token, and
+ * keeps those from passing as a credential.
+ */
+import { SignJWT, jwtVerify, errors as joseErrors } from "jose";
+import { AppError } from "../core/errors.ts";
+import { isJobId } from "../core/ids.ts";
+import { isOrgId } from "./principal.ts";
+
+const ISSUER = "nimbus";
+export const LOG_CREDENTIAL_AUDIENCE = "nimbus-log-writer";
+/** The header a log batch carries its credential in (the bearer is the agent's own token). */
+export const LOG_CREDENTIAL_HEADER = "x-nimbus-log-credential";
+/** Past the job's timeout, how long its spooled lines may still be shipped (a log-service outage, an agent restart). */
+export const LOG_CREDENTIAL_GRACE_SECONDS = 6 * 3600;
+
+export interface LogCredential {
+  jobId: string;
+  attempt: number;
+  agentId: string;
+  org: string;
+  /** Seconds since epoch. */
+  exp: number;
+}
+
+function key(secret: string): Uint8Array {
+  return new TextEncoder().encode(secret);
+}
+
+/** How long a credential for a job with this timeout lives: the run, then the grace to ship its spool. */
+export function logCredentialTtl(timeoutSeconds: number): number {
+  return timeoutSeconds + LOG_CREDENTIAL_GRACE_SECONDS;
+}
+
+export async function mintLogCredential(secret: string, c: Omit<LogCredential, "exp"> & { ttlSeconds: number }): Promise<string> {
+  if (!isJobId(c.jobId) || !Number.isInteger(c.attempt) || c.attempt < 1 || !c.agentId || !isOrgId(c.org))
+    throw new AppError("validation_failed", "a log credential names a job id, an attempt, an agent and an organisation");
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ job: c.jobId, att: c.attempt, org: c.org })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setIssuer(ISSUER)
+    .setAudience(LOG_CREDENTIAL_AUDIENCE)
+    .setSubject(c.agentId)
+    .setIssuedAt(now)
+    .setExpirationTime(now + c.ttlSeconds)
+    .sign(key(secret));
+}
+
+/** Verify a credential; every failure is `forbidden` (the agent's token was fine, this batch is not its to send). */
+export async function verifyLogCredential(secret: string, token: string | null | undefined): Promise<LogCredential> {
+  if (!token) throw new AppError("forbidden", `a log batch needs the attempt's log credential (${LOG_CREDENTIAL_HEADER})`, { credential: "missing" });
+  let payload: Record<string, unknown>;
+  try {
+    ({ payload } = await jwtVerify(token, key(secret), { issuer: ISSUER, audience: LOG_CREDENTIAL_AUDIENCE, algorithms: ["HS256"], requiredClaims: ["sub", "exp"] }));
+  } catch (e) {
+    if (e instanceof joseErrors.JWTExpired) throw new AppError("forbidden", "the log credential expired", { credential: "expired" });
+    throw new AppError("forbidden", "the log credential is not valid", { credential: "invalid" });
+  }
+  const { job, att, org } = payload;
+  if (typeof job !== "string" || !isJobId(job) || typeof att !== "number" || !Number.isInteger(att) || !isOrgId(org))
+    throw new AppError("forbidden", "the log credential names no job attempt", { credential: "invalid" });
+  return { jobId: job, attempt: att, agentId: String(payload.sub), org, exp: Number(payload.exp) };
+}

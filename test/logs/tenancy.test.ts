@@ -1,0 +1,180 @@
+/**
+ * Issue #11 for the log service, against a real nats-server, the real control-plane handout and the
+ * real log service: log batches only from the lease holder of that attempt (part 4, defect 1, "log
+ * forgery"), and reads (logs, search, follow) only by principals of the job's organisation.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { startNats, type NatsServer } from "../support/nats.ts";
+import { freePort } from "../support/net.ts";
+import { connectNats } from "../../src/nats/connect.ts";
+import { ensureTopology, type Topology } from "../../src/nats/topology.ts";
+import { JobStore } from "../../src/jobs/store.ts";
+import { Lease } from "../../src/jobs/lifecycle/lease.ts";
+import { fencedWrite, tryTransition } from "../../src/jobs/lifecycle/transition.ts";
+import { submitJob } from "../../src/jobs/submit.ts";
+import { parseJobSpec } from "../../src/jobs/spec.ts";
+import { requestHandout } from "../../src/jobs/handout.ts";
+import { startHandoutService } from "../../src/control/handout.ts";
+import { mintToken } from "../../src/auth/tokens.ts";
+import { LOG_CREDENTIAL_HEADER, mintLogCredential } from "../../src/auth/log-credential.ts";
+import { loadConfig } from "../../src/core/config/load.ts";
+import { logSettings } from "../../src/logs/config.ts";
+import { startLogService } from "../../src/logs/server.ts";
+import { createLogger } from "../../src/core/log.ts";
+import type { Role } from "../../src/auth/principal.ts";
+
+const AUTH = "l".repeat(40);
+let nats: NatsServer;
+let nc: NatsConnection;
+let t: Topology;
+let store: JobStore;
+let handout: { stop(): void };
+let logs: { url: string; stop(): Promise<void> };
+let dir: string;
+const agentToken: Record<string, string> = {};
+
+beforeAll(async () => {
+  nats = await startNats();
+  nc = await connectNats({ url: nats.url, name: "test" });
+  t = await ensureTopology(nc);
+  store = new JobStore(t.jobs, t.js);
+  handout = startHandoutService({ nc, store, leases: t.leases, secretsKey: new Uint8Array(randomBytes(32)), authSecret: AUTH, log: createLogger("test") });
+  dir = mkdtempSync(join(tmpdir(), "nimbus-logs-tenancy-"));
+  logs = await startLogService(loadConfig(logSettings, { NIMBUS_NATS_URL: nats.url, NIMBUS_AUTH_SECRET: AUTH, NIMBUS_LOGS_PORT: String(await freePort()), NIMBUS_LOGS_DB: join(dir, "logs.sqlite") }));
+  for (const a of ["agent-a", "agent-b"]) agentToken[a] = (await mintToken(AUTH, { sub: a, role: "agent", ttlSeconds: 600 })).token;
+}, 30_000);
+
+afterAll(async () => {
+  await logs?.stop();
+  handout?.stop();
+  await nc?.close();
+  await nats?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A job of `org` running on `agentId`, and the log credential the handout gave that agent for it. */
+async function running(agentId: string, org?: string): Promise<{ id: string; credential: string }> {
+  const { job } = await submitJob({ store, labels: { baseLabel: "nimbus", defaultIsolation: "sandbox" }, maxAttempts: 2 }, parseJobSpec({ command: ["true"] }), { sub: "someone", org: org ?? "default" });
+  const lease = (await Lease.acquire(t.leases, { jobId: job.value.id, agentId, attempt: 1, ttlMs: 60_000 }))!;
+  const leased = await tryTransition(store, job, "leased", { agentId });
+  if (leased === "stale") throw new Error("stale");
+  const h = await requestHandout(nc, { jobId: job.value.id, attempt: 1, agentId, leaseRevision: lease.revision, agentToken: agentToken[agentId]! });
+  const booting = await fencedWrite(lease, store, leased, "booting");
+  if (booting === "lost") throw new Error("lost");
+  if ((await fencedWrite(lease, store, booting, "running")) === "lost") throw new Error("lost");
+  return { id: job.value.id, credential: h.logCredential! };
+}
+
+const batch = (jobId: string, texts: string[], attempt = 1, end = false) => ({
+  jobId, attempt, lines: texts.map((text, n) => ({ n, ts: n + 1, stream: "out", text })), ...(end ? { end: { lines: texts.length, exitCode: 0 } } : {}),
+});
+
+async function post(body: unknown, token: string | null, credential?: string) {
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (credential) headers[LOG_CREDENTIAL_HEADER] = credential;
+  const res = await fetch(`${logs.url}/v1/logs`, { method: "POST", headers, body: JSON.stringify(body) });
+  return { status: res.status, body: (await res.json()) as any };
+}
+
+async function get(path: string, token: string) {
+  const res = await fetch(logs.url + path, { headers: { authorization: `Bearer ${token}` } });
+  return { status: res.status, text: await res.text(), type: res.headers.get("content-type") ?? "" };
+}
+
+const reader = async (role: Role, org: string | null) => (await mintToken(AUTH, { sub: `${role}-${org}`, role, org, ttlSeconds: 600 })).token;
+const texts = async (id: string) => JSON.parse((await get(`/v1/jobs/${id}/logs`, await reader("operator", null))).text).lines.map((l: { text: string }) => l.text);
+
+describe("log forgery (issue #11 part 4.1)", () => {
+  test("a forged batch with another agent's token for a running job that has not printed yet is refused and never displaces the real lines", async () => {
+    const job = await running("agent-a");
+    // The attack from the issue: agent B's (valid) token, a batch for A's job, line numbers 0 and 1.
+    const forged = await post(batch(job.id, ["forged 0", "forged 1"]), agentToken["agent-b"]!);
+    expect(forged.status).toBe(403);
+    expect(forged.body.code).toBe("forbidden");
+    expect(await texts(job.id)).toEqual([]); // nothing stored
+    // B holding a credential of its own job does not help it write A's.
+    const own = await running("agent-b");
+    expect((await post(batch(job.id, ["forged"]), agentToken["agent-b"]!, own.credential)).status).toBe(403);
+    // Nor does presenting A's credential (copied) under B's token.
+    expect((await post(batch(job.id, ["forged"]), agentToken["agent-b"]!, job.credential)).status).toBe(403);
+    // An operator does not ingest either: only the lease holder writes a job's lines.
+    expect((await post(batch(job.id, ["forged"]), await reader("operator", null), job.credential)).status).toBe(403);
+    expect(await texts(job.id)).toEqual([]);
+    // The real lines, from the lease holder with its credential, take their line numbers.
+    const real = await post(batch(job.id, ["real 0", "real 1"]), agentToken["agent-a"]!, job.credential);
+    expect(real).toEqual({ status: 200, body: { ok: true, inserted: 2 } });
+    expect(await texts(job.id)).toEqual(["real 0", "real 1"]);
+  });
+
+  test("an attempt that never existed cannot be invented, and a credential covers its own job only", async () => {
+    const job = await running("agent-a");
+    const other = await running("agent-a");
+    expect((await post(batch(job.id, ["invented"], 2), agentToken["agent-a"]!, job.credential)).status).toBe(403);
+    expect((await post(batch(other.id, ["wrong job"]), agentToken["agent-a"]!, job.credential)).status).toBe(403);
+    expect(await texts(job.id)).toEqual([]);
+    expect(await texts(other.id)).toEqual([]);
+  });
+
+  test("no credential, a bad one, an expired one or one signed with another secret: 403, nothing stored", async () => {
+    const job = await running("agent-a");
+    const a = agentToken["agent-a"]!;
+    const expired = await mintLogCredential(AUTH, { jobId: job.id, attempt: 1, agentId: "agent-a", org: "default", ttlSeconds: -10 });
+    const foreign = await mintLogCredential("x".repeat(40), { jobId: job.id, attempt: 1, agentId: "agent-a", org: "default", ttlSeconds: 600 });
+    for (const credential of [undefined, "garbage", expired, foreign, a /* an agent token is not a credential */]) {
+      const r = await post(batch(job.id, ["x"]), a, credential);
+      expect({ status: r.status, code: r.body.code }).toEqual({ status: 403, code: "forbidden" });
+    }
+    expect((await post(batch(job.id, ["x"]), null, job.credential)).status).toBe(401);
+    expect(await texts(job.id)).toEqual([]);
+  });
+});
+
+describe("reads are org-scoped", () => {
+  test("logs, search and follow: the job's org and operators read; another org gets the 404 of a job that does not exist", async () => {
+    const job = await running("agent-a", "acme");
+    await post(batch(job.id, ["hello acme", "bye"], 1, true), agentToken["agent-a"]!, job.credential);
+    const paths = [`/v1/jobs/${job.id}/logs`, `/v1/jobs/${job.id}/logs/search?q=acme`, `/v1/jobs/${job.id}/logs/follow`];
+    for (const [role, org] of [["member", "acme"], ["viewer", "acme"], ["org-admin", "acme"], ["operator", null]] as [Role, string | null][]) {
+      const token = await reader(role, org);
+      for (const path of paths) {
+        const r = await get(path, token);
+        expect({ role, path, status: r.status }).toEqual({ role, path, status: 200 });
+        expect(r.text).toContain("hello acme");
+      }
+    }
+    const missing = await get(`/v1/jobs/j-doesnotexist/logs`, await reader("member", "globex"));
+    for (const [role, org] of [["member", "globex"], ["viewer", "globex"], ["org-admin", "globex"]] as [Role, string][]) {
+      const token = await reader(role, org);
+      for (const path of paths) {
+        const r = await get(path, token);
+        expect({ role, path, status: r.status }).toEqual({ role, path, status: 404 });
+        expect(r.text).not.toContain("hello");
+        expect(JSON.parse(r.text).code).toBe(JSON.parse(missing.text).code);
+      }
+    }
+    for (const path of paths) expect((await get(path, agentToken["agent-a"]!)).status).toBe(403); // agents do not read logs
+  });
+
+  test("a job of another org that has not printed yet is a 404 too (its org comes from the record)", async () => {
+    const job = await running("agent-a", "acme");
+    expect((await get(`/v1/jobs/${job.id}/logs`, await reader("member", "acme"))).status).toBe(200);
+    expect((await get(`/v1/jobs/${job.id}/logs`, await reader("member", "globex"))).status).toBe(404);
+    expect((await get(`/v1/jobs/${job.id}/logs/follow`, await reader("viewer", "globex"))).status).toBe(404);
+  });
+
+  test("stored lines carry the job's org: still scoped once the job's record is gone", async () => {
+    const job = await running("agent-a", "acme");
+    await post(batch(job.id, ["kept"]), agentToken["agent-a"]!, job.credential);
+    await t.jobs.purge(job.id); // as a bucket's history limit or an operator would
+    expect(await store.get(job.id)).toBeNull();
+    expect((await get(`/v1/jobs/${job.id}/logs`, await reader("viewer", "acme"))).text).toContain("kept");
+    expect((await get(`/v1/jobs/${job.id}/logs`, await reader("viewer", "globex"))).status).toBe(404);
+    expect((await get(`/v1/jobs/${job.id}/logs`, await reader("viewer", "default"))).status).toBe(404);
+  });
+});
