@@ -19,7 +19,7 @@ import { controlSettings } from "../../src/control/config.ts";
 import { logSettings } from "../../src/logs/config.ts";
 import { startControlPlane, type RunningControlPlane } from "../../src/control/server.ts";
 import { startLogService } from "../../src/logs/server.ts";
-import { mintToken } from "../../src/auth/tokens.ts";
+import { bootstrapToken } from "../../src/auth/mint.ts";
 
 const SECRET = "webhook-secret-for-tests-0123456789";
 const AUTH = "a".repeat(40);
@@ -102,7 +102,7 @@ beforeAll(async () => {
     }),
   );
   logs = await startLogService(loadConfig(logSettings, { NIMBUS_NATS_URL: nats.url, NIMBUS_AUTH_SECRET: AUTH, NIMBUS_LOGS_PORT: String(await freePort()), NIMBUS_LOGS_DB: join(dir, "logs.sqlite") }));
-  admin = (await mintToken(AUTH, { sub: "admin", role: "operator", ttlSeconds: 600 })).token;
+  admin = (await bootstrapToken(cp.ctx.tokens, { sub: "admin", role: "operator", ttlSeconds: 600 })).token;
 }, 30_000);
 
 afterAll(async () => {
