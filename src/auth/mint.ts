@@ -43,7 +43,10 @@ export async function mintRecorded(deps: MintDeps, r: TokenRequest, by: Actor, n
 
 /** A principal mints a token: the policy in ./ledger.ts (`checkMintPolicy`) first. */
 export async function mintFor(deps: MintDeps, minter: Principal & { exp: number }, r: TokenRequest, now = Date.now()): Promise<Minted> {
-  const req: TokenRequest = { ...r, org: r.org ?? (minter.role === "org-admin" ? minter.org : undefined) };
+  const orgRole = r.role !== "operator" && r.role !== "agent";
+  const req: TokenRequest = { ...r, org: r.org ?? (minter.role === "org-admin" && orgRole ? minter.org : undefined) };
+  authorize(minter, "tokens:mint");
+  if (minter.role === "org-admin" && !orgRole) throw new AppError("forbidden", `an org-admin mints only org-admin, member and viewer tokens`, { field: "role" });
   checkTokenRequest(req);
   checkMintPolicy(minter, req, Math.floor(now / 1000) + req.ttlSeconds);
   return mintRecorded(deps, req, actorOf(minter), now);
