@@ -4,6 +4,7 @@ import { api, token, type Queue } from "./api.ts";
 import { AgentsPage } from "./pages/Agents.tsx";
 import { JobPage } from "./pages/Job.tsx";
 import { JobsPage } from "./pages/Jobs.tsx";
+import { TokensPage } from "./pages/Tokens.tsx";
 import { usePoll } from "./poll.ts";
 import { href, useRoute } from "./router.ts";
 
@@ -19,7 +20,7 @@ function Login({ why, onToken }: { why?: string; onToken: () => void }) {
       }}
     >
       <h2>Sign in</h2>
-      <p>Paste an admin token: <code>nimbus token mint --role operator --sub you</code>, or open the dashboard link <code>nimbus up</code> prints.</p>
+      <p>Paste an admin token: <code>nimbus token mint --role operator --name you</code>, or open the dashboard link <code>nimbus up</code> prints.</p>
       {why && <p className="error">{why}</p>}
       <input type="password" value={value} onChange={(e) => setValue(e.target.value)} placeholder="admin token" aria-label="admin token" autoFocus />
       <button type="submit" disabled={!value.trim()}>Open the dashboard</button>
@@ -58,8 +59,9 @@ export function App() {
       <header className="top">
         <h1><a href={href.jobs()}>Nimbus</a></h1>
         <nav>
-          <a href={href.jobs()} className={route.page !== "agents" ? "on" : ""}>Jobs</a>
+          <a href={href.jobs()} className={route.page === "jobs" || route.page === "job" ? "on" : ""}>Jobs</a>
           <a href={href.agents()} className={route.page === "agents" ? "on" : ""}>Agents</a>
+          <a href={href.tokens()} className={route.page === "tokens" ? "on" : ""}>Tokens</a>
         </nav>
         <QueueSummary q={queue.data} />
         <button className="link" onClick={() => (token.clear(), setSignedIn((n) => n + 1))}>Sign out</button>
@@ -68,6 +70,7 @@ export function App() {
         {route.page === "jobs" && <JobsPage state={route.state} />}
         {route.page === "job" && <JobPage id={route.id} />}
         {route.page === "agents" && <AgentsPage queue={queue.data} />}
+        {route.page === "tokens" && <TokensPage />}
       </main>
     </>
   );
