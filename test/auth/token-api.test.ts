@@ -8,6 +8,8 @@ import { entryFor, ledgerVerdict, type LedgerEntry } from "../../src/auth/ledger
 import { PRUNE_GRACE_MS } from "../../src/auth/ledger-store.ts";
 import { mintToken, verifyToken } from "../../src/auth/tokens.ts";
 import { newTokenId } from "../../src/core/ids.ts";
+import { requestHandout } from "../../src/jobs/handout.ts";
+import { AppError } from "../../src/core/errors.ts";
 import { startNats, type NatsServer } from "../support/nats.ts";
 import { freePort } from "../support/net.ts";
 
@@ -126,4 +128,18 @@ describe("the ledger's rules", () => {
     expect(await cp.ctx.tokens.ledger.get(id)).toBeNull();
     expect((await api("/api/tokens", operator)).status).toBe(200);
   });
+});
+
+test("the secrets handout checks the ledger: a revoked or unrecorded agent token is refused before the job is looked at", async () => {
+  const code = (p: Promise<unknown>) => p.then(() => "ok", (e) => (e instanceof AppError ? `${e.code}: ${e.message}` : String(e)));
+  const ask = (agentToken: string) => requestHandout(cp.ctx.nc, { jobId: "j-nosuchjob", attempt: 1, agentId: "agent-h", leaseRevision: 1, agentToken });
+  const agent = await bootstrapToken(cp.ctx.tokens, { sub: "agent-h", role: "agent", ttlSeconds: 600 });
+  expect(await code(ask(agent.token))).toBe("not_found: job j-nosuchjob not found"); // recorded: it gets as far as the job
+  await cp.ctx.tokens.ledger.revoke(agent.entry.id, { sub: "root", tokenId: null });
+  const deadline = Date.now() + 5000;
+  let last = "";
+  while (Date.now() < deadline && !(last = await code(ask(agent.token))).startsWith("unauthorized")) await Bun.sleep(20);
+  expect(last).toBe("unauthorized: token was revoked");
+  const stray = (await mintToken(AUTH, { sub: "agent-h", role: "agent", ttlSeconds: 600 })).token;
+  expect(await code(ask(stray))).toBe("unauthorized: token is not in the ledger");
 });
