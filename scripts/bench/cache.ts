@@ -19,7 +19,8 @@ import { open } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { randomFillSync, randomUUID } from "node:crypto";
 import { join } from "node:path";
-import { mintToken } from "../../src/auth/tokens.ts";
+import { recordedToken } from "../../test/support/tokens.ts";
+import { startNats } from "../../test/support/nats.ts";
 import { mintRuntimeToken } from "../../src/protocol/cache-token.ts";
 import { freePort, waitFor } from "../../test/support/net.ts";
 import { actionsEnv, runClient } from "../../test/cache/support/client.ts";
@@ -174,16 +175,17 @@ async function downloads(label: string, url: string, id: number) {
   }
 }
 
-async function startService(): Promise<{ url: string; stop(): Promise<void> }> {
+async function startService(): Promise<{ url: string; natsUrl: string; stop(): Promise<void> }> {
+  const nats = await startNats(); // the cache watches the token ledger
   const port = await freePort();
   const proc = Bun.spawn([process.execPath, "src/cache/main.ts"], {
     cwd: join(import.meta.dir, "../.."),
-    env: { ...process.env, NIMBUS_CACHE_PORT: String(port), NIMBUS_CACHE_DB: join(root, "svc/index.sqlite"), NIMBUS_CACHE_DIR: join(root, "svc/data"), NIMBUS_AUTH_SECRET: SECRET, NIMBUS_LOG_LEVEL: "warn", NIMBUS_CACHE_REPO_QUOTA_BYTES: "0" },
+    env: { ...process.env, NIMBUS_CACHE_PORT: String(port), NIMBUS_CACHE_DB: join(root, "svc/index.sqlite"), NIMBUS_CACHE_DIR: join(root, "svc/data"), NIMBUS_AUTH_SECRET: SECRET, NIMBUS_NATS_URL: nats.url, NIMBUS_LOG_LEVEL: "warn", NIMBUS_CACHE_REPO_QUOTA_BYTES: "0" },
     stdout: "ignore", stderr: "inherit",
   });
   const url = `http://127.0.0.1:${port}`;
   await waitFor(async () => (await fetch(`${url}/healthz`).catch(() => null))?.ok ?? false, 10_000, "cache service");
-  return { url, stop: async () => { proc.kill(); await proc.exited; } };
+  return { url, natsUrl: nats.url, stop: async () => { proc.kill(); await proc.exited; await nats.stop(); } };
 }
 
 /** Run `tasks` with at most `n` in flight. */
@@ -284,7 +286,7 @@ try {
     await v1(svc.url, token, src, i);
     await v2(svc.url, token, src, i);
   }
-  const admin = await (await mintToken(SECRET, { sub: "admin", role: "operator", ttlSeconds: 600 })).token;
+  const admin = await recordedToken(svc.natsUrl, SECRET, { sub: "admin", role: "operator", ttlSeconds: 600 });
   await fetch(`${svc.url}/v1/cache/entries?repo=bench/repo`, { method: "DELETE", headers: { authorization: `Bearer ${admin}` } });
   if (!process.argv.includes("--skip-client")) await clientEndToEnd(svc.url, token, src);
   printTable();

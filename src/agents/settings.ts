@@ -39,7 +39,7 @@ export const agentSettings = {
     default: "",
   },
   stateDir: { env: "NIMBUS_AGENT_DIR", doc: "Directory for the agent's SQLite state and per-job directories.", schema: str(), default: ".nimbus/agent" },
-  token: { env: "NIMBUS_AGENT_TOKEN", doc: "Agent token (from `nimbus token mint --role agent --sub AGENT_ID`; bound to that agent id) for the log service.", schema: secret(20), secret: true },
+  token: { env: "NIMBUS_AGENT_TOKEN", doc: "Agent token (from `nimbus token mint --role agent --name AGENT_ID`, recorded in the token ledger; bound to that agent id) for the log service and the secrets handout.", schema: secret(20), secret: true },
   slots: { env: "NIMBUS_AGENT_SLOTS", doc: "Jobs this agent runs at once.", schema: int(1, 1024), default: "2" },
   labels: { env: "NIMBUS_AGENT_LABELS", doc: "Extra labels shown for this agent (informational).", schema: list(), default: "" },
   drivers: {

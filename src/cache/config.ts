@@ -1,5 +1,5 @@
 /** Settings of the cache service process, declared once (see src/core/config/settings.ts). */
-import { authSecret, host, listenPort, metricsEnabled } from "../core/config/common.ts";
+import { authSecret, host, listenPort, metricsEnabled, natsReplicas, natsToken, natsUrl } from "../core/config/common.ts";
 import { bool, int, oneOf, optionalStr, str, type SettingsSpec } from "../core/config/settings.ts";
 
 const GiB = 1024 ** 3;
@@ -31,6 +31,10 @@ export const cacheSettings = {
   s3AccessKeyId: { env: "NIMBUS_CACHE_S3_ACCESS_KEY_ID", doc: "S3 access key id (empty: the SDK's default chain).", schema: optionalStr(), default: "" },
   s3SecretAccessKey: { env: "NIMBUS_CACHE_S3_SECRET_ACCESS_KEY", doc: "S3 secret key.", schema: optionalStr(), default: "", secret: true },
   authSecret,
+  // The token ledger (revocations) is watched over NATS.
+  natsUrl,
+  natsToken,
+  natsReplicas,
   metrics: metricsEnabled,
   maxEntryBytes: bytes("NIMBUS_CACHE_MAX_ENTRY_BYTES", "Largest archive accepted.", 10 * GiB),
   maxPartBytes: bytes("NIMBUS_CACHE_MAX_PART_BYTES", "Largest single request body (v1 chunk, v2 block or single PUT).", 5 * GiB),

@@ -10,6 +10,9 @@ import { cacheMetrics } from "./metrics.ts";
 import { UrlSigner } from "./signing.ts";
 import { openStore } from "./storage/open.ts";
 import { BlockPlacer } from "./placement.ts";
+import { connectNats } from "../nats/connect.ts";
+import { ensureTokenLedger } from "../nats/topology.ts";
+import { LedgerView } from "../auth/ledger-store.ts";
 
 export type CacheConfig = ConfigOf<typeof cacheSettings>;
 
@@ -21,6 +24,8 @@ export interface RunningCache {
 
 export async function startCacheService(config: CacheConfig): Promise<RunningCache> {
   const log = createLogger("cache");
+  const nc = await connectNats({ url: config.natsUrl, token: config.natsToken, name: "nimbus-cache" });
+  const ledger = await LedgerView.start(await ensureTokenLedger(nc, { replicas: config.natsReplicas }));
   const metrics = cacheMetrics(config.metrics);
   const store = openStore(config, log, metrics);
   const index = new CacheIndex(config.dbPath);
@@ -32,7 +37,7 @@ export async function startCacheService(config: CacheConfig): Promise<RunningCac
     publicUrl: config.publicUrl,
     trustForwarded: config.trustForwarded,
   };
-  const app = cacheApp(deps, { auth: { secret: config.authSecret }, metrics: config.metrics }).listen({
+  const app = cacheApp(deps, { auth: { secret: config.authSecret, ledger }, metrics: config.metrics }).listen({
     hostname: config.host,
     port: config.port,
     maxRequestBodySize: config.maxPartBytes + 1024,
@@ -56,6 +61,8 @@ export async function startCacheService(config: CacheConfig): Promise<RunningCac
       await app.stop(true);
       await store.close?.();
       index.close();
+      ledger.stop();
+      await nc.close();
     },
   };
 }

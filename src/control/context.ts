@@ -7,6 +7,8 @@ import type { JobStore } from "../jobs/store.ts";
 import type { JobIndex } from "../jobs/job-index.ts";
 import type { SubmitDeps } from "../jobs/submit.ts";
 import type { VerifiedToken } from "../auth/tokens.ts";
+import type { AuthOptions } from "../http/common.ts";
+import type { MintDeps } from "../auth/mint.ts";
 import type { ControlMetrics } from "./metrics.ts";
 import type { controlSettings } from "./config.ts";
 
@@ -21,4 +23,8 @@ export interface ControlContext {
   log: Logger;
   /** The caller of an API route: any non-agent role (src/control/access.ts); routes then `authorize`. */
   principal(request: Request): Promise<VerifiedToken>;
+  /** Token checks (signature, then the watched ledger) for routes that take more than operators. */
+  auth: AuthOptions;
+  /** Minting and revoking recorded tokens (the token routes). */
+  tokens: MintDeps;
 }

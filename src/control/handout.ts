@@ -8,7 +8,7 @@ import type { NatsConnection, Msg } from "@nats-io/transport-node";
 import { CompactEncrypt, importJWK } from "jose";
 import { AppError, errorMessage, type ErrorCode } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
-import { verifyToken } from "../auth/tokens.ts";
+import { verifyToken, type VerifiedToken } from "../auth/tokens.ts";
 import { openJobSecrets } from "../auth/seal.ts";
 import { logCredentialTtl, mintLogCredential } from "../auth/log-credential.ts";
 import { readLease } from "../jobs/lifecycle/lease.ts";
@@ -25,6 +25,8 @@ export interface HandoutDeps {
   secretsKey: Uint8Array;
   /** Verifies agent tokens and signs log credentials (NIMBUS_AUTH_SECRET). */
   authSecret: string;
+  /** The token ledger's verdict (revoked, superseded, unknown agent tokens are refused). */
+  ledger?: { check(t: VerifiedToken): void | Promise<void> };
   log: Logger;
 }
 
@@ -33,6 +35,7 @@ const refuse = (refusal: HandoutRefusal, message: string) => new AppError("forbi
 /** The job's secrets and the attempt's log credential, for the lease holder only. */
 export async function handoutFor(deps: Omit<HandoutDeps, "nc" | "log">, r: HandoutRequest): Promise<Handout> {
   const caller = await verifyToken(deps.authSecret, r.agentToken);
+  await deps.ledger?.check(caller);
   if (caller.role !== "agent") throw new AppError("unauthorized", "the secrets handout takes an agent token");
   if (caller.agentId !== r.agentId) throw refuse("not_holder", `this agent token is bound to agent ${caller.agentId}, not ${r.agentId}`);
   const job = await deps.store.get(String(r.jobId));

@@ -17,6 +17,8 @@ import { startGithubWorkers } from "../github/runtime.ts";
 import { controlMetrics } from "./metrics.ts";
 import { sealJobSecrets, secretsKey } from "../auth/seal.ts";
 import { startHandoutService } from "./handout.ts";
+import { LedgerView, TokenLedger } from "../auth/ledger-store.ts";
+import { startLedgerPruner } from "./ledger-prune.ts";
 import type { ControlContext } from "./context.ts";
 import type { controlSettings } from "./config.ts";
 
@@ -32,7 +34,8 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
   const topology = await ensureTopology(nc, { replicas: config.natsReplicas });
   const store = new JobStore(topology.jobs, topology.js, (m, f) => log.warn(m, f), publishNoAck(nc), () => maxPayloadOf(nc));
   const index = await JobIndex.start(topology.jobs);
-  const auth = { secret: config.authSecret };
+  const ledgerView = await LedgerView.start(topology.tokens);
+  const auth = { secret: config.authSecret, ledger: ledgerView };
   const sealKey = secretsKey(config.secretsKey);
   const ctx: ControlContext = {
     config,
@@ -50,6 +53,8 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
       seal: (jobId, payload) => sealJobSecrets(sealKey, jobId, payload),
     },
     principal: (request) => authenticate(request, auth, API_ROLES),
+    auth,
+    tokens: { secret: config.authSecret, ledger: new TokenLedger(topology.tokens) },
   };
   const leaseView = await leaseMirror(topology.leases);
   const sweeper = startSweeper(
@@ -70,7 +75,8 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
     },
     config.sweepIntervalMs,
   );
-  const handout = startHandoutService({ nc, store, leases: topology.leases, secretsKey: sealKey, authSecret: config.authSecret, log });
+  const handout = startHandoutService({ nc, store, leases: topology.leases, secretsKey: sealKey, authSecret: config.authSecret, ledger: ledgerView, log });
+  const pruner = startLedgerPruner(ctx.tokens.ledger, log);
   const app = controlApp(ctx).listen({ hostname: config.host, port: config.port });
   const github = await startGithubWorkers(ctx); // agents' runner service + the reconciler (off without a webhook secret)
   const url = `http://${config.host}:${app.server!.port}`;
@@ -82,9 +88,11 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
       await app.stop(true);
       await github.stop();
       handout.stop();
+      pruner.stop();
       await sweeper.stop();
       index.stop();
       leaseView.stop();
+      ledgerView.stop();
       await nc.drain();
     },
   };

@@ -100,8 +100,11 @@ export function parseJsonBody(text: string): unknown {
 
 export interface AuthOptions {
   secret: string;
-  /** The token ledger's verdict on a token whose signature holds (revoked, superseded, unknown): throws 401. */
-  ledger?: { check(t: VerifiedToken): void };
+  /**
+   * The token ledger's verdict on a token whose signature holds (revoked, superseded, unknown): throws
+   * 401. Synchronous from the watched mirror; a promise only for a token the mirror has not seen yet.
+   */
+  ledger?: { check(t: VerifiedToken): void | Promise<void> };
 }
 
 /**
@@ -111,7 +114,7 @@ export interface AuthOptions {
  */
 export async function authenticate(request: Request, auth: AuthOptions, roles?: readonly Role[]): Promise<VerifiedToken> {
   const t = await verifyToken(auth.secret, bearer(request.headers.get("authorization")));
-  auth.ledger?.check(t);
+  await auth.ledger?.check(t);
   if (roles && !roles.includes(t.role)) throw new AppError("forbidden", `a ${t.role} token is not accepted here`, { role: t.role });
   return t;
 }

@@ -19,7 +19,7 @@ export interface HandoutRequest {
   agentId: string;
   /** The revision of the lease the agent holds (the fencing token). */
   leaseRevision: number;
-  /** The agent's own token (`nimbus token mint --role agent`), bound to its agent id. */
+  /** The agent's own token (`nimbus token mint --role agent --name AGENT_ID`), bound to its agent id. */
   agentToken: string;
   /** An ECDH-ES P-256 public key the answer is encrypted to. */
   replyKey: JWK;

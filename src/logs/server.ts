@@ -4,7 +4,8 @@ import type { ConfigOf } from "../core/config/settings.ts";
 import { createLogger } from "../core/log.ts";
 import { connectNats } from "../nats/connect.ts";
 import { API, isApiError } from "../nats/errors.ts";
-import { JOBS_BUCKET } from "../nats/topology.ts";
+import { ensureTokenLedger, JOBS_BUCKET } from "../nats/topology.ts";
+import { LedgerView } from "../auth/ledger-store.ts";
 import { JobStore } from "../jobs/store.ts";
 import { orgOf } from "../jobs/org.ts";
 import { logApp } from "./app.ts";
@@ -44,10 +45,11 @@ function jobOrgs(js: JetStreamClient): (id: string) => Promise<string | null> {
 export async function startLogService(config: ConfigOf<typeof logSettings>) {
   const log = createLogger("logs");
   const nc = await connectNats({ url: config.natsUrl, token: config.natsToken, name: "nimbus-logs" });
+  const ledger = await LedgerView.start(await ensureTokenLedger(nc, { replicas: config.natsReplicas }));
   const store = openSqliteLogStore(config.dbPath);
   const app = logApp({
     store,
-    auth: { secret: config.authSecret },
+    auth: { secret: config.authSecret, ledger },
     maxBodyBytes: config.maxBodyBytes,
     log,
     jobOrg: jobOrgs(jetstream(nc)),
@@ -59,6 +61,7 @@ export async function startLogService(config: ConfigOf<typeof logSettings>) {
     async stop() {
       await app.stop(true);
       store.close();
+      ledger.stop();
       await nc.close();
     },
   };

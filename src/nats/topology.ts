@@ -11,6 +11,8 @@ import { API, isApiError } from "./errors.ts";
 export const JOBS_BUCKET = "nimbus_jobs";
 export const QUEUE_STREAM = "NIMBUS_QUEUE";
 export const QUEUE_SUBJECT_PREFIX = "nimbus.queue";
+/** The token ledger: one key per token id (src/auth/ledger-store.ts). Expired entries are pruned by the control plane. */
+export const TOKENS_BUCKET = "nimbus_tokens";
 export const EVENTS_STREAM = "NIMBUS_EVENTS";
 export const EVENTS_SUBJECT_PREFIX = "nimbus.events.job";
 
@@ -36,6 +38,8 @@ export interface Topology {
   ghTokens: KV;
   /** Singleton workers' leader keys (vanish when not renewed). */
   leaders: KV;
+  /** The token ledger, watched by every service that verifies tokens. */
+  tokens: KV;
 }
 
 export interface TopologyOptions {
@@ -92,7 +96,17 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions =
     kvm.create("nimbus_gh_tokens", { replicas, history: 1, ttl: 3_600_000 }),
     kvm.create("nimbus_leaders", { replicas, history: 1, ttl: 15_000 }),
   ]);
-  return { js, jsm, jobs, leases, signals, agents, idempotency, github, ghDeliveries, ghRateLimit, ghTokens, leaders };
+  const tokens = await ensureTokenLedger(nc, { replicas });
+  return { js, jsm, jobs, leases, signals, agents, idempotency, github, ghDeliveries, ghRateLimit, ghTokens, leaders, tokens };
+}
+
+/**
+ * The token ledger bucket alone, for the services that verify tokens but need nothing else of the
+ * topology (log service, cache): whichever process starts first creates it. Entries are pruned by
+ * their own expiry (a bucket TTL would cut long-lived tokens short).
+ */
+export async function ensureTokenLedger(nc: NatsConnection, opts: { replicas?: number } = {}): Promise<KV> {
+  return new Kvm(jetstream(nc)).create(TOKENS_BUCKET, { replicas: opts.replicas ?? 1, history: 1 });
 }
 
 /** The durable pull consumer shared by every agent that serves `pool` (work-queue: each job to one). */

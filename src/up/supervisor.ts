@@ -6,7 +6,11 @@
 import { openSync, closeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createHash } from "node:crypto";
-import { mintToken } from "../auth/tokens.ts";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { bootstrapToken, type MintDeps } from "../auth/mint.ts";
+import { TokenLedger } from "../auth/ledger-store.ts";
+import { connectNats } from "../nats/connect.ts";
+import { ensureTokenLedger } from "../nats/topology.ts";
 import { keptSecret, writePrivate } from "./state.ts";
 import { privateDir } from "../core/private-files.ts";
 
@@ -78,7 +82,6 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const authSecret = keptSecret(dataDir, "auth-secret");
   const natsToken = keptSecret(dataDir, "nats-token", 24);
   const secretsKey = keptSecret(dataDir, "secrets-key"); // job secrets' key: the control plane alone gets it
-  const adminToken = (await mintToken(authSecret, { sub: "admin", role: "operator", ttlSeconds: 30 * 86400 })).token;
   const host = "127.0.0.1";
   const natsUrl = `nats://${host}:${p.nats}`;
   const controlUrl = `http://${host}:${p.control}`;
@@ -139,6 +142,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     cache: async () => {
       const c = spawn("cache", [bun, "run", "src/cache/main.ts"], {
         NIMBUS_AUTH_SECRET: authSecret,
+        NIMBUS_NATS_URL: natsUrl,
+        NIMBUS_NATS_TOKEN: natsToken,
         NIMBUS_CACHE_PORT: String(p.cache),
         NIMBUS_CACHE_DB: join(dataDir, "cache.sqlite"),
         NIMBUS_CACHE_DIR: join(dataDir, "cache"),
@@ -156,8 +161,18 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 
   const stackTag = createHash("sha256").update(dataDir).digest("hex").slice(0, 6);
   const agentId = (name: string) => `${name}-${stackTag}`;
+  // Every token the supervisor mints is recorded in the ledger (it holds the secret and reaches NATS).
+  let nc: NatsConnection | undefined;
+  let minting: MintDeps | undefined;
+  const mint = async (r: Parameters<typeof bootstrapToken>[1]) => {
+    if (!minting) {
+      nc = await connectNats({ url: natsUrl, token: natsToken, name: "nimbus-up" });
+      minting = { secret: authSecret, ledger: new TokenLedger(await ensureTokenLedger(nc)) };
+    }
+    return (await bootstrapToken(minting, r)).token;
+  };
   const startAgent = async (name: string, env: Record<string, string> = {}): Promise<Child> => {
-    const token = (await mintToken(authSecret, { sub: agentId(name), role: "agent", ttlSeconds: 365 * 86400 })).token;
+    const token = await mint({ sub: agentId(name), role: "agent", agentId: agentId(name), ttlSeconds: 365 * 86400 });
     const c = spawn(name, [bun, "run", "agent/main.ts"], {
       ...common,
       NIMBUS_AGENT_TOKEN: token,
@@ -182,7 +197,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   };
 
   const stack: Stack = {
-    dataDir, controlUrl, logsUrl, cacheUrl, natsUrl, natsMonitorUrl: `http://${host}:${p.natsMonitor}`, adminToken, authSecret, natsToken, children,
+    dataDir, controlUrl, logsUrl, cacheUrl, natsUrl, natsMonitorUrl: `http://${host}:${p.natsMonitor}`, adminToken: "", authSecret, natsToken, children,
     startAgent,
     agentId,
     restart: async (name) => {
@@ -197,12 +212,15 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       await stopChild("control");
       await stopChild("cache");
       await stopChild("logs");
+      await nc?.close().catch(() => {});
       await stopChild("nats");
     },
   };
 
   try {
     await services.nats!();
+    // The admin token is an operator token, recorded like any other.
+    stack.adminToken = await mint({ sub: "admin", role: "operator", ttlSeconds: 30 * 86400 });
     // Let every start finish (or fail) before any cleanup, so nothing is spawned after stop().
     const started = await Promise.allSettled([services.logs!(), services.control!(), services.cache!()]);
     const failed = started.find((r) => r.status === "rejected");

@@ -3,7 +3,6 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connectNats } from "../../src/nats/connect.ts";
 import { QUEUE_STREAM } from "../../src/nats/topology.ts";
-import { mintToken } from "../../src/auth/tokens.ts";
 import { LOG_CREDENTIAL_HEADER, mintLogCredential } from "../../src/auth/log-credential.ts";
 import { findInstancePids } from "../../agent/drivers/sandbox/procs.ts";
 import { testStack, type TestStack } from "../support/stack.ts";
@@ -109,7 +108,7 @@ describe("bad input: a clear error and nothing enqueued", () => {
     const jobsBefore = (await s.api("/api/jobs?limit=10000")).body.jobs.length;
     const expired = await new SignJWT({ role: "operator" }).setProtectedHeader({ alg: "HS256" }).setIssuer("nimbus").setAudience("nimbus").setSubject("admin").setJti("t-expired")
       .setIssuedAt(1).setExpirationTime(2).sign(new TextEncoder().encode(s.authSecret));
-    const agentToken = (await mintToken(s.authSecret, { sub: "agent-1", role: "agent", ttlSeconds: 60 })).token;
+    const agentToken = await s.token({ sub: "agent-1", role: "agent", ttlSeconds: 60 });
     const cases: [string, Promise<{ status: number; body: any }>, number, string][] = [
       ["invalid spec", s.api("/api/jobs", { method: "POST", json: { command: "echo" } }), 422, "validation_failed"],
       ["bad label", s.api("/api/jobs", { method: "POST", json: { command: ["x"], labels: ["nimbus", "nimbus-99vcpu-1gb"] } }), 422, "validation_failed"],
@@ -139,7 +138,7 @@ describe("bad input: a clear error and nothing enqueued", () => {
 
 describe("log service", () => {
   test("batches are idempotent and need an agent token with the attempt's log credential", async () => {
-    const agentToken = (await mintToken(s.authSecret, { sub: "agent-x", role: "agent", ttlSeconds: 60 })).token;
+    const agentToken = await s.token({ sub: "agent-x", role: "agent", ttlSeconds: 60 });
     const credential = await mintLogCredential(s.authSecret, { jobId: "j-logtest", attempt: 1, agentId: "agent-x", org: "default", ttlSeconds: 60 });
     const batch = { jobId: "j-logtest", attempt: 1, lines: [{ n: 0, ts: 1, stream: "out", text: "a" }, { n: 1, ts: 2, stream: "out", text: "b" }] };
     const post = (token: string | null, body: unknown = batch, cred: string | null = credential) =>

@@ -152,15 +152,26 @@ describe("nimbus CLI against a local stack", () => {
     expect(JSON.parse(nimbus(["jobs", "show", id, "--json", "--data-dir", a.dir]).out).job.state).toBe("cancelled");
   }, 30_000);
 
-  test("token mint makes tokens the stack accepts (admin) and refuses (agent on the admin API)", async () => {
-    const admin = nimbus(["token", "mint", "--data-dir", a.dir, "--ttl", "1h"]).out.trim();
+  test("token mint (through the API, and --bootstrap), list and revoke: a revoked token is refused", async () => {
     const state = JSON.parse(await Bun.file(join(a.dir, "state.json")).text());
-    const ok = await fetch(`${state.controlUrl}/api/jobs`, { headers: { authorization: `Bearer ${admin}` } });
-    expect(ok.status).toBe(200);
-    const agent = nimbus(["token", "mint", "--role", "agent", "--sub", "agent-9", "--data-dir", a.dir]).out.trim();
-    expect((await fetch(`${state.controlUrl}/api/jobs`, { headers: { authorization: `Bearer ${agent}` } })).status).toBe(403);
-    const viaUrl = nimbus(["run", "--", "echo", "remote"], { NIMBUS_URL: state.controlUrl, NIMBUS_TOKEN: admin, NIMBUS_DATA_DIR: "/nonexistent" });
+    const jobs = (token: string) => fetch(`${state.controlUrl}/api/jobs`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
+    const ci = JSON.parse(nimbus(["token", "mint", "--role", "operator", "--name", "ci", "--ttl", "1h", "--json", "--data-dir", a.dir]).out);
+    expect(ci.entry).toMatchObject({ role: "operator", sub: "ci", mintedBy: { sub: "admin" } });
+    expect(await jobs(ci.token)).toBe(200);
+    const agent = nimbus(["token", "mint", "--role", "agent", "--name", "agent-9", "--ttl", "1h", "--data-dir", a.dir]).out.trim();
+    expect(await jobs(agent)).toBe(403);
+    const first = nimbus(["token", "mint", "--bootstrap", "--role", "operator", "--name", "first-operator", "--ttl", "1h", "--data-dir", a.dir]);
+    expect(first.code).toBe(0);
+    expect(await jobs(first.out.trim())).toBe(200);
+    const listed = JSON.parse(nimbus(["token", "list", "--json", "--data-dir", a.dir]).out) as { id: string; sub: string; mintedBy: { sub: string } }[];
+    expect(listed.find((t) => t.sub === "first-operator")?.mintedBy.sub).toBe("bootstrap");
+    expect(listed.map((t) => t.id)).toContain(ci.entry.id);
+    expect(nimbus(["token", "list", "--data-dir", a.dir]).out).toMatch(/^ID\s+ROLE\s+ORG\s+NAME\s+STATE/);
+    expect(nimbus(["token", "revoke", ci.entry.id, "--data-dir", a.dir]).out).toBe(`revoked ${ci.entry.id}\n`);
+    await waitFor(async () => (await jobs(ci.token)) === 401, 5000, "the revoked token refused");
+    const viaUrl = nimbus(["run", "--", "echo", "remote"], { NIMBUS_URL: state.controlUrl, NIMBUS_TOKEN: first.out.trim(), NIMBUS_DATA_DIR: "/nonexistent" });
     expect(viaUrl.out).toBe("remote\n");
+    expect(nimbus(["token", "mint", "--role", "member", "--data-dir", a.dir])).toMatchObject({ code: 1, err: expect.stringContaining("--name is required") });
   });
 
   test("organisations: a member lists its org's jobs only; the operator sees an ORG column and filters with --org; show and status name the org", async () => {

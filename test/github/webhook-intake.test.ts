@@ -14,7 +14,7 @@ import { freePort } from "../support/net.ts";
 import { loadConfig } from "../../src/core/config/load.ts";
 import { controlSettings } from "../../src/control/config.ts";
 import { startControlPlane, type RunningControlPlane } from "../../src/control/server.ts";
-import { mintToken } from "../../src/auth/tokens.ts";
+import { bootstrapToken } from "../../src/auth/mint.ts";
 import { QUEUE_STREAM, EVENTS_STREAM } from "../../src/nats/topology.ts";
 import { getJobFacts } from "../../src/github/facts.ts";
 import { generateKeyPairSync } from "node:crypto";
@@ -80,7 +80,7 @@ beforeAll(async () => {
   });
   cp = await startControlPlane(cfg);
   url = cp.url;
-  admin = (await mintToken(AUTH, { sub: "admin", role: "operator", ttlSeconds: 600 })).token;
+  admin = (await bootstrapToken(cp.ctx.tokens, { sub: "admin", role: "operator", ttlSeconds: 600 })).token;
 }, 30_000);
 
 afterAll(async () => {

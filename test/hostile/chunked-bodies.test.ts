@@ -19,8 +19,8 @@ import { controlSettings } from "../../src/control/config.ts";
 import { logSettings } from "../../src/logs/config.ts";
 import { startControlPlane, type RunningControlPlane } from "../../src/control/server.ts";
 import { startLogService } from "../../src/logs/server.ts";
-import { mintToken } from "../../src/auth/tokens.ts";
 import { LOG_CREDENTIAL_HEADER, mintLogCredential } from "../../src/auth/log-credential.ts";
+import { bootstrapToken } from "../../src/auth/mint.ts";
 
 const SECRET = "webhook-secret-for-tests-0123456789";
 const AUTH = "a".repeat(40);
@@ -103,7 +103,7 @@ beforeAll(async () => {
     }),
   );
   logs = await startLogService(loadConfig(logSettings, { NIMBUS_NATS_URL: nats.url, NIMBUS_AUTH_SECRET: AUTH, NIMBUS_LOGS_PORT: String(await freePort()), NIMBUS_LOGS_DB: join(dir, "logs.sqlite") }));
-  admin = (await mintToken(AUTH, { sub: "admin", role: "operator", ttlSeconds: 600 })).token;
+  admin = (await bootstrapToken(cp.ctx.tokens, { sub: "admin", role: "operator", ttlSeconds: 600 })).token;
 }, 30_000);
 
 afterAll(async () => {
@@ -163,7 +163,7 @@ describe("token before body", () => {
     expect(over.status).toBe(413);
     expect(over.sentBytes).toBeLessThan(1 * MB + 8 * MB);
     // Log batches come from an agent with its attempt's log credential (operators do not ingest).
-    const agent = (await mintToken(AUTH, { sub: "agent-1", role: "agent", ttlSeconds: 600 })).token;
+    const agent = (await bootstrapToken(cp.ctx.tokens, { sub: "agent-1", role: "agent", ttlSeconds: 600 })).token;
     const credential = await mintLogCredential(AUTH, { jobId: "j-chunked", attempt: 1, agentId: "agent-1", org: "default", ttlSeconds: 600 });
     const logsAuth = { authorization: `Bearer ${agent}`, [LOG_CREDENTIAL_HEADER]: credential, "content-type": "application/json" };
     const logsOver = await sendChunked(logs.url, "/v1/logs", logsAuth, 30 * MB, filler);

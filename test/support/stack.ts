@@ -6,6 +6,8 @@ import { createServer } from "node:net";
 import { startStack, type Stack, type StackOptions } from "../../src/up/supervisor.ts";
 import { TERMINAL, type JobRecord } from "../../src/jobs/record.ts";
 import { waitFor } from "./net.ts";
+import { recordedToken } from "./tokens.ts";
+import type { TokenRequest } from "../../src/auth/tokens.ts";
 
 function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -34,6 +36,8 @@ export interface TestStack extends Stack {
   waitJob(id: string, pred?: (j: JobRecord) => boolean, timeoutMs?: number): Promise<JobRecord>;
   logs(id: string): Promise<{ stream: string; text: string; attempt: number }[]>;
   waitAgents(n: number): Promise<void>;
+  /** A token recorded in this stack's ledger (as `nimbus up` records its own). */
+  token(r: TokenRequest): Promise<string>;
   destroy(): Promise<void>;
 }
 
@@ -79,6 +83,7 @@ export async function testStack(opts: Partial<StackOptions> = {}): Promise<TestS
   t.logs = async (id) => (await t.api(`/v1/jobs/${id}/logs`)).body.lines;
   t.waitAgents = (n) =>
     waitFor(async () => ((await t.api<{ agents: unknown[] }>("/api/agents")).body.agents?.length ?? 0) >= n, 15_000, `${n} agents`);
+  t.token = (r) => recordedToken(stack.natsUrl, stack.authSecret, r, stack.natsToken);
   t.destroy = async () => {
     await stack.stop();
     rmSync(dataDir, { recursive: true, force: true });

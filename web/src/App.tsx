@@ -5,6 +5,7 @@ import { OrgSwitch } from "./components/OrgSwitch.tsx";
 import { AgentsPage } from "./pages/Agents.tsx";
 import { JobPage } from "./pages/Job.tsx";
 import { JobsPage } from "./pages/Jobs.tsx";
+import { TokensPage } from "./pages/Tokens.tsx";
 import { usePoll } from "./poll.ts";
 import { href, useRoute } from "./router.ts";
 
@@ -20,7 +21,7 @@ function Login({ why, onToken }: { why?: string; onToken: () => void }) {
       }}
     >
       <h2>Sign in</h2>
-      <p>Paste a token (<code>nimbus token mint --role member --org ORG --sub you</code>; an operator's sees every organisation), or open the dashboard link <code>nimbus up</code> prints.</p>
+      <p>Paste a token (<code>nimbus token mint --role member --org ORG --name you</code>; an operator's sees every organisation), or open the dashboard link <code>nimbus up</code> prints.</p>
       {why && <p className="error">{why}</p>}
       <input type="password" value={value} onChange={(e) => setValue(e.target.value)} placeholder="token" aria-label="token" autoFocus />
       <button type="submit" disabled={!value.trim()}>Open the dashboard</button>
@@ -64,8 +65,9 @@ export function App() {
       <header className="top">
         <h1><a href={href.jobs()}>Nimbus</a></h1>
         <nav>
-          <a href={href.jobs()} className={route.page !== "agents" ? "on" : ""}>Jobs</a>
+          <a href={href.jobs()} className={route.page === "jobs" || route.page === "job" ? "on" : ""}>Jobs</a>
           <a href={href.agents()} className={route.page === "agents" ? "on" : ""}>Agents</a>
+          <a href={href.tokens()} className={route.page === "tokens" ? "on" : ""}>Tokens</a>
         </nav>
         {me.data && <OrgSwitch me={me.data} org={org} onOrg={pickOrg} />}
         <QueueSummary q={queue.data} />
@@ -75,6 +77,7 @@ export function App() {
         {route.page === "jobs" && <JobsPage state={route.state} org={org} allOrgs={me.data?.role === "operator" && !org} />}
         {route.page === "job" && <JobPage id={route.id} />}
         {route.page === "agents" && <AgentsPage queue={queue.data} />}
+        {route.page === "tokens" && <TokensPage />}
       </main>
     </>
   );

@@ -70,3 +70,15 @@ export interface Whoami {
 
 /** A job as GET /api/jobs returns it (secrets by name only). */
 export type Job = ReturnType<typeof publicJob>;
+
+export type { LedgerEntry as TokenEntry } from "../../src/auth/ledger.ts";
+import type { LedgerEntry } from "../../src/auth/ledger.ts";
+
+/** The token ledger (GET /api/tokens): the caller's organisation's tokens, an operator's all (or one org's). */
+export const tokensApi = {
+  list: (org?: string) => api<{ tokens: LedgerEntry[] }>(`/api/tokens${org ? `?org=${encodeURIComponent(org)}` : ""}`).then((r) => r.tokens),
+  /** The token itself is in the answer once and never again. */
+  mint: (body: { role: string; name: string; ttl: string; org?: string; service?: boolean }) =>
+    api<{ token: string; entry: LedgerEntry }>("/api/tokens", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
+  revoke: (id: string) => api<{ token: LedgerEntry }>(`/api/tokens/${encodeURIComponent(id)}/revoke`, { method: "POST" }).then((r) => r.token),
+};

@@ -8,7 +8,7 @@ import { imagesActivate, imagesBuild, imagesList } from "./images.ts";
 import { logs } from "./logs.ts";
 import { run } from "./run.ts";
 import { status } from "./status.ts";
-import { tokenMint } from "./token.ts";
+import { tokenList, tokenMint, tokenRevoke } from "./token.ts";
 import { up } from "./up.ts";
 
-export const COMMANDS: Command[] = [up, status, run, jobsList, jobsShow, jobsCancel, logs, agentsList, tokenMint, configShow, configCheck, labelsExplain, imagesBuild, imagesActivate, imagesList, cacheLs, cacheUsage, cacheRm, cacheEnvCommand];
+export const COMMANDS: Command[] = [up, status, run, jobsList, jobsShow, jobsCancel, logs, agentsList, tokenMint, tokenList, tokenRevoke, configShow, configCheck, labelsExplain, imagesBuild, imagesActivate, imagesList, cacheLs, cacheUsage, cacheRm, cacheEnvCommand];

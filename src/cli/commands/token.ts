@@ -1,29 +1,96 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { AppError } from "../../core/errors.ts";
-import { ROLES, type Role } from "../../auth/principal.ts";
-import { mintToken, parseTtl } from "../../auth/tokens.ts";
+import { ROLES } from "../../auth/principal.ts";
+import type { LedgerEntry } from "../../auth/ledger.ts";
+import { bootstrapToken, parseMintRequest, type Minted } from "../../auth/mint.ts";
+import { TokenLedger } from "../../auth/ledger-store.ts";
+import { connectNats } from "../../nats/connect.ts";
+import { ensureTokenLedger } from "../../nats/topology.ts";
+import { readState } from "../../up/state.ts";
+import type { CliContext } from "../context.ts";
 import type { Command } from "../command.ts";
+import { table } from "../output.ts";
+
+/** A setting from the environment, else the local stack's file of that name in the data directory. */
+function fromEnvOrDataDir(ctx: CliContext, env: string, file: string): string | undefined {
+  const path = join(ctx.dataDir, file);
+  return ctx.env[env] || (existsSync(path) ? readFileSync(path, "utf8").trim() : undefined);
+}
+
+/** `--bootstrap`: sign with the secret itself and record the token in the ledger over NATS (no API, no token needed). */
+async function mintBootstrap(ctx: CliContext, body: unknown): Promise<Minted> {
+  const secret = fromEnvOrDataDir(ctx, "NIMBUS_AUTH_SECRET", "auth-secret");
+  if (!secret) throw new AppError("unavailable", `--bootstrap signs with the fleet's secret: set NIMBUS_AUTH_SECRET (or run \`nimbus up\` once to create ${join(ctx.dataDir, "auth-secret")})`);
+  const natsUrl = ctx.env.NIMBUS_NATS_URL || readState(ctx.dataDir)?.natsUrl;
+  if (!natsUrl) throw new AppError("unavailable", "--bootstrap records the token in the ledger over NATS: set NIMBUS_NATS_URL (and NIMBUS_NATS_TOKEN)");
+  const nc = await connectNats({ url: natsUrl, token: fromEnvOrDataDir(ctx, "NIMBUS_NATS_TOKEN", "nats-token") ?? "", name: "nimbus-token-bootstrap" });
+  try {
+    return await bootstrapToken({ secret, ledger: new TokenLedger(await ensureTokenLedger(nc)) }, parseMintRequest(body));
+  } finally {
+    await nc.close();
+  }
+}
 
 export const tokenMint: Command = {
   name: "token mint",
-  summary: "mint a token for a role (and an organisation)",
-  usage: "token mint --role ROLE [--org ORG] [--sub NAME] [--ttl 30d] [--json]",
-  details: `Signs with NIMBUS_AUTH_SECRET, or the local stack's secret in the data directory.
-Roles: ${ROLES.join(", ")}. org-admin, member and viewer tokens need --org; operator and agent tokens
-belong to no organisation (an agent token is bound to the agent id given as --sub).`,
-  options: { role: { type: "string" }, org: { type: "string" }, sub: { type: "string" }, ttl: { type: "string" } },
+  summary: "mint a token for a role (and an organisation), recorded in the ledger",
+  usage: "token mint --role ROLE --name NAME [--org ORG] [--ttl 30d] [--service] [--bootstrap] [--json]",
+  details: `Roles: ${ROLES.join(", ")}. org-admin, member and viewer tokens need --org (an org-admin's own
+organisation is the default for its tokens); operator and agent tokens belong to no organisation. NAME is
+who the token is for; an agent token is bound to the agent id NAME. --service marks a service account
+(a non-human org-admin, member or viewer). --ttl: 90s, 15m, 12h, 30d (default 30d).
+
+The token is minted by the control plane with your token (NIMBUS_TOKEN, or the local stack's admin token):
+operators mint any role; org-admins mint org-admin, member and viewer tokens for their own organisation;
+a token never outlives the token that mints it. It is printed once; the ledger keeps only its record.
+
+--bootstrap mints without the API, for a fleet's first operator token: it signs with NIMBUS_AUTH_SECRET
+and records the token over NIMBUS_NATS_URL / NIMBUS_NATS_TOKEN (defaults: the local stack's, from the data
+directory). --json prints {token, entry}.`,
+  options: { role: { type: "string" }, org: { type: "string" }, name: { type: "string" }, ttl: { type: "string" }, service: { type: "boolean" }, bootstrap: { type: "boolean" } },
   async run(ctx, v) {
-    const role = String(v.role ?? "operator") as Role;
-    if (!ROLES.includes(role)) throw new AppError("bad_request", `--role must be one of ${ROLES.join(", ")}, not ${JSON.stringify(role)}`);
-    const secretFile = join(ctx.dataDir, "auth-secret");
-    const secret = ctx.env.NIMBUS_AUTH_SECRET ?? (existsSync(secretFile) ? readFileSync(secretFile, "utf8").trim() : undefined);
-    if (!secret) throw new AppError("unavailable", `no signing secret: set NIMBUS_AUTH_SECRET or run \`nimbus up\` once to create ${secretFile}`);
-    const sub = String(v.sub ?? (role === "operator" ? "admin" : role));
-    const ttl = parseTtl(String(v.ttl ?? "30d"));
-    const org = v.org === undefined ? undefined : String(v.org);
-    const t = await mintToken(secret, { sub, role, org, ttlSeconds: ttl });
-    ctx.out(ctx.json ? JSON.stringify({ id: t.id, role, org: org ?? null, sub, expiresAt: new Date(t.expiresAt * 1000).toISOString(), token: t.token }) : t.token);
+    if (!v.role) throw new AppError("bad_request", `--role is required: one of ${ROLES.join(", ")}`);
+    if (!v.name) throw new AppError("bad_request", "--name is required: who the token is for (an agent token: the agent id)");
+    const body = { role: String(v.role), name: String(v.name), ttl: String(v.ttl ?? "30d"), ...(v.org === undefined ? {} : { org: String(v.org) }), ...(v.service ? { service: true } : {}) };
+    const minted = v.bootstrap ? await mintBootstrap(ctx, body) : await (await ctx.client()).post<Minted>("/api/tokens", body);
+    ctx.out(ctx.json ? JSON.stringify(minted, null, 2) : minted.token);
+    return 0;
+  },
+};
+
+const stateOf = (t: LedgerEntry, now: number) => (t.revoked ? "revoked" : Date.parse(t.expiresAt) <= now ? "expired" : "active");
+
+export const tokenList: Command = {
+  name: "token list",
+  summary: "list the tokens in the ledger (your organisation's; an operator's: all, or --org)",
+  usage: "token list [--org ORG] [--json]",
+  details: "Shows each token's record, never the token itself: id, role, organisation, name, state, expiry, who minted it.",
+  options: { org: { type: "string" } },
+  async run(ctx, v) {
+    const q = v.org ? `?org=${encodeURIComponent(String(v.org))}` : "";
+    const { tokens } = await (await ctx.client()).get<{ tokens: LedgerEntry[] }>(`/api/tokens${q}`);
+    if (ctx.json) return ctx.out(JSON.stringify(tokens, null, 2)), 0;
+    if (!tokens.length) return ctx.out("no tokens"), 0;
+    const now = Date.now();
+    const rows = tokens.map((t) => ({
+      id: t.id, role: t.role, org: t.org, name: t.sub + (t.service ? " (service)" : ""), state: stateOf(t, now), expires: t.expiresAt.slice(0, 16).replace("T", " "), "minted by": t.mintedBy.sub,
+    }));
+    ctx.out(table(rows, ["id", "role", "org", "name", "state", "expires", "minted by"]));
+    return 0;
+  },
+};
+
+export const tokenRevoke: Command = {
+  name: "token revoke",
+  summary: "revoke a token: refused by every service within seconds",
+  usage: "token revoke ID [--json]",
+  details: "ID is the token's id (t-…, from token list). Org-admins revoke their organisation's tokens; operators any.",
+  options: {},
+  positionals: { min: 1, max: 1, name: "ID" },
+  async run(ctx, _v, [id]) {
+    const { token } = await (await ctx.client()).post<{ token: LedgerEntry }>(`/api/tokens/${encodeURIComponent(id!)}/revoke`);
+    ctx.out(ctx.json ? JSON.stringify(token, null, 2) : `revoked ${token.id}`);
     return 0;
   },
 };

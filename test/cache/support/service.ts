@@ -3,12 +3,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../../../src/core/config/load.ts";
-import { mintToken } from "../../../src/auth/tokens.ts";
 import type { Role } from "../../../src/auth/principal.ts";
 import { cacheSettings } from "../../../src/cache/config.ts";
 import { startCacheService, type RunningCache } from "../../../src/cache/server.ts";
 import { mintRuntimeToken, scopesForRun, type RunScopeInput } from "../../../src/protocol/cache-token.ts";
 import { freePort } from "../../support/net.ts";
+import { startNats, type NatsServer } from "../../support/nats.ts";
+import { recordedToken } from "../../support/tokens.ts";
 import type { S3Server } from "./s3.ts";
 
 export const SECRET = "test-secret-for-the-cache-service-0123456789";
@@ -23,8 +24,11 @@ export interface TestCache extends RunningCache {
   cleanup(): Promise<void>;
 }
 
+/** The cache watches the token ledger over NATS: a nats-server of its own unless `env` names one. */
 export async function startTestCache(opts: { s3?: S3Server; env?: Record<string, string> } = {}): Promise<TestCache> {
   const dir = mkdtempSync(join(tmpdir(), "nimbus-cache-"));
+  const nats: NatsServer | undefined = opts.env?.NIMBUS_NATS_URL ? undefined : await startNats();
+  const natsUrl = opts.env?.NIMBUS_NATS_URL ?? nats!.url;
   const s3: Record<string, string> = opts.s3
     ? {
         NIMBUS_CACHE_STORAGE: "s3", NIMBUS_CACHE_S3_BUCKET: opts.s3.bucket, NIMBUS_CACHE_S3_ENDPOINT: opts.s3.endpoint,
@@ -34,17 +38,18 @@ export async function startTestCache(opts: { s3?: S3Server; env?: Record<string,
     : {};
   const config = loadConfig(cacheSettings, {
     NIMBUS_CACHE_PORT: String(await freePort()), NIMBUS_CACHE_DB: join(dir, "index.sqlite"), NIMBUS_CACHE_DIR: join(dir, "data"),
-    NIMBUS_AUTH_SECRET: SECRET, NIMBUS_METRICS: "true", ...s3, ...opts.env,
+    NIMBUS_AUTH_SECRET: SECRET, NIMBUS_METRICS: "true", NIMBUS_NATS_URL: natsUrl, ...s3, ...opts.env,
   });
   const svc = await startCacheService(config);
   return {
     ...svc,
     dir,
     token: (repo, run, ttlSeconds = 600, org) => mintRuntimeToken(SECRET, { org, repo, scopes: scopesForRun(run), ttlSeconds }),
-    adminToken: () => mintToken(SECRET, { sub: "admin", role: "operator", ttlSeconds: 600 }).then((t) => t.token),
-    roleToken: (role, org) => mintToken(SECRET, { sub: `${role}-${org}`, role, org, ttlSeconds: 600 }).then((t) => t.token),
+    adminToken: () => recordedToken(natsUrl, SECRET, { sub: "admin", role: "operator", ttlSeconds: 600 }),
+    roleToken: (role, org) => recordedToken(natsUrl, SECRET, { sub: `${role}-${org}`, role, org, ttlSeconds: 600 }),
     async cleanup() {
       await svc.stop();
+      await nats?.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
