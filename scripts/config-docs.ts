@@ -11,7 +11,7 @@ import { SERVICES } from "../src/cli/services.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 /** Where settings are declared: every config module of the services, and the shared ones. */
-const DECLARATIONS = ["src/**/config.ts", "agent/**/config.ts", "src/core/config/common.ts"];
+const DECLARATIONS = ["src/**/config.ts", "src/**/settings.ts", "agent/**/config.ts", "src/core/config/common.ts"];
 
 const isSetting = (x: unknown): x is { env: string } =>
   !!x && typeof x === "object" && typeof (x as { env?: unknown }).env === "string" && "schema" in x && "doc" in x;

@@ -64,7 +64,9 @@ test("a token revoked through one replica is refused by both replicas, the log s
   expect(minted.status).toBe(201);
   const { token, entry } = (await minted.json()) as { token: string; entry: { id: string } };
   const endpoints = [`${a.url}/api/tokens`, `${b.url}/api/tokens`, `${logs.url}/v1/jobs/j-none/logs`, `${cache.url}/v1/cache/usage`];
-  for (const url of endpoints) expect({ url, status: (await get(url, token)).status }).toEqual({ url, status: 200 });
+  // Accepted everywhere (the log service answers 404 for a job that does not exist: past the token check).
+  const accepted: Record<string, number> = { [endpoints[2]!]: 404 };
+  for (const url of endpoints) expect({ url, status: (await get(url, token)).status }).toEqual({ url, status: accepted[url] ?? 200 });
 
   const revoked = await fetch(`${a.url}/api/tokens/${entry.id}/revoke`, { method: "POST", headers: { authorization: `Bearer ${root}` } });
   expect(revoked.status).toBe(200);
@@ -85,7 +87,7 @@ test("a token revoked through one replica is refused by both replicas, the log s
   }
   expect(endpoints.filter((u) => !refused.has(u))).toEqual([]);
   // The token that revoked it still works everywhere.
-  for (const url of endpoints) expect((await get(url, root)).status).toBe(200);
+  for (const url of endpoints) expect((await get(url, root)).status).toBe(accepted[url] ?? 200);
 }, 30_000);
 
 test("a token that is signed but not in the ledger is refused by every service", async () => {

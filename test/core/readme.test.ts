@@ -12,7 +12,7 @@ test("the README's configuration table matches the settings the services declare
 test("every setting a config module declares is listed by a service, so config check and the table include it", async () => {
   const declared = await declaredSettings();
   // The finder sees the agent's own settings and the agent-side GitHub ones (it would miss neither).
-  expect(declared.get("NIMBUS_AGENT_SLOTS")).toBe("agent/config.ts");
+  expect(declared.get("NIMBUS_AGENT_SLOTS")).toBe("src/agents/settings.ts");
   expect(declared.get("NIMBUS_GITHUB_RUNNER_DIR")).toBe("src/github/config.ts");
   expect(declared.get("NIMBUS_NATS_URL")).toBeDefined();
   expect(await unlistedSettings()).toEqual([]);

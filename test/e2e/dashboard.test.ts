@@ -10,7 +10,6 @@ import { buildDashboard } from "../../web/build.ts";
 import { testStack, type TestStack } from "../support/stack.ts";
 import { githubStack } from "../github/support.ts";
 import { shellQuote } from "../../src/core/shell.ts";
-import { mintToken } from "../../src/auth/tokens.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 let s: TestStack;
@@ -102,7 +101,7 @@ test("no token or a refused one: the sign-in form, naming why", async () => {
 }, 30_000);
 
 test("organisations: a member of org A sees only A's jobs; the operator switches to org B and back to every org", async () => {
-  const member = async (org: string) => (await mintToken(s.authSecret, { sub: `dev-${org}`, role: "member", org, ttlSeconds: 600 })).token;
+  const member = async (org: string) => await s.token({ sub: `dev-${org}`, role: "member", org, ttlSeconds: 600 });
   const [tokA, tokB] = [await member("org-a"), await member("org-b")];
   const submitAs = async (tok: string, name: string) =>
     (await s.api<{ job: { id: string } }>("/api/jobs", { method: "POST", json: { name, command: ["true"], labels: ["nimbus", "isolation:vm"] }, token: tok })).body.job.id;

@@ -20,8 +20,8 @@ import { submitJob } from "../../src/jobs/submit.ts";
 import { parseJobSpec } from "../../src/jobs/spec.ts";
 import { requestHandout } from "../../src/jobs/handout.ts";
 import { startHandoutService } from "../../src/control/handout.ts";
-import { mintToken } from "../../src/auth/tokens.ts";
 import { LOG_CREDENTIAL_HEADER, mintLogCredential } from "../../src/auth/log-credential.ts";
+import { recordedToken } from "../support/tokens.ts";
 import { loadConfig } from "../../src/core/config/load.ts";
 import { logSettings } from "../../src/logs/config.ts";
 import { startLogService } from "../../src/logs/server.ts";
@@ -46,7 +46,7 @@ beforeAll(async () => {
   handout = startHandoutService({ nc, store, leases: t.leases, secretsKey: new Uint8Array(randomBytes(32)), authSecret: AUTH, log: createLogger("test") });
   dir = mkdtempSync(join(tmpdir(), "nimbus-logs-tenancy-"));
   logs = await startLogService(loadConfig(logSettings, { NIMBUS_NATS_URL: nats.url, NIMBUS_AUTH_SECRET: AUTH, NIMBUS_LOGS_PORT: String(await freePort()), NIMBUS_LOGS_DB: join(dir, "logs.sqlite") }));
-  for (const a of ["agent-a", "agent-b"]) agentToken[a] = (await mintToken(AUTH, { sub: a, role: "agent", ttlSeconds: 600 })).token;
+  for (const a of ["agent-a", "agent-b"]) agentToken[a] = await recordedToken(nats.url, AUTH, { sub: a, role: "agent", ttlSeconds: 600 });
 }, 30_000);
 
 afterAll(async () => {
@@ -87,7 +87,7 @@ async function get(path: string, token: string) {
   return { status: res.status, text: await res.text(), type: res.headers.get("content-type") ?? "" };
 }
 
-const reader = async (role: Role, org: string | null) => (await mintToken(AUTH, { sub: `${role}-${org}`, role, org, ttlSeconds: 600 })).token;
+const reader = async (role: Role, org: string | null) => await recordedToken(nats.url, AUTH, { sub: `${role}-${org}`, role, org, ttlSeconds: 600 });
 const texts = async (id: string) => JSON.parse((await get(`/v1/jobs/${id}/logs`, await reader("operator", null))).text).lines.map((l: { text: string }) => l.text);
 
 describe("log forgery (issue #11 part 4.1)", () => {

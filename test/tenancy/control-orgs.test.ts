@@ -6,7 +6,6 @@
  * call changes nothing; the operator sees both orgs and filters by org.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mintToken } from "../../src/auth/tokens.ts";
 import type { JobRecord } from "../../src/jobs/record.ts";
 import { testStack, type TestStack } from "../support/stack.ts";
 import { waitFor } from "../support/net.ts";
@@ -15,7 +14,7 @@ let s: TestStack;
 const tok: Record<string, string> = {};
 let aDone: JobRecord, bDone: JobRecord, aQueued: JobRecord, bQueued: JobRecord, bRunning: JobRecord;
 
-const mint = async (sub: string, role: "member" | "viewer" | "agent", org?: string) => (await mintToken(s.authSecret, { sub, role, org, ttlSeconds: 600 })).token;
+const mint = async (sub: string, role: "member" | "viewer" | "agent", org?: string) => await s.token({ sub, role, org, ttlSeconds: 600 });
 const as = (who: string) => ({ token: tok[who]! });
 /** A job no agent of this sandbox-only stack serves: it stays queued. */
 const stranded = { command: ["true"], labels: ["nimbus", "isolation:vm"] };

@@ -4,7 +4,6 @@
  * of that org sees them, a member of another org does not.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mintToken } from "../../src/auth/tokens.ts";
 import type { JobRecord } from "../../src/jobs/record.ts";
 import { githubStack, type GithubStack } from "../github/support.ts";
 import { waitFor } from "../support/net.ts";
@@ -38,8 +37,8 @@ test("webhook and poll jobs are the installation's org's (lower-cased); other or
   expect(viaPoll!.github?.via).toBe("poll");
   expect(viaPoll!.org).toBe("octo-org");
 
-  const member = (await mintToken(g.stack.authSecret, { sub: "dev", role: "member", org: "octo-org", ttlSeconds: 600 })).token;
-  const outsider = (await mintToken(g.stack.authSecret, { sub: "dev", role: "member", org: "globex", ttlSeconds: 600 })).token;
+  const member = await g.stack.token({ sub: "dev", role: "member", org: "octo-org", ttlSeconds: 600 });
+  const outsider = await g.stack.token({ sub: "dev", role: "member", org: "globex", ttlSeconds: 600 });
   const seen = (await g.stack.api<{ jobs: JobRecord[] }>("/api/jobs", { token: member })).body.jobs.map((j) => j.id);
   expect(seen.sort()).toEqual([`gh-${hooked.id}`, `gh-${polled.id}`].sort());
   expect((await g.stack.api<{ jobs: JobRecord[] }>("/api/jobs", { token: outsider })).body.jobs).toEqual([]);
