@@ -16,7 +16,7 @@ import type { JobStore } from "../src/jobs/store.ts";
 import { cancelRequested } from "../src/jobs/cancel.ts";
 import type { JobRecord, JobState, Versioned } from "../src/jobs/record.ts";
 import type { Handout } from "../src/jobs/handout.ts";
-import { errorMessage } from "../src/core/errors.ts";
+import { errorMessage, isAppError } from "../src/core/errors.ts";
 import type { Driver, Execution, Instance, RunSpec } from "./drivers/types.ts";
 import { LineCapture } from "./logs/capture.ts";
 import type { LogShipper } from "./logs/shipper.ts";
@@ -54,6 +54,9 @@ const DECLARED: Record<Step, readonly Step[]> = {
   abandon: ["cleanup"],
   cleanup: [],
 };
+
+/** Unanswered handouts retried before the job fails (about a minute with the backoff). */
+const HANDOUT_TRIES = 40;
 
 export class JobRun {
   private job!: Versioned<JobRecord>;
@@ -134,7 +137,18 @@ export class JobRun {
       return;
     }
     try {
-      this.secrets = await this.deps.handout({ jobId: this.jobId, attempt: this.attempt, leaseRevision: this.lease!.revision });
+      // The control plane may be restarting: agents keep working through NATS meanwhile, so an
+      // unanswered handout is retried (renewing the lease, whose new revision the next ask names).
+      for (let i = 0; ; i++) {
+        try {
+          this.secrets = await this.deps.handout({ jobId: this.jobId, attempt: this.attempt, leaseRevision: this.lease!.revision });
+          break;
+        } catch (e) {
+          if (!isAppError(e, "unavailable") || i >= HANDOUT_TRIES) throw e;
+          await Bun.sleep(Math.min(2000, 100 * 2 ** i) * (0.5 + Math.random()));
+          await this.lease!.renew();
+        }
+      }
       if (!this.secrets.logCredential) throw new Error("the control plane handed out no log credential");
       this.deps.local.putLogCredential(this.jobId, this.attempt, this.secrets.logCredential);
     } catch (e) {
