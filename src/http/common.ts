@@ -17,12 +17,14 @@ export function errorBody(e: AppError) {
 /**
  * Global error mapping and a body limit; mount first. A declared length past the limit gets a JSON
  * 413 before anything is read; routes that take a body read it with `readBodyText` (after checking
- * the caller), which stops at the limit whatever the client declared. Bun refuses bodies past the
- * largest limit as a backstop.
+ * the caller), which stops at the limit whatever the client declared. Bun drops connections whose
+ * body passes twice the largest limit as a backstop, without an answer: Bun takes body bytes in
+ * faster than a busy route reads them, so a backstop just past the limit cut a client off before
+ * the route could answer its 413 (seen on a loaded machine).
  */
 export function baseApp(name: string, opts: { maxBodyBytes: number; log: Logger; bodyLimits?: Record<string, number> }) {
   const largest = Math.max(opts.maxBodyBytes, ...Object.values(opts.bodyLimits ?? {}));
-  return new Elysia({ name, serve: { maxRequestBodySize: largest + 1024 * 1024 } })
+  return new Elysia({ name, serve: { maxRequestBodySize: 2 * largest } })
     .onRequest(({ request, set }) => {
       const len = Number(request.headers.get("content-length") ?? 0);
       const limit = opts.bodyLimits && len > opts.maxBodyBytes ? (opts.bodyLimits[new URL(request.url).pathname] ?? opts.maxBodyBytes) : opts.maxBodyBytes;
