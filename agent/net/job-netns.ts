@@ -51,8 +51,10 @@ export class JobNamespaces implements JobNetworks {
     const ns = netnsName(name);
     const lease = this.net.store.get(name);
     if (!lease && !netnsExists(ns)) return; // the lease is written first: without it nothing was made
-    await this.net.host.deleteLink(lease?.tap ?? vethName(name));
-    if (netnsExists(ns)) await this.global.must(["ip", "netns", "del", ns]);
+    const veth = lease?.tap ?? vethName(name);
+    // Two destroys of one instance may race (a run's cleanup, a cancel): gone is what we want.
+    await this.net.host.deleteLink(veth).catch(async (e) => { if (await this.net.host.linkExists(veth)) throw e; });
+    if (netnsExists(ns)) await this.global.must(["ip", "netns", "del", ns]).catch((e) => { if (netnsExists(ns)) throw e; });
     this.net.store.release(name);
   }
 

@@ -76,8 +76,15 @@ export class SandboxDriver implements Driver {
     chownSync(workspace, this.opts.uid, this.opts.uid);
     const meta: Record<string, unknown> = { workspace };
     if (spec.network) {
-      const net = await this.opts.network!.attachNamespace(name);
-      Object.assign(meta, { netns: net.netns, veth: net.veth, ip: net.ip });
+      try {
+        const net = await this.opts.network!.attachNamespace(name);
+        Object.assign(meta, { netns: net.netns, veth: net.veth, ip: net.ip });
+      } catch (e) {
+        // Not recorded as an instance yet: leave nothing behind for a restart to find.
+        await this.opts.network!.detachNamespace(name).catch(() => undefined);
+        rmSync(dir, { recursive: true, force: true });
+        throw e;
+      }
     }
     return { driver: this.name, name, jobId: spec.jobId, attempt: spec.attempt, dir, meta };
   }
