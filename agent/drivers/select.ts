@@ -8,6 +8,7 @@ import { NoopDriver } from "./noop.ts";
 import { QemuDriver } from "./qemu/driver.ts";
 import { FirecrackerDriver } from "./firecracker/driver.ts";
 import { SandboxDriver } from "./sandbox/driver.ts";
+import { JobNamespaces } from "../net/job-netns.ts";
 import { loadVmAssets } from "../../src/vm/assets.ts";
 import { ImageStore } from "../images/store.ts";
 import { OciImages } from "../images/oci.ts";
@@ -68,7 +69,7 @@ function make(name: DriverName, config: AgentConfig, agentId: string, network: H
     case "noop":
       return new NoopDriver();
     case "sandbox":
-      return new SandboxDriver({ root: join(config.sandboxDir, agentId), uid: config.sandboxUid, owner: agentId });
+      return new SandboxDriver({ root: join(config.sandboxDir, agentId), uid: config.sandboxUid, owner: agentId, ...sandboxNetwork(config, network) });
     case "firecracker": {
       const [uid, gid] = config.firecrackerJailer ? config.firecrackerJailer.split(":").map(Number) : [];
       return new FirecrackerDriver({
@@ -102,14 +103,22 @@ function make(name: DriverName, config: AgentConfig, agentId: string, network: H
   }
 }
 
+/** Sandbox jobs with a network get namespaces of their own on the agent's bridge: that needs root and a VM network. */
+function sandboxNetwork(config: AgentConfig, network: HostNetwork | undefined): { network?: JobNamespaces; noNetworkReason?: string } {
+  if (!network) return { noNetworkReason: `jobs with a network need NIMBUS_VM_NETWORK=nat or offline (it is ${config.vmNetwork}) and an agent running as root, which gives each its own network namespace` };
+  if (process.getuid?.() !== 0) return { noNetworkReason: "jobs with a network get a network namespace of their own, and making one needs an agent running as root" };
+  return { network: new JobNamespaces(network) };
+}
+
 export interface AgentDrivers {
   byIsolation: Map<Isolation, Driver>;
-  /** The microVM network, when there is one. */
+  /** The bridge of microVMs and sandbox jobs with a network, when there is one. */
   network?: HostNetwork;
 }
 
 /** `agentId` scopes what each driver lists and destroys on a shared host. */
 export function driversFor(config: AgentConfig, agentId: string, extras: DriverExtras = {}): AgentDrivers {
-  const network = config.drivers.some((d) => ISOLATION_OF[d] === "vm") ? vmNetworkFor(config) : undefined;
+  // MicroVMs and sandbox jobs with a network (GitHub runners) both sit on the agent's bridge.
+  const network = config.drivers.some((d) => ISOLATION_OF[d] === "vm" || d === "sandbox") ? vmNetworkFor(config) : undefined;
   return { byIsolation: new Map(config.drivers.map((name) => [ISOLATION_OF[name], make(name, config, agentId, network, extras)])), network };
 }

@@ -45,6 +45,11 @@ export class HostNetwork implements VmNetwork {
     return gatewayOf(this.subnet);
   }
 
+  /** Resolver handed to guests and sandbox jobs. */
+  get dns(): string | undefined {
+    return this.opts.dns;
+  }
+
   /** Bridge, addresses and policy; idempotent, and re-applying replaces the policy atomically. */
   async setup(policy: EgressPolicy = this.opts.policy): Promise<void> {
     // What is not there yet is ours: recorded before it is created, so close() removes it (and only it).
@@ -54,9 +59,14 @@ export class HostNetwork implements VmNetwork {
     await this.host.applyNft(egressRuleset(this.bridge, cidrOf(this.subnet), this.gateway, policy));
   }
 
-  async attach(name: string): Promise<VmNetAttachment> {
+  /** The bridge and policy, set up once (the first attach does it). */
+  async ensureSetup(): Promise<void> {
     this.ready ??= this.setup();
     await this.ready;
+  }
+
+  async attach(name: string): Promise<VmNetAttachment> {
+    await this.ensureSetup();
     const lease = this.store.lease(name, tapName(name), maxHost(this.subnet), (h) => macFor(this.subnet, h));
     await this.host.ensureTap(lease.tap, this.bridge, this.opts.tapUser);
     log.debug("attached", { name, tap: lease.tap, host: lease.host });

@@ -7,6 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import { bwrapArgv } from "../../agent/drivers/sandbox/args.ts";
+import { spawnSandbox } from "../../agent/drivers/sandbox/env-fd.ts";
 import { benchStack, percentile, printTable } from "./lib.ts";
 import { mkdirSync, chownSync, rmSync } from "node:fs";
 
@@ -45,7 +46,7 @@ chownSync(dir, 65534, 65534);
 const bare: number[] = [];
 for (let i = 0; i < RUNS; i++) {
   const t0 = performance.now();
-  const p = Bun.spawn(bwrapArgv({ name: "nimbus-bench", owner: "bench", workspace: dir, uid: 65534, env: {}, command: ["/bin/true"] }));
+  const p = spawnSandbox(bwrapArgv({ name: "nimbus-bench", owner: "bench", workspace: dir, uid: 65534, command: ["/bin/true"] }), {}, dir, "ignore", "ignore");
   await p.exited;
   bare.push(performance.now() - t0);
 }

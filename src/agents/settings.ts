@@ -96,7 +96,7 @@ export const agentSettings = {
   imageAuthFile: { env: "NIMBUS_IMAGE_AUTHFILE", doc: "skopeo auth file with credentials for private registries (empty: none).", schema: optionalStr(), default: "" },
   vmNetwork: {
     env: "NIMBUS_VM_NETWORK",
-    doc: "Networking of microVMs: `none` (loopback only), `nat` (a tap on the agent's bridge; egress NATed; the metadata address and host ports other than NIMBUS_VM_HOST_PORTS refused) or `offline` (like nat, but beyond the host only NIMBUS_VM_ALLOW). nat and offline need root.",
+    doc: "Networking of microVMs and of sandbox jobs that need a network (GitHub runners): `none` (loopback only; sandbox jobs that need a network are refused), `nat` (a tap, or for a sandbox job a network namespace of its own with a veth, on the agent's bridge; egress NATed; the metadata address and host ports other than NIMBUS_VM_HOST_PORTS refused) or `offline` (like nat, but beyond the host only NIMBUS_VM_ALLOW). nat and offline need root.",
     schema: oneOf(["none", "nat", "offline"] as const),
     default: "none",
   },

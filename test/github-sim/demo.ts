@@ -17,16 +17,19 @@ export interface GithubDemo {
 }
 
 /**
+ * `network`: the agent gives jobs a network on its bridge (NIMBUS_VM_NETWORK=nat): a runner in a
+ * sandbox has a network namespace of its own and reaches the simulator on its gateway, like a guest.
  * `vmGateway`: run the demo job's runner in a microVM. The guest reaches the simulator on its
  * gateway (the host's bridge address), so the simulator listens on all addresses and the agent
  * must allow its port (`agentEnv` adds it to NIMBUS_VM_HOST_PORTS).
  */
-export async function startGithubDemo(o: { controlUrl: string; runnerDir?: string; vmGateway?: string; hostPorts?: string }): Promise<GithubDemo> {
+export async function startGithubDemo(o: { controlUrl: string; runnerDir?: string; vmGateway?: string; network?: boolean; hostPorts?: string }): Promise<GithubDemo> {
+  const bridged = Boolean(o.vmGateway || o.network);
   const runnerDir = o.runnerDir ?? join(tmpdir(), "nimbus-gh-runner-standin");
   await buildRunnerStandIn(runnerDir);
   const sim = await startGithubSim({
     webhookUrl: `${o.controlUrl.replace(/\/$/, "")}/webhooks/github`, assignment: "fifo", org: "demo-org", repos: ["hello-nimbus"],
-    ...(o.vmGateway ? { host: "0.0.0.0", runnerHost: o.vmGateway } : {}),
+    ...(bridged ? { host: "0.0.0.0", runnerHost: o.vmGateway ?? "_gateway" } : {}),
   });
   const simPort = new URL(sim.url).port;
   return {
@@ -40,7 +43,7 @@ export async function startGithubDemo(o: { controlUrl: string; runnerDir?: strin
     },
     agentEnv: {
       NIMBUS_GITHUB_RUNNER_DIR: runnerDir,
-      ...(o.vmGateway ? { NIMBUS_VM_HOST_PORTS: [o.hostPorts, simPort].filter(Boolean).join(",") } : {}),
+      ...(bridged ? { NIMBUS_VM_HOST_PORTS: [o.hostPorts, simPort].filter(Boolean).join(",") } : {}),
     },
     queueDemoJob: () =>
       sim.queueJob({

@@ -15,6 +15,20 @@ if (!encoded) {
 const files = JSON.parse(atob(encoded)) as Record<string, string>;
 const runner = JSON.parse(atob(files[".runner"]!)) as { agentName: string; serverUrl: string };
 const creds = JSON.parse(atob(files[".credentials"]!)) as { data: { token: string } };
+runner.serverUrl = runner.serverUrl.replace("//_gateway:", `//${defaultGateway()}:`);
+
+/**
+ * `_gateway` (as systemd-resolved names it) is this network namespace's default gateway: a runner in
+ * a sandbox job's namespace or a microVM reaches the simulator on its host's bridge address, which
+ * differs between agents.
+ */
+function defaultGateway(): string {
+  const { readFileSync } = require("node:fs") as typeof import("node:fs");
+  const route = readFileSync("/proc/net/route", "utf8").split("\n").map((l) => l.trim().split(/\s+/)).find((f) => f[1] === "00000000");
+  if (!route) return "_gateway";
+  const hex = route[2]!;
+  return [3, 2, 1, 0].map((i) => parseInt(hex.slice(i * 2, i * 2 + 2), 16)).join(".");
+}
 
 async function call(op: string, body: Record<string, unknown> = {}): Promise<Response> {
   return fetch(`${runner.serverUrl}/_runner/${op}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token: creds.data.token, ...body }) });

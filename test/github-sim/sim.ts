@@ -68,7 +68,8 @@ export interface SimOptions {
   port?: number;
   /** Address to listen on (and put in runners' JIT configs); default 127.0.0.1. */
   host?: string;
-  /** The address runners are told to reach the simulator at (their JIT config), when not `host`. */
+  /** The address runners are told to reach the simulator at (their JIT config), when not `host`;
+   * `_gateway`: their own default gateway (the bridge address of the agent whose job they run in). */
   runnerHost?: string;
 }
 

@@ -29,7 +29,9 @@ export async function githubStack(o: {
 }): Promise<GithubStack> {
   await buildRunnerStandIn(RUNNER_DIR);
   const base = await freePortBase();
-  const sim = await startGithubSim({ webhookUrl: `http://127.0.0.1:${base}/webhooks/github`, ...o.sim });
+  // Runners run in sandbox jobs' own network namespaces, on each agent's bridge: they reach the
+  // simulator on their gateway (its port allowed by the agent's egress policy), never on loopback.
+  const sim = await startGithubSim({ webhookUrl: `http://127.0.0.1:${base}/webhooks/github`, host: "0.0.0.0", runnerHost: "_gateway", ...o.sim });
   const sandboxRoot = mkdtempSync(join(tmpdir(), "nimbus-gh-sbx-"));
   const { chmodSync } = await import("node:fs");
   chmodSync(sandboxRoot, 0o711);
@@ -54,7 +56,15 @@ export async function githubStack(o: {
   });
   const tag = randomBytes(3).toString("hex");
   const agents = Array.from({ length: o.agents }, (_, i) => `gh${tag}-a${i + 1}`);
-  for (const a of agents) await stack.startAgent(a);
+  // Each agent its own bridge and subnet (a random one: other stacks may run on this host at once).
+  const octet = 64 + (parseInt(tag, 16) % 128);
+  for (const [i, a] of agents.entries())
+    await stack.startAgent(a, {
+      NIMBUS_VM_NETWORK: "nat",
+      NIMBUS_VM_BRIDGE: `nmbg${tag}${i}`,
+      NIMBUS_VM_SUBNET: `10.${octet}.${i}.0/24`,
+      NIMBUS_VM_HOST_PORTS: new URL(sim.url).port,
+    });
   await stack.waitAgents(o.agents);
   return {
     sim,

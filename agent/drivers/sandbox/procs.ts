@@ -17,7 +17,7 @@ export function findInstancePids(name?: string, owner?: string): Map<number, str
     } catch {
       continue; // exited meanwhile
     }
-    if (argv[0] !== "bwrap" && argv[0] !== "setpriv") continue;
+    if (argv[0] !== "bwrap" && argv[0] !== "setpriv" && argv[0] !== "ip") continue; // ip: `ip netns exec` before it execs setpriv
     const value = envArg(argv, "NIMBUS_INSTANCE");
     if (!value || (owner && envArg(argv, "NIMBUS_AGENT") !== owner)) continue;
     if (name ? value === name : value.startsWith("nimbus-")) found.set(Number(entry), value);

@@ -115,7 +115,9 @@ network, guests reach the Actions cache on their gateway (the cache then listens
 its tokens still guard it) and nothing else of the host.
 --sample runs a sample job once the stack is up and shows its output.
 --demo also starts a GitHub simulator (GitHub cannot be reached from here) wired to the stack, and
-sends one workflow job through it: webhook → JIT runner in a sandbox → steps → completed. Only with
+sends one workflow job through it: webhook → JIT runner in a sandbox → steps → completed (the
+sandbox gets a network namespace of its own on the agent's bridge, which needs root; not as root
+the job is refused). Only with
 --vm and --vm-network nat (the default as root) does the job ask for isolation:vm, its runner then
 running in a microVM (the simulator listens on all addresses; guests reach it on their gateway);
 with --vm and another network the runner stays in a sandbox, and up says so.
@@ -147,11 +149,15 @@ stops every process the stack started, removes the state file and says what it s
       agentEnv.NIMBUS_VM_NETWORK = net;
       if (net !== "none") cacheEnv.NIMBUS_CACHE_HOST = "0.0.0.0";
       if (v.demo && net !== "nat") ctx.err(`nimbus up: --demo with --vm-network ${net}: guests cannot reach the GitHub simulator, so the demo's runner runs in a sandbox (--vm-network nat, as root, runs it in a microVM)`);
+    } else if (v.demo) {
+      // The demo's runner is a sandbox job with a network: a namespace of its own on the agent's bridge, which needs root.
+      if (process.getuid?.() === 0) agentEnv.NIMBUS_VM_NETWORK = "nat";
+      else ctx.err("nimbus up: --demo not as root: the demo's runner needs a network namespace of its own, which needs root, so its job will be refused");
     }
     const controlEnv: Record<string, string> = {};
     // With guest networking the demo's runner runs in a microVM and reaches the simulator on its gateway.
     const vmGateway = v.vm && agentEnv.NIMBUS_VM_NETWORK === "nat" ? gatewayOf(parseCidr(ctx.env.NIMBUS_VM_SUBNET || DEFAULT_VM_SUBNET)) : undefined;
-    const demo = v.demo ? await startGithubDemo({ controlUrl: `http://127.0.0.1:${ports(portBase).control}`, vmGateway, hostPorts: ctx.env.NIMBUS_VM_HOST_PORTS }) : undefined;
+    const demo = v.demo ? await startGithubDemo({ controlUrl: `http://127.0.0.1:${ports(portBase).control}`, vmGateway, network: agentEnv.NIMBUS_VM_NETWORK === "nat", hostPorts: ctx.env.NIMBUS_VM_HOST_PORTS }) : undefined;
     if (demo) {
       Object.assign(controlEnv, demo.controlEnv);
       Object.assign(agentEnv, demo.agentEnv);
