@@ -16,6 +16,7 @@ import { startGithubWorkers } from "../github/runtime.ts";
 import { controlMetrics } from "./metrics.ts";
 import { sealJobSecrets, secretsKey } from "../auth/seal.ts";
 import { startHandoutService } from "./handout.ts";
+import { startRequeueService } from "./requeue.ts";
 import type { ControlContext } from "./context.ts";
 import type { controlSettings } from "./config.ts";
 
@@ -27,7 +28,7 @@ export interface RunningControlPlane {
 
 export async function startControlPlane(config: ConfigOf<typeof controlSettings>): Promise<RunningControlPlane> {
   const log = createLogger("control");
-  const nc = await connectNats({ url: config.natsUrl, token: config.natsToken, name: "nimbus-control" });
+  const nc = await connectNats({ url: config.natsUrl, user: config.natsUser, password: config.natsPassword, token: config.natsToken, name: "nimbus-control" });
   const topology = await ensureTopology(nc, { replicas: config.natsReplicas });
   const store = new JobStore(topology.jobs, topology.js, (m, f) => log.warn(m, f), publishNoAck(nc), () => maxPayloadOf(nc));
   const index = await JobIndex.start(topology.jobs);
@@ -70,6 +71,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
     config.sweepIntervalMs,
   );
   const handout = startHandoutService({ nc, store, leases: topology.leases, secretsKey: sealKey, authSecret: config.authSecret, log });
+  const requeue = startRequeueService({ nc, store, log });
   const app = controlApp(ctx).listen({ hostname: config.host, port: config.port });
   const github = await startGithubWorkers(ctx); // agents' runner service + the reconciler (off without a webhook secret)
   const url = `http://${config.host}:${app.server!.port}`;
@@ -81,6 +83,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
       await app.stop(true);
       await github.stop();
       handout.stop();
+      requeue.stop();
       await sweeper.stop();
       index.stop();
       leaseView.stop();

@@ -1,4 +1,4 @@
-import { authSecret, host, listenPort, natsToken, natsUrl } from "../core/config/common.ts";
+import { authSecret, host, listenPort, natsToken, natsUrl, natsUser, natsPassword } from "../core/config/common.ts";
 import { int, str, type SettingsSpec } from "../core/config/settings.ts";
 
 export const logSettings = {
@@ -9,5 +9,7 @@ export const logSettings = {
   // The jobs bucket tells a follow whether a job that has logged nothing yet exists.
   natsUrl,
   natsToken,
+  natsUser,
+  natsPassword,
   maxBodyBytes: { env: "NIMBUS_LOGS_MAX_BODY_BYTES", doc: "Largest accepted log batch.", schema: int(1024, 64 * 1024 * 1024), default: "8388608" },
 } satisfies SettingsSpec;

@@ -3,6 +3,7 @@ import { Kvm } from "@nats-io/kv";
 import type { ConfigOf } from "../core/config/settings.ts";
 import { createLogger } from "../core/log.ts";
 import { connectNats } from "../nats/connect.ts";
+import { SERVICE_INBOX } from "../nats/permissions.ts";
 import { API, isApiError } from "../nats/errors.ts";
 import { JOBS_BUCKET } from "../nats/topology.ts";
 import { JobStore } from "../jobs/store.ts";
@@ -29,7 +30,7 @@ function jobRecords(js: JetStreamClient): (id: string) => Promise<boolean> {
 
 export async function startLogService(config: ConfigOf<typeof logSettings>) {
   const log = createLogger("logs");
-  const nc = await connectNats({ url: config.natsUrl, token: config.natsToken, name: "nimbus-logs" });
+  const nc = await connectNats({ url: config.natsUrl, user: config.natsUser, password: config.natsPassword, token: config.natsToken, name: "nimbus-logs", inboxPrefix: SERVICE_INBOX.logs });
   const store = openSqliteLogStore(config.dbPath);
   const app = logApp({
     store,

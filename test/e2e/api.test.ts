@@ -18,7 +18,7 @@ afterAll(async () => {
 }, 30_000);
 
 async function queueMessagesEver(): Promise<number> {
-  const nc = await connectNats({ url: s.natsUrl, token: s.natsToken, name: "test" });
+  const nc = await connectNats({ url: s.natsUrl, ...s.natsAuth, name: "test" });
   const info = await (await jetstreamManager(nc)).streams.info(QUEUE_STREAM);
   await nc.close();
   return info.state.last_seq;
