@@ -1,7 +1,7 @@
 /**
  * Who may do what on NATS: one user per Nimbus process kind, and one per agent, as nats-server
  * `authorization { users [...] }` entries. Pure: the subjects are the ones the nats.js v3 client
- * uses for what each process does (found against nats-server 2.9: test/nats/permissions.test.ts).
+ * uses for what each process does (found against nats-server 2.9: test/core/nats-permissions.test.ts).
  *
  * - control: everything (it creates the streams and buckets and serves the agents' requests).
  * - logs: reads job records and leases (is the job real, who holds it).
