@@ -32,7 +32,7 @@ export async function startCacheService(config: CacheConfig): Promise<RunningCac
     publicUrl: config.publicUrl,
     trustForwarded: config.trustForwarded,
   };
-  const app = cacheApp(deps, { auth: { secret: config.authSecret }, metrics: config.metrics }).listen({
+  const app = cacheApp(deps, { auth: { secret: config.authSecret }, metrics: config.metrics, bindHost: config.host }).listen({
     hostname: config.host,
     port: config.port,
     maxRequestBodySize: config.maxPartBytes + 1024,

@@ -7,6 +7,7 @@ import type { JobStore } from "../jobs/store.ts";
 import type { JobIndex } from "../jobs/job-index.ts";
 import type { SubmitDeps } from "../jobs/submit.ts";
 import type { VerifiedToken } from "../auth/tokens.ts";
+import type { AuthOptions } from "../http/common.ts";
 import type { ControlMetrics } from "./metrics.ts";
 import type { controlSettings } from "./config.ts";
 
@@ -19,5 +20,7 @@ export interface ControlContext {
   submitDeps: SubmitDeps;
   metrics: ControlMetrics;
   log: Logger;
+  /** How tokens are checked (the signing secret, the ledger). */
+  auth: AuthOptions;
   requireAdmin(request: Request): Promise<VerifiedToken>;
 }

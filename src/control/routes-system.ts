@@ -3,6 +3,7 @@ import { Elysia } from "elysia";
 import { listAgents } from "../agents/registry.ts";
 import { QUEUE_STREAM, QUEUE_SUBJECT_PREFIX } from "../nats/topology.ts";
 import { VERSION } from "../version.ts";
+import { checkMetricsAccess } from "../http/metrics-access.ts";
 import type { ControlContext } from "./context.ts";
 
 /**
@@ -31,7 +32,8 @@ export function systemRoutes(ctx: ControlContext) {
       set.status = ready ? 200 : 503;
       return ready ? { ok: true } : { code: "unavailable", message: "not connected to NATS" };
     })
-    .get("/metrics", async ({ set }) => {
+    .get("/metrics", async ({ set, request }) => {
+      await checkMetricsAccess(request, ctx.config.host, ctx.auth);
       set.headers["content-type"] = ctx.metrics.registry.contentType;
       return ctx.metrics.registry.metrics();
     })

@@ -49,6 +49,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
       mintCacheToken: ({ repo, ref, ttlSeconds, jobId }) => mintRuntimeToken(config.authSecret, { repo, scopes: scopesForRun({ ref }), ttlSeconds, subject: jobId }),
       seal: (jobId, payload) => sealJobSecrets(sealKey, jobId, payload),
     },
+    auth,
     requireAdmin: (request) => authenticate(request, auth, ["operator"]),
   };
   const leaseView = await leaseMirror(topology.leases);

@@ -90,7 +90,7 @@ describe("an agent's NATS user can do what an agent does", () => {
     await jetstream(a.nc).publish("nimbus.events.job.j1", enc.encode("{}"));
 
     // The control plane's services answer on the agent's own inbox.
-    const svc = control.subscribe(AGENT_SERVICE_SUBJECTS[0]!, { callback: (_e, msg) => msg.respond(enc.encode("ok")) });
+    const svc = control.subscribe(AGENT_SERVICE_SUBJECTS[0]!, { callback: (_e, msg) => void msg.respond(enc.encode("ok")) });
     expect((await a.nc.request(AGENT_SERVICE_SUBJECTS[0]!, enc.encode("{}"), { timeout: 5_000 })).string()).toBe("ok");
     svc.unsubscribe();
     await a.nc.flush();
@@ -134,7 +134,7 @@ describe("an agent's NATS user is refused", () => {
 
   test("publishing into another agent's inbox (a forged reply)", async () => {
     const got: string[] = [];
-    b.nc.subscribe(`${agentInboxPrefix("agent-b")}.forged`, { callback: (_e, m) => got.push(m.string()) });
+    b.nc.subscribe(`${agentInboxPrefix("agent-b")}.forged`, { callback: (_e, m) => void got.push(m.string()) });
     await b.nc.flush();
     a.nc.publish(`${agentInboxPrefix("agent-b")}.forged`, enc.encode("forged"));
     await a.refused("publish", `${agentInboxPrefix("agent-b")}.forged`);

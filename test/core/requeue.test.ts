@@ -44,7 +44,7 @@ const queued = async (pool: string, jobId: string) => {
   const n = info.state.subjects?.[queueSubject(pool)] ?? 0;
   if (!n) return [];
   const m = await t.jsm.streams.getMessage(QUEUE_STREAM, { last_by_subj: queueSubject(pool) });
-  return [m.json<{ jobId: string; attempt: number }>()].filter((x) => x.jobId === jobId);
+  return [m!.json<{ jobId: string; attempt: number }>()].filter((x) => x.jobId === jobId);
 };
 
 describe("requeue through the control plane", () => {
