@@ -33,7 +33,7 @@ export const natsPassword: Setting<string> = {
 
 export const natsReplicas: Setting<number> = {
   env: "NIMBUS_NATS_REPLICAS",
-  doc: "Replicas of each Nimbus stream and bucket (1 for one node; 3 or 5 on a cluster). Give every process the same value.",
+  doc: "Replicas of each Nimbus stream and bucket (1 for one node; 3 or 5 on a cluster). The control plane creates them: give every replica the same value.",
   schema: int(1, 5),
   default: "1",
 };
