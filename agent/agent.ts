@@ -8,7 +8,10 @@ import { randomBytes } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { createLogger, type Logger } from "../src/core/log.ts";
 import { connectNats, publishNoAck } from "../src/nats/connect.ts";
-import { ensurePoolConsumer, ensureTopology, QUEUE_STREAM, type Topology } from "../src/nats/topology.ts";
+import { ensurePoolConsumer, openTopology, QUEUE_STREAM, type Topology } from "../src/nats/topology.ts";
+import { agentInboxPrefix } from "../src/nats/permissions.ts";
+import { requestRequeue } from "../src/jobs/requeue.ts";
+import type { JobRecord } from "../src/jobs/record.ts";
 import { JobStore } from "../src/jobs/store.ts";
 import { poolsFor, type Isolation } from "../src/jobs/labels.ts";
 import { putAgent, removeAgent, type AgentInfo } from "../src/agents/registry.ts";
@@ -50,9 +53,12 @@ export async function startAgent(config: AgentConfig, githubConfig: GithubAgentC
     if (!probe.ok) throw new Error(`driver ${driver.name} cannot run here: ${probe.detail}`);
     log.info("driver ready", { driver: driver.name, detail: probe.detail });
   }
-  const nc = await connectNats({ url: config.natsUrl, token: config.natsToken, name: `nimbus-agent-${id}` });
-  const topology = await ensureTopology(nc, { replicas: config.natsReplicas });
-  const jobs = new JobStore(topology.jobs, topology.js, (m, f) => log.warn(m, f), publishNoAck(nc));
+  const nc = await connectNats({ url: config.natsUrl, user: config.natsUser, password: config.natsPassword, token: config.natsToken, name: `nimbus-agent-${id}`, inboxPrefix: agentInboxPrefix(id) });
+  // The control plane creates the streams and buckets; an agent's NATS user may not.
+  const topology = await openTopology(nc, { onWait: (stream) => log.info("waiting for the control plane to create a stream", { stream }) });
+  // A re-queue (retry, restart reconcile) goes through the control plane: an agent may not publish into the queue.
+  const enqueueVia = (job: JobRecord) => requestRequeue(nc, job).catch((e) => log.warn("requeue not confirmed; the sweeper republishes a queued job", { jobId: job.id, error: e }));
+  const jobs = new JobStore(topology.jobs, topology.js, (m, f) => log.warn(m, f), publishNoAck(nc), undefined, enqueueVia);
   const shipper = new LogShipper({ store: local, logsUrl: config.logsUrl, token: config.token, log });
   shipper.start();
   const workRoot = `${config.stateDir}/jobs`;

@@ -19,7 +19,7 @@ const RATE = Number(values.rate);
 const SECONDS = Number(values.seconds);
 
 const stack = await benchStack({ agents: 1, agentEnv: { NIMBUS_AGENT_DRIVERS: "noop", NIMBUS_AGENT_SLOTS: "64" } });
-const nc = await connectNats({ url: stack.natsUrl, token: stack.natsToken, name: "bench" });
+const nc = await connectNats({ url: stack.natsUrl, ...stack.natsAuth, name: "bench" });
 const topo = await ensureTopology(nc);
 const index = await JobIndex.start(topo.jobs);
 const headers = { authorization: `Bearer ${stack.adminToken}`, "content-type": "application/json" };

@@ -5,7 +5,7 @@
 import * as v from "valibot";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
-import { leaseTtlMs, logsUrl, natsReplicas, natsToken, natsUrl } from "../core/config/common.ts";
+import { leaseTtlMs, logsUrl, natsToken, natsUrl, natsUser, natsPassword } from "../core/config/common.ts";
 import { bool, int, list, oneOf, optionalStr, secret, str, type ConfigOf, type SettingsSpec } from "../core/config/settings.ts";
 import { DEFAULT_ASSETS_DIR } from "../vm/assets.ts";
 import { DEFAULT_VM_SUBNET } from "../vm/subnet.ts";
@@ -29,7 +29,8 @@ export type DriverName = (typeof DRIVER_NAMES)[number];
 export const agentSettings = {
   natsUrl,
   natsToken,
-  natsReplicas,
+  natsUser,
+  natsPassword,
   logsUrl,
   leaseTtlMs,
   agentId: {

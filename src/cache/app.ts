@@ -1,6 +1,7 @@
 /** The cache service's HTTP layer: v1 REST, v2 Twirp, signed blob URLs, admin API, health, metrics. */
 import type { AuthOptions } from "../http/common.ts";
 import { baseApp } from "../http/common.ts";
+import { checkMetricsAccess } from "../http/metrics-access.ts";
 import { adminRoutes } from "./http/admin.ts";
 import { blobRoutes } from "./http/blob.ts";
 import type { HttpDeps } from "./http/context.ts";
@@ -10,6 +11,8 @@ import { v2Routes } from "./http/v2.ts";
 export interface CacheAppOptions {
   auth: AuthOptions;
   metrics: boolean;
+  /** The address the service listens on: off loopback, /metrics needs a metrics:read token. */
+  bindHost: string;
 }
 
 export function cacheApp(d: HttpDeps, o: CacheAppOptions) {
@@ -25,6 +28,9 @@ export function cacheApp(d: HttpDeps, o: CacheAppOptions) {
     .use(blobRoutes(d))
     .use(adminRoutes(d, o.auth));
   if (o.metrics)
-    app.get("/metrics", async () => new Response(await d.metrics.registry.metrics(), { headers: { "content-type": d.metrics.registry.contentType } }));
+    app.get("/metrics", async ({ request }) => {
+      await checkMetricsAccess(request, o.bindHost, o.auth);
+      return new Response(await d.metrics.registry.metrics(), { headers: { "content-type": d.metrics.registry.contentType } });
+    });
   return app;
 }

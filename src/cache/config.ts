@@ -1,5 +1,5 @@
 /** Settings of the cache service process, declared once (see src/core/config/settings.ts). */
-import { authSecret, host, listenPort, metricsEnabled, natsReplicas, natsToken, natsUrl } from "../core/config/common.ts";
+import { authSecret, host, listenPort, metricsEnabled, natsReplicas, natsToken, natsUrl, natsUser, natsPassword } from "../core/config/common.ts";
 import { bool, int, oneOf, optionalStr, str, type SettingsSpec } from "../core/config/settings.ts";
 
 const GiB = 1024 ** 3;
@@ -34,6 +34,8 @@ export const cacheSettings = {
   // The token ledger (revocations) is watched over NATS.
   natsUrl,
   natsToken,
+  natsUser,
+  natsPassword,
   natsReplicas,
   metrics: metricsEnabled,
   maxEntryBytes: bytes("NIMBUS_CACHE_MAX_ENTRY_BYTES", "Largest archive accepted.", 10 * GiB),

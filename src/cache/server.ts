@@ -11,6 +11,7 @@ import { UrlSigner } from "./signing.ts";
 import { openStore } from "./storage/open.ts";
 import { BlockPlacer } from "./placement.ts";
 import { connectNats } from "../nats/connect.ts";
+import { SERVICE_INBOX } from "../nats/permissions.ts";
 import { ensureTokenLedger } from "../nats/topology.ts";
 import { LedgerView } from "../auth/ledger-store.ts";
 
@@ -24,7 +25,7 @@ export interface RunningCache {
 
 export async function startCacheService(config: CacheConfig): Promise<RunningCache> {
   const log = createLogger("cache");
-  const nc = await connectNats({ url: config.natsUrl, token: config.natsToken, name: "nimbus-cache" });
+  const nc = await connectNats({ url: config.natsUrl, user: config.natsUser, password: config.natsPassword, token: config.natsToken, name: "nimbus-cache", inboxPrefix: SERVICE_INBOX.cache });
   const ledger = await LedgerView.start(await ensureTokenLedger(nc, { replicas: config.natsReplicas }));
   const metrics = cacheMetrics(config.metrics);
   const store = openStore(config, log, metrics);
@@ -37,7 +38,7 @@ export async function startCacheService(config: CacheConfig): Promise<RunningCac
     publicUrl: config.publicUrl,
     trustForwarded: config.trustForwarded,
   };
-  const app = cacheApp(deps, { auth: { secret: config.authSecret, ledger }, metrics: config.metrics }).listen({
+  const app = cacheApp(deps, { auth: { secret: config.authSecret, ledger }, metrics: config.metrics, bindHost: config.host }).listen({
     hostname: config.host,
     port: config.port,
     maxRequestBodySize: config.maxPartBytes + 1024,

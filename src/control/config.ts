@@ -1,5 +1,5 @@
 /** The control plane's configuration: declared once, validated at start. */
-import { authSecret, host, leaseTtlMs, listenPort, logsUrl, natsReplicas, natsToken, natsUrl } from "../core/config/common.ts";
+import { authSecret, host, leaseTtlMs, listenPort, logsUrl, natsReplicas, natsToken, natsUrl, natsUser, natsPassword } from "../core/config/common.ts";
 import * as v from "valibot";
 import { int, oneOf, str, type SettingsSpec } from "../core/config/settings.ts";
 import { isSecretsKey } from "../auth/seal.ts";
@@ -10,6 +10,8 @@ export const controlSettings = {
   port: listenPort("NIMBUS_CONTROL_PORT", "Port of the control plane API.", 7070),
   natsUrl,
   natsToken,
+  natsUser,
+  natsPassword,
   natsReplicas,
   authSecret,
   secretsKey: {

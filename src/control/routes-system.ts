@@ -5,6 +5,7 @@ import { QUEUE_STREAM, QUEUE_SUBJECT_PREFIX } from "../nats/topology.ts";
 import { VERSION } from "../version.ts";
 import { authorize, seesOrg, type Principal } from "../auth/principal.ts";
 import { orgOf } from "../jobs/org.ts";
+import { checkMetricsAccess } from "../http/metrics-access.ts";
 import type { ControlContext } from "./context.ts";
 import { listingOrgParam } from "./access.ts";
 
@@ -39,7 +40,8 @@ export function systemRoutes(ctx: ControlContext) {
       set.status = ready ? 200 : 503;
       return ready ? { ok: true } : { code: "unavailable", message: "not connected to NATS" };
     })
-    .get("/metrics", async ({ set }) => {
+    .get("/metrics", async ({ set, request }) => {
+      await checkMetricsAccess(request, ctx.config.host, ctx.auth);
       set.headers["content-type"] = ctx.metrics.registry.contentType;
       return ctx.metrics.registry.metrics();
     })

@@ -19,6 +19,7 @@ import { sealJobSecrets, secretsKey } from "../auth/seal.ts";
 import { startHandoutService } from "./handout.ts";
 import { LedgerView, TokenLedger } from "../auth/ledger-store.ts";
 import { startLedgerPruner } from "./ledger-prune.ts";
+import { startRequeueService } from "./requeue.ts";
 import type { ControlContext } from "./context.ts";
 import type { controlSettings } from "./config.ts";
 
@@ -30,7 +31,7 @@ export interface RunningControlPlane {
 
 export async function startControlPlane(config: ConfigOf<typeof controlSettings>): Promise<RunningControlPlane> {
   const log = createLogger("control");
-  const nc = await connectNats({ url: config.natsUrl, token: config.natsToken, name: "nimbus-control" });
+  const nc = await connectNats({ url: config.natsUrl, user: config.natsUser, password: config.natsPassword, token: config.natsToken, name: "nimbus-control" });
   const topology = await ensureTopology(nc, { replicas: config.natsReplicas });
   const store = new JobStore(topology.jobs, topology.js, (m, f) => log.warn(m, f), publishNoAck(nc), () => maxPayloadOf(nc));
   const index = await JobIndex.start(topology.jobs);
@@ -77,6 +78,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
   );
   const handout = startHandoutService({ nc, store, leases: topology.leases, secretsKey: sealKey, authSecret: config.authSecret, ledger: ledgerView, log });
   const pruner = startLedgerPruner(ctx.tokens.ledger, log);
+  const requeue = startRequeueService({ nc, store, log });
   const app = controlApp(ctx).listen({ hostname: config.host, port: config.port });
   const github = await startGithubWorkers(ctx); // agents' runner service + the reconciler (off without a webhook secret)
   const url = `http://${config.host}:${app.server!.port}`;
@@ -89,6 +91,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
       await github.stop();
       handout.stop();
       pruner.stop();
+      requeue.stop();
       await sweeper.stop();
       index.stop();
       leaseView.stop();

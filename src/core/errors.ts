@@ -35,6 +35,9 @@ const STATUS: Record<ErrorCode, number> = {
   internal: 500,
 };
 
+/** Every error code (a bounded set: metric labels may carry one). */
+export const ERROR_CODES = Object.keys(STATUS) as ErrorCode[];
+
 export class AppError extends Error {
   readonly status: number;
   constructor(

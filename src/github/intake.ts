@@ -16,7 +16,7 @@ import type { JobStore } from "../jobs/store.ts";
 import { orgOfLogin } from "../jobs/org.ts";
 import type { GithubConfig } from "./config.ts";
 import { ghJobKey, noteInstallation, recordAssignment, recordJobFacts, type GhStatus } from "./facts.ts";
-import type { GithubMetrics } from "./metrics.ts";
+import { bounded, WEBHOOK_EVENTS, WEBHOOK_OUTCOMES, type GithubMetrics } from "./metrics.ts";
 import type { OrgRateLimiter } from "./ratelimit.ts";
 import { asWorkflowJob, ghTime, type Delivery, type WorkflowJobPayload } from "./webhook.ts";
 
@@ -57,16 +57,16 @@ export async function intakeDelivery(deps: IntakeDeps, d: Delivery): Promise<Int
     throw e;
   });
   if (!fresh) {
-    deps.metrics.webhooks.inc({ event: d.event, outcome: "duplicate" });
+    deps.metrics.webhooks.inc({ event: bounded(d.event, WEBHOOK_EVENTS), outcome: "duplicate" });
     return { status: 200, body: { ok: true, duplicate: true } };
   }
   if (done.ok) {
-    deps.metrics.webhooks.inc({ event: d.event, outcome: String(done.r.body.outcome ?? "ok") });
+    deps.metrics.webhooks.inc({ event: bounded(d.event, WEBHOOK_EVENTS), outcome: bounded(done.r.body.outcome ?? "ok", WEBHOOK_OUTCOMES) });
     return done.r;
   }
   // Not done: forget the delivery id so GitHub's redelivery (or ours) is processed.
   await deps.deliveries.delete(fenceKey).catch(() => {});
-  deps.metrics.webhooks.inc({ event: d.event, outcome: isAppError(done.e) ? done.e.code : "error" });
+  deps.metrics.webhooks.inc({ event: bounded(d.event, WEBHOOK_EVENTS), outcome: bounded(isAppError(done.e) ? done.e.code : "error", WEBHOOK_OUTCOMES) });
   throw done.e;
 }
 
@@ -216,7 +216,7 @@ export async function createGithubJob(
   deps.store.assertFits(record); // too large for NATS: 413 before a slot is taken or anything written
   const decision = await deps.limiter.take(org);
   if (!decision.allowed) {
-    deps.metrics.rateLimited.inc({ org });
+    deps.metrics.rateLimited.inc();
     throw new AppError("rate_limited", `organisation ${boundedText(org)} created ${decision.limit} jobs this window; try again in ${Math.ceil(decision.retryAfterMs / 1000)}s`, {
       org: boundedText(org),
       limit: decision.limit,

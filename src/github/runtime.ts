@@ -16,7 +16,7 @@ import { GithubClient } from "./client.ts";
 import { checkGithubConfig, githubEnabled, privateKeyPem, type GithubConfig } from "./config.ts";
 import { FactsIndex } from "./facts-index.ts";
 import type { IntakeDeps } from "./intake.ts";
-import { githubMetrics, type GithubMetrics } from "./metrics.ts";
+import { API_STATUSES, bounded, githubMetrics, type GithubMetrics } from "./metrics.ts";
 import { OrgRateLimiter } from "./ratelimit.ts";
 import { lookupJob, Reconciler } from "./reconciler.ts";
 import { startGithubService } from "./service.ts";
@@ -65,7 +65,7 @@ export function githubRuntime(ctx: GithubHost): GithubRuntime {
         tokenLedger: ctx.topology.ghTokens,
         retryBaseMs: config.githubRetryBaseMs,
         log,
-        onStatus: (s) => metrics.api.inc({ status: String(s) }),
+        onStatus: (s) => metrics.api.inc({ status: bounded(s, API_STATUSES) }),
       })
     : null;
   const rt: GithubRuntime = {

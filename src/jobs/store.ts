@@ -35,6 +35,9 @@ export class JobStore {
     private readonly publishNoAck?: (subject: string, data: Uint8Array, msgId: string) => void,
     /** The NATS server's max_payload (read from the connection, which may learn a new one on reconnect). */
     private readonly maxPayload: () => number = () => DEFAULT_MAX_PAYLOAD,
+    /** How a queued job reaches its pool's queue when this process may not publish there itself (an
+     * agent asks the control plane: src/jobs/requeue.ts). Absent: publish into the queue stream. */
+    private readonly enqueueVia?: (job: JobRecord) => Promise<void>,
   ) {}
 
   /** Refuse (413, nothing written) a record too large for one NATS message. */
@@ -95,6 +98,7 @@ export class JobStore {
 
   /** Put the job on its pool's queue. Idempotent per attempt within the duplicate window. */
   async enqueue(job: JobRecord): Promise<void> {
+    if (this.enqueueVia) return this.enqueueVia(job);
     await this.js.publish(queueSubject(job.pool), encode({ jobId: job.id, attempt: job.attempt }), { msgID: `${job.id}:${job.attempt}` });
   }
 

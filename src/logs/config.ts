@@ -1,4 +1,4 @@
-import { authSecret, host, listenPort, natsReplicas, natsToken, natsUrl } from "../core/config/common.ts";
+import { authSecret, host, listenPort, natsReplicas, natsToken, natsUrl, natsUser, natsPassword } from "../core/config/common.ts";
 import { int, str, type SettingsSpec } from "../core/config/settings.ts";
 
 export const logSettings = {
@@ -11,5 +11,7 @@ export const logSettings = {
   natsUrl,
   natsToken,
   natsReplicas,
+  natsUser,
+  natsPassword,
   maxBodyBytes: { env: "NIMBUS_LOGS_MAX_BODY_BYTES", doc: "Largest accepted log batch.", schema: int(1024, 64 * 1024 * 1024), default: "8388608" },
 } satisfies SettingsSpec;

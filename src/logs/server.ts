@@ -3,6 +3,7 @@ import { Kvm } from "@nats-io/kv";
 import type { ConfigOf } from "../core/config/settings.ts";
 import { createLogger } from "../core/log.ts";
 import { connectNats } from "../nats/connect.ts";
+import { SERVICE_INBOX } from "../nats/permissions.ts";
 import { API, isApiError } from "../nats/errors.ts";
 import { ensureTokenLedger, JOBS_BUCKET } from "../nats/topology.ts";
 import { LedgerView } from "../auth/ledger-store.ts";
@@ -44,7 +45,7 @@ function jobOrgs(js: JetStreamClient): (id: string) => Promise<string | null> {
 
 export async function startLogService(config: ConfigOf<typeof logSettings>) {
   const log = createLogger("logs");
-  const nc = await connectNats({ url: config.natsUrl, token: config.natsToken, name: "nimbus-logs" });
+  const nc = await connectNats({ url: config.natsUrl, user: config.natsUser, password: config.natsPassword, token: config.natsToken, name: "nimbus-logs", inboxPrefix: SERVICE_INBOX.logs });
   const ledger = await LedgerView.start(await ensureTokenLedger(nc, { replicas: config.natsReplicas }));
   const store = openSqliteLogStore(config.dbPath);
   const app = logApp({

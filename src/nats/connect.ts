@@ -2,16 +2,24 @@ import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 
 export interface NatsOptions {
   url: string;
+  /** A NATS user and password (`nimbus up` gives each process its own); wins over `token`. */
+  user?: string;
+  password?: string;
+  /** A shared token (a fleet whose nats-server has `authorization { token }`). */
   token?: string;
   name: string;
+  /** Where replies arrive (default `_INBOX`): an agent's own prefix, so its user can be pinned to it. */
+  inboxPrefix?: string;
 }
 
 /** Connect with reconnects forever: NATS outages are waited out, not fatal. */
 export async function connectNats(opts: NatsOptions): Promise<NatsConnection> {
+  const auth = opts.user ? { user: opts.user, pass: opts.password ?? "" } : { token: opts.token || undefined };
   return connect({
     servers: opts.url.split(",").map((s) => s.trim()),
-    token: opts.token || undefined,
+    ...auth,
     name: opts.name,
+    ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
   });

@@ -109,6 +109,39 @@ export async function ensureTokenLedger(nc: NatsConnection, opts: { replicas?: n
   return new Kvm(jetstream(nc)).create(TOKENS_BUCKET, { replicas: opts.replicas ?? 1, history: 1 });
 }
 
+/** The streams `openTopology` waits for: the control plane creates them. */
+const BOUND_STREAMS = [QUEUE_STREAM, EVENTS_STREAM, ...["nimbus_jobs", "nimbus_leases", "nimbus_signals", "nimbus_agents", "nimbus_github"].map((b) => `KV_${b}`)];
+
+/**
+ * The topology for a process that may not create or change streams (an agent, under its own NATS
+ * user): wait until the control plane has created them (asking for their info only), then bind
+ * to the buckets without touching their configuration. Buckets the process does not use are bound
+ * too (binding makes no request); using one its user may not read fails with a permissions error.
+ */
+export async function openTopology(nc: NatsConnection, opts: { waitMs?: number; onWait?: (stream: string) => void } = {}): Promise<Topology> {
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  const deadline = Date.now() + (opts.waitMs ?? 120_000);
+  for (const name of BOUND_STREAMS) {
+    for (let delay = 100; ; delay = Math.min(delay * 2, 2_000)) {
+      try {
+        await jsm.streams.info(name);
+        break;
+      } catch (e) {
+        if (!isApiError(e, API.streamNotFound) || Date.now() > deadline) throw e;
+        opts.onWait?.(name);
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+  const kvm = new Kvm(js);
+  const open = (b: string) => kvm.open(b);
+  const [jobs, leases, signals, agents, idempotency, github, ghDeliveries, ghRateLimit, ghTokens, leaders, tokens] = await Promise.all(
+    [JOBS_BUCKET, "nimbus_leases", "nimbus_signals", "nimbus_agents", "nimbus_idempotency", "nimbus_github", "nimbus_gh_deliveries", "nimbus_gh_ratelimit", "nimbus_gh_tokens", "nimbus_leaders", TOKENS_BUCKET].map(open),
+  );
+  return { js, jsm, jobs: jobs!, leases: leases!, signals: signals!, agents: agents!, idempotency: idempotency!, github: github!, ghDeliveries: ghDeliveries!, ghRateLimit: ghRateLimit!, ghTokens: ghTokens!, leaders: leaders!, tokens: tokens! };
+}
+
 /** The durable pull consumer shared by every agent that serves `pool` (work-queue: each job to one). */
 export async function ensurePoolConsumer(jsm: JetStreamManager, pool: string, ackWaitMs = 30_000): Promise<string> {
   const name = poolConsumerName(pool);

@@ -13,6 +13,7 @@ import { connectNats } from "../nats/connect.ts";
 import { ensureTokenLedger } from "../nats/topology.ts";
 import { keptSecret, writePrivate } from "./state.ts";
 import { privateDir } from "../core/private-files.ts";
+import { agentPermissions, agentUser, authorizationBlock, cachePermissions, logsPermissions, type NatsUser } from "../nats/permissions.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 
@@ -46,7 +47,8 @@ export interface Stack {
   natsMonitorUrl: string;
   adminToken: string;
   authSecret: string;
-  natsToken: string;
+  /** The control plane's NATS user (every permission): what tests and tools connect as. */
+  natsAuth: { user: string; password: string };
   children: Map<string, Child>;
   /** Start one more agent (its own state dir under the data dir). */
   startAgent(name: string, env?: Record<string, string>): Promise<Child>;
@@ -80,7 +82,11 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   privateDir(join(dataDir, "nats")); // the JetStream store: nats-server keeps it, we make it owner-only
   const p = ports(opts.portBase);
   const authSecret = keptSecret(dataDir, "auth-secret");
-  const natsToken = keptSecret(dataDir, "nats-token", 24);
+  // One NATS user per process kind and per agent, passwords kept in <data-dir>/nats-users (0600).
+  const natsUser = (user: string, permissions?: NatsUser["permissions"]): NatsUser => ({ user, password: keptSecret(join(dataDir, "nats-users"), user, 24), permissions });
+  const natsUsers = new Map<string, NatsUser>();
+  for (const u of [natsUser("control"), natsUser("logs", logsPermissions()), natsUser("cache", cachePermissions())]) natsUsers.set(u.user, u);
+  const natsEnv = (user: string) => ({ NIMBUS_NATS_USER: user, NIMBUS_NATS_PASSWORD: natsUsers.get(user)!.password });
   const secretsKey = keptSecret(dataDir, "secrets-key"); // job secrets' key: the control plane alone gets it
   const host = "127.0.0.1";
   const natsUrl = `nats://${host}:${p.nats}`;
@@ -89,7 +95,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const cacheUrl = `http://${host}:${p.cache}`;
   const timeout = opts.startTimeoutMs ?? 10_000;
   const children = new Map<string, Child>();
-  const common = { NIMBUS_NATS_URL: natsUrl, NIMBUS_NATS_TOKEN: natsToken, NIMBUS_AUTH_SECRET: authSecret, NIMBUS_LOGS_URL: logsUrl };
+  const common = { NIMBUS_NATS_URL: natsUrl, NIMBUS_AUTH_SECRET: authSecret, NIMBUS_LOGS_URL: logsUrl };
 
   let stopping = false;
   const intentional = new WeakSet<Child>();
@@ -121,29 +127,48 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   };
   const bun = process.execPath;
 
-  const startNats = async () => {
-    // The token goes in a 0600 config file, not on the command line where `ps` shows it.
-    const conf = join(dataDir, "nats.conf");
+  // The users and their passwords go in a 0600 config file, not on the command line where `ps` shows them.
+  const natsConf = join(dataDir, "nats.conf");
+  const writeNatsConf = () =>
     writePrivate(
-      conf,
-      `listen: "${host}:${p.nats}"\nhttp: "${host}:${p.natsMonitor}"\njetstream { store_dir: ${JSON.stringify(join(dataDir, "nats"))} }\nauthorization { token: ${JSON.stringify(natsToken)} }\n`,
+      natsConf,
+      `listen: "${host}:${p.nats}"\nhttp: "${host}:${p.natsMonitor}"\njetstream { store_dir: ${JSON.stringify(join(dataDir, "nats"))} }\n${authorizationBlock([...natsUsers.values()])}`,
     );
-    const c = spawn("nats", ["nats-server", "-c", conf], {});
+  /** A new agent's user: rewrite the config and have nats-server reload it (SIGHUP), waiting until it has. */
+  const addNatsUser = async (u: NatsUser) => {
+    if (natsUsers.get(u.user)?.password === u.password && JSON.stringify(natsUsers.get(u.user)?.permissions) === JSON.stringify(u.permissions)) return;
+    natsUsers.set(u.user, u);
+    writeNatsConf();
+    const nats = children.get("nats");
+    if (!nats || nats.proc.exitCode !== null) return; // written for its next start
+    const loaded = async () => (await fetch(`http://${host}:${p.natsMonitor}/varz`).then((r) => r.json(), () => ({}))).config_load_time as string | undefined;
+    const before = await loaded();
+    nats.proc.kill("SIGHUP");
+    const deadline = Date.now() + timeout;
+    while ((await loaded()) === before) {
+      if (Date.now() > deadline) throw new Error(`nats-server did not reload ${natsConf} within ${timeout} ms`);
+      await Bun.sleep(20);
+    }
+  };
+  const startNats = async () => {
+    writeNatsConf();
+    const c = spawn("nats", ["nats-server", "-c", natsConf], {});
     await waitHealthy(`http://${host}:${p.natsMonitor}/healthz?js-enabled-only=true`, c, timeout);
     return c;
   };
   const services: Record<string, () => Promise<Child>> = {
     nats: startNats,
     logs: async () => {
-      const c = spawn("logs", [bun, "run", "src/logs/main.ts"], { ...common, NIMBUS_LOGS_PORT: String(p.logs), NIMBUS_LOGS_DB: join(dataDir, "logs.sqlite") });
+      const c = spawn("logs", [bun, "run", "src/logs/main.ts"], { ...common, ...natsEnv("logs"), NIMBUS_LOGS_PORT: String(p.logs), NIMBUS_LOGS_DB: join(dataDir, "logs.sqlite") });
       await waitHealthy(`${logsUrl}/healthz`, c, timeout);
       return c;
     },
     cache: async () => {
       const c = spawn("cache", [bun, "run", "src/cache/main.ts"], {
         NIMBUS_AUTH_SECRET: authSecret,
+        // Its NATS user reads the token ledger only (src/nats/permissions.ts).
         NIMBUS_NATS_URL: natsUrl,
-        NIMBUS_NATS_TOKEN: natsToken,
+        ...natsEnv("cache"),
         NIMBUS_CACHE_PORT: String(p.cache),
         NIMBUS_CACHE_DB: join(dataDir, "cache.sqlite"),
         NIMBUS_CACHE_DIR: join(dataDir, "cache"),
@@ -153,7 +178,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       return c;
     },
     control: async () => {
-      const c = spawn("control", [bun, "run", "src/control/main.ts"], { ...common, NIMBUS_SECRETS_KEY: secretsKey, NIMBUS_CONTROL_PORT: String(p.control), ...opts.controlEnv });
+      const c = spawn("control", [bun, "run", "src/control/main.ts"], { ...common, ...natsEnv("control"), NIMBUS_SECRETS_KEY: secretsKey, NIMBUS_CONTROL_PORT: String(p.control), ...opts.controlEnv });
       await waitHealthy(`${controlUrl}/readyz`, c, timeout);
       return c;
     },
@@ -166,15 +191,19 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   let minting: MintDeps | undefined;
   const mint = async (r: Parameters<typeof bootstrapToken>[1]) => {
     if (!minting) {
-      nc = await connectNats({ url: natsUrl, token: natsToken, name: "nimbus-up" });
+      nc = await connectNats({ url: natsUrl, user: "control", password: natsUsers.get("control")!.password, name: "nimbus-up" });
       minting = { secret: authSecret, ledger: new TokenLedger(await ensureTokenLedger(nc)) };
     }
     return (await bootstrapToken(minting, r)).token;
   };
   const startAgent = async (name: string, env: Record<string, string> = {}): Promise<Child> => {
-    const token = await mint({ sub: agentId(name), role: "agent", agentId: agentId(name), ttlSeconds: 365 * 86400 });
+    const id = env.NIMBUS_AGENT_ID ?? opts.agentEnv?.NIMBUS_AGENT_ID ?? agentId(name);
+    const token = await mint({ sub: id, role: "agent", agentId: id, ttlSeconds: 365 * 86400 });
+    const user = agentUser(id);
+    await addNatsUser(natsUser(user, agentPermissions(id)));
     const c = spawn(name, [bun, "run", "agent/main.ts"], {
       ...common,
+      ...natsEnv(user),
       NIMBUS_AGENT_TOKEN: token,
       NIMBUS_AGENT_DIR: join(dataDir, name),
       NIMBUS_AGENT_ID: agentId(name),
@@ -197,7 +226,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   };
 
   const stack: Stack = {
-    dataDir, controlUrl, logsUrl, cacheUrl, natsUrl, natsMonitorUrl: `http://${host}:${p.natsMonitor}`, adminToken: "", authSecret, natsToken, children,
+    dataDir, controlUrl, logsUrl, cacheUrl, natsUrl, natsMonitorUrl: `http://${host}:${p.natsMonitor}`, adminToken: "", authSecret, natsAuth: { user: "control", password: natsUsers.get("control")!.password }, children,
     startAgent,
     agentId,
     restart: async (name) => {

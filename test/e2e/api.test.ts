@@ -18,7 +18,7 @@ afterAll(async () => {
 }, 30_000);
 
 async function queueMessagesEver(): Promise<number> {
-  const nc = await connectNats({ url: s.natsUrl, token: s.natsToken, name: "test" });
+  const nc = await connectNats({ url: s.natsUrl, ...s.natsAuth, name: "test" });
   const info = await (await jetstreamManager(nc)).streams.info(QUEUE_STREAM);
   await nc.close();
   return info.state.last_seq;
@@ -161,5 +161,16 @@ describe("log service", () => {
     const text = await res.text(); // returns only once the stream ends
     const lines = text.split("\n").filter((l) => l.startsWith("data: {\"attempt")).map((l) => JSON.parse(l.slice(6)).text);
     expect(lines).toEqual(["line 1", "line 2", "line 3"]);
+  });
+});
+
+describe("NATS users (written by the supervisor)", () => {
+  test("nats-server runs with one user per process and per agent, and reported no permissions violation for any of the jobs above", async () => {
+    const { readFileSync, statSync } = await import("node:fs");
+    const conf = readFileSync(`${s.dataDir}/nats.conf`, "utf8");
+    expect(conf).not.toMatch(/\btoken:/);
+    for (const user of ["control", "logs", "cache", `agent-${s.agentId("agent-1")}`]) expect(conf).toContain(`user: "${user}"`);
+    expect(statSync(`${s.dataDir}/nats-users/agent-${s.agentId("agent-1")}`).mode & 0o777).toBe(0o600);
+    expect(readFileSync(`${s.dataDir}/logs/nats.log`, "utf8")).not.toContain("Violation");
   });
 });

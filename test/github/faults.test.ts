@@ -48,7 +48,7 @@ afterAll(async () => {
 }, 60_000);
 
 async function allEvents(): Promise<JobEvent[]> {
-  const nc = await connectNats({ url: g.stack.natsUrl, token: g.stack.natsToken, name: "fault-test" });
+  const nc = await connectNats({ url: g.stack.natsUrl, ...g.stack.natsAuth, name: "fault-test" });
   const js = jetstream(nc);
   const c = await js.consumers.get(EVENTS_STREAM, { deliver_policy: DeliverPolicy.All });
   const pending = (await c.info(true)).num_pending;

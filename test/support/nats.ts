@@ -2,7 +2,7 @@
  * A real nats-server for tests: JetStream on, its own temp dir and free ports, started in its own
  * process group (so a test that kills its own group leaves it alone) and stopped at the end.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, waitFor } from "./net.ts";
@@ -18,8 +18,15 @@ export interface NatsServer {
   restart(): Promise<void>;
 }
 
-async function spawnNats(port: number, monitorPort: number, dir: string) {
-  const proc = Bun.spawn(["setsid", "nats-server", "-a", "127.0.0.1", "-p", String(port), "-m", String(monitorPort), "-js", "-sd", dir], {
+async function spawnNats(port: number, monitorPort: number, dir: string, extraConfig?: string) {
+  const args = ["-a", "127.0.0.1", "-p", String(port), "-m", String(monitorPort), "-js", "-sd", dir];
+  if (extraConfig !== undefined) {
+    // Flags win over the file; the file adds what has no flag (authorization users).
+    const conf = join(dir, "extra.conf");
+    writeFileSync(conf, extraConfig, { mode: 0o600 });
+    args.push("-c", conf);
+  }
+  const proc = Bun.spawn(["setsid", "nats-server", ...args], {
     stdout: "ignore",
     stderr: "ignore",
   });
@@ -30,11 +37,12 @@ async function spawnNats(port: number, monitorPort: number, dir: string) {
   return proc;
 }
 
-export async function startNats(): Promise<NatsServer> {
+/** `extraConfig`: nats-server config text added to the flags (e.g. an `authorization { users }` block). */
+export async function startNats(opts: { extraConfig?: string } = {}): Promise<NatsServer> {
   const dir = mkdtempSync(join(tmpdir(), "nimbus-nats-"));
   const port = await freePort();
   const monitorPort = await freePort();
-  let proc = await spawnNats(port, monitorPort, dir);
+  let proc = await spawnNats(port, monitorPort, dir, opts.extraConfig);
   const server: NatsServer = {
     url: `nats://127.0.0.1:${port}`,
     port,
@@ -49,7 +57,7 @@ export async function startNats(): Promise<NatsServer> {
     async restart() {
       proc.kill("SIGTERM");
       await proc.exited;
-      proc = await spawnNats(port, monitorPort, dir);
+      proc = await spawnNats(port, monitorPort, dir, opts.extraConfig);
       server.pid = proc.pid;
     },
   };

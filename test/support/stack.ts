@@ -83,7 +83,7 @@ export async function testStack(opts: Partial<StackOptions> = {}): Promise<TestS
   t.logs = async (id) => (await t.api(`/v1/jobs/${id}/logs`)).body.lines;
   t.waitAgents = (n) =>
     waitFor(async () => ((await t.api<{ agents: unknown[] }>("/api/agents")).body.agents?.length ?? 0) >= n, 15_000, `${n} agents`);
-  t.token = (r) => recordedToken(stack.natsUrl, stack.authSecret, r, stack.natsToken);
+  t.token = (r) => recordedToken(stack.natsUrl, stack.authSecret, r, stack.natsAuth);
   t.destroy = async () => {
     await stack.stop();
     rmSync(dataDir, { recursive: true, force: true });

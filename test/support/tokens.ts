@@ -9,8 +9,8 @@ import { connectNats } from "../../src/nats/connect.ts";
 import { ensureTokenLedger } from "../../src/nats/topology.ts";
 
 /** A recorded token, signed with `secret`, via the NATS server at `natsUrl`. */
-export async function recordedToken(natsUrl: string, secret: string, r: TokenRequest, natsToken = ""): Promise<string> {
-  const nc = await connectNats({ url: natsUrl, token: natsToken, name: "test-tokens" });
+export async function recordedToken(natsUrl: string, secret: string, r: TokenRequest, natsAuth: { user?: string; password?: string; token?: string } = {}): Promise<string> {
+  const nc = await connectNats({ url: natsUrl, ...natsAuth, name: "test-tokens" });
   try {
     return (await bootstrapToken({ secret, ledger: new TokenLedger(await ensureTokenLedger(nc)) }, r)).token;
   } finally {

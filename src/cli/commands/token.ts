@@ -23,8 +23,11 @@ async function mintBootstrap(ctx: CliContext, body: unknown): Promise<Minted> {
   const secret = fromEnvOrDataDir(ctx, "NIMBUS_AUTH_SECRET", "auth-secret");
   if (!secret) throw new AppError("unavailable", `--bootstrap signs with the fleet's secret: set NIMBUS_AUTH_SECRET (or run \`nimbus up\` once to create ${join(ctx.dataDir, "auth-secret")})`);
   const natsUrl = ctx.env.NIMBUS_NATS_URL || readState(ctx.dataDir)?.natsUrl;
-  if (!natsUrl) throw new AppError("unavailable", "--bootstrap records the token in the ledger over NATS: set NIMBUS_NATS_URL (and NIMBUS_NATS_TOKEN)");
-  const nc = await connectNats({ url: natsUrl, token: fromEnvOrDataDir(ctx, "NIMBUS_NATS_TOKEN", "nats-token") ?? "", name: "nimbus-token-bootstrap" });
+  if (!natsUrl) throw new AppError("unavailable", "--bootstrap records the token in the ledger over NATS: set NIMBUS_NATS_URL (and NIMBUS_NATS_USER / NIMBUS_NATS_PASSWORD)");
+  // The local stack's control user (its password is kept in the data directory) unless the environment names one.
+  const user = ctx.env.NIMBUS_NATS_USER || (ctx.env.NIMBUS_NATS_TOKEN ? "" : "control");
+  const password = ctx.env.NIMBUS_NATS_USER ? ctx.env.NIMBUS_NATS_PASSWORD : fromEnvOrDataDir(ctx, "NIMBUS_NATS_PASSWORD", join("nats-users", "control"));
+  const nc = await connectNats({ url: natsUrl, user: user || undefined, password: user ? password : undefined, token: ctx.env.NIMBUS_NATS_TOKEN || undefined, name: "nimbus-token-bootstrap" });
   try {
     return await bootstrapToken({ secret, ledger: new TokenLedger(await ensureTokenLedger(nc)) }, parseMintRequest(body));
   } finally {
@@ -46,8 +49,8 @@ operators mint any role; org-admins mint org-admin, member and viewer tokens for
 a token never outlives the token that mints it. It is printed once; the ledger keeps only its record.
 
 --bootstrap mints without the API, for a fleet's first operator token: it signs with NIMBUS_AUTH_SECRET
-and records the token over NIMBUS_NATS_URL / NIMBUS_NATS_TOKEN (defaults: the local stack's, from the data
-directory). --json prints {token, entry}.`,
+and records the token over NIMBUS_NATS_URL as NIMBUS_NATS_USER / NIMBUS_NATS_PASSWORD (defaults: the local
+stack's control user, from the data directory; NIMBUS_NATS_TOKEN for a server with one shared token). --json prints {token, entry}.`,
   options: { role: { type: "string" }, org: { type: "string" }, name: { type: "string" }, ttl: { type: "string" }, service: { type: "boolean" }, bootstrap: { type: "boolean" } },
   async run(ctx, v) {
     if (!v.role) throw new AppError("bad_request", `--role is required: one of ${ROLES.join(", ")}`);

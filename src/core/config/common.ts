@@ -10,7 +10,22 @@ export const natsUrl: Setting<string> = {
 
 export const natsToken: Setting<string> = {
   env: "NIMBUS_NATS_TOKEN",
-  doc: "Token for NATS client authentication (empty: none).",
+  doc: "Shared token for NATS client authentication, for a nats-server with `authorization { token }` (empty: none). NIMBUS_NATS_USER wins when both are set.",
+  schema: optionalStr(),
+  default: "",
+  secret: true,
+};
+
+export const natsUser: Setting<string> = {
+  env: "NIMBUS_NATS_USER",
+  doc: "NATS user of this process (its permissions are in the server's `authorization { users }`; `nimbus up` makes one per process and per agent). Empty: NIMBUS_NATS_TOKEN, or none.",
+  schema: optionalStr(),
+  default: "",
+};
+
+export const natsPassword: Setting<string> = {
+  env: "NIMBUS_NATS_PASSWORD",
+  doc: "Password of NIMBUS_NATS_USER.",
   schema: optionalStr(),
   default: "",
   secret: true,
@@ -18,7 +33,7 @@ export const natsToken: Setting<string> = {
 
 export const natsReplicas: Setting<number> = {
   env: "NIMBUS_NATS_REPLICAS",
-  doc: "Replicas of each Nimbus stream and bucket (1 for one node; 3 or 5 on a cluster). Give every process the same value.",
+  doc: "Replicas of each Nimbus stream and bucket (1 for one node; 3 or 5 on a cluster). The control plane creates them: give every replica the same value.",
   schema: int(1, 5),
   default: "1",
 };
