@@ -91,6 +91,7 @@ describe("an agent's NATS user can do what an agent does", () => {
 
     // The control plane's services answer on the agent's own inbox.
     const svc = control.subscribe(AGENT_SERVICE_SUBJECTS[0]!, { callback: (_e, msg) => void msg.respond(enc.encode("ok")) });
+    await control.flush(); // the subscription is on the server before the agent asks
     expect((await a.nc.request(AGENT_SERVICE_SUBJECTS[0]!, enc.encode("{}"), { timeout: 5_000 })).string()).toBe("ok");
     svc.unsubscribe();
     await a.nc.flush();
