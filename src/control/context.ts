@@ -7,6 +7,8 @@ import type { JobStore } from "../jobs/store.ts";
 import type { JobIndex } from "../jobs/job-index.ts";
 import type { SubmitDeps } from "../jobs/submit.ts";
 import type { VerifiedToken } from "../auth/tokens.ts";
+import type { LimitsStore } from "../jobs/limits/store.ts";
+import type { Admission } from "../jobs/limits/window.ts";
 import type { ControlMetrics } from "./metrics.ts";
 import type { controlSettings } from "./config.ts";
 
@@ -19,5 +21,11 @@ export interface ControlContext {
   submitDeps: SubmitDeps;
   metrics: ControlMetrics;
   log: Logger;
+  /** Per-organisation limits (defaults and overrides). */
+  limits: LimitsStore;
+  /** Per-organisation submission windows (direct and GitHub share them). */
+  admission: Admission;
   requireAdmin(request: Request): Promise<VerifiedToken>;
+  /** The caller's principal, any role (the route authorizes). */
+  authenticate(request: Request): Promise<VerifiedToken>;
 }

@@ -9,6 +9,8 @@ import { jobEventEntries, jobEvents } from "../jobs/events.ts";
 import { publicJob, STATES, type JobState } from "../jobs/record.ts";
 import { parseJsonBody, readBodyText } from "../http/common.ts";
 import { lastEventSeq, sse, type StreamServer } from "../http/sse.ts";
+import { jobOrg } from "../jobs/limits/values.ts";
+import { audited, remoteOf } from "./audit.ts";
 import type { ControlContext } from "./context.ts";
 
 function jobIdParam(id: string): string {
@@ -38,7 +40,8 @@ export function jobRoutes(ctx: ControlContext) {
         const raw = parseJsonBody(await readBodyText(request, ctx.config.maxBodyBytes));
         const headerKey = request.headers.get("idempotency-key");
         const spec = parseJobSpec(headerKey && raw && typeof raw === "object" && !("idempotencyKey" in raw) ? { ...raw, idempotencyKey: headerKey } : raw);
-        const { job, created } = await submitJob(ctx.submitDeps, spec, principal.sub);
+        const admit = (j: object) => ctx.admission.admit(jobOrg(j)).then((d) => ({ refund: () => ctx.admission.refund(d) }));
+        const { job, created } = await submitJob({ ...ctx.submitDeps, admit }, spec, principal.sub);
         if (created) ctx.metrics.jobsSubmitted.inc();
         set.status = created ? 201 : 200;
         return { job: publicJob(job.value), created };
@@ -57,8 +60,10 @@ export function jobRoutes(ctx: ControlContext) {
       if (!job) throw new AppError("not_found", `job ${params.id} not found`);
       return { job: publicJob(job.value) };
     })
-    .post("/api/jobs/:id/cancel", async ({ params, set, principal }) => {
-      const { job, pending } = await cancelJob(ctx.store, ctx.topology.signals, jobIdParam(params.id), principal.sub);
+    .post("/api/jobs/:id/cancel", async ({ params, set, principal, request, server }) => {
+      const id = jobIdParam(params.id);
+      const call = { principal, action: "job.cancel" as const, org: (r: { job: object }) => jobOrg(r.job), target: id, remote: remoteOf(server, request), detail: (r: { job: { state: string }; pending: boolean }) => ({ state: r.job.state, pending: r.pending }) };
+      const { job, pending } = await audited(ctx, call, () => cancelJob(ctx.store, ctx.topology.signals, id, principal.sub));
       set.status = pending ? 202 : 200;
       return { job: publicJob(job), pending };
     })

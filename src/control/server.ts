@@ -16,6 +16,11 @@ import { startGithubWorkers } from "../github/runtime.ts";
 import { controlMetrics } from "./metrics.ts";
 import { sealJobSecrets, secretsKey } from "../auth/seal.ts";
 import { startHandoutService } from "./handout.ts";
+import { LimitsStore } from "../jobs/limits/store.ts";
+import { defaultLimits } from "../jobs/limits/values.ts";
+import { admission, SubmissionWindows } from "../jobs/limits/window.ts";
+import { pruneSlots } from "../jobs/lifecycle/slots.ts";
+import { readLease } from "../jobs/lifecycle/lease.ts";
 import type { ControlContext } from "./context.ts";
 import type { controlSettings } from "./config.ts";
 
@@ -33,6 +38,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
   const index = await JobIndex.start(topology.jobs);
   const auth = { secret: config.authSecret };
   const sealKey = secretsKey(config.secretsKey);
+  const limits = await LimitsStore.open(topology.limits, defaultLimits(config));
   const ctx: ControlContext = {
     config,
     nc,
@@ -48,7 +54,10 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
       mintCacheToken: ({ repo, ref, ttlSeconds, jobId }) => mintRuntimeToken(config.authSecret, { repo, scopes: scopesForRun({ ref }), ttlSeconds, subject: jobId }),
       seal: (jobId, payload) => sealJobSecrets(sealKey, jobId, payload),
     },
+    limits,
+    admission: admission(new SubmissionWindows(topology.submissionWindows), (org) => limits.for(org)),
     requireAdmin: (request) => authenticate(request, auth, ["operator"]),
+    authenticate: (request) => authenticate(request, auth),
   };
   const leaseView = await leaseMirror(topology.leases);
   const sweeper = startSweeper(
@@ -66,6 +75,9 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
         const info = await topology.jsm.streams.info(QUEUE_STREAM, { subjects_filter: queueSubject(pool) });
         return info.state.subjects?.[queueSubject(pool)] ?? 0;
       },
+      // A running-job slot whose job holds no lease for that attempt (its agent died) goes back to its org.
+      pruneSlots: () =>
+        pruneSlots(topology.slots, async (jobId, attempt) => (await readLease(topology.leases, jobId))?.value.attempt === attempt, config.leaseTtlMs),
     },
     config.sweepIntervalMs,
   );
@@ -84,6 +96,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
       await sweeper.stop();
       index.stop();
       leaseView.stop();
+      limits.stop();
       await nc.drain();
     },
   };

@@ -16,14 +16,14 @@ import type { JobStore } from "../jobs/store.ts";
 import type { GithubConfig } from "./config.ts";
 import { ghJobKey, noteInstallation, recordAssignment, recordJobFacts, type GhStatus } from "./facts.ts";
 import type { GithubMetrics } from "./metrics.ts";
-import type { OrgRateLimiter } from "./ratelimit.ts";
+import type { Admission } from "../jobs/limits/window.ts";
 import { asWorkflowJob, ghTime, type Delivery, type WorkflowJobPayload } from "./webhook.ts";
 
 export interface IntakeDeps {
   store: JobStore;
   github: KV;
   deliveries: KV;
-  limiter: OrgRateLimiter;
+  limiter: Admission;
   labels: LabelOptions;
   config: GithubConfig;
   metrics: GithubMetrics;
@@ -203,10 +203,11 @@ export async function createGithubJob(
     },
   };
   deps.store.assertFits(record); // too large for NATS: 413 before a slot is taken or anything written
-  const decision = await deps.limiter.take(org);
+  // The tenant is the account's login lower-cased (an org id); its window is shared with direct submissions.
+  const decision = await deps.limiter.take(org.toLowerCase());
   if (!decision.allowed) {
     deps.metrics.rateLimited.inc({ org });
-    throw new AppError("rate_limited", `organisation ${boundedText(org)} created ${decision.limit} jobs this window; try again in ${Math.ceil(decision.retryAfterMs / 1000)}s`, {
+    throw new AppError("rate_limited", `organisation ${boundedText(org)} submitted ${decision.limit} jobs this window; try again in ${Math.ceil(decision.retryAfterMs / 1000)}s`, {
       org: boundedText(org),
       limit: decision.limit,
       retryAfterMs: decision.retryAfterMs,
@@ -216,7 +217,7 @@ export async function createGithubJob(
   try {
     job = await deps.store.create(record);
   } catch (e) {
-    deps.limiter.refund(org, decision); // no job was created
+    deps.limiter.refund(decision); // no job was created
     if (!isAppError(e, "conflict")) throw e;
     const existing = await deps.store.get(id);
     if (existing?.value.state === "queued" && (await fresh)) await deps.store.enqueue(existing.value);

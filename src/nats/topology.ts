@@ -14,6 +14,9 @@ export const QUEUE_SUBJECT_PREFIX = "nimbus.queue";
 export const EVENTS_STREAM = "NIMBUS_EVENTS";
 export const EVENTS_SUBJECT_PREFIX = "nimbus.events.job";
 
+export const AUDIT_STREAM = "NIMBUS_AUDIT";
+export const AUDIT_SUBJECT_PREFIX = "nimbus.audit";
+
 export const queueSubject = (pool: string) => `${QUEUE_SUBJECT_PREFIX}.${pool}`;
 export const eventSubject = (jobId: string) => `${EVENTS_SUBJECT_PREFIX}.${jobId}`;
 export const poolConsumerName = (pool: string) => `pool_${pool.replace(/[^A-Za-z0-9_-]/g, "_")}`;
@@ -30,8 +33,12 @@ export interface Topology {
   github: KV;
   /** Webhook delivery ids seen (replay fence); kept 72 h, longer than GitHub's redelivery horizon. */
   ghDeliveries: KV;
-  /** Per-organisation job-creation windows, shared by every control-plane replica. */
-  ghRateLimit: KV;
+  /** Per-organisation submission windows (direct and GitHub), shared by every control-plane replica. */
+  submissionWindows: KV;
+  /** Per-organisation limit overrides, one key per org id (src/jobs/limits/store.ts). */
+  limits: KV;
+  /** Per-organisation running-job slots: the jobs holding one (src/jobs/lifecycle/slots.ts). */
+  slots: KV;
   /** Installation tokens minted (the ledger), shared so replicas do not each mint one. */
   ghTokens: KV;
   /** Singleton workers' leader keys (vanish when not renewed). */
@@ -43,6 +50,8 @@ export interface TopologyOptions {
   /** Agents not heard from for this long vanish from the registry. */
   agentTtlMs?: number;
   eventsMaxAgeMs?: number;
+  /** How long audit records are kept (default a year). */
+  auditMaxAgeMs?: number;
 }
 
 const ms = (n: number) => n * 1_000_000; // JetStream durations are nanoseconds
@@ -79,8 +88,14 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions =
     max_age: ms(opts.eventsMaxAgeMs ?? 7 * 86_400_000),
     duplicate_window: ms(120_000),
   });
+  await ensureStream(jsm, AUDIT_STREAM, {
+    subjects: [`${AUDIT_SUBJECT_PREFIX}.>`],
+    retention: RetentionPolicy.Limits,
+    num_replicas: replicas,
+    max_age: ms(opts.auditMaxAgeMs ?? 365 * 86_400_000),
+  });
   const kvm = new Kvm(js);
-  const [jobs, leases, signals, agents, idempotency, github, ghDeliveries, ghRateLimit, ghTokens, leaders] = await Promise.all([
+  const [jobs, leases, signals, agents, idempotency, github, ghDeliveries, submissionWindows, ghTokens, leaders, limits, slots] = await Promise.all([
     kvm.create(JOBS_BUCKET, { replicas, history: 1 }),
     kvm.create("nimbus_leases", { replicas, history: 1 }),
     kvm.create("nimbus_signals", { replicas, history: 1, ttl: 7 * 86_400_000 }),
@@ -88,11 +103,13 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions =
     kvm.create("nimbus_idempotency", { replicas, history: 1, ttl: 24 * 3_600_000 }),
     kvm.create("nimbus_github", { replicas, history: 1, ttl: 14 * 86_400_000 }),
     kvm.create("nimbus_gh_deliveries", { replicas, history: 1, ttl: 72 * 3_600_000 }),
-    kvm.create("nimbus_gh_ratelimit", { replicas, history: 1, ttl: 3_600_000 }),
+    kvm.create("nimbus_submission_windows", { replicas, history: 1, ttl: 3_600_000 }),
     kvm.create("nimbus_gh_tokens", { replicas, history: 1, ttl: 3_600_000 }),
     kvm.create("nimbus_leaders", { replicas, history: 1, ttl: 15_000 }),
+    kvm.create("nimbus_limits", { replicas, history: 1 }),
+    kvm.create("nimbus_slots", { replicas, history: 1 }),
   ]);
-  return { js, jsm, jobs, leases, signals, agents, idempotency, github, ghDeliveries, ghRateLimit, ghTokens, leaders };
+  return { js, jsm, jobs, leases, signals, agents, idempotency, github, ghDeliveries, submissionWindows, ghTokens, leaders, limits, slots };
 }
 
 /** The durable pull consumer shared by every agent that serves `pool` (work-queue: each job to one). */
