@@ -58,7 +58,9 @@ export async function* readAudit(js: JetStreamClient, q: AuditQuery = {}): Async
       remaining--;
       const r = m.json<AuditRecord>();
       if (q.until !== undefined && r.at >= q.until) break;
-      if (!q.org || r.org === q.org) yield r; // a hashed subject could be shared: check the record itself
+      // The start time only narrows the read (a time past the last record may start at the first):
+      // each record is checked itself, as is its org (a hashed subject could be shared).
+      if ((!q.org || r.org === q.org) && (q.since === undefined || r.at >= q.since)) yield r;
       if (remaining <= 0) break;
     }
   } finally {
