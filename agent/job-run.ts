@@ -12,6 +12,8 @@ import type { Logger } from "../src/core/log.ts";
 import { Alarm, done, hop, nap, runSteps, type StepResult } from "../src/core/prog.ts";
 import { Lease, isLeaseLost } from "../src/jobs/lifecycle/lease.ts";
 import { fencedWrite, tryTransition } from "../src/jobs/lifecycle/transition.ts";
+import { acquireSlot, releaseSlot } from "../src/jobs/lifecycle/slots.ts";
+import { orgOf } from "../src/jobs/org.ts";
 import type { JobStore } from "../src/jobs/store.ts";
 import { cancelRequested } from "../src/jobs/cancel.ts";
 import type { JobRecord, JobState, Versioned } from "../src/jobs/record.ts";
@@ -42,6 +44,8 @@ export interface JobRunDeps {
   github?: GithubAgentDeps;
   /** Ask the control plane for a job's secrets as the holder of its lease (src/jobs/handout.ts). */
   handout?: (req: { jobId: string; attempt: number; leaseRevision: number }) => Promise<Handout>;
+  /** Per-org running-job slots (src/jobs/lifecycle/slots.ts): a job over its org's limit waits in the queue. */
+  orgSlots?: { kv: KV; limitOf: (org: string) => number; retryMs: number };
 }
 
 type Step = "claim" | "boot" | "github" | "run" | "finish" | "abandon" | "cleanup";
@@ -61,6 +65,8 @@ const HANDOUT_TRIES = 40;
 export class JobRun {
   private job!: Versioned<JobRecord>;
   private lease: Lease | null = null;
+  /** The org whose running-job slot this attempt holds (null: none held). */
+  private slotOrg: string | null = null;
   private instance: Instance | null = null;
   private execution: Execution | null = null;
   private capture: LineCapture | null = null;
@@ -109,12 +115,20 @@ export class JobRun {
       await tryTransition(this.deps.jobs, cur, "cancelled", { reason: "cancelled before start" }).catch(() => {});
       return this.drop("cancelled before start");
     }
+    if (!(await this.takeSlot(cur.value))) {
+      this.msg?.nak(this.deps.orgSlots!.retryMs); // the org runs all it may: wait in the queue
+      return done();
+    }
     this.lease = await Lease.acquire(this.deps.leases, { jobId: this.jobId, agentId: this.deps.agentId, attempt: this.attempt, ttlMs: this.deps.leaseTtlMs });
-    if (!this.lease) return this.drop("another agent holds the lease");
+    if (!this.lease) {
+      await this.giveSlot();
+      return this.drop("another agent holds the lease");
+    }
     const leased = await tryTransition(this.deps.jobs, cur, "leased", { agentId: this.deps.agentId, reason: undefined });
     if (leased === "stale") {
       await this.lease.release().catch(() => {});
       this.lease = null;
+      await this.giveSlot();
       return this.drop("job changed while leasing");
     }
     this.job = leased;
@@ -124,6 +138,27 @@ export class JobRun {
     this.startHeartbeat();
     return this.job.value.source === "github" && this.deps.github ? hop("github") : hop("boot");
   }
+
+  /** Take one of the job's org's running slots (always true when the org has no limit). */
+  private async takeSlot(job: JobRecord): Promise<boolean> {
+    const s = this.deps.orgSlots;
+    const org = orgOf(job);
+    const limit = s?.limitOf(org) ?? 0;
+    if (!s || limit <= 0) return true;
+    if (!(await acquireSlot(s.kv, org, this.jobId, this.attempt, limit))) return false;
+    this.slotOrg = org;
+    return true;
+  }
+
+  /** Give the slot back (only this attempt's: a later attempt's slot is left alone). */
+  private async giveSlot(): Promise<void> {
+    const org = this.slotOrg;
+    if (!org || !this.deps.orgSlots) return;
+    this.slotOrg = null;
+    // Not given back (NATS down): the lease sweeper prunes it once this attempt's lease is gone.
+    await releaseSlot(this.deps.orgSlots.kv, org, this.jobId, this.attempt).catch((e) => this.log.warn("slot release failed", { error: e }));
+  }
+
 
   /**
    * The job's sealed secrets and this attempt's log credential, handed out by the control plane to
@@ -290,6 +325,7 @@ export class JobRun {
     if (this.instance) await this.deps.driver.destroy(this.instance).catch((e) => this.log.warn("destroy failed", { error: e }));
     rmSync(`${this.deps.workRoot}/${this.jobId}-${this.attempt}`, { recursive: true, force: true });
     if (this.lease) await this.lease.release().catch((e) => (isLeaseLost(e) ? undefined : this.log.warn("lease release failed", { error: e })));
+    await this.giveSlot();
     this.deps.local.deleteRun(this.jobId, this.attempt);
     return done();
   }

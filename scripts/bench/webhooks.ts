@@ -250,7 +250,7 @@ async function main() {
       NIMBUS_GITHUB_APP_PRIVATE_KEY: key,
       NIMBUS_GITHUB_API_URL: "http://127.0.0.1:9",
       NIMBUS_GITHUB_POLL_INTERVAL_MS: "86400000",
-      NIMBUS_GITHUB_ORG_JOBS_PER_WINDOW: "10000000",
+      NIMBUS_ORG_SUBMISSIONS_PER_WINDOW: "10000000",
     },
   });
   const url = `http://127.0.0.1:${cpPort}`;

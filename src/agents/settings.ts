@@ -10,6 +10,7 @@ import { bool, int, list, oneOf, optionalStr, secret, str, type ConfigOf, type S
 import { DEFAULT_ASSETS_DIR } from "../vm/assets.ts";
 import { DEFAULT_VM_SUBNET } from "../vm/subnet.ts";
 import { parseWarmClasses, parseWarmSchedule } from "./warm-schedule.ts";
+import { orgRunningSetting } from "../jobs/limits/config.ts";
 
 /** Where built rootfs images live unless NIMBUS_IMAGES_DIR says otherwise. */
 export const DEFAULT_IMAGES_DIR = resolve(import.meta.dir, "../../artifacts/images");
@@ -33,6 +34,7 @@ export const agentSettings = {
   natsPassword,
   logsUrl,
   leaseTtlMs,
+  orgMaxRunning: orgRunningSetting,
   agentId: {
     env: "NIMBUS_AGENT_ID",
     doc: "Stable id of this agent (empty: generated once and kept in the agent's state directory).",

@@ -58,6 +58,28 @@ export class ApiClient {
     return request(this.service(base), base + path, { method: "POST", headers: this.headers({ "content-type": "application/json" }), body: JSON.stringify(body) }).then((r) => json<T>(r));
   }
 
+  put<T>(path: string, body: unknown, base = this.controlUrl): Promise<T> {
+    return request(this.service(base), base + path, { method: "PUT", headers: this.headers({ "content-type": "application/json" }), body: JSON.stringify(body) }).then((r) => json<T>(r));
+  }
+
+  /** A JSON-lines answer, one value per line as it streams in. */
+  async *lines<T>(path: string, base = this.controlUrl): AsyncGenerator<T> {
+    const res = await request(this.service(base), base + path, { headers: this.headers() });
+    if (!res.ok) throw await readError(res);
+    const decoder = new TextDecoder();
+    let rest = "";
+    const reader = res.body!.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      rest += decoder.decode(value, { stream: true });
+      const parts = rest.split("\n");
+      rest = parts.pop()!;
+      for (const line of parts) if (line.trim()) yield JSON.parse(line) as T;
+    }
+    if (rest.trim()) yield JSON.parse(rest) as T;
+  }
+
   del<T>(path: string, base = this.controlUrl): Promise<T> {
     return request(this.service(base), base + path, { method: "DELETE", headers: this.headers() }).then((r) => json<T>(r));
   }

@@ -5,8 +5,10 @@ import { systemRoutes } from "./routes-system.ts";
 import { githubRoutes, WEBHOOK_MAX_BYTES, WEBHOOK_PATH } from "./routes-github.ts";
 import { webRoutes } from "./routes-web.ts";
 import { tokenRoutes } from "./routes-tokens.ts";
+import { limitRoutes } from "./routes-limits.ts";
+import { auditRoutes } from "./routes-audit.ts";
 
 export function controlApp(ctx: ControlContext) {
   return baseApp("control", { maxBodyBytes: ctx.config.maxBodyBytes, log: ctx.log, bodyLimits: { [WEBHOOK_PATH]: WEBHOOK_MAX_BYTES } }).use(webRoutes()).use(systemRoutes(ctx)).use(tokenRoutes(ctx)).use(jobRoutes(ctx))
-    .use(githubRoutes(ctx));
+    .use(githubRoutes(ctx)).use(limitRoutes(ctx)).use(auditRoutes(ctx));
 }

@@ -4,6 +4,7 @@ import * as v from "valibot";
 import { int, oneOf, str, type SettingsSpec } from "../core/config/settings.ts";
 import { isSecretsKey } from "../auth/seal.ts";
 import { githubSettings } from "../github/config.ts";
+import { orgLimitSettings } from "../jobs/limits/config.ts";
 
 export const controlSettings = {
   host: host("NIMBUS_CONTROL_HOST", "Address the control plane listens on."),
@@ -32,5 +33,6 @@ export const controlSettings = {
     schema: oneOf(["sandbox", "vm"] as const),
     default: "sandbox",
   },
+  ...orgLimitSettings,
   ...githubSettings,
 } satisfies SettingsSpec;

@@ -9,6 +9,8 @@ import type { SubmitDeps } from "../jobs/submit.ts";
 import type { VerifiedToken } from "../auth/tokens.ts";
 import type { AuthOptions } from "../http/common.ts";
 import type { MintDeps } from "../auth/mint.ts";
+import type { LimitsStore } from "../jobs/limits/store.ts";
+import type { Admission } from "../jobs/limits/window.ts";
 import type { ControlMetrics } from "./metrics.ts";
 import type { controlSettings } from "./config.ts";
 
@@ -27,4 +29,8 @@ export interface ControlContext {
   auth: AuthOptions;
   /** Minting and revoking recorded tokens (the token routes). */
   tokens: MintDeps;
+  /** Per-organisation limits (defaults and overrides). */
+  limits: LimitsStore;
+  /** Per-organisation submission windows (direct and GitHub share them). */
+  admission: Admission;
 }

@@ -9,7 +9,8 @@ import { publicJob, STATES, type JobState } from "../jobs/record.ts";
 import { parseJsonBody, readBodyText } from "../http/common.ts";
 import { lastEventSeq, sse, type StreamServer } from "../http/sse.ts";
 import { authorize } from "../auth/principal.ts";
-import { submissionOrg } from "../jobs/org.ts";
+import { orgOf, submissionOrg } from "../jobs/org.ts";
+import { audited, remoteOf } from "./audit.ts";
 import type { ControlContext } from "./context.ts";
 import { jobFor, listingOrgParam } from "./access.ts";
 
@@ -42,7 +43,8 @@ export function jobRoutes(ctx: ControlContext) {
         const headerKey = request.headers.get("idempotency-key");
         const spec = parseJobSpec(headerKey && raw && typeof raw === "object" && !("idempotencyKey" in raw) ? { ...raw, idempotencyKey: headerKey } : raw);
         const org = submissionOrg(principal, spec.org);
-        const { job, created } = await submitJob(ctx.submitDeps, spec, { sub: principal.sub, org });
+        const admit = (j: Parameters<typeof orgOf>[0]) => ctx.admission.admit(orgOf(j)).then((d) => ({ refund: () => ctx.admission.refund(d) }));
+        const { job, created } = await submitJob({ ...ctx.submitDeps, admit }, spec, { sub: principal.sub, org });
         if (created) ctx.metrics.jobsSubmitted.inc();
         set.status = created ? 201 : 200;
         return { job: publicJob(job.value), created };
@@ -59,9 +61,10 @@ export function jobRoutes(ctx: ControlContext) {
       return { jobs: ctx.index.list({ state, org, limit }).map(publicJob) };
     })
     .get("/api/jobs/:id", async ({ params, principal }) => ({ job: publicJob((await job(principal, params.id, "jobs:read")).value) }))
-    .post("/api/jobs/:id/cancel", async ({ params, set, principal }) => {
+    .post("/api/jobs/:id/cancel", async ({ params, set, principal, request, server }) => {
       const { value } = await job(principal, params.id, "jobs:cancel");
-      const r = await cancelJob(ctx.store, ctx.topology.signals, value.id, principal.sub);
+      const call = { principal, action: "job.cancel" as const, org: orgOf(value), target: value.id, remote: remoteOf(server, request), detail: (r: { job: { state: string }; pending: boolean }) => ({ state: r.job.state, pending: r.pending }) };
+      const r = await audited(ctx, call, () => cancelJob(ctx.store, ctx.topology.signals, value.id, principal.sub));
       set.status = r.pending ? 202 : 200;
       return { job: publicJob(r.job), pending: r.pending };
     })

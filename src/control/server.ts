@@ -20,6 +20,11 @@ import { startHandoutService } from "./handout.ts";
 import { LedgerView, TokenLedger } from "../auth/ledger-store.ts";
 import { startLedgerPruner } from "./ledger-prune.ts";
 import { startRequeueService } from "./requeue.ts";
+import { LimitsStore } from "../jobs/limits/store.ts";
+import { defaultLimits } from "../jobs/limits/values.ts";
+import { admission, SubmissionWindows } from "../jobs/limits/window.ts";
+import { pruneSlots } from "../jobs/lifecycle/slots.ts";
+import { readLease } from "../jobs/lifecycle/lease.ts";
 import type { ControlContext } from "./context.ts";
 import type { controlSettings } from "./config.ts";
 
@@ -38,6 +43,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
   const ledgerView = await LedgerView.start(topology.tokens);
   const auth = { secret: config.authSecret, ledger: ledgerView };
   const sealKey = secretsKey(config.secretsKey);
+  const limits = await LimitsStore.open(topology.limits, defaultLimits(config));
   const ctx: ControlContext = {
     config,
     nc,
@@ -56,6 +62,8 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
     principal: (request) => authenticate(request, auth, API_ROLES),
     auth,
     tokens: { secret: config.authSecret, ledger: new TokenLedger(topology.tokens) },
+    limits,
+    admission: admission(new SubmissionWindows(topology.submissionWindows), (org) => limits.for(org)),
   };
   const leaseView = await leaseMirror(topology.leases);
   const sweeper = startSweeper(
@@ -73,6 +81,9 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
         const info = await topology.jsm.streams.info(QUEUE_STREAM, { subjects_filter: queueSubject(pool) });
         return info.state.subjects?.[queueSubject(pool)] ?? 0;
       },
+      // A running-job slot whose job holds no lease for that attempt (its agent died) goes back to its org.
+      pruneSlots: () =>
+        pruneSlots(topology.slots, async (jobId, attempt) => (await readLease(topology.leases, jobId))?.value.attempt === attempt, config.leaseTtlMs),
     },
     config.sweepIntervalMs,
   );
@@ -96,6 +107,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
       index.stop();
       leaseView.stop();
       ledgerView.stop();
+      limits.stop();
       await nc.drain();
     },
   };

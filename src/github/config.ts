@@ -63,13 +63,6 @@ export const githubSettings = {
   },
   githubFailureBudget: { env: "NIMBUS_GITHUB_FAILURE_BUDGET", doc: "Runner failures (crash, acquire error, never assigned) before a GitHub job is failed.", schema: int(1, 100), default: "5" },
   githubJobTimeoutSeconds: { env: "NIMBUS_GITHUB_JOB_TIMEOUT_SECONDS", doc: "Longest a runner may live (GitHub's own job limit is 6 h).", schema: int(10, 7 * 86_400), default: "21600" },
-  githubRateLimitPerWindow: {
-    env: "NIMBUS_GITHUB_ORG_JOBS_PER_WINDOW",
-    doc: "Jobs one organisation may create per window; more are answered 429 (GitHub's poll re-offers them later).",
-    schema: int(1, 10_000_000),
-    default: "1000",
-  },
-  githubRateLimitWindowMs: ms("NIMBUS_GITHUB_ORG_WINDOW_MS", "Length of the per-organisation job-creation window.", 60_000, 1000, 3_600_000),
   githubAssignDeadlineMs: assignDeadline,
   githubBootDeadlineMs: ms("NIMBUS_GITHUB_BOOT_DEADLINE_MS", "A job leased or booting for longer than this is marked stuck and re-driven.", 600_000),
   githubQueueDeadlineMs: ms("NIMBUS_GITHUB_QUEUE_DEADLINE_MS", "A queued job with no queue message left for this long is marked stuck and re-driven.", 120_000),

@@ -17,14 +17,14 @@ import { orgOfLogin } from "../jobs/org.ts";
 import type { GithubConfig } from "./config.ts";
 import { ghJobKey, noteInstallation, recordAssignment, recordJobFacts, type GhStatus } from "./facts.ts";
 import { bounded, WEBHOOK_EVENTS, WEBHOOK_OUTCOMES, type GithubMetrics } from "./metrics.ts";
-import type { OrgRateLimiter } from "./ratelimit.ts";
+import type { Admission } from "../jobs/limits/window.ts";
 import { asWorkflowJob, ghTime, type Delivery, type WorkflowJobPayload } from "./webhook.ts";
 
 export interface IntakeDeps {
   store: JobStore;
   github: KV;
   deliveries: KV;
-  limiter: OrgRateLimiter;
+  limiter: Admission;
   labels: LabelOptions;
   config: GithubConfig;
   metrics: GithubMetrics;
@@ -214,11 +214,12 @@ export async function createGithubJob(
     },
   };
   deps.store.assertFits(record); // too large for NATS: 413 before a slot is taken or anything written
-  const decision = await deps.limiter.take(org);
+  // The tenant's window is shared with its direct submissions.
+  const decision = await deps.limiter.take(tenant);
   if (!decision.allowed) {
     deps.metrics.rateLimited.inc();
-    throw new AppError("rate_limited", `organisation ${boundedText(org)} created ${decision.limit} jobs this window; try again in ${Math.ceil(decision.retryAfterMs / 1000)}s`, {
-      org: boundedText(org),
+    throw new AppError("rate_limited", `organisation ${boundedText(tenant)} submitted ${decision.limit} jobs this window; try again in ${Math.ceil(decision.retryAfterMs / 1000)}s`, {
+      org: tenant,
       limit: decision.limit,
       retryAfterMs: decision.retryAfterMs,
     });
@@ -227,7 +228,7 @@ export async function createGithubJob(
   try {
     job = await deps.store.create(record);
   } catch (e) {
-    deps.limiter.refund(org, decision); // no job was created
+    deps.limiter.refund(decision); // no job was created
     if (!isAppError(e, "conflict")) throw e;
     const existing = await deps.store.get(id);
     if (existing?.value.state === "queued" && (await fresh)) await deps.store.enqueue(existing.value);

@@ -9,7 +9,7 @@ import type { GithubClient } from "./client.ts";
 import type { GithubConfig } from "./config.ts";
 import type { FactsIndex } from "./facts-index.ts";
 import type { GithubMetrics } from "./metrics.ts";
-import type { OrgRateLimiter } from "./ratelimit.ts";
+import type { Admission } from "../jobs/limits/window.ts";
 
 export interface ReconcilerDeps {
   store: JobStore;
@@ -22,7 +22,7 @@ export interface ReconcilerDeps {
   client: GithubClient;
   config: GithubConfig;
   labels: LabelOptions;
-  limiter: OrgRateLimiter;
+  limiter: Admission;
   metrics: GithubMetrics;
   log: Logger;
   replicaId: string;

@@ -12,12 +12,12 @@ import type { LabelOptions } from "../jobs/labels.ts";
 import type { JobStore } from "../jobs/store.ts";
 import type { SubmitDeps } from "../jobs/submit.ts";
 import type { Topology } from "../nats/topology.ts";
+import type { Admission } from "../jobs/limits/window.ts";
 import { GithubClient } from "./client.ts";
 import { checkGithubConfig, githubEnabled, privateKeyPem, type GithubConfig } from "./config.ts";
 import { FactsIndex } from "./facts-index.ts";
 import type { IntakeDeps } from "./intake.ts";
 import { API_STATUSES, bounded, githubMetrics, type GithubMetrics } from "./metrics.ts";
-import { OrgRateLimiter } from "./ratelimit.ts";
 import { lookupJob, Reconciler } from "./reconciler.ts";
 import { startGithubService } from "./service.ts";
 import { WebhookVerifier } from "./webhook.ts";
@@ -42,6 +42,8 @@ export interface GithubHost {
   store: JobStore;
   index: JobIndex;
   submitDeps: SubmitDeps;
+  /** The per-organisation submission windows, shared with direct submissions. */
+  admission: Admission;
   metrics: { registry: Registry };
   log: Logger;
 }
@@ -78,7 +80,7 @@ export function githubRuntime(ctx: GithubHost): GithubRuntime {
       store: ctx.store,
       github: ctx.topology.github,
       deliveries: ctx.topology.ghDeliveries,
-      limiter: new OrgRateLimiter(ctx.topology.ghRateLimit, config.githubRateLimitPerWindow, config.githubRateLimitWindowMs),
+      limiter: ctx.admission,
       labels,
       config,
       metrics,

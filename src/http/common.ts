@@ -36,6 +36,8 @@ export function baseApp(name: string, opts: { maxBodyBytes: number; log: Logger;
     .onError({ as: "global" }, ({ code, error, set, request }) => {
       if (error instanceof AppError) {
         set.status = error.status;
+        const wait = error.details?.retryAfterMs;
+        if (error.code === "rate_limited" && typeof wait === "number") set.headers["retry-after"] = String(Math.max(1, Math.ceil(wait / 1000)));
         return error.toJSON();
       }
       if (code === "NOT_FOUND") {

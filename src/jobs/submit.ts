@@ -20,6 +20,9 @@ export interface SubmitDeps {
   /** Encrypts the job's secret values and cache token, bound to the job id (src/auth/seal.ts).
    * Absent: a job with secrets or a cache is refused (nothing secret is ever stored in the clear). */
   seal?: (jobId: string, payload: SealedPayload) => Promise<string>;
+  /** Take a submission slot of the job's org (src/jobs/limits/window.ts), or throw `rate_limited`; taken after
+   * every check and before the first write, so a refused job leaves no record, message or event. */
+  admit?: (job: JobRecord) => Promise<{ refund(): void }>;
 }
 
 /** Repository name of a direct job's cache when the spec names none: one per submitter. */
@@ -87,11 +90,13 @@ export async function submitJob(deps: SubmitDeps, spec: JobSpec, by: Submitter):
     if (!deps.seal) throw new AppError("unavailable", "this control plane cannot seal secrets");
     record.sealed = await deps.seal(id, { secrets: spec.secrets, ...(cacheToken ? { cacheToken } : {}) });
   }
+  const slot = await deps.admit?.(record);
   let job: Versioned<JobRecord>;
   let created = true;
   try {
     job = await deps.store.create(record);
   } catch (e) {
+    slot?.refund(); // nothing was created
     if (!isAppError(e, "conflict") || !spec.idempotencyKey) throw e;
     const existing = await deps.store.get(id);
     if (!existing || orgOf(existing.value) !== by.org) throw e;

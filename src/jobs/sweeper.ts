@@ -24,6 +24,8 @@ export interface SweepDeps {
   cancelRequested: (jobId: string) => Promise<boolean>;
   /** An active job with no lease at all is orphaned after this long. */
   orphanAfterMs: number;
+  /** Give back running-job slots whose job lost its lease (src/jobs/lifecycle/slots.ts); returns how many. */
+  pruneSlots?: () => Promise<number>;
   log: Logger;
   now?: () => number;
 }
@@ -34,6 +36,7 @@ export interface SweepResult {
   failed: number;
   cancelled: number;
   republished: number;
+  slotsPruned: number;
 }
 
 async function expireLease(deps: SweepDeps, key: string, now: number, result: SweepResult): Promise<void> {
@@ -51,7 +54,7 @@ async function expireLease(deps: SweepDeps, key: string, now: number, result: Sw
 
 export async function sweepOnce(deps: SweepDeps): Promise<SweepResult> {
   const now = deps.now?.() ?? Date.now();
-  const result: SweepResult = { expired: 0, requeued: 0, failed: 0, cancelled: 0, republished: 0 };
+  const result: SweepResult = { expired: 0, requeued: 0, failed: 0, cancelled: 0, republished: 0, slotsPruned: 0 };
   // Listing the bucket's keys would scan every tombstone of every released lease each round.
   const suspects = [...deps.leaseView.entries()].filter(([, l]) => l.created + l.ttlMs < now).map(([key]) => key);
   for (const key of suspects) await expireLease(deps, key, now, result);
@@ -80,6 +83,8 @@ export async function sweepOnce(deps: SweepDeps): Promise<SweepResult> {
     const outcome = await retryOrFail(deps.store, cur, { reason: "job had no lease", cancelled: await deps.cancelRequested(job.id) });
     if (outcome !== "stale") result[outcome]++;
   }
+  // After the expired leases are broken above, their slots are found free of a lease.
+  if (deps.pruneSlots) result.slotsPruned = await deps.pruneSlots();
   return result;
 }
 
@@ -90,7 +95,7 @@ export function startSweeper(deps: SweepDeps, intervalMs: number): { stop: () =>
     running = running.then(() =>
       sweepOnce(deps).then(
         (r) => {
-          if (r.expired || r.requeued || r.failed) deps.log.info("sweep", { ...r });
+          if (r.expired || r.requeued || r.failed || r.slotsPruned) deps.log.info("sweep", { ...r });
         },
         (e) => deps.log.warn("sweep failed", { error: e }),
       ),

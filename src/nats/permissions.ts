@@ -8,8 +8,8 @@
  * - cache: watches the token ledger.
  *   Both may create the ledger's bucket (whichever service starts first does; creating it again
  *   with the same configuration changes nothing) but not change or delete it.
- * - agent: pulls the pool consumers of the queue and acks, reads and writes job records, leases
- *   and runner facts, reads cancel signals, writes its own registry key, publishes job events,
+ * - agent: pulls the pool consumers of the queue and acks, reads and writes job records, leases,
+ *   runner facts and its orgs' running slots, watches the org limits, reads cancel signals, writes its own registry key, publishes job events,
  *   requests the control plane's services, and hears replies only on its own inbox prefix. It
  *   cannot serve a service subject, publish into the queue, reply into another inbox, or touch a
  *   stream's configuration (create, update, delete, purge).
@@ -88,6 +88,9 @@ export function agentPermissions(agentId: string): Permissions {
         kvWrite("nimbus_agents", agentId),
         ...readBucket("nimbus_github"),
         kvWrite("nimbus_github", "runner.*"),
+        ...readBucket("nimbus_limits"),
+        ...readBucket("nimbus_slots"),
+        kvWrite("nimbus_slots"),
         `${EVENTS_SUBJECT_PREFIX}.>`,
         ...AGENT_SERVICE_SUBJECTS,
       ],

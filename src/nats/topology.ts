@@ -16,6 +16,9 @@ export const TOKENS_BUCKET = "nimbus_tokens";
 export const EVENTS_STREAM = "NIMBUS_EVENTS";
 export const EVENTS_SUBJECT_PREFIX = "nimbus.events.job";
 
+export const AUDIT_STREAM = "NIMBUS_AUDIT";
+export const AUDIT_SUBJECT_PREFIX = "nimbus.audit";
+
 export const queueSubject = (pool: string) => `${QUEUE_SUBJECT_PREFIX}.${pool}`;
 export const eventSubject = (jobId: string) => `${EVENTS_SUBJECT_PREFIX}.${jobId}`;
 export const poolConsumerName = (pool: string) => `pool_${pool.replace(/[^A-Za-z0-9_-]/g, "_")}`;
@@ -32,8 +35,12 @@ export interface Topology {
   github: KV;
   /** Webhook delivery ids seen (replay fence); kept 72 h, longer than GitHub's redelivery horizon. */
   ghDeliveries: KV;
-  /** Per-organisation job-creation windows, shared by every control-plane replica. */
-  ghRateLimit: KV;
+  /** Per-organisation submission windows (direct and GitHub), shared by every control-plane replica. */
+  submissionWindows: KV;
+  /** Per-organisation limit overrides, one key per org id (src/jobs/limits/store.ts). */
+  limits: KV;
+  /** Per-organisation running-job slots: the jobs holding one (src/jobs/lifecycle/slots.ts). */
+  slots: KV;
   /** Installation tokens minted (the ledger), shared so replicas do not each mint one. */
   ghTokens: KV;
   /** Singleton workers' leader keys (vanish when not renewed). */
@@ -47,6 +54,8 @@ export interface TopologyOptions {
   /** Agents not heard from for this long vanish from the registry. */
   agentTtlMs?: number;
   eventsMaxAgeMs?: number;
+  /** How long audit records are kept (default a year). */
+  auditMaxAgeMs?: number;
 }
 
 const ms = (n: number) => n * 1_000_000; // JetStream durations are nanoseconds
@@ -83,8 +92,14 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions =
     max_age: ms(opts.eventsMaxAgeMs ?? 7 * 86_400_000),
     duplicate_window: ms(120_000),
   });
+  await ensureStream(jsm, AUDIT_STREAM, {
+    subjects: [`${AUDIT_SUBJECT_PREFIX}.>`],
+    retention: RetentionPolicy.Limits,
+    num_replicas: replicas,
+    max_age: ms(opts.auditMaxAgeMs ?? 365 * 86_400_000),
+  });
   const kvm = new Kvm(js);
-  const [jobs, leases, signals, agents, idempotency, github, ghDeliveries, ghRateLimit, ghTokens, leaders] = await Promise.all([
+  const [jobs, leases, signals, agents, idempotency, github, ghDeliveries, submissionWindows, ghTokens, leaders, limits, slots] = await Promise.all([
     kvm.create(JOBS_BUCKET, { replicas, history: 1 }),
     kvm.create("nimbus_leases", { replicas, history: 1 }),
     kvm.create("nimbus_signals", { replicas, history: 1, ttl: 7 * 86_400_000 }),
@@ -92,12 +107,14 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions =
     kvm.create("nimbus_idempotency", { replicas, history: 1, ttl: 24 * 3_600_000 }),
     kvm.create("nimbus_github", { replicas, history: 1, ttl: 14 * 86_400_000 }),
     kvm.create("nimbus_gh_deliveries", { replicas, history: 1, ttl: 72 * 3_600_000 }),
-    kvm.create("nimbus_gh_ratelimit", { replicas, history: 1, ttl: 3_600_000 }),
+    kvm.create("nimbus_submission_windows", { replicas, history: 1, ttl: 3_600_000 }),
     kvm.create("nimbus_gh_tokens", { replicas, history: 1, ttl: 3_600_000 }),
     kvm.create("nimbus_leaders", { replicas, history: 1, ttl: 15_000 }),
+    kvm.create("nimbus_limits", { replicas, history: 1 }),
+    kvm.create("nimbus_slots", { replicas, history: 1 }),
   ]);
   const tokens = await ensureTokenLedger(nc, { replicas });
-  return { js, jsm, jobs, leases, signals, agents, idempotency, github, ghDeliveries, ghRateLimit, ghTokens, leaders, tokens };
+  return { js, jsm, jobs, leases, signals, agents, idempotency, github, ghDeliveries, submissionWindows, ghTokens, leaders, limits, slots, tokens };
 }
 
 /**
@@ -110,7 +127,7 @@ export async function ensureTokenLedger(nc: NatsConnection, opts: { replicas?: n
 }
 
 /** The streams `openTopology` waits for: the control plane creates them. */
-const BOUND_STREAMS = [QUEUE_STREAM, EVENTS_STREAM, ...["nimbus_jobs", "nimbus_leases", "nimbus_signals", "nimbus_agents", "nimbus_github"].map((b) => `KV_${b}`)];
+const BOUND_STREAMS = [QUEUE_STREAM, EVENTS_STREAM, ...["nimbus_jobs", "nimbus_leases", "nimbus_signals", "nimbus_agents", "nimbus_github", "nimbus_limits", "nimbus_slots"].map((b) => `KV_${b}`)];
 
 /**
  * The topology for a process that may not create or change streams (an agent, under its own NATS
@@ -136,10 +153,10 @@ export async function openTopology(nc: NatsConnection, opts: { waitMs?: number; 
   }
   const kvm = new Kvm(js);
   const open = (b: string) => kvm.open(b);
-  const [jobs, leases, signals, agents, idempotency, github, ghDeliveries, ghRateLimit, ghTokens, leaders, tokens] = await Promise.all(
-    [JOBS_BUCKET, "nimbus_leases", "nimbus_signals", "nimbus_agents", "nimbus_idempotency", "nimbus_github", "nimbus_gh_deliveries", "nimbus_gh_ratelimit", "nimbus_gh_tokens", "nimbus_leaders", TOKENS_BUCKET].map(open),
+  const [jobs, leases, signals, agents, idempotency, github, ghDeliveries, submissionWindows, ghTokens, leaders, limits, slots, tokens] = await Promise.all(
+    [JOBS_BUCKET, "nimbus_leases", "nimbus_signals", "nimbus_agents", "nimbus_idempotency", "nimbus_github", "nimbus_gh_deliveries", "nimbus_submission_windows", "nimbus_gh_tokens", "nimbus_leaders", "nimbus_limits", "nimbus_slots", TOKENS_BUCKET].map(open),
   );
-  return { js, jsm, jobs: jobs!, leases: leases!, signals: signals!, agents: agents!, idempotency: idempotency!, github: github!, ghDeliveries: ghDeliveries!, ghRateLimit: ghRateLimit!, ghTokens: ghTokens!, leaders: leaders!, tokens: tokens! };
+  return { js, jsm, jobs: jobs!, leases: leases!, signals: signals!, agents: agents!, idempotency: idempotency!, github: github!, ghDeliveries: ghDeliveries!, submissionWindows: submissionWindows!, ghTokens: ghTokens!, leaders: leaders!, limits: limits!, slots: slots!, tokens: tokens! };
 }
 
 /** The durable pull consumer shared by every agent that serves `pool` (work-queue: each job to one). */

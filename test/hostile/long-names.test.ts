@@ -67,7 +67,7 @@ beforeAll(async () => {
       NIMBUS_GITHUB_APP_ID: "1",
       NIMBUS_GITHUB_APP_PRIVATE_KEY: key,
       NIMBUS_GITHUB_API_URL: "http://127.0.0.1:9", // nothing answers: intake never calls GitHub
-      NIMBUS_GITHUB_ORG_JOBS_PER_WINDOW: "100000",
+      NIMBUS_ORG_SUBMISSIONS_PER_WINDOW: "100000",
       NIMBUS_GITHUB_POLL_INTERVAL_MS: "3600000",
     }),
   );
