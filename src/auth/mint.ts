@@ -12,18 +12,9 @@ import type { TokenLedger } from "./ledger-store.ts";
 import { checkTokenRequest, mintToken, parseTtl, type TokenRequest } from "./tokens.ts";
 
 /** What an audit module is told of each mint and revocation (the single call site for audit records). */
-export interface TokenAuditEvent {
-  action: "tokens:mint" | "tokens:revoke";
-  by: Actor;
-  org: string | null;
-  tokenId: string;
-  at: string;
-}
-
 export interface MintDeps {
   secret: string;
   ledger: TokenLedger;
-  onAudit?: (e: TokenAuditEvent) => void | Promise<void>;
 }
 
 export interface Minted {
@@ -37,14 +28,16 @@ export async function mintRecorded(deps: MintDeps, r: TokenRequest, by: Actor, n
   const { token, expiresAt } = await mintToken(deps.secret, req);
   const entry = entryFor(req, expiresAt, by, now);
   await deps.ledger.record(entry);
-  await deps.onAudit?.({ action: "tokens:mint", by, org: entry.org, tokenId: entry.id, at: entry.mintedAt });
   return { token, entry };
 }
 
 /** A principal mints a token: the policy in ./ledger.ts (`checkMintPolicy`) first. */
-export async function mintFor(deps: MintDeps, minter: Principal & { exp: number }, r: TokenRequest, now = Date.now()): Promise<Minted> {
+export async function mintFor(deps: MintDeps, minter: Principal & { exp: number }, asked: MintRequest, now = Date.now()): Promise<Minted> {
+  const { ttlDefaulted, ...r } = asked;
   const orgRole = r.role !== "operator" && r.role !== "agent";
-  const req: TokenRequest = { ...r, org: r.org ?? (minter.role === "org-admin" && orgRole ? minter.org : undefined) };
+  // No ttl asked for: the default, but never past the minter's own expiry (which would be refused).
+  const ttlSeconds = ttlDefaulted ? Math.max(1, Math.min(r.ttlSeconds, minter.exp - Math.floor(now / 1000))) : r.ttlSeconds;
+  const req: TokenRequest = { ...r, ttlSeconds, org: r.org ?? (minter.role === "org-admin" && orgRole ? minter.org : undefined) };
   authorize(minter, "tokens:mint");
   if (minter.role === "org-admin" && !orgRole) throw new AppError("forbidden", `an org-admin mints only org-admin, member and viewer tokens`, { field: "role" });
   checkTokenRequest(req);
@@ -58,21 +51,25 @@ export function bootstrapToken(deps: MintDeps, r: TokenRequest): Promise<Minted>
 }
 
 /** A principal revokes a token: another organisation's token is a 404, a missing grant a 403. */
-export async function revokeFor(deps: Pick<MintDeps, "ledger" | "onAudit">, p: Principal, id: string, now = Date.now()): Promise<LedgerEntry> {
+export async function revokeFor(deps: Pick<MintDeps, "ledger">, p: Principal, id: string, now = Date.now()): Promise<LedgerEntry> {
   const found = await deps.ledger.get(id);
   if (!found) throw new AppError("not_found", `token ${id} not found`);
   authorize(p, "tokens:revoke", entryOrg(found));
-  const wasRevoked = found.revoked !== null;
-  const entry = await deps.ledger.revoke(id, actorOf(p), now);
-  if (!wasRevoked) await deps.onAudit?.({ action: "tokens:revoke", by: actorOf(p), org: entry.org, tokenId: id, at: entry.revoked!.at });
-  return entry;
+  return deps.ledger.revoke(id, actorOf(p), now);
 }
 
+/** A token's life when the request names none (capped at the minter's own). */
+export const DEFAULT_MINT_TTL_SECONDS = 30 * 86_400;
+
+/** A parsed mint request; `ttlDefaulted` when it named no ttl. */
+export type MintRequest = TokenRequest & { ttlDefaulted?: boolean };
+
 /**
- * A mint request from outside (API body): `{role, org?, name, ttl, service?}`, `ttl` as "30d"-style
- * text or seconds. The name is the token's subject (an agent token's: its agent id).
+ * A mint request from outside (API body): `{role, org?, name, ttl?, service?}`, `ttl` as "30d"-style
+ * text or seconds (default 30 days, at most the minter's remaining life). The name is the token's
+ * subject (an agent token's: its agent id).
  */
-export function parseMintRequest(raw: unknown): TokenRequest {
+export function parseMintRequest(raw: unknown): MintRequest {
   if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw new AppError("validation_failed", "expected a JSON object {role, org?, name, ttl, service?}");
   const b = raw as Record<string, unknown>;
   const field = (name: string, ok: boolean, what: string) => {
@@ -82,9 +79,10 @@ export function parseMintRequest(raw: unknown): TokenRequest {
   field("name", typeof b.name === "string", "must be a string");
   field("org", b.org === undefined || b.org === null || typeof b.org === "string", "must be an organisation id");
   field("service", b.service === undefined || typeof b.service === "boolean", "must be true or false");
-  field("ttl", typeof b.ttl === "string" || typeof b.ttl === "number", 'must be a duration such as "30d" or a number of seconds');
-  const ttlSeconds = typeof b.ttl === "number" ? b.ttl : parseTtl(b.ttl as string);
-  const r: TokenRequest = { role: b.role as TokenRequest["role"], sub: b.name as string, ttlSeconds, org: (b.org as string | null | undefined) ?? undefined };
+  field("ttl", b.ttl === undefined || typeof b.ttl === "string" || typeof b.ttl === "number", 'must be a duration such as "30d" or a number of seconds');
+  const ttlSeconds = b.ttl === undefined ? DEFAULT_MINT_TTL_SECONDS : typeof b.ttl === "number" ? b.ttl : parseTtl(b.ttl as string);
+  const r: MintRequest = { role: b.role as TokenRequest["role"], sub: b.name as string, ttlSeconds, org: (b.org as string | null | undefined) ?? undefined };
+  if (b.ttl === undefined) r.ttlDefaulted = true;
   if (b.service === true) r.service = true;
   return r;
 }

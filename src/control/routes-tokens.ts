@@ -1,7 +1,9 @@
-/** Token routes: mint, list and revoke recorded tokens, thin over the ledger core (src/auth/mint.ts). */
+/** Token routes: mint, list and revoke recorded tokens, thin over the ledger core (src/auth/mint.ts); mint and revoke are audited. */
 import { Elysia } from "elysia";
 import { authorize, listingOrg } from "../auth/principal.ts";
-import { mintFor, parseMintRequest, revokeFor } from "../auth/mint.ts";
+import { mintFor, parseMintRequest, revokeFor, type Minted } from "../auth/mint.ts";
+import type { LedgerEntry } from "../auth/ledger.ts";
+import { audited, remoteOf } from "./audit.ts";
 import { authenticate, parseJsonBody, readBodyText } from "../http/common.ts";
 import type { ControlContext } from "./context.ts";
 
@@ -10,10 +12,11 @@ export function tokenRoutes(ctx: ControlContext) {
     .derive(async ({ request }) => ({ principal: await authenticate(request, ctx.auth) }))
     .post(
       "/api/tokens",
-      async ({ request, set, principal }) => {
+      async ({ request, set, principal, server }) => {
         authorize(principal, "tokens:mint"); // before the body is read
         const r = parseMintRequest(parseJsonBody(await readBodyText(request, ctx.config.maxBodyBytes)));
-        const minted = await mintFor(ctx.tokens, principal, r);
+        const call = { principal, action: "token.mint" as const, org: (m: Minted) => m.entry.org, remote: remoteOf(server, request), detail: (m: Minted) => ({ id: m.entry.id, role: m.entry.role, sub: m.entry.sub }) };
+        const minted = await audited(ctx, call, () => mintFor(ctx.tokens, principal, r));
         set.status = 201;
         return minted;
       },
@@ -24,5 +27,8 @@ export function tokenRoutes(ctx: ControlContext) {
       const org = listingOrg(principal, typeof query.org === "string" && query.org ? query.org : undefined);
       return { tokens: await ctx.tokens.ledger.list(org) };
     })
-    .post("/api/tokens/:id/revoke", async ({ params, principal }) => ({ token: await revokeFor(ctx.tokens, principal, params.id) }));
+    .post("/api/tokens/:id/revoke", async ({ params, principal, request, server }) => {
+      const call = { principal, action: "token.revoke" as const, org: (e: LedgerEntry) => e.org, target: String(params.id).slice(0, 64), remote: remoteOf(server, request) };
+      return { token: await audited(ctx, call, () => revokeFor(ctx.tokens, principal, params.id)) };
+    });
 }

@@ -10,6 +10,7 @@ import { mintToken, verifyToken } from "../../src/auth/tokens.ts";
 import { newTokenId } from "../../src/core/ids.ts";
 import { requestHandout } from "../../src/jobs/handout.ts";
 import { AppError } from "../../src/core/errors.ts";
+import { readAudit, type AuditRecord } from "../../src/auth/audit.ts";
 import { startNats, type NatsServer } from "../support/nats.ts";
 import { freePort } from "../support/net.ts";
 
@@ -78,6 +79,29 @@ describe("minting", () => {
     expect(r.body.entry).toMatchObject({ role: "agent", agentId: "agent-7", org: null });
     expect((await verifyToken(AUTH, r.body.token)).agentId).toBe("agent-7");
   });
+});
+
+test("no ttl asked: 30 days, but never past the minter's own expiry (an hour-long admin's mint is an hour)", async () => {
+  const r = await api("/api/tokens", acmeAdmin, { role: "member", name: "no-ttl" });
+  expect(r.status).toBe(201);
+  const left = Date.parse(r.body.entry.expiresAt) - Date.now();
+  expect(left).toBeLessThanOrEqual(3600_000);
+  expect(left).toBeGreaterThan(3000_000);
+  const long = await api("/api/tokens", operator, { role: "member", org: "acme", name: "no-ttl-2" });
+  expect(Date.parse(long.body.entry.expiresAt)).toBe((await verifyToken(AUTH, operator)).exp * 1000); // capped at the operator's day
+});
+
+test("mint and revoke are audit records: who, which org, the outcome (refused ones too)", async () => {
+  const minted = await api("/api/tokens", acmeAdmin, { role: "viewer", name: "audited", ttl: "10m" });
+  await api(`/api/tokens/${minted.body.entry.id}/revoke`, acmeAdmin);
+  expect((await api("/api/tokens", acmeAdmin, { role: "operator", name: "nope", ttl: "10m" })).status).toBe(403);
+  const records: AuditRecord[] = [];
+  for await (const rec of readAudit(cp.ctx.topology.js, { org: "acme" })) records.push(rec);
+  const mine = records.filter((r) => r.actor.sub === "alice" && r.action.startsWith("token."));
+  expect(mine.map((r) => [r.action, r.outcome])).toEqual(expect.arrayContaining([["token.mint", "ok"], ["token.revoke", "ok"], ["token.mint", "forbidden"]]));
+  expect(mine.find((r) => r.action === "token.mint" && r.detail?.id === minted.body.entry.id)!.detail).toMatchObject({ id: minted.body.entry.id, role: "viewer", sub: "audited" });
+  expect(mine.find((r) => r.action === "token.revoke")!.target).toBe(minted.body.entry.id);
+  expect(JSON.stringify(records)).not.toContain(minted.body.token.split(".")[2]); // never the token
 });
 
 describe("listing and revoking", () => {

@@ -174,12 +174,13 @@ describe("nimbus CLI against a local stack", () => {
     expect(nimbus(["token", "mint", "--role", "member", "--data-dir", a.dir])).toMatchObject({ code: 1, err: expect.stringContaining("--name is required") });
   });
 
-  test.skip("(skipped: written before the ledger's token mint output changed; to re-check) organisations: a member lists its org's jobs only; the operator sees an ORG column and filters with --org; show and status name the org", async () => {
+  test("organisations: a member lists its org's jobs only; the operator sees an ORG column and filters with --org; show and status name the org", async () => {
     const state = JSON.parse(await Bun.file(join(a.dir, "state.json")).text());
     const member = nimbus(["token", "mint", "--role", "member", "--org", "team-x", "--name", "xavier", "--data-dir", a.dir]).out.trim();
     const res = await fetch(`${state.controlUrl}/api/jobs`, { method: "POST", headers: { authorization: `Bearer ${member}`, "content-type": "application/json" }, body: JSON.stringify({ command: ["true"], labels: ["nimbus", "isolation:vm"] }) });
-    const job = ((await res.json()) as { job: { id: string; org: string } }).job;
-    expect(job.org).toBe("team-x");
+    const body = (await res.json()) as { job: { id: string; org: string } };
+    expect({ status: res.status, body }).toMatchObject({ status: 201, body: { job: { org: "team-x" } } });
+    const job = body.job;
     const asMember = { NIMBUS_URL: state.controlUrl, NIMBUS_TOKEN: member, NIMBUS_DATA_DIR: "/nonexistent" };
     const mine = JSON.parse(nimbus(["jobs", "list", "--json"], asMember).out);
     expect(mine.map((j: { id: string }) => j.id)).toEqual([job.id]);

@@ -42,7 +42,7 @@ export const tokenMint: Command = {
   details: `Roles: ${ROLES.join(", ")}. org-admin, member and viewer tokens need --org (an org-admin's own
 organisation is the default for its tokens); operator and agent tokens belong to no organisation. NAME is
 who the token is for; an agent token is bound to the agent id NAME. --service marks a service account
-(a non-human org-admin, member or viewer). --ttl: 90s, 15m, 12h, 30d (default 30d).
+(a non-human org-admin, member or viewer). --ttl: 90s, 15m, 12h, 30d (default 30d, or less: never past your own token's expiry).
 
 The token is minted by the control plane with your token (NIMBUS_TOKEN, or the local stack's admin token):
 operators mint any role; org-admins mint org-admin, member and viewer tokens for their own organisation;
@@ -55,7 +55,7 @@ stack's control user, from the data directory; NIMBUS_NATS_TOKEN for a server wi
   async run(ctx, v) {
     if (!v.role) throw new AppError("bad_request", `--role is required: one of ${ROLES.join(", ")}`);
     if (!v.name) throw new AppError("bad_request", "--name is required: who the token is for (an agent token: the agent id)");
-    const body = { role: String(v.role), name: String(v.name), ttl: String(v.ttl ?? "30d"), ...(v.org === undefined ? {} : { org: String(v.org) }), ...(v.service ? { service: true } : {}) };
+    const body = { role: String(v.role), name: String(v.name), ...(v.ttl === undefined ? {} : { ttl: String(v.ttl) }), ...(v.org === undefined ? {} : { org: String(v.org) }), ...(v.service ? { service: true } : {}) };
     const minted = v.bootstrap ? await mintBootstrap(ctx, body) : await (await ctx.client()).post<Minted>("/api/tokens", body);
     ctx.out(ctx.json ? JSON.stringify(minted, null, 2) : minted.token);
     return 0;
