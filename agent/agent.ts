@@ -21,7 +21,7 @@ import type { Driver } from "./drivers/types.ts";
 import { ISOLATION_OF, type AgentDrivers } from "./drivers/select.ts";
 import { cacheEnv } from "../src/protocol/cache-env.ts";
 import { JobRun } from "./job-run.ts";
-import { runningLimits } from "../src/jobs/limits/store.ts";
+import { watchedLimit } from "../src/jobs/limits/store.ts";
 import { requestHandout } from "../src/jobs/handout.ts";
 import { LogShipper } from "./logs/shipper.ts";
 import { pullLoop, Slots } from "./pull.ts";
@@ -64,7 +64,7 @@ export async function startAgent(config: AgentConfig, githubConfig: GithubAgentC
   shipper.start();
   const workRoot = `${config.stateDir}/jobs`;
   mkdirSync(workRoot, { recursive: true });
-  const running = await runningLimits(topology.limits, config.orgMaxRunning);
+  const running = await watchedLimit(topology.limits, "running", config.orgMaxRunning);
   const deps = { agentId: id, jobs, leases: topology.leases, signals: topology.signals, local, shipper, leaseTtlMs: config.leaseTtlMs, workRoot, log,
     orgSlots: { kv: topology.slots, limitOf: running.of, retryMs: 1000 },
     github: { nc, github: topology.github, config: githubConfig },

@@ -1,5 +1,6 @@
 /** Settings of the cache service process, declared once (see src/core/config/settings.ts). */
 import { authSecret, host, listenPort, metricsEnabled, natsReplicas, natsToken, natsUrl, natsUser, natsPassword } from "../core/config/common.ts";
+import { orgCacheQuotaSetting } from "../jobs/limits/config.ts";
 import { bool, int, oneOf, optionalStr, str, type SettingsSpec } from "../core/config/settings.ts";
 
 const GiB = 1024 ** 3;
@@ -41,7 +42,8 @@ export const cacheSettings = {
   maxEntryBytes: bytes("NIMBUS_CACHE_MAX_ENTRY_BYTES", "Largest archive accepted.", 10 * GiB),
   maxPartBytes: bytes("NIMBUS_CACHE_MAX_PART_BYTES", "Largest single request body (v1 chunk, v2 block or single PUT).", 5 * GiB),
   repoQuotaBytes: bytes("NIMBUS_CACHE_REPO_QUOTA_BYTES", "Per-repository quota (a repository of one organisation); past it the repository's least recently used entries go. 0: none.", 10 * GiB),
-  orgQuotaBytes: bytes("NIMBUS_CACHE_ORG_QUOTA_BYTES", "Per-organisation quota (the tenant the job's runtime token names), LRU within the organisation. 0: none.", 0),
+  // The org's default quota (NIMBUS_ORG_CACHE_QUOTA_BYTES); an override in the org limits wins.
+  orgQuotaBytes: orgCacheQuotaSetting,
   maxTotalBytes: bytes("NIMBUS_CACHE_MAX_BYTES", "Size cap of the whole cache; past it the least recently used entries go. 0: none.", 0),
   unusedDays: { env: "NIMBUS_CACHE_UNUSED_DAYS", doc: "Entries not restored for this many days are evicted.", schema: int(1, 3650), default: "7" },
   uploadTimeoutMinutes: {

@@ -24,6 +24,11 @@ export interface CacheDeps {
   log: Logger;
   limits: CacheLimits;
   now: () => number;
+  /** An org's cache quota: its limits override (src/jobs/limits), else `limits.orgQuotaBytes` (0: none). */
+  orgQuota?: (org: string) => number;
   /** Guesses v2 block offsets so blocks land in the archive file (fs); without it blocks are copied in at commit. */
   placer?: BlockPlacer;
 }
+
+/** The cache bytes `org` may keep (0: no quota). */
+export const orgQuotaOf = (d: Pick<CacheDeps, "orgQuota" | "limits">, org: string): number => d.orgQuota?.(org) ?? d.limits.orgQuotaBytes;

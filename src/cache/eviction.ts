@@ -5,7 +5,7 @@
  * entry for the next sweep instead of orphaning bytes.
  */
 import { errorMessage } from "../core/errors.ts";
-import type { CacheDeps } from "./deps.ts";
+import { orgQuotaOf, type CacheDeps } from "./deps.ts";
 import type { CacheEntry } from "./model.ts";
 
 function objectsOf(d: CacheDeps, e: CacheEntry): string[] {
@@ -41,10 +41,10 @@ async function evictLru(d: CacheDeps, scope: { repo?: string; org?: string }, us
 
 /** After a commit: bring the org's repository, the org and the whole cache back under their caps. */
 export async function enforceQuotas(d: CacheDeps, entry: CacheEntry): Promise<void> {
-  const { repoQuotaBytes, orgQuotaBytes, maxTotalBytes } = d.limits;
+  const { repoQuotaBytes, maxTotalBytes } = d.limits;
   const usage = (by: "repo" | "org", name: string) => d.index.usage(by, name, entry.org)[0]?.bytes ?? 0;
   await evictLru(d, { org: entry.org, repo: entry.repo }, () => usage("repo", entry.repo), repoQuotaBytes, entry.id, "repo_quota");
-  await evictLru(d, { org: entry.org }, () => usage("org", entry.org), orgQuotaBytes, entry.id, "org_quota");
+  await evictLru(d, { org: entry.org }, () => usage("org", entry.org), orgQuotaOf(d, entry.org), entry.id, "org_quota");
   await evictLru(d, {}, () => d.index.totalBytes(), maxTotalBytes, entry.id, "size_cap");
 }
 

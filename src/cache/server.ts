@@ -12,7 +12,8 @@ import { openStore } from "./storage/open.ts";
 import { BlockPlacer } from "./placement.ts";
 import { connectNats } from "../nats/connect.ts";
 import { SERVICE_INBOX } from "../nats/permissions.ts";
-import { ensureTokenLedger } from "../nats/topology.ts";
+import { ensureLimitsBucket, ensureTokenLedger } from "../nats/topology.ts";
+import { watchedLimit } from "../jobs/limits/store.ts";
 import { LedgerView } from "../auth/ledger-store.ts";
 
 export type CacheConfig = ConfigOf<typeof cacheSettings>;
@@ -27,6 +28,7 @@ export async function startCacheService(config: CacheConfig): Promise<RunningCac
   const log = createLogger("cache");
   const nc = await connectNats({ url: config.natsUrl, user: config.natsUser, password: config.natsPassword, token: config.natsToken, name: "nimbus-cache", inboxPrefix: SERVICE_INBOX.cache });
   const ledger = await LedgerView.start(await ensureTokenLedger(nc, { replicas: config.natsReplicas }));
+  const orgQuota = await watchedLimit(await ensureLimitsBucket(nc, { replicas: config.natsReplicas }), "cacheBytes", config.orgQuotaBytes);
   const metrics = cacheMetrics(config.metrics);
   const store = openStore(config, log, metrics);
   const index = new CacheIndex(config.dbPath);
@@ -34,6 +36,7 @@ export async function startCacheService(config: CacheConfig): Promise<RunningCac
     index, store, metrics, log, now: Date.now, placer: new BlockPlacer(),
     signer: new UrlSigner(config.authSecret, config.urlTtlSeconds),
     limits: config,
+    orgQuota: orgQuota.of,
     secret: config.authSecret,
     publicUrl: config.publicUrl,
     trustForwarded: config.trustForwarded,
@@ -63,6 +66,7 @@ export async function startCacheService(config: CacheConfig): Promise<RunningCac
       await store.close?.();
       index.close();
       ledger.stop();
+      orgQuota.stop();
       await nc.close();
     },
   };

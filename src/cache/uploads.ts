@@ -6,7 +6,7 @@
  */
 import { AppError } from "../core/errors.ts";
 import { assembleByList, assembleByOffset } from "./assemble.ts";
-import type { CacheDeps } from "./deps.ts";
+import { orgQuotaOf, type CacheDeps } from "./deps.ts";
 import { discardQuietly, enforceQuotas } from "./eviction.ts";
 import { blockPartName, checkKey, checkVersion } from "./keys.ts";
 import { writeScope, type CacheEntry, type Caller, type Part, type Protocol } from "./model.ts";
@@ -20,8 +20,8 @@ export interface ReserveRequest {
   protocol: Protocol;
 }
 
-function checkSize(d: CacheDeps, size: number): void {
-  const cap = Math.min(d.limits.maxEntryBytes, d.limits.repoQuotaBytes || Infinity, d.limits.orgQuotaBytes || Infinity);
+function checkSize(d: CacheDeps, size: number, org: string): void {
+  const cap = Math.min(d.limits.maxEntryBytes, d.limits.repoQuotaBytes || Infinity, orgQuotaOf(d, org) || Infinity);
   if (size > cap) throw new AppError("bad_request", `cache size of ${size} B is over the data cap of ${cap} B, not saving cache`);
 }
 
@@ -32,7 +32,7 @@ export async function reserve(d: CacheDeps, caller: Caller, req: ReserveRequest)
   if (!scope) throw new AppError("forbidden", `${WRITE_DENIED} the runtime token grants no writable cache scope`);
   if (req.size !== undefined) {
     if (!Number.isSafeInteger(req.size) || req.size < 0) throw new AppError("validation_failed", "cacheSize: must be a whole number of bytes");
-    checkSize(d, req.size);
+    checkSize(d, req.size, caller.org);
   }
   if (!(await d.store.healthy())) {
     d.metrics.skippedSaves.inc({ protocol: req.protocol });
@@ -90,7 +90,7 @@ export async function writeChunk(d: CacheDeps, caller: Caller, id: number, range
 async function commitWith(d: CacheDeps, e: CacheEntry, size: number, assemble: (parts: Part[]) => ReturnType<typeof assembleByOffset>) {
   try {
     if (e.declaredSize !== null && size !== e.declaredSize) throw new AppError("bad_request", `committed size ${size} differs from the reserved size ${e.declaredSize}`);
-    checkSize(d, size);
+    checkSize(d, size, e.org);
     const parts = d.index.parts(e.id);
     const segments = assemble(parts);
     const keep = new Set(segments.map((s) => s.object));

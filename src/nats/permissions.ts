@@ -5,7 +5,7 @@
  *
  * - control: everything (it creates the streams and buckets and serves the agents' requests).
  * - logs: reads job records and leases (is the job real, who holds it) and watches the token ledger.
- * - cache: watches the token ledger.
+ * - cache: watches the token ledger and the org limits (it enforces the cache quota).
  *   Both may create the ledger's bucket (whichever service starts first does; creating it again
  *   with the same configuration changes nothing) but not change or delete it.
  * - agent: pulls the pool consumers of the queue and acks, reads and writes job records, leases,
@@ -108,7 +108,7 @@ export const logsPermissions = (): Permissions => ({
 });
 
 export const cachePermissions = (): Permissions => ({
-  publish: { allow: [api("INFO"), ...watchLedger()] },
+  publish: { allow: [api("INFO"), ...watchLedger(), api(`STREAM.CREATE.${kvStream("nimbus_limits")}`), ...readBucket("nimbus_limits")] },
   subscribe: { allow: [`${SERVICE_INBOX.cache}.>`] },
 });
 

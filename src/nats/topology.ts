@@ -13,6 +13,8 @@ export const QUEUE_STREAM = "NIMBUS_QUEUE";
 export const QUEUE_SUBJECT_PREFIX = "nimbus.queue";
 /** The token ledger: one key per token id (src/auth/ledger-store.ts). Expired entries are pruned by the control plane. */
 export const TOKENS_BUCKET = "nimbus_tokens";
+/** Per-organisation limit overrides (src/jobs/limits/store.ts). */
+export const LIMITS_BUCKET = "nimbus_limits";
 export const EVENTS_STREAM = "NIMBUS_EVENTS";
 export const EVENTS_SUBJECT_PREFIX = "nimbus.events.job";
 
@@ -110,7 +112,7 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions =
     kvm.create("nimbus_submission_windows", { replicas, history: 1, ttl: 3_600_000 }),
     kvm.create("nimbus_gh_tokens", { replicas, history: 1, ttl: 3_600_000 }),
     kvm.create("nimbus_leaders", { replicas, history: 1, ttl: 15_000 }),
-    kvm.create("nimbus_limits", { replicas, history: 1 }),
+    ensureLimitsBucket(nc, { replicas }),
     kvm.create("nimbus_slots", { replicas, history: 1 }),
   ]);
   const tokens = await ensureTokenLedger(nc, { replicas });
@@ -124,6 +126,11 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions =
  */
 export async function ensureTokenLedger(nc: NatsConnection, opts: { replicas?: number } = {}): Promise<KV> {
   return new Kvm(jetstream(nc)).create(TOKENS_BUCKET, { replicas: opts.replicas ?? 1, history: 1 });
+}
+
+/** The org limit overrides' bucket alone, for the cache (which enforces the cache quota): created by whichever process starts first. */
+export async function ensureLimitsBucket(nc: NatsConnection, opts: { replicas?: number } = {}): Promise<KV> {
+  return new Kvm(jetstream(nc)).create(LIMITS_BUCKET, { replicas: opts.replicas ?? 1, history: 1 });
 }
 
 /** The streams `openTopology` waits for: the control plane creates them. */

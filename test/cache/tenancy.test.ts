@@ -8,6 +8,8 @@ import { verifyRuntimeToken } from "../../src/protocol/cache-token.ts";
 import { seededBytes } from "./support/files.ts";
 import { rawClient, saveV1 } from "./support/raw.ts";
 import { SECRET, startTestCache, type TestCache } from "./support/service.ts";
+import { connectNats } from "../../src/nats/connect.ts";
+import { ensureLimitsBucket } from "../../src/nats/topology.ts";
 
 let cache: TestCache;
 let acmeId: number;
@@ -114,5 +116,38 @@ describe("admin API by org", () => {
     expect((await call("/v1/cache/sweep", acmeAdmin, { method: "POST" })).status).toBe(403);
     expect((await call("/v1/cache/status", await cache.adminToken())).status).toBe(200);
     expect(await all()).toEqual(before);
+  });
+});
+
+describe("an org's cache quota from the org limits", () => {
+  test("an operator's override (nimbus limits set ORG --cache-quota) is enforced: LRU within that org, over-cap saves refused, other orgs untouched", async () => {
+    const nc = await connectNats({ url: cache.natsUrl, name: "quota-test" });
+    try {
+      const limits = await ensureLimitsBucket(nc);
+      await limits.put("initech", new TextEncoder().encode(JSON.stringify({ cacheBytes: 500 })));
+      const token = await cache.token("initech/app", main, 600, "initech");
+      const usage = async () => (await call("/v1/cache/usage?org=initech", await cache.adminToken())).body;
+      // The cache's mirror sees the override within the watch's delivery.
+      const deadline = Date.now() + 5000;
+      for (;;) {
+        const r = await rawClient(cache.url, token).reserve("too-big", "v", 600);
+        if (r.status === 400) {
+          expect(await r.text()).toContain("over the data cap of 500 B");
+          break;
+        }
+        if (Date.now() > deadline) throw new Error(`override not enforced: reserve answered ${r.status}`);
+        await Bun.sleep(50);
+      }
+      await saveV1(cache.url, token, "a-1", "v", seededBytes("a1", 300));
+      await saveV1(cache.url, token, "a-2", "v", seededBytes("a2", 300)); // 600 > 500: a-1 (least recently used) goes
+      // (reserves made before the mirror saw the override are uploads of their own key, left aside here)
+      const keys = (await call("/v1/cache/entries?org=initech", await cache.adminToken())).body.entries.map((e: any) => e.key).filter((k: string) => k.startsWith("a-"));
+      expect(keys).toEqual(["a-2"]);
+      expect(JSON.stringify(await usage())).toContain("300");
+      // globex has no override (the default: no quota): its 700-byte entry stays.
+      expect((await call("/v1/cache/entries?org=globex", await cache.adminToken())).body.entries.map((e: any) => e.size)).toContain(700);
+    } finally {
+      await nc.close();
+    }
   });
 });

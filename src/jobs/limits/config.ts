@@ -13,6 +13,14 @@ export const orgRunningSetting = {
   default: "0",
 };
 
+/** Read by the cache service too, which enforces it (an org's override wins: src/jobs/limits/store.ts watchedLimit). */
+export const orgCacheQuotaSetting = {
+  env: "NIMBUS_ORG_CACHE_QUOTA_BYTES",
+  doc: "Actions cache bytes one organisation may keep, LRU within it (0: no quota); an operator's per-org override wins. The cache service enforces it.",
+  schema: int(0, Number.MAX_SAFE_INTEGER),
+  default: "0",
+};
+
 export const orgLimitSettings = {
   orgMaxRunning: orgRunningSetting,
   orgSubmissionsPerWindow: {
@@ -27,12 +35,7 @@ export const orgLimitSettings = {
     schema: int(1000, 3_600_000),
     default: "60000",
   },
-  orgCacheQuotaBytes: {
-    env: "NIMBUS_ORG_CACHE_QUOTA_BYTES",
-    doc: "Actions cache bytes one organisation may keep (0: no quota); the value the cache service enforces per org.",
-    schema: int(0, Number.MAX_SAFE_INTEGER),
-    default: "0",
-  },
+  orgCacheQuotaBytes: orgCacheQuotaSetting,
   orgRegistryQuotaBytes: {
     env: "NIMBUS_ORG_REGISTRY_QUOTA_BYTES",
     doc: "Registry bytes one organisation may keep (0: no quota). Stored and shown only: the registry does not exist yet.",

@@ -69,8 +69,12 @@ export class LimitsStore {
   }
 }
 
-/** What an agent needs at claim: each org's running-job limit as in force (0: none), from a live mirror. */
-export async function runningLimits(kv: KV, dflt: number): Promise<{ of(org: string): number; stop(): void }> {
+/**
+ * One limit as in force for each org, from a live mirror: what an agent needs at claim (`running`)
+ * and the cache at commit (`cacheBytes`).
+ */
+/** One limit of every org, from a watch of the overrides: the org's override, else `dflt`. */
+export async function watchedLimit(kv: KV, field: LimitField, dflt: number): Promise<{ of(org: string): number; stop(): void }> {
   const view = await KvMirror.start(kv, (e) => {
     try {
       return e.json<LimitsOverride>();
@@ -78,5 +82,5 @@ export async function runningLimits(kv: KV, dflt: number): Promise<{ of(org: str
       return null;
     }
   });
-  return { of: (org) => (isOrgId(org) ? view.get(org)?.running : undefined) ?? dflt, stop: () => view.stop() };
+  return { of: (org) => (isOrgId(org) ? view.get(org)?.[field] : undefined) ?? dflt, stop: () => view.stop() };
 }

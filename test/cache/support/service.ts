@@ -16,6 +16,8 @@ export const SECRET = "test-secret-for-the-cache-service-0123456789";
 
 export interface TestCache extends RunningCache {
   dir: string;
+  /** The nats-server the cache watches (its ledger and the org limits). */
+  natsUrl: string;
   /** A job's runtime token; its org is "default" unless named. */
   token(repo: string, run: RunScopeInput, ttlSeconds?: number, org?: string): Promise<string>;
   adminToken(): Promise<string>;
@@ -44,6 +46,7 @@ export async function startTestCache(opts: { s3?: S3Server; env?: Record<string,
   return {
     ...svc,
     dir,
+    natsUrl,
     token: (repo, run, ttlSeconds = 600, org) => mintRuntimeToken(SECRET, { org, repo, scopes: scopesForRun(run), ttlSeconds }),
     adminToken: () => recordedToken(natsUrl, SECRET, { sub: "admin", role: "operator", ttlSeconds: 600 }),
     roleToken: (role, org) => recordedToken(natsUrl, SECRET, { sub: `${role}-${org}`, role, org, ttlSeconds: 600 }),
