@@ -6,4 +6,15 @@ export function table(rows: Record<string, unknown>[], columns: string[]): strin
   return [line(columns.map((c) => c.toUpperCase())), ...cells.map(line)].join("\n");
 }
 
+/**
+ * A listing: the items as JSON with `--json`, `empty` when there are none, else a table of
+ * `row(item)` under `columns`. Returns the exit code (0).
+ */
+export function printListing<T>(ctx: { json: boolean; out(s: string): void }, items: T[], o: { empty: string; row: (item: T) => Record<string, unknown>; columns: string[] }): number {
+  if (ctx.json) ctx.out(JSON.stringify(items, null, 2));
+  else if (!items.length) ctx.out(o.empty);
+  else ctx.out(table(items.map(o.row), o.columns));
+  return 0;
+}
+
 export { ago, duration } from "../core/durations.ts";

@@ -3,12 +3,12 @@
  * lists the ledger, mints a token (shown once, and the stack accepts it), and revokes it (refused after).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { launchChromium } from "../support/browser.ts";
 import { buildDashboard } from "../../web/build.ts";
 import { testStack, type TestStack } from "../support/stack.ts";
 import { waitFor } from "../support/net.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 let s: TestStack;
 let browser: Browser;
 let page: Page;
@@ -16,11 +16,7 @@ let page: Page;
 beforeAll(async () => {
   await buildDashboard();
   s = await testStack({ agents: 0 });
-  if (!(await Bun.file(CHROMIUM).exists())) throw new Error("chromium is missing: apt-get install chromium (scripts/setup.sh installs it as root)");
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
   page = await browser.newPage();
 }, 120_000);
 

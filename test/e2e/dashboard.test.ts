@@ -5,13 +5,13 @@
  * page, agents are listed, and a refused token sends the user back to sign in.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { launchChromium } from "../support/browser.ts";
 import { buildDashboard } from "../../web/build.ts";
 import { testStack, type TestStack } from "../support/stack.ts";
 import { githubStack } from "../github/support.ts";
 import { shellQuote } from "../../src/core/shell.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 let s: TestStack;
 let browser: Browser;
 let page: Page;
@@ -20,11 +20,7 @@ beforeAll(async () => {
   await buildDashboard();
   s = await testStack({ agents: 1 });
   await s.waitAgents(1);
-  if (!(await Bun.file(CHROMIUM).exists())) throw new Error("chromium is missing: apt-get install chromium (scripts/setup.sh installs it as root)");
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
   page = await browser.newPage();
 }, 120_000);
 

@@ -3,7 +3,7 @@ import { cacheEnv, cacheEnvUnset, formatShellEnv, type CacheProtocol } from "../
 import type { ApiClient } from "../client.ts";
 import type { Command } from "../command.ts";
 import type { CliContext } from "../context.ts";
-import { ago, table } from "../output.ts";
+import { ago, printListing, table } from "../output.ts";
 
 interface Entry {
   id: string;
@@ -41,11 +41,11 @@ export const cacheLs: Command = {
     const q = new URLSearchParams();
     for (const k of ["repo", "org", "key", "limit"] as const) if (v[k]) q.set(k, String(v[k]));
     const { entries } = await api.get<{ entries: Entry[] }>(`/v1/cache/entries?${q}`, url);
-    if (ctx.json) return ctx.out(JSON.stringify(entries, null, 2)), 0;
-    if (!entries.length) return ctx.out("no cache entries"), 0;
-    const rows = entries.map((e) => ({ id: e.id, repo: e.repo, scope: e.scope, key: e.key, size: bytes(e.size), state: e.state, used: ago(e.lastUsedAt) }));
-    ctx.out(table(rows, ["id", "repo", "scope", "key", "size", "state", "used"]));
-    return 0;
+    return printListing(ctx, entries, {
+      empty: "no cache entries",
+      row: (e) => ({ id: e.id, repo: e.repo, scope: e.scope, key: e.key, size: bytes(e.size), state: e.state, used: ago(e.lastUsedAt) }),
+      columns: ["id", "repo", "scope", "key", "size", "state", "used"],
+    });
   },
 };
 

@@ -4,7 +4,7 @@ import { STATES, type JobRecord } from "../../jobs/record.ts";
 import { jobTiming } from "../../jobs/timing.ts";
 import { shellQuote } from "../../core/shell.ts";
 import type { Command } from "../command.ts";
-import { ago, duration, table } from "../output.ts";
+import { ago, duration, printListing } from "../output.ts";
 import type { LatencyBreakdown } from "../../github/latency.ts";
 
 /** At most `n` characters, an ellipsis marking the cut. */
@@ -26,13 +26,13 @@ The list is your token's organisation's; an operator sees every org (an ORG colu
     if (v.org) q.set("org", String(v.org));
     if (v.limit) q.set("limit", String(v.limit));
     const { jobs } = await api.get<{ jobs: PublicJob[] }>(`/api/jobs?${q}`);
-    if (ctx.json) return ctx.out(JSON.stringify(jobs, null, 2)), 0;
-    if (!jobs.length) return ctx.out("no jobs"), 0;
     const now = Date.now();
-    const rows = jobs.map((j) => ({ id: j.id, org: j.org, state: j.state, exit: j.exitCode, attempt: j.attempt, pool: j.pool, agent: j.agentId, created: ago(j.createdAt, now), time: jobTiming(j, now), command: clip(j.name ?? shellQuote(j.command), 50) }));
     const severalOrgs = new Set(jobs.map((j) => j.org)).size > 1;
-    ctx.out(table(rows, ["id", ...(severalOrgs ? ["org" as const] : []), "state", "exit", "attempt", "pool", "agent", "created", "time", "command"]));
-    return 0;
+    return printListing(ctx, jobs, {
+      empty: "no jobs",
+      row: (j) => ({ id: j.id, org: j.org, state: j.state, exit: j.exitCode, attempt: j.attempt, pool: j.pool, agent: j.agentId, created: ago(j.createdAt, now), time: jobTiming(j, now), command: clip(j.name ?? shellQuote(j.command), 50) }),
+      columns: ["id", ...(severalOrgs ? ["org"] : []), "state", "exit", "attempt", "pool", "agent", "created", "time", "command"],
+    });
   },
 };
 

@@ -10,7 +10,7 @@ import { ensureTokenLedger } from "../../nats/topology.ts";
 import { readState } from "../../up/state.ts";
 import type { CliContext } from "../context.ts";
 import type { Command } from "../command.ts";
-import { table } from "../output.ts";
+import { printListing } from "../output.ts";
 
 /** A setting from the environment, else the local stack's file of that name in the data directory. */
 function fromEnvOrDataDir(ctx: CliContext, env: string, file: string): string | undefined {
@@ -73,14 +73,12 @@ export const tokenList: Command = {
   async run(ctx, v) {
     const q = v.org ? `?org=${encodeURIComponent(String(v.org))}` : "";
     const { tokens } = await (await ctx.client()).get<{ tokens: LedgerEntry[] }>(`/api/tokens${q}`);
-    if (ctx.json) return ctx.out(JSON.stringify(tokens, null, 2)), 0;
-    if (!tokens.length) return ctx.out("no tokens"), 0;
     const now = Date.now();
-    const rows = tokens.map((t) => ({
-      id: t.id, role: t.role, org: t.org, name: t.sub + (t.service ? " (service)" : ""), state: stateOf(t, now), expires: t.expiresAt.slice(0, 16).replace("T", " "), "minted by": t.mintedBy.sub,
-    }));
-    ctx.out(table(rows, ["id", "role", "org", "name", "state", "expires", "minted by"]));
-    return 0;
+    return printListing(ctx, tokens, {
+      empty: "no tokens",
+      row: (t) => ({ id: t.id, role: t.role, org: t.org, name: t.sub + (t.service ? " (service)" : ""), state: stateOf(t, now), expires: t.expiresAt.slice(0, 16).replace("T", " "), "minted by": t.mintedBy.sub }),
+      columns: ["id", "role", "org", "name", "state", "expires", "minted by"],
+    });
   },
 };
 
