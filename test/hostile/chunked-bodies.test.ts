@@ -10,14 +10,14 @@ import { connect } from "node:net";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { randomUUID, generateKeyPairSync } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { Webhooks } from "@octokit/webhooks";
 import { startNats, type NatsServer } from "../support/nats.ts";
 import { freePort } from "../support/net.ts";
 import { loadConfig } from "../../src/core/config/load.ts";
-import { controlSettings } from "../../src/control/config.ts";
 import { logSettings } from "../../src/logs/config.ts";
-import { startControlPlane, type RunningControlPlane } from "../../src/control/server.ts";
+import type { RunningControlPlane } from "../../src/control/server.ts";
+import { testControlPlane } from "../support/control.ts";
 import { startLogService } from "../../src/logs/server.ts";
 import { LOG_CREDENTIAL_HEADER, mintLogCredential } from "../../src/auth/log-credential.ts";
 import { bootstrapToken } from "../../src/auth/mint.ts";
@@ -95,20 +95,7 @@ const padded = (json: string) => (offset: number, n: number) => {
 beforeAll(async () => {
   nats = await startNats();
   dir = mkdtempSync(join(tmpdir(), "nimbus-chunked-"));
-  const key = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs1", format: "pem" }).toString();
-  cp = await startControlPlane(
-    loadConfig(controlSettings, {
-      NIMBUS_NATS_URL: nats.url,
-      NIMBUS_AUTH_SECRET: AUTH,
-      NIMBUS_SECRETS_KEY: Buffer.alloc(32, 3).toString("base64url"),
-      NIMBUS_CONTROL_PORT: String(await freePort()),
-      NIMBUS_GITHUB_WEBHOOK_SECRET: SECRET,
-      NIMBUS_GITHUB_APP_ID: "1",
-      NIMBUS_GITHUB_APP_PRIVATE_KEY: key,
-      NIMBUS_GITHUB_API_URL: "http://127.0.0.1:9",
-      NIMBUS_GITHUB_POLL_INTERVAL_MS: "3600000",
-    }),
-  );
+  cp = await testControlPlane({ natsUrl: nats.url, authSecret: AUTH, webhookSecret: SECRET });
   logs = await startLogService(loadConfig(logSettings, { NIMBUS_NATS_URL: nats.url, NIMBUS_AUTH_SECRET: AUTH, NIMBUS_LOGS_PORT: String(await freePort()), NIMBUS_LOGS_DB: join(dir, "logs.sqlite") }));
   admin = (await bootstrapToken(cp.ctx.tokens, { sub: "admin", role: "operator", ttlSeconds: 600 })).token;
 }, 30_000);

@@ -4,13 +4,11 @@
  * X-GitHub-Event storm lands in one "other" series).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { randomUUID, generateKeyPairSync } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { Webhooks } from "@octokit/webhooks";
 import { startNats, type NatsServer } from "../support/nats.ts";
-import { freePort } from "../support/net.ts";
-import { loadConfig } from "../../src/core/config/load.ts";
-import { controlSettings } from "../../src/control/config.ts";
-import { startControlPlane, type RunningControlPlane } from "../../src/control/server.ts";
+import type { RunningControlPlane } from "../../src/control/server.ts";
+import { testControlPlane } from "../support/control.ts";
 import { mintToken } from "../../src/auth/tokens.ts";
 import { recordedToken } from "../support/tokens.ts";
 import { isLoopbackBind } from "../../src/http/metrics-access.ts";
@@ -27,21 +25,7 @@ let openCache: TestCache;
 let wideCache: TestCache;
 
 async function control(host: string) {
-  const key = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs1", format: "pem" }).toString();
-  return startControlPlane(
-    loadConfig(controlSettings, {
-      NIMBUS_NATS_URL: nats.url,
-      NIMBUS_AUTH_SECRET: AUTH,
-      NIMBUS_SECRETS_KEY: Buffer.alloc(32, 4).toString("base64url"),
-      NIMBUS_CONTROL_HOST: host,
-      NIMBUS_CONTROL_PORT: String(await freePort()),
-      NIMBUS_GITHUB_WEBHOOK_SECRET: SECRET,
-      NIMBUS_GITHUB_APP_ID: "1",
-      NIMBUS_GITHUB_APP_PRIVATE_KEY: key,
-      NIMBUS_GITHUB_API_URL: "http://127.0.0.1:9",
-      NIMBUS_GITHUB_POLL_INTERVAL_MS: "3600000",
-    }),
-  );
+  return testControlPlane({ natsUrl: nats.url, authSecret: AUTH, webhookSecret: SECRET, env: { NIMBUS_CONTROL_HOST: host } });
 }
 
 beforeAll(async () => {
