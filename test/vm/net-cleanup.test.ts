@@ -16,6 +16,8 @@ import { tableName } from "../../agent/net/policy.ts";
 import { loadConfig } from "../../src/core/config/load.ts";
 import { githubAgentSettings } from "../../src/github/config.ts";
 import { startNats, type NatsServer } from "../support/nats.ts";
+import { connectNats } from "../../src/nats/connect.ts";
+import { ensureTopology } from "../../src/nats/topology.ts";
 
 const BRIDGE = "nmbtcl0";
 const namespaces: string[] = [];
@@ -95,6 +97,10 @@ test("what a crashed run created is still known as ours after a restart, and rem
 
 test("the agent's stop removes them (the shutdown path Ctrl-C on nimbus up takes)", async () => {
   nats = await startNats();
+  // The control plane creates the streams and buckets; an agent only waits for them.
+  const nc = await connectNats({ url: nats.url, name: "netclean-topology" });
+  await ensureTopology(nc);
+  await nc.close();
   const ns = namespace();
   const dir = stateDir();
   const config = loadConfig(agentSettings, {
