@@ -25,6 +25,8 @@ import { bootstrapToken } from "../../src/auth/mint.ts";
 const SECRET = "webhook-secret-for-tests-0123456789";
 const AUTH = "a".repeat(40);
 const MB = 1024 * 1024;
+/** The client's chunk size; the limits are multiples of it. */
+const CHUNK = 64 * 1024;
 let nats: NatsServer;
 let cp: RunningControlPlane;
 let logs: { url: string; stop(): Promise<void> };
@@ -41,9 +43,10 @@ interface Sent {
 /**
  * POST a chunked body of `total` bytes (from `source(offset, n)`), stopping as soon as the server
  * answers. With `pauseAfter`, the client stops writing after that many bytes (the body unfinished)
- * and waits for the answer: a server that answers then did so without the body's end. Pausing
- * matters for a refusal: a server that closes while the client is still writing resets the
- * connection, and a client busy writing can lose the answer to that reset (seen on a loaded machine).
+ * and waits for the answer: a server that answers then did so without the body's end. The refusal
+ * tests pause one chunk past the limit, so the server has read all that was sent when it refuses:
+ * a server that closes with unread bytes resets the connection, and a client still writing can
+ * lose the answer to that reset (seen on a loaded machine).
  */
 function sendChunked(url: string, path: string, headers: Record<string, string>, total: number, source: (offset: number, n: number) => Buffer, pauseAfter = total): Promise<Sent> {
   const u = new URL(url);
@@ -70,7 +73,7 @@ function sendChunked(url: string, path: string, headers: Record<string, string>,
       sock.write(`POST ${path} HTTP/1.1\r\n${head}\r\n\r\n`);
       const pump = () => {
         while (!answered && sent < Math.min(total, pauseAfter)) {
-          const n = Math.min(64 * 1024, total - sent);
+          const n = Math.min(CHUNK, total - sent);
           const chunk = source(sent, n);
           sent += n;
           const ok = sock.write(Buffer.concat([Buffer.from(`${n.toString(16)}\r\n`), chunk, Buffer.from("\r\n")]));
@@ -126,7 +129,7 @@ describe("webhook", () => {
 
   test("a signed chunked body over 25 MB is 413 once 25 MB have streamed in; one just under is accepted", async () => {
     const webhooks = new Webhooks({ secret: SECRET });
-    const over = await sendChunked(cp.url, "/webhooks/github", { "x-hub-signature-256": `sha256=${"0".repeat(64)}`, "x-github-event": "ping", "x-github-delivery": randomUUID() }, 30 * MB, filler, 26 * MB);
+    const over = await sendChunked(cp.url, "/webhooks/github", { "x-hub-signature-256": `sha256=${"0".repeat(64)}`, "x-github-event": "ping", "x-github-delivery": randomUUID() }, 30 * MB, filler, 25 * MB + CHUNK);
     expect(over.status).toBe(413);
     expect(JSON.parse(over.body)).toMatchObject({ code: "payload_too_large" });
     expect(over.sentBytes).toBeLessThan(25 * MB + 8 * MB);
@@ -153,14 +156,14 @@ describe("token before body", () => {
 
   test("an authenticated chunked body past the limit is 413 while streaming; just under it works", async () => {
     const auth = { authorization: `Bearer ${admin}`, "content-type": "application/json" };
-    const over = await sendChunked(cp.url, "/api/jobs", auth, 30 * MB, filler, 2 * MB);
+    const over = await sendChunked(cp.url, "/api/jobs", auth, 30 * MB, filler, 1 * MB + CHUNK);
     expect(over.status).toBe(413);
     expect(over.sentBytes).toBeLessThan(1 * MB + 8 * MB);
     // Log batches come from an agent with its attempt's log credential (operators do not ingest).
     const agent = (await bootstrapToken(cp.ctx.tokens, { sub: "agent-1", role: "agent", ttlSeconds: 600 })).token;
     const credential = await mintLogCredential(AUTH, { jobId: "j-chunked", attempt: 1, agentId: "agent-1", org: "default", ttlSeconds: 600 });
     const logsAuth = { authorization: `Bearer ${agent}`, [LOG_CREDENTIAL_HEADER]: credential, "content-type": "application/json" };
-    const logsOver = await sendChunked(logs.url, "/v1/logs", logsAuth, 30 * MB, filler, 9 * MB);
+    const logsOver = await sendChunked(logs.url, "/v1/logs", logsAuth, 30 * MB, filler, 8 * MB + CHUNK);
     expect(logsOver.status).toBe(413);
 
     const spec = JSON.stringify({ command: ["true"], labels: ["nimbus"] });
