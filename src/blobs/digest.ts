@@ -13,7 +13,7 @@ export type DigestProblem = "malformed" | "unsupported";
 /** The digest, or why it is not one the store can address. */
 export function checkDigest(s: string): Digest | DigestProblem {
   if (SHA256.test(s)) return s as Digest;
-  return ANY.test(s) ? "unsupported" : "malformed";
+  return ANY.test(s) && !s.startsWith("sha256:") ? "unsupported" : "malformed";
 }
 
 export function isDigest(s: string): s is Digest {
