@@ -1,6 +1,6 @@
 /**
  * The single-host supervisor: nats-server (JetStream in the data dir), the control plane, the log
- * service, the Actions cache service and agents, each a child process in its own session (so Ctrl-C reaches only us and we
+ * service, the Actions cache service, the registry and agents, each a child process in its own session (so Ctrl-C reaches only us and we
  * stop them in order), output appended to `<data-dir>/logs/<name>.log`.
  */
 import { openSync, closeSync } from "node:fs";
@@ -23,6 +23,7 @@ export interface StackOptions {
   agentEnv?: Record<string, string>;
   controlEnv?: Record<string, string>;
   cacheEnv?: Record<string, string>;
+  registryEnv?: Record<string, string>;
   /** Readiness deadline for each service. */
   startTimeoutMs?: number;
   /** Restart a service that exits on its own (with backoff; at most 5 times a minute). */
@@ -42,6 +43,7 @@ export interface Stack {
   controlUrl: string;
   logsUrl: string;
   cacheUrl: string;
+  registryUrl: string;
   natsUrl: string;
   natsMonitorUrl: string;
   adminToken: string;
@@ -59,7 +61,7 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export const ports = (base: number) => ({ control: base, logs: base + 1, nats: base + 2, natsMonitor: base + 3, cache: base + 4 });
+export const ports = (base: number) => ({ control: base, logs: base + 1, nats: base + 2, natsMonitor: base + 3, cache: base + 4, registry: base + 5 });
 
 async function waitHealthy(url: string, child: Child, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -87,6 +89,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const controlUrl = `http://${host}:${p.control}`;
   const logsUrl = `http://${host}:${p.logs}`;
   const cacheUrl = `http://${host}:${p.cache}`;
+  const registryUrl = `http://${host}:${p.registry}`;
   const timeout = opts.startTimeoutMs ?? 10_000;
   const children = new Map<string, Child>();
   const common = { NIMBUS_NATS_URL: natsUrl, NIMBUS_NATS_TOKEN: natsToken, NIMBUS_AUTH_SECRET: authSecret, NIMBUS_LOGS_URL: logsUrl };
@@ -152,6 +155,18 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       await waitHealthy(`${cacheUrl}/healthz`, c, timeout);
       return c;
     },
+    registry: async () => {
+      const c = spawn("registry", [bun, "run", "src/registry/main.ts"], {
+        NIMBUS_AUTH_SECRET: authSecret,
+        NIMBUS_NATS_URL: natsUrl,
+        NIMBUS_NATS_TOKEN: natsToken,
+        NIMBUS_REGISTRY_PORT: String(p.registry),
+        NIMBUS_REGISTRY_DIR: join(dataDir, "registry"),
+        ...opts.registryEnv,
+      });
+      await waitHealthy(`${registryUrl}/healthz`, c, timeout);
+      return c;
+    },
     control: async () => {
       const c = spawn("control", [bun, "run", "src/control/main.ts"], { ...common, NIMBUS_SECRETS_KEY: secretsKey, NIMBUS_CONTROL_PORT: String(p.control), ...opts.controlEnv });
       await waitHealthy(`${controlUrl}/readyz`, c, timeout);
@@ -197,7 +212,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   };
 
   const stack: Stack = {
-    dataDir, controlUrl, logsUrl, cacheUrl, natsUrl, natsMonitorUrl: `http://${host}:${p.natsMonitor}`, adminToken: "", authSecret, natsToken, children,
+    dataDir, controlUrl, logsUrl, cacheUrl, registryUrl, natsUrl, natsMonitorUrl: `http://${host}:${p.natsMonitor}`, adminToken: "", authSecret, natsToken, children,
     startAgent,
     agentId,
     restart: async (name) => {
@@ -207,10 +222,11 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     stopChild,
     async stop() {
       stopping = true;
-      const agents = [...children.keys()].filter((n) => !["nats", "logs", "control", "cache"].includes(n));
+      const agents = [...children.keys()].filter((n) => !["nats", "logs", "control", "cache", "registry"].includes(n));
       await Promise.all(agents.map((n) => stopChild(n, "SIGTERM", 10_000)));
       await stopChild("control");
       await stopChild("cache");
+      await stopChild("registry");
       await stopChild("logs");
       await nc?.close().catch(() => {});
       await stopChild("nats");
@@ -222,7 +238,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     // The admin token is an operator token, recorded like any other.
     stack.adminToken = await mint({ sub: "admin", role: "operator", ttlSeconds: 30 * 86400 });
     // Let every start finish (or fail) before any cleanup, so nothing is spawned after stop().
-    const started = await Promise.allSettled([services.logs!(), services.control!(), services.cache!()]);
+    const started = await Promise.allSettled([services.logs!(), services.control!(), services.cache!(), services.registry!()]);
     const failed = started.find((r) => r.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
     for (let i = 1; i <= (opts.agents ?? 1); i++) await startAgent(`agent-${i}`);

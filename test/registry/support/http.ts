@@ -9,10 +9,10 @@ export interface Reply {
 }
 
 export function client(base: string, token?: string) {
-  const call = async (method: string, path: string, init: { body?: BodyInit | null; headers?: Record<string, string> } = {}): Promise<Reply> => {
+  const call = async (method: string, path: string, init: { body?: BodyInit | Uint8Array | null; headers?: Record<string, string> } = {}): Promise<Reply> => {
     const url = path.startsWith("http") ? path : `${base}${path}`;
     const headers: Record<string, string> = { ...(token ? { authorization: `Bearer ${token}` } : {}), ...init.headers };
-    const res = await fetch(url, { method, body: init.body ?? null, headers });
+    const res = await fetch(url, { method, body: (init.body ?? null) as BodyInit | null, headers });
     const bytes = new Uint8Array(await res.arrayBuffer());
     return { status: res.status, headers: res.headers, bytes, json: () => JSON.parse(new TextDecoder().decode(bytes)) };
   };
