@@ -4,6 +4,7 @@
  * DELETE by digest removes the manifest and its tags, by tag the tag alone.
  */
 import { digestOf, type Digest } from "../blobs/digest.ts";
+import { isAppError } from "../core/errors.ts";
 import { readBodyBytes } from "../http/common.ts";
 import type { RegistryDeps } from "./deps.ts";
 import { fail, RegistryError } from "./errors.ts";
@@ -18,8 +19,9 @@ export interface StoredManifest {
 async function readManifestBody(request: Request, max: number): Promise<Uint8Array> {
   try {
     return await readBodyBytes(request, max);
-  } catch {
-    throw new RegistryError("SIZE_INVALID", 413, `manifest is larger than ${max} bytes (the limit)`, { limit: max });
+  } catch (e) {
+    if (isAppError(e, "payload_too_large")) throw new RegistryError("SIZE_INVALID", 413, `manifest is larger than ${max} bytes (the limit)`, { limit: max });
+    throw e;
   }
 }
 
