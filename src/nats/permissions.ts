@@ -5,6 +5,7 @@
  *
  * - control: everything (it creates the streams and buckets and serves the agents' requests).
  * - logs: reads job records and leases (is the job real, who holds it) and watches the token ledger.
+ * - registry: watches the token ledger.
  * - cache: watches the token ledger and the org limits (it enforces the cache quota).
  *   Both may create the ledger's bucket (whichever service starts first does; creating it again
  *   with the same configuration changes nothing) but not change or delete it.
@@ -33,7 +34,7 @@ export function checkAgentId(id: string): string {
 /** Where an agent hears replies (nats.js `inboxPrefix`): its own, so its user can be pinned to it. */
 export const agentInboxPrefix = (agentId: string) => `_INBOX.agent.${checkAgentId(agentId)}`;
 /** The log service's and the cache's inbox prefixes. */
-export const SERVICE_INBOX = { logs: "_INBOX.logs", cache: "_INBOX.cache" } as const;
+export const SERVICE_INBOX = { logs: "_INBOX.logs", cache: "_INBOX.cache", registry: "_INBOX.registry" } as const;
 /** The NATS user name of an agent. */
 export const agentUser = (agentId: string) => `agent-${checkAgentId(agentId)}`;
 
@@ -110,6 +111,11 @@ export const logsPermissions = (): Permissions => ({
 export const cachePermissions = (): Permissions => ({
   publish: { allow: [api("INFO"), ...watchLedger(), api(`STREAM.CREATE.${kvStream("nimbus_limits")}`), ...readBucket("nimbus_limits")] },
   subscribe: { allow: [`${SERVICE_INBOX.cache}.>`] },
+});
+
+export const registryPermissions = (): Permissions => ({
+  publish: { allow: [api("INFO"), ...watchLedger()] },
+  subscribe: { allow: [`${SERVICE_INBOX.registry}.>`] },
 });
 
 /** The `authorization { users [...] }` block of a nats-server config (JSON strings are valid there). */

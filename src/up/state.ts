@@ -15,6 +15,8 @@ export interface StackState {
   controlUrl: string;
   logsUrl: string;
   cacheUrl: string;
+  /** Absent in a state file written before the registry existed. */
+  registryUrl?: string;
   natsUrl: string;
   natsMonitorUrl: string;
   adminToken: string;

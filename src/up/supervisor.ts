@@ -1,6 +1,6 @@
 /**
  * The single-host supervisor: nats-server (JetStream in the data dir), the control plane, the log
- * service, the Actions cache service and agents, each a child process in its own session (so Ctrl-C reaches only us and we
+ * service, the Actions cache service, the registry and agents, each a child process in its own session (so Ctrl-C reaches only us and we
  * stop them in order), output appended to `<data-dir>/logs/<name>.log`.
  */
 import { openSync, closeSync } from "node:fs";
@@ -13,7 +13,7 @@ import { connectNats } from "../nats/connect.ts";
 import { ensureTokenLedger } from "../nats/topology.ts";
 import { keptSecret, writePrivate } from "./state.ts";
 import { privateDir } from "../core/private-files.ts";
-import { agentPermissions, agentUser, authorizationBlock, cachePermissions, logsPermissions, type NatsUser } from "../nats/permissions.ts";
+import { agentPermissions, agentUser, authorizationBlock, cachePermissions, logsPermissions, registryPermissions, type NatsUser } from "../nats/permissions.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 
@@ -24,6 +24,7 @@ export interface StackOptions {
   agentEnv?: Record<string, string>;
   controlEnv?: Record<string, string>;
   cacheEnv?: Record<string, string>;
+  registryEnv?: Record<string, string>;
   /** Readiness deadline for each service. */
   startTimeoutMs?: number;
   /** Restart a service that exits on its own (with backoff; at most 5 times a minute). */
@@ -43,6 +44,7 @@ export interface Stack {
   controlUrl: string;
   logsUrl: string;
   cacheUrl: string;
+  registryUrl: string;
   natsUrl: string;
   natsMonitorUrl: string;
   adminToken: string;
@@ -61,7 +63,7 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export const ports = (base: number) => ({ control: base, logs: base + 1, nats: base + 2, natsMonitor: base + 3, cache: base + 4 });
+export const ports = (base: number) => ({ control: base, logs: base + 1, nats: base + 2, natsMonitor: base + 3, cache: base + 4, registry: base + 5 });
 
 async function waitHealthy(url: string, child: Child, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -85,7 +87,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   // One NATS user per process kind and per agent, passwords kept in <data-dir>/nats-users (0600).
   const natsUser = (user: string, permissions?: NatsUser["permissions"]): NatsUser => ({ user, password: keptSecret(join(dataDir, "nats-users"), user, 24), permissions });
   const natsUsers = new Map<string, NatsUser>();
-  for (const u of [natsUser("control"), natsUser("logs", logsPermissions()), natsUser("cache", cachePermissions())]) natsUsers.set(u.user, u);
+  for (const u of [natsUser("control"), natsUser("logs", logsPermissions()), natsUser("cache", cachePermissions()), natsUser("registry", registryPermissions())]) natsUsers.set(u.user, u);
   const natsEnv = (user: string) => ({ NIMBUS_NATS_USER: user, NIMBUS_NATS_PASSWORD: natsUsers.get(user)!.password });
   const secretsKey = keptSecret(dataDir, "secrets-key"); // job secrets' key: the control plane alone gets it
   const host = "127.0.0.1";
@@ -93,6 +95,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const controlUrl = `http://${host}:${p.control}`;
   const logsUrl = `http://${host}:${p.logs}`;
   const cacheUrl = `http://${host}:${p.cache}`;
+  const registryUrl = `http://${host}:${p.registry}`;
   const timeout = opts.startTimeoutMs ?? 10_000;
   const children = new Map<string, Child>();
   const common = { NIMBUS_NATS_URL: natsUrl, NIMBUS_AUTH_SECRET: authSecret, NIMBUS_LOGS_URL: logsUrl };
@@ -177,6 +180,19 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       await waitHealthy(`${cacheUrl}/healthz`, c, timeout);
       return c;
     },
+    registry: async () => {
+      const c = spawn("registry", [bun, "run", "src/registry/main.ts"], {
+        NIMBUS_AUTH_SECRET: authSecret,
+        // Its NATS user watches the token ledger only (src/nats/permissions.ts).
+        NIMBUS_NATS_URL: natsUrl,
+        ...natsEnv("registry"),
+        NIMBUS_REGISTRY_PORT: String(p.registry),
+        NIMBUS_REGISTRY_DIR: join(dataDir, "registry"),
+        ...opts.registryEnv,
+      });
+      await waitHealthy(`${registryUrl}/healthz`, c, timeout);
+      return c;
+    },
     control: async () => {
       const c = spawn("control", [bun, "run", "src/control/main.ts"], { ...common, ...natsEnv("control"), NIMBUS_SECRETS_KEY: secretsKey, NIMBUS_CONTROL_PORT: String(p.control), ...opts.controlEnv });
       await waitHealthy(`${controlUrl}/readyz`, c, timeout);
@@ -226,7 +242,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   };
 
   const stack: Stack = {
-    dataDir, controlUrl, logsUrl, cacheUrl, natsUrl, natsMonitorUrl: `http://${host}:${p.natsMonitor}`, adminToken: "", authSecret, natsAuth: { user: "control", password: natsUsers.get("control")!.password }, children,
+    dataDir, controlUrl, logsUrl, cacheUrl, registryUrl, natsUrl, natsMonitorUrl: `http://${host}:${p.natsMonitor}`, adminToken: "", authSecret, natsAuth: { user: "control", password: natsUsers.get("control")!.password }, children,
     startAgent,
     agentId,
     restart: async (name) => {
@@ -236,10 +252,11 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     stopChild,
     async stop() {
       stopping = true;
-      const agents = [...children.keys()].filter((n) => !["nats", "logs", "control", "cache"].includes(n));
+      const agents = [...children.keys()].filter((n) => !["nats", "logs", "control", "cache", "registry"].includes(n));
       await Promise.all(agents.map((n) => stopChild(n, "SIGTERM", 10_000)));
       await stopChild("control");
       await stopChild("cache");
+      await stopChild("registry");
       await stopChild("logs");
       await nc?.close().catch(() => {});
       await stopChild("nats");
@@ -251,7 +268,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     // The admin token is an operator token, recorded like any other.
     stack.adminToken = await mint({ sub: "admin", role: "operator", ttlSeconds: 30 * 86400 });
     // Let every start finish (or fail) before any cleanup, so nothing is spawned after stop().
-    const started = await Promise.allSettled([services.logs!(), services.control!(), services.cache!()]);
+    const started = await Promise.allSettled([services.logs!(), services.control!(), services.cache!(), services.registry!()]);
     const failed = started.find((r) => r.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
     for (let i = 1; i <= (opts.agents ?? 1); i++) await startAgent(`agent-${i}`);

@@ -296,9 +296,9 @@ describe("Ctrl-C", () => {
   test("stops every process of the stack and removes the state file", async () => {
     const dir = a.dir;
     const pids = Object.values(JSON.parse(await Bun.file(join(dir, "state.json")).text()).services) as number[];
-    expect(pids).toHaveLength(5); // nats, logs, control, cache, agent-1
+    expect(pids).toHaveLength(6); // nats, logs, control, cache, registry, agent-1
     const alive = () => pids.filter((p) => existsSync(`/proc/${p}`));
-    expect(alive()).toHaveLength(5);
+    expect(alive()).toHaveLength(6);
     a.proc.kill("SIGINT");
     expect(await a.proc.exited).toBe(0);
     expect(alive()).toEqual([]);
@@ -308,8 +308,8 @@ describe("Ctrl-C", () => {
     // It says it is stopping, then one line saying everything stopped, naming what.
     const said = a.errors().trimEnd().split("\n").slice(-2);
     expect(said[0]).toBe("stopping Nimbus…");
-    expect(said[1]).toMatch(/^Nimbus stopped: .* \(5 processes\); state file removed$/);
-    expect(said[1]!.replace(/^Nimbus stopped: | \(.*$/g, "").split(", ").sort()).toEqual(["agent-1", "cache", "control", "logs", "nats"]);
+    expect(said[1]).toMatch(/^Nimbus stopped: .* \(6 processes\); state file removed$/);
+    expect(said[1]!.replace(/^Nimbus stopped: | \(.*$/g, "").split(", ").sort()).toEqual(["agent-1", "cache", "control", "logs", "nats", "registry"]);
     rmSync(dir, { recursive: true, force: true });
   }, 30_000);
 });

@@ -37,10 +37,10 @@ test("data directories are 0700 and data files 0600 once a stack has run a job",
   const job = await stack.submit({ command: ["sh", "-c", "echo private"] });
   expect((await stack.waitJob(job.id)).state).toBe("succeeded");
   const d = stack.dataDir;
-  const agentDir = join(d, [...stack.children.keys()].find((n) => !["nats", "logs", "control", "cache"].includes(n))!);
+  const agentDir = join(d, [...stack.children.keys()].find((n) => !["nats", "logs", "control", "cache", "registry"].includes(n))!);
 
-  for (const dir of [d, join(d, "nats"), join(d, "nats-users"), join(d, "logs"), join(d, "cache"), join(d, "cache", "objects"), join(d, "cache", "tmp"), agentDir]) expect([dir, mode(dir)]).toEqual([dir, 0o700]);
-  const files = ["logs.sqlite", "cache.sqlite", "auth-secret", "nats.conf", "nats-users/control", "nats-users/logs", "nats-users/cache"].map((f) => join(d, f));
+  for (const dir of [d, join(d, "nats"), join(d, "nats-users"), join(d, "logs"), join(d, "cache"), join(d, "cache", "objects"), join(d, "cache", "tmp"), join(d, "registry"), join(d, "registry", "blobs", "tmp"), join(d, "registry", "uploads"), agentDir]) expect([dir, mode(dir)]).toEqual([dir, 0o700]);
+  const files = ["logs.sqlite", "cache.sqlite", "auth-secret", "nats.conf", "nats-users/control", "nats-users/logs", "nats-users/cache", "nats-users/registry"].map((f) => join(d, f));
   files.push(join(agentDir, "agent.sqlite"));
   for (const db of ["logs.sqlite", "cache.sqlite"].map((f) => join(d, f)).concat(join(agentDir, "agent.sqlite"))) {
     expect(existsSync(`${db}-wal`)).toBe(true);

@@ -81,7 +81,7 @@ function dashboardLink(stack: Stack): string {
 
 function printUp(ctx: CliContext, stack: Stack, ms: number): void {
   if (ctx.json) {
-    ctx.out(JSON.stringify({ dataDir: stack.dataDir, dashboardUrl: dashboardLink(stack), controlUrl: stack.controlUrl, logsUrl: stack.logsUrl, cacheUrl: stack.cacheUrl, natsUrl: stack.natsUrl, adminToken: stack.adminToken, startedInMs: Math.round(ms) }));
+    ctx.out(JSON.stringify({ dataDir: stack.dataDir, dashboardUrl: dashboardLink(stack), controlUrl: stack.controlUrl, logsUrl: stack.logsUrl, cacheUrl: stack.cacheUrl, registryUrl: stack.registryUrl, natsUrl: stack.natsUrl, adminToken: stack.adminToken, startedInMs: Math.round(ms) }));
     return;
   }
   ctx.out(
@@ -91,6 +91,7 @@ function printUp(ctx: CliContext, stack: Stack, ms: number): void {
       `  control plane  ${stack.controlUrl}`,
       `  log service    ${stack.logsUrl}`,
       `  Actions cache  ${stack.cacheUrl}`,
+      `  registry       ${stack.registryUrl} (OCI distribution API)`,
       `  NATS           ${stack.natsUrl}`,
       `  admin token    ${stack.adminToken}`,
       `  service logs   ${stack.dataDir}/logs/`,
@@ -165,7 +166,7 @@ stops every process the stack started, removes the state file and says what it s
     const t0 = performance.now();
     const record = () =>
       writeState({
-        pid: process.pid, startedAt, dataDir: stack.dataDir, controlUrl: stack.controlUrl, logsUrl: stack.logsUrl, cacheUrl: stack.cacheUrl,
+        pid: process.pid, startedAt, dataDir: stack.dataDir, controlUrl: stack.controlUrl, logsUrl: stack.logsUrl, cacheUrl: stack.cacheUrl, registryUrl: stack.registryUrl,
         natsUrl: stack.natsUrl, natsMonitorUrl: `http://127.0.0.1:${ports(portBase).natsMonitor}`, adminToken: stack.adminToken,
         services: Object.fromEntries([...stack.children].map(([name, c]) => [name, c.proc.pid])),
       });

@@ -1,0 +1,203 @@
+/**
+ * A content-addressed blob store on the filesystem: bytes are kept once, under their sha256, however
+ * many repositories, organisations or services refer to them. Access control is the callers' (a
+ * registry repository links a digest; the store does not know who may read it).
+ *
+ * Writes go to a temp file under the same root (`tmp/<id>`), possibly over several calls (an upload
+ * in chunks), with the digest computed while the bytes stream in. `commit` checks the digest, fsyncs
+ * and renames the file into `sha256/<2 hex>/<64 hex>`: a blob is visible whole or not at all. Reads are
+ * `Bun.file().slice`, so ranges cost no copy.
+ */
+import { mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { randomUUID } from "node:crypto";
+import { hexOf, type Digest } from "./digest.ts";
+import { fsyncDir } from "./atomic.ts";
+import { BlobError } from "./errors.ts";
+import type { ByteRange } from "./range.ts";
+
+const TEMP_ID = /^[A-Za-z0-9_-]{1,100}$/;
+
+export interface StoredBlob {
+  digest: Digest;
+  size: number;
+}
+
+export interface AppendOptions {
+  /** The temp file may not grow past this many bytes (the rest of the body is not read). */
+  maxBytes: number;
+  /** Bytes the caller declared; a body that ends short of (or runs past) it is refused and undone. */
+  expectBytes?: number;
+}
+
+interface Hashing {
+  hasher: Bun.CryptoHasher;
+  /** Bytes the hasher has seen: valid while it equals the temp file's size. */
+  size: number;
+}
+
+export class BlobStore {
+  /** Running digests of temp files, so a chunked upload is hashed once, as it arrives. */
+  private readonly hashing = new Map<string, Hashing>();
+
+  constructor(readonly root: string) {}
+
+  async init(): Promise<this> {
+    await mkdir(join(this.root, "sha256"), { recursive: true, mode: 0o700 });
+    await mkdir(join(this.root, "tmp"), { recursive: true, mode: 0o700 });
+    return this;
+  }
+
+  path(d: Digest): string {
+    const hex = hexOf(d);
+    return join(this.root, "sha256", hex.slice(0, 2), hex);
+  }
+
+  async stat(d: Digest): Promise<{ size: number; mtimeMs: number } | null> {
+    const s = await stat(this.path(d)).catch(() => null);
+    return s?.isFile() ? { size: s.size, mtimeMs: s.mtimeMs } : null;
+  }
+
+  /** The blob's bytes (or a range of them) as a lazily read Blob. */
+  read(d: Digest, range?: ByteRange): Blob {
+    const f = Bun.file(this.path(d));
+    return range ? f.slice(range.start, range.end + 1) : f;
+  }
+
+  async bytes(d: Digest): Promise<Uint8Array | null> {
+    return (await this.stat(d)) ? new Uint8Array(await Bun.file(this.path(d)).arrayBuffer()) : null;
+  }
+
+  /** Remove a blob's bytes (garbage collection's sweep; callers make sure nothing links it). */
+  async delete(d: Digest): Promise<void> {
+    await rm(this.path(d), { force: true });
+  }
+
+  newTempId(): string {
+    return randomUUID();
+  }
+
+  private tempPath(id: string): string {
+    if (!TEMP_ID.test(id)) throw new BlobError("bad_id", "not a temp file id");
+    return join(this.root, "tmp", id);
+  }
+
+  /** Create an empty temp file (an upload session's data). */
+  async createTemp(id: string): Promise<void> {
+    const h = await open(this.tempPath(id), "wx", 0o600);
+    await h.close();
+    this.hashing.set(id, { hasher: new Bun.CryptoHasher("sha256"), size: 0 });
+  }
+
+  /** The temp file's size, or null when there is none. */
+  async tempSize(id: string): Promise<number | null> {
+    const s = await stat(this.tempPath(id)).catch(() => null);
+    return s ? s.size : null;
+  }
+
+  /**
+   * Append a streamed body to a temp file. On any failure (limit, short body, a cut connection) the
+   * file is cut back to where it was, so a failed request adds nothing. Returns the new size.
+   */
+  async append(id: string, body: ReadableStream<Uint8Array> | null, o: AppendOptions): Promise<number> {
+    const path = this.tempPath(id);
+    const start = await this.tempSize(id);
+    if (start === null) throw new BlobError("unknown_temp", "no such upload");
+    const h = await open(path, "a");
+    const hs = this.hashing.get(id);
+    const hashing = hs && hs.size === start ? hs : undefined;
+    if (!hashing) this.hashing.delete(id);
+    let n = 0;
+    try {
+      if (body) {
+        const reader = body.getReader();
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          n += value.byteLength;
+          if (start + n > o.maxBytes || (o.expectBytes !== undefined && n > o.expectBytes)) {
+            reader.cancel().catch(() => {});
+            throw start + n > o.maxBytes
+              ? new BlobError("too_large", `the blob would pass the limit of ${o.maxBytes} bytes`, { limit: o.maxBytes })
+              : new BlobError("short_write", `the body ran past the ${o.expectBytes} bytes declared`);
+          }
+          await h.write(value);
+          hashing?.hasher.update(value);
+        }
+      }
+      if (o.expectBytes !== undefined && n !== o.expectBytes)
+        throw new BlobError("short_write", `the body had ${n} bytes of the ${o.expectBytes} declared`);
+      if (hashing) hashing.size = start + n;
+      return start + n;
+    } catch (e) {
+      this.hashing.delete(id);
+      await h.truncate(start).catch(() => {});
+      throw e;
+    } finally {
+      await h.close();
+    }
+  }
+
+  /** The digest of the temp file's bytes: the running one when it is current, else read back from disk. */
+  private async tempDigest(id: string, size: number): Promise<Digest> {
+    const hs = this.hashing.get(id);
+    this.hashing.delete(id);
+    if (hs && hs.size === size) return `sha256:${hs.hasher.digest("hex")}`;
+    const hasher = new Bun.CryptoHasher("sha256");
+    const reader = Bun.file(this.tempPath(id)).stream().getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) hasher.update(r.value);
+    return `sha256:${hasher.digest("hex")}`;
+  }
+
+  /**
+   * Move a temp file into the store under `expected` (or whatever it hashes to, without one). A
+   * digest that does not match discards the temp file: nothing is stored.
+   */
+  async commit(id: string, expected?: Digest): Promise<StoredBlob> {
+    const tmp = this.tempPath(id);
+    const size = await this.tempSize(id);
+    if (size === null) throw new BlobError("unknown_temp", "no such upload");
+    const digest = await this.tempDigest(id, size);
+    if (expected && digest !== expected) {
+      await this.discard(id);
+      throw new BlobError("digest_mismatch", `the content's digest is ${digest}, not ${expected}`, { actual: digest });
+    }
+    const final = this.path(digest);
+    if (await this.stat(digest)) {
+      await this.discard(id); // stored once: the bytes are already here
+      return { digest, size };
+    }
+    const h = await open(tmp, "r+");
+    try {
+      await h.sync();
+    } finally {
+      await h.close();
+    }
+    await mkdir(join(final, ".."), { recursive: true, mode: 0o700 });
+    await rename(tmp, final);
+    await fsyncDir(join(final, ".."));
+    return { digest, size };
+  }
+
+  async discard(id: string): Promise<void> {
+    this.hashing.delete(id);
+    await rm(this.tempPath(id), { force: true });
+  }
+
+  /** Store a streamed body in one go (a monolithic upload), checked against `expected` if given. */
+  async putStream(body: ReadableStream<Uint8Array> | null, o: AppendOptions & { expected?: Digest }): Promise<StoredBlob> {
+    const id = this.newTempId();
+    await this.createTemp(id);
+    try {
+      await this.append(id, body, o);
+      return await this.commit(id, o.expected);
+    } catch (e) {
+      await this.discard(id);
+      throw e;
+    }
+  }
+
+  async putBytes(bytes: Uint8Array, expected?: Digest): Promise<StoredBlob> {
+    return this.putStream(new Blob([bytes as Uint8Array<ArrayBuffer>]).stream(), { maxBytes: bytes.byteLength, expected });
+  }
+}

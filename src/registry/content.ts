@@ -1,0 +1,40 @@
+/** Blobs of a repository: read (whole or a range), delete a link, mount from another repository. */
+import type { Digest } from "../blobs/digest.ts";
+import { parseRange, type ByteRange } from "../blobs/range.ts";
+import type { RegistryDeps } from "./deps.ts";
+import { fail, RegistryError } from "./errors.ts";
+
+export interface BlobRead {
+  size: number;
+  range?: ByteRange;
+  body: Blob;
+}
+
+/** The repository's blob (or manifest, which is a blob too), with `Range` applied. */
+export async function readBlob(d: RegistryDeps, repo: string, digest: Digest, rangeHeader: string | null): Promise<BlobRead> {
+  const linked = (await d.repos.blob(repo, digest, true)) ?? (await d.repos.manifest(repo, digest, true));
+  const stored = linked ? await d.blobs.stat(digest) : null;
+  if (!stored) throw fail.blobUnknown(digest);
+  const r = parseRange(rangeHeader, stored.size);
+  if (r.kind === "unsatisfiable")
+    throw new RegistryError("RANGE_INVALID", 416, "range not satisfiable", undefined, { "content-range": `bytes */${stored.size}` });
+  const range = r.kind === "range" ? r.range : undefined;
+  return { size: stored.size, range, body: d.blobs.read(digest, range) };
+}
+
+/** Unlink a blob from the repository; its bytes stay for other links until garbage collection. */
+export async function deleteBlob(d: RegistryDeps, repo: string, digest: Digest): Promise<void> {
+  if (!(await d.repos.unlinkBlob(repo, digest))) throw fail.blobUnknown(digest);
+}
+
+/**
+ * Link `digest` from `from` into `repo` when `from` links it; null (the caller falls back to an
+ * upload) when it does not. The caller has checked it may pull from `from`.
+ */
+export async function mountBlob(d: RegistryDeps, repo: string, from: string, digest: Digest): Promise<{ digest: Digest; size: number } | null> {
+  const link = await d.repos.blob(from, digest);
+  const stored = link ? await d.blobs.stat(digest) : null;
+  if (!stored) return null;
+  await d.repos.linkBlob(repo, digest, stored.size);
+  return { digest, size: stored.size };
+}

@@ -1,0 +1,57 @@
+/** Starts the registry service: the blob store, repository metadata, upload sessions, the token ledger, HTTP. */
+import { join } from "node:path";
+import type { ConfigOf } from "../core/config/settings.ts";
+import { createLogger } from "../core/log.ts";
+import { BlobStore } from "../blobs/store.ts";
+import { connectNats } from "../nats/connect.ts";
+import { SERVICE_INBOX } from "../nats/permissions.ts";
+import { ensureTokenLedger } from "../nats/topology.ts";
+import { LedgerView } from "../auth/ledger-store.ts";
+import { bearerAccess, type Access } from "./access.ts";
+import { registryApp } from "./app.ts";
+import type { registrySettings } from "./config.ts";
+import type { RegistryDeps } from "./deps.ts";
+import { RepoStore } from "./repos.ts";
+import { SessionStore } from "./sessions.ts";
+
+export type RegistryConfig = ConfigOf<typeof registrySettings>;
+
+export interface RunningRegistry {
+  url: string;
+  deps: RegistryDeps;
+  stop(): Promise<void>;
+}
+
+/** The stores under the data dir: `blobs/` (shared bytes), `repos/` (metadata), `uploads/` (sessions). */
+export async function openRegistryStores(dir: string) {
+  return {
+    blobs: await new BlobStore(join(dir, "blobs")).init(),
+    repos: new RepoStore(join(dir, "repos")),
+    sessions: await new SessionStore(join(dir, "uploads")).init(),
+  };
+}
+
+export async function startRegistryService(config: RegistryConfig, o: { access?: Access } = {}): Promise<RunningRegistry> {
+  const log = createLogger("registry");
+  const nc = await connectNats({ url: config.natsUrl, user: config.natsUser, password: config.natsPassword, token: config.natsToken, name: "nimbus-registry", inboxPrefix: SERVICE_INBOX.registry });
+  const ledger = await LedgerView.start(await ensureTokenLedger(nc, { replicas: config.natsReplicas }));
+  const auth = { secret: config.authSecret, ledger };
+  const deps: RegistryDeps = {
+    ...(await openRegistryStores(config.dir)),
+    limits: { maxManifestBytes: config.maxManifestBytes, maxBlobBytes: config.maxBlobBytes },
+    access: o.access ?? bearerAccess(auth),
+    log,
+  };
+  const app = registryApp(deps, auth).listen({ hostname: config.host, port: config.port, idleTimeout: 120 });
+  const url = `http://${config.host}:${app.server!.port}`;
+  log.info("registry listening", { url, dir: config.dir });
+  return {
+    url,
+    deps,
+    async stop() {
+      await app.stop(true);
+      ledger.stop();
+      await nc.close();
+    },
+  };
+}

@@ -1,0 +1,65 @@
+/**
+ * A real registry service for tests: its own nats-server (the token ledger), a temp data dir, a free
+ * port, and recorded tokens of any role and org.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startNats, type NatsServer } from "../../support/nats.ts";
+import { recordedToken } from "../../support/tokens.ts";
+import { startRegistryService, type RunningRegistry } from "../../../src/registry/server.ts";
+import type { Role } from "../../../src/auth/principal.ts";
+
+export const SECRET = "registry-test-secret-0123456789abcdef";
+
+export interface TestRegistry {
+  url: string;
+  /** host:port, as clients name a registry. */
+  hostPort: string;
+  dir: string;
+  running: RunningRegistry;
+  token(role: Role, org?: string | null): Promise<string>;
+  cleanup(): Promise<void>;
+}
+
+export async function startTestRegistry(opts: { maxManifestBytes?: number } = {}): Promise<TestRegistry> {
+  const nats: NatsServer = await startNats();
+  const dir = mkdtempSync(join(tmpdir(), "nimbus-registry-"));
+  const running = await startRegistryService({
+    host: "127.0.0.1", port: 0, dir,
+    maxManifestBytes: opts.maxManifestBytes ?? 4 * 1024 * 1024, maxBlobBytes: 1024 ** 3,
+    authSecret: SECRET, natsUrl: nats.url, natsToken: "", natsUser: "", natsPassword: "", natsReplicas: 1,
+  });
+  const tokens = new Map<string, string>();
+  return {
+    url: running.url,
+    hostPort: running.url.replace("http://", ""),
+    dir,
+    running,
+    async token(role, org = role === "operator" ? null : "acme") {
+      const k = `${role}:${org}`;
+      if (!tokens.has(k)) tokens.set(k, await recordedToken(nats.url, SECRET, { sub: `t-${role}-${org}`, role, org: org ?? undefined, ttlSeconds: 3600 }));
+      return tokens.get(k)!;
+    },
+    async cleanup() {
+      await running.stop();
+      await nats.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function sha256(bytes: Uint8Array | string): string {
+  return `sha256:${new Bun.CryptoHasher("sha256").update(bytes).digest("hex")}`;
+}
+
+/** Deterministic pseudo-random bytes. */
+export function seeded(seed: string, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let block = new Bun.CryptoHasher("sha256").update(seed).digest();
+  for (let i = 0; i < n; i += 32) {
+    out.set(block.subarray(0, Math.min(32, n - i)), i);
+    block = new Bun.CryptoHasher("sha256").update(block).digest();
+  }
+  return out;
+}
