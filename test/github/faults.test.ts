@@ -121,7 +121,11 @@ test("200 jobs through dropped, delayed, duplicated webhooks, adversarial assign
     throw e;
   });
   const killed = await kill!;
-  await waitFor(() => g.sim.runners.size === 0 && g.sandboxes() === 0, 30_000, "no runners registered and no sandboxes left", 250);
+  await waitFor(() => g.sim.runners.size === 0 && g.sandboxes() === 0, 30_000, "no runners registered and no sandboxes left", 250).catch((e) => {
+    console.log("left over:", JSON.stringify({ runners: [...g.sim.runners.values()].slice(0, 20).map((r) => r.name), sandboxes: g.sandboxes() }));
+    keepLogs();
+    throw e;
+  });
 
   const events = await allEvents();
   const stuckIds = new Set(events.filter((e) => e.to === "stuck").map((e) => e.jobId));
