@@ -4,12 +4,13 @@ import { authorize, listingOrg } from "../auth/principal.ts";
 import { mintFor, parseMintRequest, revokeFor, type Minted } from "../auth/mint.ts";
 import type { LedgerEntry } from "../auth/ledger.ts";
 import { audited, remoteOf } from "./audit.ts";
-import { authenticate, parseJsonBody, readBodyText } from "../http/common.ts";
+import { parseJsonBody, readBodyText } from "../http/common.ts";
 import type { ControlContext } from "./context.ts";
 
 export function tokenRoutes(ctx: ControlContext) {
   return new Elysia({ name: "tokens" })
-    .derive(async ({ request }) => ({ principal: await authenticate(request, ctx.auth) }))
+    // The API's roles, as on every /api route: an agent token is a 403 at the door, before the ledger is read.
+    .derive(async ({ request }) => ({ principal: await ctx.principal(request) }))
     .post(
       "/api/tokens",
       async ({ request, set, principal, server }) => {
