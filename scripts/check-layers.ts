@@ -22,7 +22,7 @@ import ts from "typescript";
 export const LAYERS: { name: string; peers: boolean; units: string[] }[] = [
   { name: "core", peers: false, units: ["src/core", "src/jobs", "src/nats", "src/auth", "src/agents", "src/http", "src/protocol", "src/vm", "src/version.ts"] },
   { name: "integrations", peers: true, units: ["src/github"] },
-  { name: "apps", peers: true, units: ["src/control", "src/cache", "src/logs", "src/cli", "src/up", "agent", "web"] },
+  { name: "apps", peers: true, units: ["src/control", "src/cache", "src/registry", "src/logs", "src/cli", "src/up", "agent", "web"] },
 ];
 /** Units that are one app: `nimbus up` runs the single-host supervisor (src/up) inside the CLI's process. */
 const SAME_APP: Record<string, string> = { "src/up": "src/cli" };
