@@ -46,6 +46,11 @@ async function v2(deps: RegistryAuthDeps, request: Request): Promise<Response> {
       await registryAccess(deps, request, null, []);
       return new Response("{}", { headers: { ...API, "content-type": "application/json" } });
     }
+    const tags = /^\/v2\/(.+)\/tags\/list$/.exec(path);
+    if (tags) {
+      await registryAccess(deps, request, tags[1]!, ["pull"]);
+      return new Response(JSON.stringify({ name: tags[1], tags: ["latest"] }), { headers: { ...API, "content-type": "application/json" } });
+    }
     const m = ROUTE.exec(path);
     if (!m) return new Response(JSON.stringify({ errors: [{ code: "UNSUPPORTED", message: "no route" }] }), { status: 404, headers: API });
     const [, name, kind, ref] = m;
