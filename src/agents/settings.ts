@@ -109,7 +109,7 @@ export const agentSettings = {
   },
   vmHostPorts: {
     env: "NIMBUS_VM_HOST_PORTS",
-    doc: "Further ports on the bridge address that guests may reach (the cache's port is always allowed when NIMBUS_AGENT_CACHE_URL is set).",
+    doc: "Further ports on the bridge address that guests may reach (the cache's and the registry's ports are always allowed when NIMBUS_AGENT_CACHE_URL and NIMBUS_AGENT_REGISTRY_URL are set).",
     schema: v.pipe(list(), v.check((l) => l.every((p) => /^\d{1,5}$/.test(p) && Number(p) > 0 && Number(p) < 65536), "must be a list of ports"), v.transform((l) => l.map(Number))),
     default: "",
   },

@@ -8,6 +8,7 @@ import { controlSettings } from "../control/config.ts";
 import { logSettings } from "../logs/config.ts";
 import { agentSettings } from "../agents/settings.ts";
 import { cacheSettings } from "../cache/config.ts";
+import { registrySettings } from "../registry/config.ts";
 import { githubAgentSettings } from "../github/config.ts";
 
 export const SERVICES: Record<string, SettingsSpec> = {
@@ -16,4 +17,5 @@ export const SERVICES: Record<string, SettingsSpec> = {
   // The agent reads both, once, at start (agent/main.ts).
   agent: { ...agentSettings, ...githubAgentSettings },
   cache: cacheSettings,
+  registry: registrySettings,
 };

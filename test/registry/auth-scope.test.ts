@@ -82,3 +82,15 @@ describe("grants per role × org", () => {
     expect(grant(policy, null, parseScopes(["repository:open/app:pull,push", "repository:acme/app:pull"]))).toEqual([{ type: "repository", name: "open/app", actions: ["pull"] }]);
   });
 });
+
+describe("settings", () => {
+  test("public orgs and the external URL are validated once, naming the key", async () => {
+    const { loadConfig } = await import("../../src/core/config/load.ts");
+    const { registryAuthSettings } = await import("../../src/registry/config.ts");
+    expect(loadConfig(registryAuthSettings, { NIMBUS_REGISTRY_PUBLIC_ORGS: "open, docs" }).publicOrgs).toEqual(["open", "docs"]);
+    expect(loadConfig(registryAuthSettings, {}).tokenTtlSeconds).toBe(300);
+    expect(() => loadConfig(registryAuthSettings, { NIMBUS_REGISTRY_PUBLIC_ORGS: "open,Bad Org" })).toThrow(/NIMBUS_REGISTRY_PUBLIC_ORGS/);
+    expect(() => loadConfig(registryAuthSettings, { NIMBUS_REGISTRY_EXTERNAL_URL: "ftp://x" })).toThrow(/NIMBUS_REGISTRY_EXTERNAL_URL/);
+    expect(() => loadConfig(registryAuthSettings, { NIMBUS_REGISTRY_TOKEN_TTL_SECONDS: "5" })).toThrow(/NIMBUS_REGISTRY_TOKEN_TTL_SECONDS/);
+  });
+});

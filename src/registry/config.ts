@@ -1,10 +1,11 @@
 /**
- * The registry's authentication settings, declared once (see src/core/config/settings.ts); the
- * registry's own settings declaration spreads these in.
+ * Settings of the registry service process, declared once (see src/core/config/settings.ts). Here:
+ * its authentication settings (read by src/registry/auth/ through `registryAuthDeps`); the
+ * distribution API's own settings (listen address, storage, limits) join them in `registrySettings`.
  */
 import * as v from "valibot";
-import { int, list, url, type SettingsSpec } from "../../core/config/settings.ts";
-import { isOrgId } from "../../auth/principal.ts";
+import { int, list, url, type SettingsSpec } from "../core/config/settings.ts";
+import { isOrgId } from "../auth/principal.ts";
 
 export const registryAuthSettings = {
   externalUrl: {
@@ -28,4 +29,8 @@ export const registryAuthSettings = {
     schema: int(30, 3600),
     default: "300",
   },
+} satisfies SettingsSpec;
+
+export const registrySettings = {
+  ...registryAuthSettings,
 } satisfies SettingsSpec;
