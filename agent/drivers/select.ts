@@ -29,7 +29,8 @@ function endpoint(text: string): Endpoint {
 export function vmNetworkFor(config: AgentConfig): HostNetwork | undefined {
   if (config.vmNetwork === "none") return undefined;
   const cachePort = config.cacheUrl ? Number(new URL(config.cacheUrl).port || 80) : undefined;
-  const hostPorts = [...new Set([...(cachePort ? [cachePort] : []), ...config.vmHostPorts])].map((port) => ({ port }));
+  const registryPort = config.registryUrl ? Number(new URL(config.registryUrl).port || 80) : undefined;
+  const hostPorts = [...new Set([...(cachePort ? [cachePort] : []), ...(registryPort ? [registryPort] : []), ...config.vmHostPorts])].map((port) => ({ port }));
   return new HostNetwork({
     dbPath: join(config.stateDir, "net.sqlite"),
     bridge: config.vmBridge,

@@ -6,7 +6,7 @@ import * as v from "valibot";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { leaseTtlMs, logsUrl, natsToken, natsUrl, natsUser, natsPassword } from "../core/config/common.ts";
-import { bool, int, list, oneOf, optionalStr, secret, str, type ConfigOf, type SettingsSpec } from "../core/config/settings.ts";
+import { bool, int, list, oneOf, optionalStr, secret, str, url, type ConfigOf, type SettingsSpec } from "../core/config/settings.ts";
 import { DEFAULT_ASSETS_DIR } from "../vm/assets.ts";
 import { DEFAULT_VM_SUBNET } from "../vm/subnet.ts";
 import { parseWarmClasses, parseWarmSchedule } from "./warm-schedule.ts";
@@ -112,7 +112,7 @@ export const agentSettings = {
   },
   vmHostPorts: {
     env: "NIMBUS_VM_HOST_PORTS",
-    doc: "Further ports on the bridge address that guests may reach (the cache's port is always allowed when NIMBUS_AGENT_CACHE_URL is set).",
+    doc: "Further ports on the bridge address that guests may reach (the cache's and the registry's ports are always allowed when NIMBUS_AGENT_CACHE_URL and NIMBUS_AGENT_REGISTRY_URL are set).",
     schema: v.pipe(list(), v.check((l) => l.every((p) => /^\d{1,5}$/.test(p) && Number(p) > 0 && Number(p) < 65536), "must be a list of ports"), v.transform((l) => l.map(Number))),
     default: "",
   },
@@ -133,6 +133,12 @@ export const agentSettings = {
     env: "NIMBUS_AGENT_CACHE_URL",
     doc: "The Actions cache service as the agent's host reaches it (e.g. http://127.0.0.1:7074). Jobs with a network get the cache environment pointing at its port on their gateway. Empty: jobs get no cache.",
     schema: optionalStr(),
+    default: "",
+  },
+  registryUrl: {
+    env: "NIMBUS_AGENT_REGISTRY_URL",
+    doc: "The registry as the agent's host reaches it (e.g. http://127.0.0.1:7075). Jobs with a network get a Docker config.json (DOCKER_CONFIG, REGISTRY_AUTH_FILE) holding their registry credential for its port on their gateway. Empty: jobs get no registry login.",
+    schema: v.union([v.literal(""), url(["http", "https"])]) as v.GenericSchema<string, string>,
     default: "",
   },
   vmAccel: {

@@ -11,6 +11,7 @@ import type { Logger } from "../core/log.ts";
 import { verifyToken, type VerifiedToken } from "../auth/tokens.ts";
 import { openJobSecrets } from "../auth/seal.ts";
 import { logCredentialTtl, mintLogCredential } from "../auth/log-credential.ts";
+import { mintRegistryCredential, registryCredentialTtl } from "../auth/registry-credential.ts";
 import { readLease } from "../jobs/lifecycle/lease.ts";
 import { ACTIVE } from "../jobs/record.ts";
 import { orgOf } from "../jobs/org.ts";
@@ -32,7 +33,7 @@ export interface HandoutDeps {
 
 const refuse = (refusal: HandoutRefusal, message: string) => new AppError("forbidden", message, { refusal });
 
-/** The job's secrets and the attempt's log credential, for the lease holder only. */
+/** The job's secrets, the attempt's log credential and the job's registry credential, for the lease holder only. */
 export async function handoutFor(deps: Omit<HandoutDeps, "nc" | "log">, r: HandoutRequest): Promise<Handout> {
   const caller = await verifyToken(deps.authSecret, r.agentToken);
   await deps.ledger?.check(caller);
@@ -49,8 +50,11 @@ export async function handoutFor(deps: Omit<HandoutDeps, "nc" | "log">, r: Hando
   const logCredential = await mintLogCredential(deps.authSecret, {
     jobId: r.jobId, attempt: r.attempt, agentId: r.agentId, org: orgOf(job.value), ttlSeconds: logCredentialTtl(job.value.timeoutSeconds),
   });
+  const registryCredential = await mintRegistryCredential(deps.authSecret, {
+    jobId: r.jobId, attempt: r.attempt, org: orgOf(job.value), ttlSeconds: registryCredentialTtl(job.value.timeoutSeconds),
+  });
   const opened = job.value.sealed ? await openJobSecrets(deps.secretsKey, r.jobId, job.value.sealed) : { secrets: {} };
-  return { ...opened, logCredential };
+  return { ...opened, logCredential, registryCredential };
 }
 
 async function sealForAgent(replyKey: HandoutRequest["replyKey"], h: Handout): Promise<string> {

@@ -35,6 +35,9 @@ export interface Handout {
   /** The attempt's log credential (src/auth/log-credential.ts): the log service takes this attempt's
    * batches only with it. Every handout carries one, secrets or not. */
   logCredential?: string;
+  /** The job's registry credential (src/auth/registry-credential.ts): pull and push on its org's
+   * repositories while the job runs. Minted at claim, never stored in the job's record. */
+  registryCredential?: string;
 }
 
 export type HandoutReply = { ok: true; sealedForAgent: string } | { ok: false; code: ErrorCode; message: string; refusal?: HandoutRefusal };

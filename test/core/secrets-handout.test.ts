@@ -141,7 +141,7 @@ describe("the claim-time handout", () => {
   test("the lease holder gets the job's secrets and cache token", async () => {
     const { job, lease } = await claimed("agent-a", { secrets: { TOKEN: SECRET } });
     const h = await requestHandout(nc, { jobId: job.value.id, attempt: 1, agentId: "agent-a", leaseRevision: lease.revision, agentToken: tokenA });
-    const { logCredential, ...rest } = h;
+    const { logCredential, registryCredential: _registry, ...rest } = h;
     expect(rest).toEqual({ secrets: { TOKEN: SECRET }, cacheToken: CACHE_TOKEN });
     // The attempt's log credential: this job, this attempt, this agent, the job's org ("default" on a record without one).
     expect(await verifyLogCredential(AUTH, logCredential)).toMatchObject({ jobId: job.value.id, attempt: 1, agentId: "agent-a", org: "default" });
