@@ -5,10 +5,13 @@
 import { isAppError } from "../core/errors.ts";
 import { isBlobError } from "../blobs/errors.ts";
 
-export type OciCode =
-  | "BLOB_UNKNOWN" | "BLOB_UPLOAD_INVALID" | "BLOB_UPLOAD_UNKNOWN" | "DIGEST_INVALID" | "MANIFEST_BLOB_UNKNOWN"
-  | "MANIFEST_INVALID" | "MANIFEST_UNKNOWN" | "NAME_INVALID" | "NAME_UNKNOWN" | "SIZE_INVALID" | "UNAUTHORIZED"
-  | "DENIED" | "UNSUPPORTED" | "TOOMANYREQUESTS" | "RANGE_INVALID";
+const OCI_CODE_LIST = [
+  "BLOB_UNKNOWN", "BLOB_UPLOAD_INVALID", "BLOB_UPLOAD_UNKNOWN", "DIGEST_INVALID", "MANIFEST_BLOB_UNKNOWN",
+  "MANIFEST_INVALID", "MANIFEST_UNKNOWN", "NAME_INVALID", "NAME_UNKNOWN", "SIZE_INVALID", "UNAUTHORIZED",
+  "DENIED", "UNSUPPORTED", "TOOMANYREQUESTS", "RANGE_INVALID",
+] as const;
+export type OciCode = (typeof OCI_CODE_LIST)[number];
+const OCI_CODES: ReadonlySet<string> = new Set(OCI_CODE_LIST);
 
 export class RegistryError extends Error {
   constructor(
@@ -42,13 +45,20 @@ export function errorJson(e: RegistryError): string {
 }
 
 /**
- * Any error as a RegistryError: Nimbus auth errors (AppError) become UNAUTHORIZED/DENIED/NAME_UNKNOWN,
- * blob store errors their spec codes. `challenge` is the WWW-Authenticate value for a 401.
+ * Any error as a RegistryError: auth errors (AppError) keep the spec code the access check put in
+ * `details.ociCode` and the `WWW-Authenticate` value in `details.challenge`; without them
+ * unauthorized/forbidden/not_found become UNAUTHORIZED/DENIED/NAME_UNKNOWN and a 401 gets
+ * `challenge()`. Blob store errors become their spec codes.
  */
 export function toRegistryError(e: unknown, challenge: () => string): RegistryError | null {
   if (e instanceof RegistryError) return e;
   if (isAppError(e)) {
-    if (e.code === "unauthorized") return new RegistryError("UNAUTHORIZED", 401, e.message, undefined, { "www-authenticate": challenge() });
+    const code = e.details?.ociCode;
+    const oci = typeof code === "string" && OCI_CODES.has(code) ? (code as OciCode) : undefined;
+    const headers: Record<string, string> = {};
+    if (e.status === 401) headers["www-authenticate"] = typeof e.details?.challenge === "string" ? e.details.challenge : challenge();
+    if (oci) return new RegistryError(oci, e.status, e.message, undefined, headers);
+    if (e.code === "unauthorized") return new RegistryError("UNAUTHORIZED", 401, e.message, undefined, headers);
     if (e.code === "forbidden") return new RegistryError("DENIED", 403, e.message);
     if (e.code === "not_found") return new RegistryError("NAME_UNKNOWN", 404, e.message);
     if (e.code === "payload_too_large") return new RegistryError("SIZE_INVALID", 413, e.message, e.details);

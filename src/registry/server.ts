@@ -1,4 +1,4 @@
-/** Starts the registry service: the blob store, repository metadata, upload sessions, the token ledger, HTTP. */
+/** Starts the registry service: the blob store, repository metadata, upload sessions, the token ledger and token flow, HTTP. */
 import { join } from "node:path";
 import type { ConfigOf } from "../core/config/settings.ts";
 import { createLogger } from "../core/log.ts";
@@ -7,7 +7,8 @@ import { connectNats } from "../nats/connect.ts";
 import { SERVICE_INBOX } from "../nats/permissions.ts";
 import { ensureTokenLedger } from "../nats/topology.ts";
 import { LedgerView } from "../auth/ledger-store.ts";
-import { bearerAccess, type Access } from "./access.ts";
+import { tokenFlowAccess, type Access } from "./access.ts";
+import { registryAuthDeps } from "./auth/index.ts";
 import { registryApp } from "./app.ts";
 import type { registrySettings } from "./config.ts";
 import type { RegistryDeps } from "./deps.ts";
@@ -35,11 +36,11 @@ export async function startRegistryService(config: RegistryConfig, o: { access?:
   const log = createLogger("registry");
   const nc = await connectNats({ url: config.natsUrl, user: config.natsUser, password: config.natsPassword, token: config.natsToken, name: "nimbus-registry", inboxPrefix: SERVICE_INBOX.registry });
   const ledger = await LedgerView.start(await ensureTokenLedger(nc, { replicas: config.natsReplicas }));
-  const auth = { secret: config.authSecret, ledger };
+  const auth = registryAuthDeps({ secret: config.authSecret, ledger }, config);
   const deps: RegistryDeps = {
     ...(await openRegistryStores(config.dir)),
     limits: { maxManifestBytes: config.maxManifestBytes, maxBlobBytes: config.maxBlobBytes },
-    access: o.access ?? bearerAccess(auth),
+    access: o.access ?? tokenFlowAccess(auth),
     log,
   };
   const app = registryApp(deps, auth).listen({ hostname: config.host, port: config.port, idleTimeout: 120 });

@@ -33,7 +33,7 @@ describe("credentials and organisations", () => {
   test("no token: 401 UNAUTHORIZED with a Bearer challenge naming the realm, service and scope", async () => {
     const base = await client(reg.url).call("GET", "/v2/");
     expect(base.status).toBe(401);
-    expect(base.headers.get("www-authenticate")).toBe(`Bearer realm="${reg.url}/token",service="nimbus-registry"`);
+    expect(base.headers.get("www-authenticate")).toBe(`Bearer realm="${reg.url}/v2/token",service="nimbus-registry"`);
     const push = await client(reg.url).call("POST", `/v2/${repo}/blobs/uploads/`);
     expect(push.status).toBe(401);
     expect(code(push)).toBe("UNAUTHORIZED");

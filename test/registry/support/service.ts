@@ -22,12 +22,13 @@ export interface TestRegistry {
   cleanup(): Promise<void>;
 }
 
-export async function startTestRegistry(opts: { maxManifestBytes?: number } = {}): Promise<TestRegistry> {
+export async function startTestRegistry(opts: { maxManifestBytes?: number; publicOrgs?: string[] } = {}): Promise<TestRegistry> {
   const nats: NatsServer = await startNats();
   const dir = mkdtempSync(join(tmpdir(), "nimbus-registry-"));
   const running = await startRegistryService({
     host: "127.0.0.1", port: 0, dir,
     maxManifestBytes: opts.maxManifestBytes ?? 4 * 1024 * 1024, maxBlobBytes: 1024 ** 3,
+    externalUrl: "", publicOrgs: opts.publicOrgs ?? [], tokenTtlSeconds: 300,
     authSecret: SECRET, natsUrl: nats.url, natsToken: "", natsUser: "", natsPassword: "", natsReplicas: 1,
   });
   const tokens = new Map<string, string>();
