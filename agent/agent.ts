@@ -93,14 +93,15 @@ export async function startAgent(config: AgentConfig, githubConfig: GithubAgentC
   // Jobs reach the cache at its port on their gateway: only microVMs with a network have one.
   const cachePort = config.cacheUrl ? new URL(config.cacheUrl).port || "80" : undefined;
   const jobCacheUrl = (driver: Driver) => (network && cachePort && ISOLATION_OF[driver.name as DriverName] === "vm" ? `http://${network.gateway}:${cachePort}` : undefined);
-  // Jobs with a network (microVMs, sandboxes in their own namespace) reach the registry on their gateway.
+  // Jobs with a network (microVMs, GitHub runners' sandboxes in their own namespace) reach the registry on their gateway.
   const registryPort = config.registryUrl ? new URL(config.registryUrl).port || "80" : undefined;
   const registryHost = network && registryPort ? `${network.gateway}:${registryPort}` : undefined;
+  const networkByDefault = (driver: Driver) => !!network && ISOLATION_OF[driver.name as DriverName] === "vm";
   const handle = async (m: import("@nats-io/jetstream").JsMsg, driver: Driver) => {
     const { jobId, attempt } = m.json<{ jobId: string; attempt: number }>();
     const url = jobCacheUrl(driver);
     const cacheEnvFor = url ? (token: string) => cacheEnv({ url, token, protocol: "v2" }) : undefined;
-    const run = new JobRun({ ...deps, driver, cacheEnvFor, registryHost }, jobId, attempt, m);
+    const run = new JobRun({ ...deps, driver, cacheEnvFor, registryHost, networkByDefault: networkByDefault(driver) }, jobId, attempt, m);
     runs.add(run);
     try {
       await run.execute();

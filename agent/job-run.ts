@@ -26,7 +26,7 @@ import type { AgentStore } from "./store.ts";
 import { GithubRun, type GithubRunHandle } from "./github/steps.ts";
 import type { GithubAgentDeps } from "./github/runner.ts";
 import type { Outcome } from "./outcome.ts";
-import { jobRegistryAuth } from "./registry-auth.ts";
+import { jobRegistryAuth, type JobRegistryAuth } from "./registry-auth.ts";
 
 export interface JobRunDeps {
   agentId: string;
@@ -40,8 +40,10 @@ export interface JobRunDeps {
   workRoot: string;
   /** The Actions cache environment for a job's runtime token, when jobs of this driver can reach the cache. */
   cacheEnvFor?: (token: string) => Record<string, string>;
-  /** HOST:PORT of the registry as this driver's jobs reach it; absent: jobs get no registry login. */
+  /** HOST:PORT of the registry as jobs with a network reach it (their gateway); absent: jobs get no registry login. */
   registryHost?: string;
+  /** This driver's instances always have a network (microVMs on the agent's bridge); otherwise only those started with one (GitHub runners). */
+  networkByDefault?: boolean;
   log: Logger;
   /** Present when the agent serves GitHub jobs (their runner comes from a JIT config). */
   github?: GithubAgentDeps;
@@ -255,14 +257,11 @@ export class JobRun {
     }
     const cacheToken = this.job.value.cache && this.secrets.cacheToken;
     const { ACTIONS_RUNTIME_TOKEN: token, ...cacheEnv } = cacheToken && this.deps.cacheEnvFor ? this.deps.cacheEnvFor(cacheToken) : {};
-    const registry = this.deps.registryHost && this.secrets.registryCredential ? jobRegistryAuth(this.deps.registryHost, this.secrets.registryCredential) : undefined;
     const err = await this.startInstance({
-      secrets: { ...(token ? { ACTIONS_RUNTIME_TOKEN: token } : {}), ...registry?.secrets },
-      env: { ...cacheEnv, ...registry?.env },
+      secrets: token ? { ACTIONS_RUNTIME_TOKEN: token } : {},
+      env: cacheEnv,
       network: false,
       mounts: [],
-      mask: registry?.mask,
-      wrap: registry?.wrap,
     });
     if (err) {
       this.end({ kind: "error", message: err });
@@ -272,14 +271,22 @@ export class JobRun {
     return hop("run");
   }
 
+  /** The job's registry login (a Docker config.json), only where the job can reach the registry: its instance has a network. */
+  private registryAuth(network: boolean): JobRegistryAuth | undefined {
+    const host = this.deps.registryHost;
+    const credential = this.secrets.registryCredential;
+    return host && credential && (network || this.deps.networkByDefault) ? jobRegistryAuth(host, credential) : undefined;
+  }
+
   /** Prepare and start the instance, output into the log capture; the error text when the driver failed. */
-  private async startInstance(extra: { secrets: Record<string, string>; env?: Record<string, string>; network: boolean; mounts: { source: string; target: string }[]; mask?: string[]; wrap?: (command: string[]) => string[] }): Promise<string | null> {
+  private async startInstance(extra: { secrets: Record<string, string>; env?: Record<string, string>; network: boolean; mounts: { source: string; target: string }[] }): Promise<string | null> {
     const spec = this.spec();
-    if (extra.wrap) spec.command = extra.wrap(spec.command);
-    spec.env = { ...extra.env, ...spec.env, ...extra.secrets };
+    const registry = this.registryAuth(extra.network);
+    if (registry) spec.command = registry.wrap(spec.command);
+    spec.env = { ...extra.env, ...registry?.env, ...spec.env, ...extra.secrets, ...registry?.secrets };
     if (extra.network) spec.network = true;
     if (extra.mounts.length) spec.mounts = extra.mounts;
-    const secrets = [...Object.values(this.secrets.secrets), ...Object.values(extra.secrets), ...(extra.mask ?? [])];
+    const secrets = [...Object.values(this.secrets.secrets), ...Object.values(extra.secrets), ...Object.values(registry?.secrets ?? {}), ...(registry?.mask ?? [])];
     this.capture = new LineCapture(this.deps.local, this.jobId, this.attempt, secrets, () => this.deps.shipper.poke());
     try {
       this.instance = await this.deps.driver.prepare(spec);

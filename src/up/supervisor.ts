@@ -224,6 +224,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       NIMBUS_AGENT_DIR: join(dataDir, name),
       NIMBUS_AGENT_ID: agentId(name),
       NIMBUS_AGENT_CACHE_URL: cacheUrl,
+      // Jobs with a network get a config.json for the registry at this port on their gateway.
+      NIMBUS_AGENT_REGISTRY_URL: registryUrl,
       ...opts.agentEnv,
       ...env,
     });

@@ -26,6 +26,7 @@ export async function githubStack(o: {
   sim?: Partial<SimOptions>;
   controlEnv?: Record<string, string>;
   agentEnv?: Record<string, string>;
+  registryEnv?: Record<string, string>;
 }): Promise<GithubStack> {
   await buildRunnerStandIn(RUNNER_DIR);
   const base = await freePortBase();
@@ -38,6 +39,7 @@ export async function githubStack(o: {
   const stack = await testStack({
     portBase: base,
     agents: 0,
+    registryEnv: o.registryEnv,
     controlEnv: {
       NIMBUS_GITHUB_WEBHOOK_SECRET: sim.secret,
       NIMBUS_GITHUB_APP_ID: sim.appId,

@@ -103,17 +103,18 @@ function printUp(ctx: CliContext, stack: Stack, ms: number): void {
 
 export const up: Command = {
   name: "up",
-  summary: "start the single-host stack (nats-server, control plane, log service, Actions cache, agents)",
+  summary: "start the single-host stack (nats-server, control plane, log service, Actions cache, registry, agents)",
   usage: "up [--port-base N] [--agents N] [--vm] [--vm-network nat|offline|none] [--demo] [--sample] [--exit-after-sample]",
-  details: `Ports: control N, logs N+1, NATS N+2, NATS monitoring N+3, Actions cache N+4 (default N = 7070).
+  details: `Ports: control N, logs N+1, NATS N+2, NATS monitoring N+3, Actions cache N+4, registry N+5 (default N = 7070).
 Two stacks run side by side with different --data-dir and --port-base. The endpoints and an admin
 token are written to <data-dir>/state.json so other nimbus commands find the stack. The dashboard
 is the control plane's / (the printed link carries the admin token in its fragment).
 --vm also runs isolation:vm jobs in QEMU microVMs (KVM when it works, software emulation otherwise),
 building the kernel, initramfs and rootfs into artifacts/vm first if they are missing.
 --vm-network nat|offline|none: the guests' network (default nat as root, none otherwise). With a
-network, guests reach the Actions cache on their gateway (the cache then listens on all addresses;
-its tokens still guard it) and nothing else of the host.
+network, guests reach the Actions cache and the registry on their gateway (both then listen on all
+addresses; their tokens still guard them) and nothing else of the host. Jobs with a network (microVMs,
+GitHub runners) get a Docker config.json holding a registry credential for their organisation.
 --sample runs a sample job once the stack is up and shows its output.
 --demo also starts a GitHub simulator (GitHub cannot be reached from here) wired to the stack, and
 sends one workflow job through it: webhook → JIT runner in a sandbox → steps → completed (the
@@ -142,6 +143,7 @@ stops every process the stack started, removes the state file and says what it s
       throw new AppError("conflict", `a stack is already running from ${ctx.dataDir} (pid ${prior.pid}); stop it first or use another --data-dir`);
     const agentEnv: Record<string, string> = {};
     const cacheEnv: Record<string, string> = {};
+    const registryEnv: Record<string, string> = {};
     if (v.vm) {
       await ensureVmAssets(ctx);
       agentEnv.NIMBUS_AGENT_DRIVERS = "sandbox,qemu";
@@ -155,6 +157,8 @@ stops every process the stack started, removes the state file and says what it s
       if (process.getuid?.() === 0) agentEnv.NIMBUS_VM_NETWORK = "nat";
       else ctx.err("nimbus up: --demo not as root: the demo's runner needs a network namespace of its own, which needs root, so its job will be refused");
     }
+    // Jobs with a network (microVMs, the demo's runner) reach the registry on their gateway, beyond loopback.
+    if (agentEnv.NIMBUS_VM_NETWORK && agentEnv.NIMBUS_VM_NETWORK !== "none") registryEnv.NIMBUS_REGISTRY_HOST = "0.0.0.0";
     const controlEnv: Record<string, string> = {};
     // With guest networking the demo's runner runs in a microVM and reaches the simulator on its gateway.
     const vmGateway = v.vm && agentEnv.NIMBUS_VM_NETWORK === "nat" ? gatewayOf(parseCidr(ctx.env.NIMBUS_VM_SUBNET || DEFAULT_VM_SUBNET)) : undefined;
@@ -175,7 +179,7 @@ stops every process the stack started, removes the state file and says what it s
       ctx.err(`nimbus up: ${m}`);
       if (m.endsWith(" restarted")) record();
     };
-    const stack = await startStack({ dataDir: ctx.dataDir, portBase, agents, agentEnv, controlEnv, cacheEnv, restartOnCrash: true, onEvent });
+    const stack = await startStack({ dataDir: ctx.dataDir, portBase, agents, agentEnv, controlEnv, cacheEnv, registryEnv, restartOnCrash: true, onEvent });
     record();
     const api = new ApiClient(stack.controlUrl, stack.logsUrl, stack.adminToken);
     let stopping: Promise<void> | undefined;
