@@ -137,7 +137,7 @@ export const agentSettings = {
   },
   registryUrl: {
     env: "NIMBUS_AGENT_REGISTRY_URL",
-    doc: "The registry as the agent's host reaches it (e.g. http://127.0.0.1:7075). Jobs with a network get a Docker config.json (DOCKER_CONFIG, REGISTRY_AUTH_FILE) holding their registry credential for its port on their gateway. Empty: jobs get no registry login.",
+    doc: "The registry as the agent's host reaches it (e.g. http://127.0.0.1:7075; `nimbus up` sets it). Jobs with a network (microVMs on the agent's bridge, GitHub runners) get a Docker config.json (DOCKER_CONFIG, REGISTRY_AUTH_FILE) holding their registry credential for its port on their gateway. Empty: jobs get no registry login.",
     schema: v.union([v.literal(""), url(["http", "https"])]) as v.GenericSchema<string, string>,
     default: "",
   },
