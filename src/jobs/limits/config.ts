@@ -38,7 +38,7 @@ export const orgLimitSettings = {
   orgCacheQuotaBytes: orgCacheQuotaSetting,
   orgRegistryQuotaBytes: {
     env: "NIMBUS_ORG_REGISTRY_QUOTA_BYTES",
-    doc: "Registry bytes one organisation may keep (0: no quota). Stored and shown only: the registry does not exist yet.",
+    doc: "Registry bytes one organisation may keep (0: no quota). Stored and shown only: the registry does not enforce it yet.",
     schema: int(0, Number.MAX_SAFE_INTEGER),
     default: "0",
   },
