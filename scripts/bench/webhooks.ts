@@ -238,11 +238,12 @@ async function main() {
   const control = Bun.spawn([process.execPath, "run", "src/control/main.ts"], {
     cwd: ROOT,
     stdout: "ignore",
-    stderr: "ignore",
+    stderr: "inherit", // NIMBUS_LOG_LEVEL=error: quiet unless it fails (e.g. a setting it needs is missing)
     env: {
       ...process.env,
       NIMBUS_NATS_URL: natsUrl,
       NIMBUS_AUTH_SECRET: "b".repeat(40),
+      NIMBUS_SECRETS_KEY: Buffer.alloc(32, 7).toString("base64url"), // required since job secrets are sealed at rest
       NIMBUS_CONTROL_PORT: String(cpPort),
       NIMBUS_LOG_LEVEL: "error",
       NIMBUS_GITHUB_WEBHOOK_SECRET: secret,
