@@ -121,6 +121,7 @@ test("200 jobs through dropped, delayed, duplicated webhooks, adversarial assign
     throw e;
   });
   const killed = await kill!;
+  const cleanupFrom = Date.now();
   // Runners given to another job finish that job first, then go; sandboxes in their own network
   // namespaces take longer to tear down than host-network ones did (30 s ran out in 2 of 5 full runs).
   await waitFor(() => g.sim.runners.size === 0 && g.sandboxes() === 0, 90_000, "no runners registered and no sandboxes left", 250).catch((e) => {
@@ -129,6 +130,7 @@ test("200 jobs through dropped, delayed, duplicated webhooks, adversarial assign
     throw e;
   });
 
+  const cleanupSeconds = Math.round((Date.now() - cleanupFrom) / 1000);
   const events = await allEvents();
   const stuckIds = new Set(events.filter((e) => e.to === "stuck").map((e) => e.jobId));
   const redriven = events.filter((e) => e.from === "stuck").length;
@@ -138,6 +140,7 @@ test("200 jobs through dropped, delayed, duplicated webhooks, adversarial assign
   const counts = {
     jobs: JOBS,
     seconds: Math.round((Date.now() - started) / 1000),
+    cleanupSeconds,
     github: { completed: c.completed, success: c.succeeded, failure: c.failed, assignedMoreThanOnce: c.assignedMoreThanOnce, completedMoreThanOnce: c.completedMoreThanOnce },
     nimbus: Object.fromEntries(["succeeded", "failed", "cancelled", "timed_out"].map((s) => [s, ids.filter((id) => jobs.get(id)!.state === s).length])),
     webhooks: c.webhooks,
