@@ -43,15 +43,8 @@ async function ask(m: Mirror, t: MirrorTarget, digest: Digest, method: "GET" | "
   return m.client.request(t.upstream, { method, path: `/v2/${t.remote}/blobs/${digest}`, scope: scopeOf(t) });
 }
 
-/** Join the fetch of `digest` in flight, or start one. */
-async function fetchBlob(d: RegistryDeps, m: Mirror, t: MirrorTarget, digest: Digest): Promise<MirrorBlob> {
-  const key = fetchKey(t, digest);
-  const running = m.fetches.get(key);
-  if (running) {
-    running.repos.add(t.repo);
-    m.stats.inc(t.upstream.name, "blob_joined");
-    return { kind: "stream", size: running.size, body: running.stream() };
-  }
+/** GET the blob upstream and start storing it; the answer's head has come when this resolves. */
+async function startFetch(d: RegistryDeps, m: Mirror, t: MirrorTarget, digest: Digest): Promise<BlobFetch> {
   const reply = await ask(m, t, digest, "GET");
   if (reply.response.status !== 200) throw await refusal(t, digest, reply.response);
   let size: number | null;
@@ -60,13 +53,6 @@ async function fetchBlob(d: RegistryDeps, m: Mirror, t: MirrorTarget, digest: Di
   } catch (e) {
     reply.abort();
     throw e;
-  }
-  const again = m.fetches.get(key); // another pull started the same fetch while this one waited for its answer
-  if (again) {
-    reply.abort();
-    again.repos.add(t.repo);
-    m.stats.inc(t.upstream.name, "blob_joined");
-    return { kind: "stream", size: again.size, body: again.stream() };
   }
   const id = d.blobs.newTempId();
   await d.blobs.createTemp(id);
@@ -80,17 +66,31 @@ async function fetchBlob(d: RegistryDeps, m: Mirror, t: MirrorTarget, digest: Di
     },
   });
   f.repos.add(t.repo);
-  m.fetches.set(key, f);
   m.stats.inc(up, "blob_miss");
   void f.done.then((ok) => {
-    m.fetches.delete(key);
     if (ok) return;
     const e = f.failure();
     m.stats.inc(up, "upstream_error");
     if ((e as { code?: string })?.code === "digest_mismatch") m.stats.inc(up, "digest_mismatch");
     d.log.warn("mirror blob fetch failed; nothing stored", { upstream: up, digest, reason: e instanceof Error ? e.message : "unknown" });
   });
-  return { kind: "stream", size, body: f.stream() };
+  return f;
+}
+
+/** Join the fetch of `digest` in flight (one upstream GET however many pulls want it), or start one. */
+async function fetchBlob(d: RegistryDeps, m: Mirror, t: MirrorTarget, digest: Digest): Promise<MirrorBlob> {
+  const key = fetchKey(t, digest);
+  let pending = m.fetches.get(key);
+  if (pending) m.stats.inc(t.upstream.name, "blob_joined");
+  else {
+    pending = startFetch(d, m, t, digest);
+    m.fetches.set(key, pending);
+    const forget = () => void (m.fetches.get(key) === pending && m.fetches.delete(key));
+    pending.then((f) => f.done.then(forget), forget);
+  }
+  const f = await pending;
+  f.repos.add(t.repo);
+  return { kind: "stream", size: f.size, body: f.stream() };
 }
 
 export async function mirrorBlob(d: RegistryDeps, m: Mirror, t: MirrorTarget, digest: Digest, range: string | null, method: "GET" | "HEAD"): Promise<MirrorBlob> {

@@ -169,7 +169,7 @@ export async function readWithin(
   idleMs: number | undefined,
   upstream: string,
   abort?: () => void,
-): Promise<ReadableStreamDefaultReadResult<Uint8Array>> {
+): Promise<Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>["read"]>>> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const stall = idleMs
     ? new Promise<never>((_, reject) => {

@@ -18,8 +18,8 @@ export interface Mirror {
   config: MirrorConfig;
   client: UpstreamClient;
   stats: MirrorStats;
-  /** Blob fetches in flight, by `UPSTREAM digest`. */
-  fetches: Map<string, BlobFetch>;
+  /** Blob fetches in flight (from the moment the upstream is asked), by `UPSTREAM digest`. */
+  fetches: Map<string, Promise<BlobFetch>>;
   now: () => number;
 }
 
