@@ -171,18 +171,22 @@ export async function readWithin(
   abort?: () => void,
 ): Promise<Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>["read"]>>> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const stall = idleMs
+  let stalled = false;
+  const stall = new UpstreamError("unreachable", upstream, `its body stalled for ${Math.round((idleMs ?? 0) / 1000)} s`);
+  const timeout = idleMs
     ? new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
+          stalled = true;
+          reject(stall);
           abort?.();
           reader.cancel().catch(() => {});
-          reject(new UpstreamError("unreachable", upstream, `its body stalled for ${Math.round(idleMs / 1000)} s`));
         }, idleMs);
       })
     : null;
   try {
-    return await (stall ? Promise.race([reader.read(), stall]) : reader.read());
+    return await (timeout ? Promise.race([reader.read(), timeout]) : reader.read());
   } catch (e) {
+    if (stalled) throw stall;
     if (e instanceof UpstreamError) throw e;
     throw new UpstreamError("unreachable", upstream, "the connection broke mid-body");
   } finally {
