@@ -34,7 +34,8 @@ export interface UpstreamReply {
 }
 
 export class UpstreamClient {
-  private readonly tokens = new Map<string, { token: string; until: number }>();
+  /** The Authorization to send first, per upstream and scope: a Bearer token until it expires, or Basic. */
+  private readonly auth = new Map<string, { header: string; until: number }>();
 
   constructor(
     private readonly fetchFn: Fetch,
@@ -45,27 +46,23 @@ export class UpstreamClient {
   /** The upstream's answer (any status but an unanswerable 401); unreachable → UpstreamError. */
   async request(up: Upstream, r: UpstreamRequest): Promise<UpstreamReply> {
     const key = `${up.name} ${r.scope}`;
-    const cached = this.tokens.get(key);
-    let auth = cached && cached.until > this.now() ? `Bearer ${cached.token}` : undefined;
+    const cached = this.auth.get(key);
+    const auth = cached && cached.until > this.now() ? cached.header : undefined;
     let reply = await this.send(up, r, auth);
     if (reply.response.status !== 401) return reply;
     const challenge = parseChallenge(reply.response.headers.get("www-authenticate"));
-    if (!challenge) return reply;
+    if (!challenge || (challenge.scheme === "basic" && !up.credentials)) return reply; // nothing to answer it with
     await reply.response.body?.cancel().catch(() => {});
-    auth = await this.authorization(up, challenge, r.scope, key);
-    if (!auth) {
-      reply = await this.send(up, r, undefined);
-      return reply;
-    }
-    return this.send(up, r, auth);
+    const fresh = await this.authorization(up, challenge, r.scope);
+    this.auth.set(key, fresh);
+    return this.send(up, r, fresh.header);
   }
 
-  /** What to send after a challenge: a fresh token, or Basic credentials; undefined when there is nothing to try. */
-  private async authorization(up: Upstream, c: Challenge, scope: string, key: string): Promise<string | undefined> {
-    if (c.scheme === "basic") return up.credentials ? basic(up.credentials.username, up.credentials.password) : undefined;
+  /** What to send after a challenge: a fresh token, or the Basic credentials. */
+  private async authorization(up: Upstream, c: Challenge, scope: string): Promise<{ header: string; until: number }> {
+    if (c.scheme === "basic") return { header: basic(up.credentials!.username, up.credentials!.password), until: Number.POSITIVE_INFINITY };
     const token = await this.fetchToken(up, c, scope);
-    this.tokens.set(key, token);
-    return `Bearer ${token.token}`;
+    return { header: `Bearer ${token.token}`, until: token.until };
   }
 
   private async fetchToken(up: Upstream, c: Extract<Challenge, { scheme: "bearer" }>, scope: string): Promise<{ token: string; until: number }> {
