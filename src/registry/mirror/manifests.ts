@@ -27,6 +27,12 @@ async function cached(d: RegistryDeps, repo: string, digest: Digest, accept: str
   return { digest, mediaType: rec.mediaType, size: stored.size, body: d.blobs.read(digest) };
 }
 
+/** The upstream's Content-Type when it names a manifest type; a generic one defers to the manifest's own mediaType. */
+function manifestType(header: string | null): string | null {
+  const t = bareType(header);
+  return !t || t === "application/json" || t === "application/octet-stream" || t === "text/plain" ? null : t;
+}
+
 function refText(ref: Reference): string {
   return ref.kind === "tag" ? ref.tag : ref.digest;
 }
@@ -57,7 +63,7 @@ async function fetchManifest(d: RegistryDeps, m: Mirror, t: MirrorTarget, ref: R
   }
   let parsed: ReturnType<typeof parseManifest>;
   try {
-    parsed = parseManifest(bytes, bareType(reply.response.headers.get("content-type")) || null);
+    parsed = parseManifest(bytes, manifestType(reply.response.headers.get("content-type")));
   } catch (e) {
     throw new UpstreamError("bad_gateway", t.upstream.name, `its manifest ${refText(ref)} is not one the registry serves (${(e as Error).message})`);
   }
