@@ -6,6 +6,7 @@
  * and one that stops mid-body or sends an oversized manifest (a small server of the test's own).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createServer, type Server } from "node:net";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { makeLayout, type Layout } from "./support/layout.ts";
 import { rawRequest } from "./support/raw.ts";
@@ -19,10 +20,13 @@ let a: Layout;
 let member: string;
 let operator: string;
 let fake: ReturnType<typeof Bun.serve>;
+/** Answers every request with a 4 GiB Content-Length, sends 10 bytes, then nothing (Bun.serve would not send that header for a stream). */
+let liar: Server;
 
 /** Bytes the fake upstream promises but never finishes sending. */
 const STALLED = seeded("stalled", 1_000_000);
 const STALLED_DIGEST = sha256(STALLED);
+const HUGE_DIGEST = sha256("a blob said to be 4 GiB");
 const stats = (name: string) => reg.running.deps.mirror!.stats.of(name);
 
 function startFake() {
@@ -55,10 +59,16 @@ function startFake() {
 beforeAll(async () => {
   up = await startUpstream();
   fake = startFake();
+  liar = createServer((sock) => {
+    sock.on("error", () => {});
+    sock.once("data", () => sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${4 * 1024 ** 3}\r\nContent-Type: application/octet-stream\r\n\r\n0123456789`));
+  });
+  await new Promise<void>((r) => liar.listen(0, "127.0.0.1", () => r()));
+  const liarPort = (liar.address() as { port: number }).port;
   a = makeLayout("mirror-hostile", [200_000, 10_000]);
   await pushToUpstream(up, a.dir, "v1", "team/tool:v1");
   await pushToUpstream(up, a.dir, "v1", "team/fresh:v1");
-  reg = await startTestRegistry({ mirror: { upstreams: `local=${up.url},fake=http://127.0.0.1:${fake.port}`, mirrorTimeoutSeconds: 1 } });
+  reg = await startTestRegistry({ mirror: { upstreams: `local=${up.url},fake=http://127.0.0.1:${fake.port},liar=http://127.0.0.1:${liarPort}`, mirrorTimeoutSeconds: 1 } });
   member = await reg.token("member", "acme");
   operator = await reg.token("operator");
 });
@@ -66,6 +76,7 @@ afterAll(async () => {
   await reg?.cleanup();
   await up?.cleanup();
   fake?.stop(true);
+  liar?.close();
   if (a) rmSync(a.dir, { recursive: true, force: true });
 });
 
@@ -111,6 +122,20 @@ describe("names", () => {
     // Even a blob the store holds is linked into a mirror repository only when the upstream has it.
     const again = await as(await reg.token("member", "globex")).call("GET", `/v2/mirror/local/team/tool/blobs/${sha256(secret)}`);
     expect(again.status).toBe(404);
+  });
+});
+
+describe("credentials", () => {
+  test("a forged, garbage or expired credential on a mirror name is a 401 with a challenge", async () => {
+    const [h, p] = member.split(".");
+    const forged = `${h}.${p}.${"A".repeat(43)}`;
+    for (const bad of [forged, "garbage", "x".repeat(9000)]) {
+      const r = await as(bad).call("GET", "/v2/mirror/local/team/tool/manifests/v1", { headers: accept });
+      expect(r.status).toBe(401);
+      expect(errorOf(r).code).toBe("UNAUTHORIZED");
+      expect(r.headers.get("www-authenticate")).toContain('scope="repository:mirror/local/team/tool:pull"');
+    }
+    expect(stats("local").manifest_miss).toBe(0); // nothing was asked upstream
   });
 });
 
@@ -219,6 +244,13 @@ describe("hostile upstreams", () => {
     expect(stats("fake").blob_miss).toBe(misses + 1); // a failed fetch is not remembered: asked again
     reg.running.deps.log = log;
     expect(warnings.join("\n")).toContain("upstream fake is unreachable: its body stalled for 1 s");
+  });
+
+  test("a blob the upstream declares larger than the blob limit is refused before a byte is stored", async () => {
+    const r = await as(member).call("GET", `/v2/mirror/liar/x/blobs/${HUGE_DIGEST}`);
+    expect(r.status).toBe(502);
+    expect(errorOf(r).message).toContain("over the limit of 1073741824");
+    expect(tempFiles(reg.dir)).toEqual([]);
   });
 
   test("an oversized, an unparsable or a failing upstream manifest is an error naming the upstream", async () => {

@@ -32,6 +32,7 @@ beforeAll(async () => {
   await pushToUpstream(up, a.dir, "v1", "library/app:v1");
   await pushToUpstream(up, a.dir, "v1", "team/moving:latest");
   await pushToUpstream(up, big.dir, "v1", "team/big:v1");
+  await pushToUpstream(up, b.dir, "v1", "library/mirrored:v1");
   reg = await startTestRegistry({ mirror: { upstreams: `local=${up.url}`, mirrorDefault: "local", mirrorTagTtlSeconds: 1, mirrorTimeoutSeconds: 5 } });
   token = await reg.token("member", "acme");
   writeFileSync(env.REGISTRY_AUTH_FILE, "{}");
@@ -68,6 +69,18 @@ describe("pull through the mirror", () => {
     expect(r.status).toBe(200);
     expect(sha256(new Uint8Array(await r.arrayBuffer()))).toBe(a.manifestDigest);
     expect(stats().manifest_hit).toBe(before + 1);
+  });
+
+  test("podman with a registries.conf naming Nimbus as docker.io's mirror pulls docker.io/library/mirrored through it", async () => {
+    const conf = join(work, "registries.conf");
+    writeFileSync(conf, `unqualified-search-registries = []\n[[registry]]\nlocation = "docker.io"\n[[registry.mirror]]\nlocation = "${reg.hostPort}"\ninsecure = true\n`);
+    const auth = join(work, "mirror-auth.json");
+    writeFileSync(auth, JSON.stringify({ auths: { [reg.hostPort]: { auth: Buffer.from(`ci:${token}`).toString("base64") } } }));
+    const before = stats().manifest_miss;
+    await ok(["podman", ...storage, "pull", "docker.io/library/mirrored:v1"], { CONTAINERS_REGISTRIES_CONF: conf, REGISTRY_AUTH_FILE: auth });
+    const inspect = JSON.parse(await ok(["podman", ...storage, "image", "inspect", "docker.io/library/mirrored:v1"], env));
+    expect(inspect[0].Digest).toBe(b.manifestDigest);
+    expect(stats().manifest_miss).toBe(before + 1);
   });
 
   test("a blob by range comes from the cache once stored", async () => {
@@ -132,9 +145,13 @@ describe("with the upstream stopped", () => {
     expect(after.blob_miss).toBe(before.blob_miss);
   });
 
-  test("podman pulls library/app from the cache", async () => {
-    await ok(["podman", ...storage, "rmi", "-f", `${reg.hostPort}/library/app:v1`], env);
+  test("podman pulls library/app from the cache, by name and as docker.io's mirror", async () => {
+    await ok(["podman", ...storage, "rmi", "-f", `${reg.hostPort}/library/app:v1`, "docker.io/library/mirrored:v1"], env);
     await ok(["podman", ...storage, "pull", "--tls-verify=false", "--creds", `ci:${token}`, `${reg.hostPort}/library/app:v1`], env);
+    const mirrorEnv = { CONTAINERS_REGISTRIES_CONF: join(work, "registries.conf"), REGISTRY_AUTH_FILE: join(work, "mirror-auth.json") };
+    await ok(["podman", ...storage, "pull", "docker.io/library/mirrored:v1"], mirrorEnv);
+    const inspect = JSON.parse(await ok(["podman", ...storage, "image", "inspect", "docker.io/library/mirrored:v1"], env));
+    expect(inspect[0].Digest).toBe(b.manifestDigest);
   });
 
   test("a tag never seen is UNAVAILABLE (503) naming the upstream as unreachable", async () => {

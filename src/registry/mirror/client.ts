@@ -81,7 +81,7 @@ export class UpstreamClient {
       await response.body?.cancel().catch(() => {});
       throw new UpstreamError("bad_gateway", up.name, `its token service answered ${response.status}`);
     }
-    const text = await readText(response, MAX_TOKEN_RESPONSE, up.name);
+    const text = await readText(response, MAX_TOKEN_RESPONSE, up.name, this.timeoutMs);
     let doc: { token?: unknown; access_token?: unknown; expires_in?: unknown };
     try {
       doc = JSON.parse(text);
@@ -156,8 +156,8 @@ export async function readBytes(response: Response, max: number, upstream: strin
   return Buffer.concat(chunks);
 }
 
-async function readText(response: Response, max: number, upstream: string): Promise<string> {
-  return new TextDecoder().decode(await readBytes(response, max, upstream));
+async function readText(response: Response, max: number, upstream: string, idleMs: number): Promise<string> {
+  return new TextDecoder().decode(await readBytes(response, max, upstream, idleMs));
 }
 
 /** One read of a body, or "unreachable" when no bytes come for `idleMs` (the request is aborted). */
