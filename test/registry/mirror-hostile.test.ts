@@ -27,6 +27,31 @@ let liar: Server;
 const STALLED = seeded("stalled", 1_000_000);
 const STALLED_DIGEST = sha256(STALLED);
 const HUGE_DIGEST = sha256("a blob said to be 4 GiB");
+/** A blob the `cdn` upstream redirects to another origin for, as Docker Hub does. */
+const CDN_BLOB = seeded("cdn", 70_000);
+const CDN_DIGEST = sha256(CDN_BLOB);
+const CDN_AUTH = `Basic ${Buffer.from("bot:cdn-upstream-password-42").toString("base64")}`;
+let cdn: ReturnType<typeof Bun.serve>;
+/** Authorization headers the CDN origin saw (it must see none). */
+const cdnSawAuth: string[] = [];
+
+function startCdn() {
+  return Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch(req) {
+      const url = new URL(req.url);
+      const auth = req.headers.get("authorization");
+      if (url.pathname.startsWith("/cdn/")) {
+        if (auth) cdnSawAuth.push(auth);
+        return new Response(CDN_BLOB as Uint8Array<ArrayBuffer>);
+      }
+      if (auth !== CDN_AUTH) return new Response("{}", { status: 401, headers: { "www-authenticate": 'Basic realm="cdn"' } });
+      if (url.pathname === `/v2/x/blobs/${CDN_DIGEST}`) return Response.redirect(`http://localhost:${url.port}/cdn/${CDN_DIGEST}?sig=abc`, 307);
+      return new Response("{}", { status: 404 });
+    },
+  });
+}
 const stats = (name: string) => reg.running.deps.mirror!.stats.of(name);
 
 function startFake() {
@@ -59,6 +84,9 @@ function startFake() {
 beforeAll(async () => {
   up = await startUpstream();
   fake = startFake();
+  cdn = startCdn();
+  const creds = `${up.dir}/mirror-credentials.json`;
+  writeFileSync(creds, JSON.stringify({ cdn: { username: "bot", password: "cdn-upstream-password-42" } }));
   liar = createServer((sock) => {
     sock.on("error", () => {});
     sock.once("data", () => sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${4 * 1024 ** 3}\r\nContent-Type: application/octet-stream\r\n\r\n0123456789`));
@@ -68,7 +96,7 @@ beforeAll(async () => {
   a = makeLayout("mirror-hostile", [200_000, 10_000]);
   await pushToUpstream(up, a.dir, "v1", "team/tool:v1");
   await pushToUpstream(up, a.dir, "v1", "team/fresh:v1");
-  reg = await startTestRegistry({ mirror: { upstreams: `local=${up.url},fake=http://127.0.0.1:${fake.port},liar=http://127.0.0.1:${liarPort}`, mirrorTimeoutSeconds: 1 } });
+  reg = await startTestRegistry({ mirror: { upstreams: `local=${up.url},fake=http://127.0.0.1:${fake.port},liar=http://127.0.0.1:${liarPort},cdn=http://127.0.0.1:${cdn.port}`, upstreamCredentialsFile: creds, mirrorTimeoutSeconds: 1 } });
   member = await reg.token("member", "acme");
   operator = await reg.token("operator");
 });
@@ -77,6 +105,7 @@ afterAll(async () => {
   await up?.cleanup();
   fake?.stop(true);
   liar?.close();
+  cdn?.stop(true);
   if (a) rmSync(a.dir, { recursive: true, force: true });
 });
 
@@ -244,6 +273,14 @@ describe("hostile upstreams", () => {
     expect(stats("fake").blob_miss).toBe(misses + 1); // a failed fetch is not remembered: asked again
     reg.running.deps.log = log;
     expect(warnings.join("\n")).toContain("upstream fake is unreachable: its body stalled for 1 s");
+  });
+
+  test("a redirect to another origin (a CDN) is followed without the upstream's credentials", async () => {
+    const r = await as(member).call("GET", `/v2/mirror/cdn/x/blobs/${CDN_DIGEST}`);
+    expect(r.status).toBe(200);
+    expect(Buffer.compare(Buffer.from(r.bytes), Buffer.from(CDN_BLOB))).toBe(0);
+    expect(cdnSawAuth).toEqual([]);
+    expect(await reg.running.deps.blobs.stat(CDN_DIGEST as `sha256:${string}`)).not.toBeNull();
   });
 
   test("a blob the upstream declares larger than the blob limit is refused before a byte is stored", async () => {

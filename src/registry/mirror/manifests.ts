@@ -118,8 +118,17 @@ export async function mirrorManifest(d: RegistryDeps, m: Mirror, t: MirrorTarget
       m.stats.inc(up, "manifest_stale");
       return hit;
     }
-    if (v === "gone") await d.repos.deleteTag(t.repo, ref.tag);
-    return await fetchManifest(d, m, t, ref, accept);
+    if (v === "gone") {
+      await d.repos.deleteTag(t.repo, ref.tag);
+      return await fetchManifest(d, m, t, ref, accept);
+    }
+    return await fetchManifest(d, m, t, ref, accept).catch((e) => {
+      // Moved upstream, but the new manifest could not be fetched: the cached one still answers.
+      if (!(e instanceof UpstreamError) || e.kind !== "unreachable") throw e;
+      m.stats.inc(up, "upstream_error");
+      m.stats.inc(up, "manifest_stale");
+      return hit;
+    });
   } catch (e) {
     if (!(e instanceof UpstreamError)) throw e;
     m.stats.inc(up, "upstream_error");
