@@ -26,6 +26,9 @@ let liar: Server;
 /** Bytes the fake upstream promises but never finishes sending. */
 const STALLED = seeded("stalled", 1_000_000);
 const STALLED_DIGEST = sha256(STALLED);
+/** A tag the fake upstream serves, then moves (HEAD) while failing its GET (stage 1), then drops (stage 2). */
+const FLAKY = JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256("{}"), size: 2 }, layers: [] });
+let flakyStage = 0;
 const HUGE_DIGEST = sha256("a blob said to be 4 GiB");
 /** A blob the `cdn` upstream redirects to another origin for, as Docker Hub does. */
 const CDN_BLOB = seeded("cdn", 70_000);
@@ -72,6 +75,12 @@ function startFake() {
         });
         return new Response(body, { headers: { "content-length": String(STALLED.byteLength) } });
       }
+      if (path === "/v2/x/manifests/flaky") {
+        const type = { "content-type": "application/vnd.oci.image.manifest.v1+json" };
+        if (flakyStage === 0) return new Response(req.method === "HEAD" ? null : FLAKY, { headers: { ...type, "docker-content-digest": sha256(FLAKY) } });
+        if (flakyStage === 1) return req.method === "HEAD" ? new Response(null, { headers: { ...type, "docker-content-digest": `sha256:${"1".repeat(64)}` } }) : new Response("{}", { status: 500 });
+        return new Response(null, { status: 404 });
+      }
       if (path === "/v2/x/manifests/huge")
         return new Response(new Uint8Array(5 * 1024 * 1024), { headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" } });
       if (path === "/v2/x/manifests/junk") return new Response("not json", { headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" } });
@@ -96,7 +105,7 @@ beforeAll(async () => {
   a = makeLayout("mirror-hostile", [200_000, 10_000]);
   await pushToUpstream(up, a.dir, "v1", "team/tool:v1");
   await pushToUpstream(up, a.dir, "v1", "team/fresh:v1");
-  reg = await startTestRegistry({ mirror: { upstreams: `local=${up.url},fake=http://127.0.0.1:${fake.port},liar=http://127.0.0.1:${liarPort},cdn=http://127.0.0.1:${cdn.port}`, upstreamCredentialsFile: creds, mirrorTimeoutSeconds: 1 } });
+  reg = await startTestRegistry({ mirror: { upstreams: `local=${up.url},fake=http://127.0.0.1:${fake.port},liar=http://127.0.0.1:${liarPort},cdn=http://127.0.0.1:${cdn.port}`, upstreamCredentialsFile: creds, mirrorTimeoutSeconds: 1, mirrorTagTtlSeconds: 0 } });
   member = await reg.token("member", "acme");
   operator = await reg.token("operator");
 });
@@ -281,6 +290,22 @@ describe("hostile upstreams", () => {
     expect(Buffer.compare(Buffer.from(r.bytes), Buffer.from(CDN_BLOB))).toBe(0);
     expect(cdnSawAuth).toEqual([]);
     expect(await reg.running.deps.blobs.stat(CDN_DIGEST as `sha256:${string}`)).not.toBeNull();
+  });
+
+  test("a tag moved upstream whose new manifest fails to come is served stale; a tag gone upstream is gone", async () => {
+    const digestOf = async () => {
+      const r = await as(member).call("GET", "/v2/mirror/fake/x/manifests/flaky", { headers: accept });
+      return r.status === 200 ? r.headers.get("docker-content-digest") : r.status;
+    };
+    flakyStage = 0;
+    expect(await digestOf()).toBe(sha256(FLAKY));
+    flakyStage = 1;
+    const stale = stats("fake").manifest_stale;
+    expect(await digestOf()).toBe(sha256(FLAKY));
+    expect(stats("fake").manifest_stale).toBe(stale + 1);
+    flakyStage = 2;
+    expect(await digestOf()).toBe(404);
+    expect(await reg.running.deps.repos.tagRecord("mirror/fake/x", "flaky")).toBeNull();
   });
 
   test("a blob the upstream declares larger than the blob limit is refused before a byte is stored", async () => {
