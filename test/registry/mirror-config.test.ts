@@ -16,6 +16,7 @@ import { mirrorConfig, type MirrorSettings } from "../../src/registry/mirror/ups
 import { allowedActions } from "../../src/registry/auth/grants.ts";
 import { parseName } from "../../src/registry/names.ts";
 import { registryMirror } from "../../src/registry/server.ts";
+import { redactText } from "../../src/core/log.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "nimbus-mirror-config-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -41,6 +42,8 @@ describe("settings", () => {
     expect(c.upstreams.get("local")!.url).toBe("http://127.0.0.1:5000");
     expect(c.defaultUpstream).toBe("dockerhub");
     expect(c.tagTtlMs).toBe(300_000);
+    // Registered as a secret: no log line can carry it.
+    expect(redactText("upstream said s3cret-value-1")).toBe("upstream said [redacted]");
   });
 
   test("bad pairs are refused, each named", () => {
