@@ -82,6 +82,11 @@ export class BlobStore {
     return join(this.root, "tmp", id);
   }
 
+  /** Bytes of a temp file still being written (the registry's mirror streams a blob while storing it). */
+  readTemp(id: string, range: ByteRange): Blob {
+    return Bun.file(this.tempPath(id)).slice(range.start, range.end + 1);
+  }
+
   /** Create an empty temp file (an upload session's data). */
   async createTemp(id: string): Promise<void> {
     const h = await open(this.tempPath(id), "wx", 0o600);

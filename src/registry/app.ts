@@ -1,4 +1,4 @@
-/** The registry's HTTP layer: the token endpoint (`/v2/token`), the distribution API under /v2/, health. */
+/** The registry's HTTP layer: the token endpoint (`/v2/token`), the distribution API under /v2/ (the mirror's names to the mirror), health. */
 import { Elysia } from "elysia";
 import { challengeFor, registryAuthRoutes, tokenRealm, type RegistryAuthDeps } from "./auth/index.ts";
 import type { RegistryDeps } from "./deps.ts";
@@ -6,6 +6,8 @@ import { fail } from "./errors.ts";
 import { errorResponse } from "./http/respond.ts";
 import { dispatch } from "./http/routes.ts";
 import { route, type Route } from "./http/router.ts";
+import { isMirrorName } from "./mirror/mirror.ts";
+import { mirrorDispatch } from "./mirror/routes.ts";
 
 function scopeOf(r: Route | null, method: string): string | undefined {
   if (!r || r.kind === "base") return undefined;
@@ -20,7 +22,9 @@ export function registryApp(d: RegistryDeps, auth: RegistryAuthDeps) {
     try {
       r = route(url.pathname);
       if (!r) throw fail.unsupported(`no route for ${request.method} ${url.pathname}`, 404);
-      return await dispatch(d, { request, url, method: request.method }, r);
+      const call = { request, url, method: request.method };
+      if (r.kind !== "base" && isMirrorName(d.mirror, r.name)) return await mirrorDispatch(d, call, r);
+      return await dispatch(d, call, r);
     } catch (e) {
       // The access check's errors carry their own challenge; this one is for any other 401.
       return errorResponse(e, () => challengeFor(tokenRealm(auth, request), scopeOf(r, request.method)), d.log, request.method);

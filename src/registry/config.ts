@@ -5,7 +5,7 @@
  */
 import * as v from "valibot";
 import { authSecret, host, listenPort, natsReplicas, natsToken, natsUrl, natsUser, natsPassword } from "../core/config/common.ts";
-import { int, list, str, url, type SettingsSpec } from "../core/config/settings.ts";
+import { bool, int, list, optionalStr, str, url, type SettingsSpec } from "../core/config/settings.ts";
 import { isOrgId } from "../auth/principal.ts";
 
 const MiB = 1024 ** 2;
@@ -35,6 +35,46 @@ export const registryAuthSettings = {
   },
 } satisfies SettingsSpec;
 
+/** The pull-through mirror (src/registry/mirror/): upstreams, their credentials, tag TTL, access. */
+export const registryMirrorSettings = {
+  upstreams: {
+    env: "NIMBUS_REGISTRY_UPSTREAMS",
+    doc: "Upstream registries of the pull-through mirror, NAME=URL comma-separated (e.g. dockerhub=https://registry-1.docker.io,ghcr=https://ghcr.io); served read-only as mirror/NAME/<repository>. Empty: no mirror.",
+    schema: optionalStr(),
+    default: "",
+  },
+  upstreamCredentialsFile: {
+    env: "NIMBUS_REGISTRY_UPSTREAM_CREDENTIALS_FILE",
+    doc: "JSON file of upstream credentials, {\"NAME\":{\"username\":\"…\",\"password\":\"…\"}}, read once at start; its values never appear in logs, errors or metrics. Empty: every upstream is pulled anonymously.",
+    schema: optionalStr(),
+    default: "",
+  },
+  mirrorDefault: {
+    env: "NIMBUS_REGISTRY_MIRROR_DEFAULT",
+    doc: "Upstream that answers as a Docker registry-mirrors endpoint: library/<name> (Docker Hub's official images, as a daemon asks its mirror) is served from mirror/<this>/library/<name>. Empty: none.",
+    schema: optionalStr(),
+    default: "",
+  },
+  mirrorAnonymous: {
+    env: "NIMBUS_REGISTRY_MIRROR_ANONYMOUS",
+    doc: "Let anyone pull mirrored content without a token (Docker daemons' registry-mirrors pulls come without credentials). Off: any valid token may pull it.",
+    schema: bool(),
+    default: "false",
+  },
+  mirrorTagTtlSeconds: {
+    env: "NIMBUS_REGISTRY_MIRROR_TAG_TTL_SECONDS",
+    doc: "A mirrored tag is served from the cache this long after it was fetched, then revalidated with the upstream (HEAD); a manifest by digest never is.",
+    schema: int(0, 30 * 24 * 3600),
+    default: "300",
+  },
+  mirrorTimeoutSeconds: {
+    env: "NIMBUS_REGISTRY_MIRROR_TIMEOUT_SECONDS",
+    doc: "An upstream that has not answered, or sent no bytes of a body, for this long is treated as down.",
+    schema: int(1, 600),
+    default: "30",
+  },
+} satisfies SettingsSpec;
+
 export const registrySettings = {
   host: host("NIMBUS_REGISTRY_HOST", "Address the registry (OCI distribution API) listens on."),
   port: listenPort("NIMBUS_REGISTRY_PORT", "Port of the registry.", 7075),
@@ -57,6 +97,7 @@ export const registrySettings = {
     default: String(20 * GiB),
   },
   ...registryAuthSettings,
+  ...registryMirrorSettings,
   authSecret,
   // The token ledger (revocations) is watched over NATS.
   natsUrl,

@@ -9,6 +9,8 @@ const OCI_CODE_LIST = [
   "BLOB_UNKNOWN", "BLOB_UPLOAD_INVALID", "BLOB_UPLOAD_UNKNOWN", "DIGEST_INVALID", "MANIFEST_BLOB_UNKNOWN",
   "MANIFEST_INVALID", "MANIFEST_UNKNOWN", "NAME_INVALID", "NAME_UNKNOWN", "SIZE_INVALID", "UNAUTHORIZED",
   "DENIED", "UNSUPPORTED", "TOOMANYREQUESTS", "RANGE_INVALID",
+  // Not in the OCI list: the distribution registry's code for 502/503 (the mirror's upstream is down).
+  "UNAVAILABLE",
 ] as const;
 export type OciCode = (typeof OCI_CODE_LIST)[number];
 const OCI_CODES: ReadonlySet<string> = new Set(OCI_CODE_LIST);

@@ -120,6 +120,11 @@ export class RepoStore {
     await writeFileAtomic(this.file(repo, "_tags", tag), JSON.stringify({ digest, taggedAt: this.now() }));
   }
 
+  /** The tag with the time it was last set (the mirror revalidates a tag by its age). */
+  async tagRecord(repo: string, tag: string): Promise<{ digest: Digest; taggedAt: number } | null> {
+    return this.readJson<{ digest: Digest; taggedAt: number }>(this.file(repo, "_tags", tag));
+  }
+
   async tag(repo: string, tag: string): Promise<Digest | null> {
     return (await this.readJson<{ digest: Digest }>(this.file(repo, "_tags", tag)))?.digest ?? null;
   }

@@ -14,6 +14,9 @@ import type { registrySettings } from "./config.ts";
 import type { RegistryDeps } from "./deps.ts";
 import { RepoStore } from "./repos.ts";
 import { SessionStore } from "./sessions.ts";
+import { createMirror, type Mirror } from "./mirror/mirror.ts";
+import { mirrorConfig } from "./mirror/upstreams.ts";
+import type { Fetch } from "./mirror/client.ts";
 
 export type RegistryConfig = ConfigOf<typeof registrySettings>;
 
@@ -32,20 +35,28 @@ export async function openRegistryStores(dir: string) {
   };
 }
 
-export async function startRegistryService(config: RegistryConfig, o: { access?: Access } = {}): Promise<RunningRegistry> {
+/** The mirror from the settings (a ConfigError naming the key when they are wrong); undefined without upstreams. */
+export function registryMirror(config: RegistryConfig, o: { fetch?: Fetch } = {}): Mirror | undefined {
+  const mc = mirrorConfig(config);
+  return mc.upstreams.size ? createMirror(mc, o) : undefined;
+}
+
+export async function startRegistryService(config: RegistryConfig, o: { access?: Access; fetch?: Fetch } = {}): Promise<RunningRegistry> {
   const log = createLogger("registry");
+  const mirror = registryMirror(config, o);
   const nc = await connectNats({ url: config.natsUrl, user: config.natsUser, password: config.natsPassword, token: config.natsToken, name: "nimbus-registry", inboxPrefix: SERVICE_INBOX.registry });
   const ledger = await LedgerView.start(await ensureTokenLedger(nc, { replicas: config.natsReplicas }));
-  const auth = registryAuthDeps({ secret: config.authSecret, ledger }, config);
+  const auth = registryAuthDeps({ secret: config.authSecret, ledger }, { ...config, mirror: { anonymous: config.mirrorAnonymous, libraryAlias: !!mirror?.config.defaultUpstream } });
   const deps: RegistryDeps = {
     ...(await openRegistryStores(config.dir)),
     limits: { maxManifestBytes: config.maxManifestBytes, maxBlobBytes: config.maxBlobBytes },
     access: o.access ?? tokenFlowAccess(auth),
     log,
+    mirror,
   };
   const app = registryApp(deps, auth).listen({ hostname: config.host, port: config.port, idleTimeout: 120 });
   const url = `http://${config.host}:${app.server!.port}`;
-  log.info("registry listening", { url, dir: config.dir });
+  log.info("registry listening", { url, dir: config.dir, mirror: mirror ? [...mirror.config.upstreams.keys()] : [] });
   return {
     url,
     deps,

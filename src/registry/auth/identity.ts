@@ -22,6 +22,8 @@ export interface RegistryAuthDeps {
   ledger?: AuthOptions["ledger"];
   /** Organisations anyone may pull from. */
   publicOrgs: ReadonlySet<string>;
+  /** The pull-through mirror's access rules (./grants.ts); absent: `mirror/...` is pull-only for any valid token. */
+  mirror?: { anonymous: boolean; libraryAlias: boolean };
   /** The registry's origin as clients reach it, for the challenge's realm; null: the request's own origin. */
   externalUrl: string | null;
   /** Lifetime of issued registry tokens, in seconds. */

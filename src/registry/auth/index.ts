@@ -10,9 +10,13 @@ export { registryAccess, challengeFor, tokenRealm, type RegistryAccess } from ".
 export { registryAuthRoutes } from "./routes.ts";
 export { REGISTRY_SERVICE } from "./token.ts";
 export { REGISTRY_ACTIONS, type RegistryAction } from "./scope.ts";
+export { isMirrorRepository } from "./grants.ts";
 export type { RegistryAuthDeps } from "./identity.ts";
 
 /** The auth deps from the service's validated settings (src/registry/config.ts `registryAuthSettings`) and its AuthOptions (secret, ledger view). */
-export function registryAuthDeps(auth: AuthOptions, c: { externalUrl: string; publicOrgs: string[]; tokenTtlSeconds: number }): RegistryAuthDeps {
-  return { secret: auth.secret, key: registryKey(auth.secret), ledger: auth.ledger, publicOrgs: new Set(c.publicOrgs), externalUrl: c.externalUrl || null, tokenTtlSeconds: c.tokenTtlSeconds };
+export function registryAuthDeps(
+  auth: AuthOptions,
+  c: { externalUrl: string; publicOrgs: string[]; tokenTtlSeconds: number; mirror?: { anonymous: boolean; libraryAlias: boolean } },
+): RegistryAuthDeps {
+  return { secret: auth.secret, key: registryKey(auth.secret), ledger: auth.ledger, publicOrgs: new Set(c.publicOrgs), externalUrl: c.externalUrl || null, tokenTtlSeconds: c.tokenTtlSeconds, mirror: c.mirror };
 }

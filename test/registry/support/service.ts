@@ -22,13 +22,25 @@ export interface TestRegistry {
   cleanup(): Promise<void>;
 }
 
-export async function startTestRegistry(opts: { maxManifestBytes?: number; publicOrgs?: string[] } = {}): Promise<TestRegistry> {
+export interface MirrorOptions {
+  upstreams?: string;
+  upstreamCredentialsFile?: string;
+  mirrorDefault?: string;
+  mirrorAnonymous?: boolean;
+  mirrorTagTtlSeconds?: number;
+  mirrorTimeoutSeconds?: number;
+}
+
+export async function startTestRegistry(opts: { maxManifestBytes?: number; maxBlobBytes?: number; publicOrgs?: string[]; mirror?: MirrorOptions } = {}): Promise<TestRegistry> {
   const nats: NatsServer = await startNats();
   const dir = mkdtempSync(join(tmpdir(), "nimbus-registry-"));
   const running = await startRegistryService({
     host: "127.0.0.1", port: 0, dir,
-    maxManifestBytes: opts.maxManifestBytes ?? 4 * 1024 * 1024, maxBlobBytes: 1024 ** 3,
+    maxManifestBytes: opts.maxManifestBytes ?? 4 * 1024 * 1024, maxBlobBytes: opts.maxBlobBytes ?? 1024 ** 3,
     externalUrl: "", publicOrgs: opts.publicOrgs ?? [], tokenTtlSeconds: 300,
+    upstreams: opts.mirror?.upstreams ?? "", upstreamCredentialsFile: opts.mirror?.upstreamCredentialsFile ?? "",
+    mirrorDefault: opts.mirror?.mirrorDefault ?? "", mirrorAnonymous: opts.mirror?.mirrorAnonymous ?? false,
+    mirrorTagTtlSeconds: opts.mirror?.mirrorTagTtlSeconds ?? 300, mirrorTimeoutSeconds: opts.mirror?.mirrorTimeoutSeconds ?? 30,
     authSecret: SECRET, natsUrl: nats.url, natsToken: "", natsUser: "", natsPassword: "", natsReplicas: 1,
   });
   const tokens = new Map<string, string>();
