@@ -91,6 +91,7 @@ export class LogShipper {
         this.failures = 0;
         continue;
       }
+      if (this.stopped) break; // stop() poked while this sender was busy: do not sleep first
       const backoff = this.failures ? Math.min(5000, 100 * 2 ** Math.min(this.failures, 6)) * (0.5 + Math.random() / 2) : 1000;
       await new Promise<void>((r) => {
         const wake = () => {
