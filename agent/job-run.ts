@@ -109,14 +109,16 @@ export class JobRun {
 
   /** Take the lease and move the job queued → leased; anything else means the message is stale. */
   private async claim(): Promise<StepResult<Step>> {
-    const cur = await this.deps.jobs.get(this.jobId);
+    // The record and the cancel signal in one round trip: a cancel asked for after this read still
+    // reaches the run (the agent's watch of the signals ends it; a queued job is cancelled by CAS, so the claim's CAS loses).
+    const [cur, cancelled] = await Promise.all([this.deps.jobs.get(this.jobId), cancelRequested(this.deps.signals, this.jobId)]);
     if (!cur || cur.value.state !== "queued" || cur.value.attempt !== this.attempt) return this.drop("job is not waiting for this attempt");
     const wait = (cur.value.notBefore ?? 0) - Date.now();
     if (wait > 0 && this.msg) {
       this.msg.nak(wait); // stored retry backoff: come back later
       return done();
     }
-    if (await cancelRequested(this.deps.signals, this.jobId)) {
+    if (cancelled) {
       await tryTransition(this.deps.jobs, cur, "cancelled", { reason: "cancelled before start" }).catch(() => {});
       return this.drop("cancelled before start");
     }

@@ -93,26 +93,42 @@ export class AgentStore {
     this.db.query("insert or replace into spool_ends (job_id, attempt, lines, exit_code) values (?, ?, ?, ?)").run(e.jobId, e.attempt, e.lines, e.exitCode);
   }
 
-  /** The oldest unsent lines of one (job, attempt), and its end marker if every line is in this slice. */
-  nextBatch(limit: number): { lines: SpoolLine[]; end: SpoolEnd | null } | null {
-    type K = { job_id: string; attempt: number };
-    const key =
-      this.db.query<K, []>("select job_id, attempt from spool order by rowid limit 1").get() ??
-      this.db.query<K, []>("select job_id, attempt from spool_ends limit 1").get();
-    if (!key) return null;
+  /**
+   * The next batch to ship: the attempt of the oldest unsent line, else an ended attempt; attempts for
+   * which `busy` says a batch is already in flight are passed over (their lines must go in order).
+   */
+  nextBatch(limit: number, busy: (jobId: string, attempt: number) => boolean = () => false): { lines: SpoolLine[]; end: SpoolEnd | null } | null {
+    const key = this.oldestAttempt(busy) ?? this.endedAttempt(busy);
+    return key ? this.batchOf(key.jobId, key.attempt, limit) : null;
+  }
+
+  /** The attempt of the oldest unsent line, unless `busy`. */
+  oldestAttempt(busy: (jobId: string, attempt: number) => boolean = () => false): { jobId: string; attempt: number } | null {
+    const k = this.db.query<{ jobId: string; attempt: number }, []>("select job_id as jobId, attempt from spool order by rowid limit 1").get();
+    return k && !busy(k.jobId, k.attempt) ? k : null;
+  }
+
+  /** An attempt whose end is spooled (its job waits for it to ship), oldest first, not `busy`: at most `skip` are. */
+  endedAttempt(busy: (jobId: string, attempt: number) => boolean = () => false, skip = 16): { jobId: string; attempt: number } | null {
+    const rows = this.db.query<{ jobId: string; attempt: number }, [number]>("select job_id as jobId, attempt from spool_ends order by rowid limit ?").all(skip + 1);
+    return rows.find((k) => !busy(k.jobId, k.attempt)) ?? null;
+  }
+
+  /** The oldest unsent lines of one (job, attempt), and its end marker if every line is in this slice; null when nothing is spooled for it. */
+  batchOf(jobId: string, attempt: number, limit: number): { lines: SpoolLine[]; end: SpoolEnd | null } | null {
     const lines = this.db
       .query<SpoolLine, [string, number, number]>(
         "select job_id as jobId, attempt, n, ts, stream, text from spool where job_id = ? and attempt = ? order by n limit ?",
       )
-      .all(key.job_id, key.attempt, limit);
-    const remaining = this.db.query<{ c: number }, [string, number]>("select count(*) as c from spool where job_id = ? and attempt = ?").get(key.job_id, key.attempt)!.c;
+      .all(jobId, attempt, limit);
+    const remaining = lines.length < limit ? lines.length : this.db.query<{ c: number }, [string, number]>("select count(*) as c from spool where job_id = ? and attempt = ?").get(jobId, attempt)!.c;
     const end =
       remaining === lines.length
         ? this.db
             .query<SpoolEnd, [string, number]>("select job_id as jobId, attempt, lines, exit_code as exitCode from spool_ends where job_id = ? and attempt = ?")
-            .get(key.job_id, key.attempt)
+            .get(jobId, attempt)
         : null;
-    return { lines, end };
+    return lines.length || end ? { lines, end } : null;
   }
 
   /** Forget what the log service accepted; once the end is accepted the attempt's credential goes too. */

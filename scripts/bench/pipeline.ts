@@ -1,10 +1,13 @@
 /**
  * Pipeline benchmark: trivial jobs submitted over HTTP, leased and completed by one agent with the
  * no-work executor (NIMBUS_AGENT_DRIVERS=noop), on one NATS node; beside the raw NATS KV
- * compare-and-set rate measured in the same run.
+ * compare-and-set rate measured in the same run, and the CPU each process spent per job at full load
+ * (user + system, from /proc: what the machine's cores pay for a job, less sensitive to other load
+ * on a shared machine than the latencies are).
  *
  *   bun run scripts/bench/pipeline.ts [--jobs 10000] [--rate 200] [--seconds 10]
  */
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { connectNats } from "../../src/nats/connect.ts";
 import { ensureTopology } from "../../src/nats/topology.ts";
@@ -25,6 +28,18 @@ const topo = await ensureTopology(nc);
 const index = await JobIndex.start(topo.jobs);
 const headers = { authorization: `Bearer ${stack.adminToken}`, "content-type": "application/json" };
 const body = JSON.stringify({ command: ["true"] });
+
+/** CPU time (user + system) of a process so far, in ms (clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+const pids: Record<string, number> = { bench: process.pid, ...Object.fromEntries([...stack.children].map(([name, c]) => [name, c.proc.pid])) };
+const cpuSnapshot = () => Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuMs(pid)]));
 
 async function submit(): Promise<{ id: string; at: number }> {
   const at = Date.now();
@@ -48,6 +63,7 @@ function latencies(jobs: JobRecord[]) {
 }
 
 async function throughput() {
+  const cpu0 = cpuSnapshot();
   const t0 = performance.now();
   const ids: string[] = [];
   let next = 0;
@@ -62,8 +78,10 @@ async function throughput() {
   const submitted = performance.now() - t0;
   const jobs = await waitAll(ids);
   const elapsed = performance.now() - t0;
+  const cpu1 = cpuSnapshot();
+  const cpu = Object.fromEntries(Object.keys(pids).map((k) => [k, (cpu1[k]! - cpu0[k]!) / jobs.length]));
   const { leased, done } = latencies(jobs);
-  return { jobs: jobs.length, ok: jobs.filter((j) => j.state === "succeeded").length, submitted, elapsed, leased, done };
+  return { jobs: jobs.length, ok: jobs.filter((j) => j.state === "succeeded").length, submitted, elapsed, leased, done, cpu };
 }
 
 async function atRate() {
@@ -117,6 +135,8 @@ printTable(`Pipeline: ${JOBS} jobs over HTTP, 1 NATS node, 1 agent (noop executo
   { measure: "at full load: p50 / p99 submit → leased (ms)", value: `${percentile(tp.leased, 50)} / ${percentile(tp.leased, 99)}`, target: "" },
   { measure: `at ${RATE}/s: p50 / p99 submit → leased (ms)`, value: `${percentile(lat.leased, 50)} / ${percentile(lat.leased, 99)}`, target: "p99 ≤ 25" },
   { measure: `at ${RATE}/s: p50 / p99 submit → completed (ms)`, value: `${percentile(lat.done, 50)} / ${percentile(lat.done, 99)}`, target: "" },
+  ...["control", "agent-1", "nats", "logs", "bench"].map((k) => ({ measure: `CPU per job at full load, ${k} (ms)`, value: tp.cpu[k]!.toFixed(3), target: "" })),
+  { measure: "CPU per job at full load, every process (ms)", value: Object.values(tp.cpu).reduce((a, b) => a + b, 0).toFixed(3), target: "" },
   { measure: "raw NATS KV CAS, one at a time (ops/s)", value: cas.sequential.toFixed(0), target: "reference" },
   { measure: "raw NATS KV CAS, 64 keys in parallel (ops/s)", value: cas.parallel.toFixed(0), target: "reference" },
 ]);

@@ -7,6 +7,7 @@
  * keeps those from passing as a credential.
  */
 import { SignJWT, jwtVerify, errors as joseErrors } from "jose";
+import { hmacKey } from "./keys.ts";
 import { AppError } from "../core/errors.ts";
 import { isJobId } from "../core/ids.ts";
 import { isOrgId } from "./principal.ts";
@@ -27,9 +28,6 @@ export interface LogCredential {
   exp: number;
 }
 
-function key(secret: string): Uint8Array {
-  return new TextEncoder().encode(secret);
-}
 
 /** How long a credential for a job with this timeout lives: the run, then the grace to ship its spool. */
 export function logCredentialTtl(timeoutSeconds: number): number {
@@ -47,7 +45,7 @@ export async function mintLogCredential(secret: string, c: Omit<LogCredential, "
     .setSubject(c.agentId)
     .setIssuedAt(now)
     .setExpirationTime(now + c.ttlSeconds)
-    .sign(key(secret));
+    .sign(await hmacKey(secret));
 }
 
 /** Verify a credential; every failure is `forbidden` (the agent's token was fine, this batch is not its to send). */
@@ -55,7 +53,7 @@ export async function verifyLogCredential(secret: string, token: string | null |
   if (!token) throw new AppError("forbidden", `a log batch needs the attempt's log credential (${LOG_CREDENTIAL_HEADER})`, { credential: "missing" });
   let payload: Record<string, unknown>;
   try {
-    ({ payload } = await jwtVerify(token, key(secret), { issuer: ISSUER, audience: LOG_CREDENTIAL_AUDIENCE, algorithms: ["HS256"], requiredClaims: ["sub", "exp"] }));
+    ({ payload } = await jwtVerify(token, await hmacKey(secret), { issuer: ISSUER, audience: LOG_CREDENTIAL_AUDIENCE, algorithms: ["HS256"], requiredClaims: ["sub", "exp"] }));
   } catch (e) {
     if (e instanceof joseErrors.JWTExpired) throw new AppError("forbidden", "the log credential expired", { credential: "expired" });
     throw new AppError("forbidden", "the log credential is not valid", { credential: "invalid" });

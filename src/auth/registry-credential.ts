@@ -7,6 +7,7 @@
  * Nimbus token, a log credential or a registry token, and keeps those from passing as it.
  */
 import { SignJWT, jwtVerify, errors as joseErrors } from "jose";
+import { hmacKey } from "./keys.ts";
 import { AppError } from "../core/errors.ts";
 import { isJobId } from "../core/ids.ts";
 import { isOrgId } from "./principal.ts";
@@ -26,9 +27,6 @@ export interface RegistryCredential {
   exp: number;
 }
 
-function key(secret: string): Uint8Array {
-  return new TextEncoder().encode(secret);
-}
 
 export function registryCredentialTtl(timeoutSeconds: number): number {
   return timeoutSeconds + REGISTRY_CREDENTIAL_GRACE_SECONDS;
@@ -45,7 +43,7 @@ export async function mintRegistryCredential(secret: string, c: Omit<RegistryCre
     .setSubject(`job:${c.jobId}`)
     .setIssuedAt(now)
     .setExpirationTime(now + c.ttlSeconds)
-    .sign(key(secret));
+    .sign(await hmacKey(secret));
 }
 
 /** Verify a credential; every failure is `unauthorized` (it is presented as a password). */
@@ -53,7 +51,7 @@ export async function verifyRegistryCredential(secret: string, token: string | n
   if (!token) throw new AppError("unauthorized", "missing registry credential");
   let payload: Record<string, unknown>;
   try {
-    ({ payload } = await jwtVerify(token, key(secret), { issuer: ISSUER, audience: REGISTRY_CREDENTIAL_AUDIENCE, algorithms: ["HS256"], requiredClaims: ["sub", "exp"] }));
+    ({ payload } = await jwtVerify(token, await hmacKey(secret), { issuer: ISSUER, audience: REGISTRY_CREDENTIAL_AUDIENCE, algorithms: ["HS256"], requiredClaims: ["sub", "exp"] }));
   } catch (e) {
     if (e instanceof joseErrors.JWTExpired) throw new AppError("unauthorized", "the registry credential expired", { reason: "expired" });
     throw new AppError("unauthorized", "the registry credential is not valid", { reason: "invalid" });

@@ -6,6 +6,7 @@
  */
 import { CompactEncrypt, compactDecrypt } from "jose";
 import { AppError } from "../core/errors.ts";
+import { aesGcmKey } from "./keys.ts";
 
 export interface SealedPayload {
   /** Secret environment values, by name. */
@@ -38,14 +39,14 @@ export function isSecretsKey(text: string): boolean {
 export async function sealJobSecrets(key: Uint8Array, jobId: string, payload: SealedPayload): Promise<string> {
   return new CompactEncrypt(enc.encode(JSON.stringify({ jobId, ...payload })))
     .setProtectedHeader({ alg: "dir", enc: "A256GCM", [HEADER_JOB]: jobId })
-    .encrypt(key);
+    .encrypt(await aesGcmKey(key));
 }
 
 /** Open a job's sealed secrets; `forbidden` when the blob is not this job's or does not open with this key. */
 export async function openJobSecrets(key: Uint8Array, jobId: string, sealed: string): Promise<SealedPayload> {
   let opened: { jobId?: unknown } & SealedPayload;
   try {
-    const { plaintext, protectedHeader } = await compactDecrypt(sealed, key, { keyManagementAlgorithms: ["dir"], contentEncryptionAlgorithms: ["A256GCM"] });
+    const { plaintext, protectedHeader } = await compactDecrypt(sealed, await aesGcmKey(key), { keyManagementAlgorithms: ["dir"], contentEncryptionAlgorithms: ["A256GCM"] });
     if (protectedHeader[HEADER_JOB] !== jobId) throw new Error("bound to another job");
     opened = JSON.parse(dec.decode(plaintext));
   } catch {

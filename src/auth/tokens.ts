@@ -5,6 +5,7 @@
  * ledger's answer, checked by the caller (src/http/common.ts `authenticate`).
  */
 import { SignJWT, jwtVerify, errors as joseErrors } from "jose";
+import { hmacKey } from "./keys.ts";
 import { AppError } from "../core/errors.ts";
 import { newTokenId } from "../core/ids.ts";
 import { isOrgId, ROLES, type Principal, type Role } from "./principal.ts";
@@ -33,9 +34,6 @@ export interface VerifiedToken extends Principal {
   exp: number;
 }
 
-function key(secret: string): Uint8Array {
-  return new TextEncoder().encode(secret);
-}
 
 /** Parse "90s", "15m", "12h", "30d" or plain seconds. */
 export function parseTtl(text: string): number {
@@ -74,16 +72,54 @@ export async function mintToken(secret: string, r: TokenRequest): Promise<{ toke
     .setJti(id)
     .setIssuedAt(now)
     .setExpirationTime(exp)
-    .sign(key(secret));
+    .sign(await hmacKey(secret));
   return { token, id, expiresAt: exp };
+}
+
+/**
+ * Tokens this process has verified, by secret and by the token's exact text: a token is presented
+ * on every call (a submitter's, an agent's at every handout), and an HMAC over the same bytes with the
+ * same key always gives the same answer. Only tokens that passed are kept, so the cache holds what the
+ * secret signed; a hit still checks the expiry, and whether the token is still valid beyond its
+ * signature (revoked, superseded) is the ledger's answer, asked by the caller every time.
+ */
+const VERIFIED_MAX = 4096;
+const verified = new Map<string, Map<string, VerifiedToken>>();
+
+function cachedToken(secret: string, token: string): VerifiedToken | null {
+  const hit = verified.get(secret)?.get(token);
+  if (!hit) return null;
+  if (hit.exp <= Math.floor(Date.now() / 1000)) {
+    verified.get(secret)!.delete(token);
+    throw new AppError("unauthorized", "token expired");
+  }
+  return { ...hit };
+}
+
+function keepToken(secret: string, token: string, p: VerifiedToken): void {
+  let bySecret = verified.get(secret);
+  if (!bySecret) {
+    if (verified.size >= 8) verified.clear(); // a process has one auth secret; tests hand out more
+    verified.set(secret, (bySecret = new Map()));
+  }
+  if (bySecret.size >= VERIFIED_MAX) bySecret.delete(bySecret.keys().next().value!);
+  bySecret.set(token, { ...p });
 }
 
 /** Verify the signature, issuer, audience, expiry and claims; never trusts an unsigned or other-algorithm token. */
 export async function verifyToken(secret: string, token: string | undefined): Promise<VerifiedToken> {
   if (!token) throw new AppError("unauthorized", "missing bearer token");
+  const hit = cachedToken(secret, token);
+  if (hit) return hit;
+  const p = await verifySigned(secret, token);
+  keepToken(secret, token, p);
+  return p;
+}
+
+async function verifySigned(secret: string, token: string): Promise<VerifiedToken> {
   let payload: Record<string, unknown>;
   try {
-    ({ payload } = await jwtVerify(token, key(secret), { issuer: ISSUER, audience: AUDIENCE, algorithms: ["HS256"], requiredClaims: ["jti", "sub", "exp"] }));
+    ({ payload } = await jwtVerify(token, await hmacKey(secret), { issuer: ISSUER, audience: AUDIENCE, algorithms: ["HS256"], requiredClaims: ["jti", "sub", "exp"] }));
   } catch (e) {
     if (e instanceof joseErrors.JWTExpired) throw new AppError("unauthorized", "token expired");
     if (e instanceof joseErrors.JWTClaimValidationFailed) throw new AppError("unauthorized", "token is not a Nimbus token");

@@ -39,21 +39,21 @@ export async function handoutFor(deps: Omit<HandoutDeps, "nc" | "log">, r: Hando
   await deps.ledger?.check(caller);
   if (caller.role !== "agent") throw new AppError("unauthorized", "the secrets handout takes an agent token");
   if (caller.agentId !== r.agentId) throw refuse("not_holder", `this agent token is bound to agent ${caller.agentId}, not ${r.agentId}`);
-  const job = await deps.store.get(String(r.jobId));
+  // The record and the lease are read at once (one round trip, not two); both are checked before anything is minted or opened.
+  const jobId = String(r.jobId);
+  const [job, lease] = await Promise.all([deps.store.get(jobId), readLease(deps.leases, jobId)]);
   if (!job) throw new AppError("not_found", `job ${r.jobId} not found`);
   if (job.value.attempt !== r.attempt) throw refuse("wrong_attempt", `job ${r.jobId} is not at attempt ${r.attempt}`);
   if (!ACTIVE.has(job.value.state)) throw refuse("not_active", `job ${r.jobId} is ${job.value.state}, not on an agent`);
-  const lease = await readLease(deps.leases, r.jobId);
   if (!lease || lease.value.agentId !== r.agentId || job.value.agentId !== r.agentId) throw refuse("not_holder", `agent ${r.agentId} does not hold the lease of ${r.jobId}`);
   if (lease.value.attempt !== r.attempt) throw refuse("wrong_attempt", `the lease of ${r.jobId} is for attempt ${lease.value.attempt}`);
   if (lease.revision !== r.leaseRevision) throw refuse("stale_lease", `the lease of ${r.jobId} is at revision ${lease.revision}, not ${r.leaseRevision}`);
-  const logCredential = await mintLogCredential(deps.authSecret, {
-    jobId: r.jobId, attempt: r.attempt, agentId: r.agentId, org: orgOf(job.value), ttlSeconds: logCredentialTtl(job.value.timeoutSeconds),
-  });
-  const registryCredential = await mintRegistryCredential(deps.authSecret, {
-    jobId: r.jobId, attempt: r.attempt, org: orgOf(job.value), ttlSeconds: registryCredentialTtl(job.value.timeoutSeconds),
-  });
-  const opened = job.value.sealed ? await openJobSecrets(deps.secretsKey, r.jobId, job.value.sealed) : { secrets: {} };
+  const org = orgOf(job.value);
+  const [logCredential, registryCredential, opened] = await Promise.all([
+    mintLogCredential(deps.authSecret, { jobId: r.jobId, attempt: r.attempt, agentId: r.agentId, org, ttlSeconds: logCredentialTtl(job.value.timeoutSeconds) }),
+    mintRegistryCredential(deps.authSecret, { jobId: r.jobId, attempt: r.attempt, org, ttlSeconds: registryCredentialTtl(job.value.timeoutSeconds) }),
+    job.value.sealed ? openJobSecrets(deps.secretsKey, r.jobId, job.value.sealed) : { secrets: {} },
+  ]);
   return { ...opened, logCredential, registryCredential };
 }
 

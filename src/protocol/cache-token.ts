@@ -8,6 +8,7 @@
  * Shared below the apps: the cache verifies them; the control plane and the cache's admin API mint them.
  */
 import { SignJWT, jwtVerify, errors as joseErrors } from "jose";
+import { hmacKey } from "../auth/keys.ts";
 import { AppError } from "../core/errors.ts";
 import { isOrgId } from "../auth/principal.ts";
 
@@ -56,9 +57,6 @@ export function checkRef(ref: string, field = "ref"): string {
 const ISSUER = "nimbus";
 export const CACHE_AUDIENCE = "nimbus-cache";
 
-function key(secret: string): Uint8Array {
-  return new TextEncoder().encode(secret);
-}
 
 export interface RunScopeInput {
   /** The ref the run is for: refs/heads/feature, refs/tags/v1 or refs/pull/42/merge. */
@@ -104,7 +102,7 @@ export async function mintRuntimeToken(secret: string, input: MintInput): Promis
     .setIssuedAt(now)
     .setNotBefore(now - 5)
     .setExpirationTime(now + input.ttlSeconds)
-    .sign(key(secret));
+    .sign(await hmacKey(secret));
 }
 
 function parseAc(raw: unknown): CacheScope[] {
@@ -128,7 +126,7 @@ export async function verifyRuntimeToken(secret: string, token: string | undefin
   if (!token) throw new AppError("unauthorized", "missing bearer token");
   let payload: Record<string, unknown>;
   try {
-    ({ payload } = await jwtVerify(token, key(secret), { issuer: ISSUER, audience: CACHE_AUDIENCE, algorithms: ["HS256"] }));
+    ({ payload } = await jwtVerify(token, await hmacKey(secret), { issuer: ISSUER, audience: CACHE_AUDIENCE, algorithms: ["HS256"] }));
   } catch (e) {
     if (e instanceof joseErrors.JWTExpired) throw new AppError("unauthorized", "runtime token expired");
     if (e instanceof joseErrors.JWTClaimValidationFailed) throw new AppError("unauthorized", "not a cache runtime token");

@@ -19,7 +19,10 @@ import { fencedWrite, tryTransition } from "../../src/jobs/lifecycle/transition.
 import { submitJob, type SubmitDeps } from "../../src/jobs/submit.ts";
 import { parseJobSpec } from "../../src/jobs/spec.ts";
 import { requestHandout } from "../../src/jobs/handout.ts";
-import { startHandoutService } from "../../src/control/handout.ts";
+import { handoutFor, startHandoutService } from "../../src/control/handout.ts";
+import { LedgerView, TokenLedger } from "../../src/auth/ledger-store.ts";
+import { bootstrapToken } from "../../src/auth/mint.ts";
+import { BOOTSTRAP_ACTOR } from "../../src/auth/ledger.ts";
 import { openJobSecrets, sealJobSecrets } from "../../src/auth/seal.ts";
 import { mintToken } from "../../src/auth/tokens.ts";
 import { verifyLogCredential } from "../../src/auth/log-credential.ts";
@@ -175,6 +178,39 @@ describe("the claim-time handout", () => {
     const r = await refusal(requestHandout(nc, { jobId: job.value.id, attempt: 1, agentId: "agent-a", leaseRevision: 1, agentToken: tokenA }));
     expect(r).toEqual({ code: "forbidden", refusal: "not_active" });
     expect((await refusal(requestHandout(nc, { jobId: "j-nope", attempt: 1, agentId: "agent-a", leaseRevision: 1, agentToken: tokenA }))).code).toBe("not_found");
+  });
+});
+
+describe("the handout against the token ledger", () => {
+  test("an agent token that was served once is refused after its revocation (a verified token is still checked against the ledger every time)", async () => {
+    const view = await LedgerView.start(t.tokens);
+    try {
+      const ledger = new TokenLedger(t.tokens);
+      const { token, entry } = await bootstrapToken({ secret: AUTH, ledger }, { sub: "agent-r", role: "agent", ttlSeconds: 600 });
+      const hdeps = { store, leases: t.leases, secretsKey: KEY, authSecret: AUTH, ledger: view };
+      const { job, lease } = await claimed("agent-r", { secrets: { TOKEN: SECRET } });
+      const req = { jobId: job.value.id, attempt: 1, agentId: "agent-r", leaseRevision: lease.revision, agentToken: token, replyKey: {} };
+      await waitFor(async () => !!view.get(entry.id), 5000, "the ledger view knows the token");
+      expect((await handoutFor(hdeps, req)).secrets).toEqual({ TOKEN: SECRET });
+      expect((await handoutFor(hdeps, req)).secrets).toEqual({ TOKEN: SECRET }); // verified again: the cached signature check
+      await ledger.revoke(entry.id, BOOTSTRAP_ACTOR);
+      await waitFor(async () => !!view.get(entry.id)?.revoked, 5000, "the ledger view sees the revocation");
+      const e = await handoutFor(hdeps, req).catch((x) => x);
+      expect(isAppError(e, "unauthorized")).toBe(true);
+      expect((e as AppError).message).toBe("token was revoked");
+      expect(JSON.stringify((e as AppError).toJSON())).not.toContain(SECRET);
+    } finally {
+      view.stop();
+    }
+  });
+
+  test("a request naming no valid job is refused before anything is minted or opened", async () => {
+    const { token } = await bootstrapToken({ secret: AUTH, ledger: new TokenLedger(t.tokens) }, { sub: "agent-q", role: "agent", ttlSeconds: 600 });
+    const hdeps = { store, leases: t.leases, secretsKey: KEY, authSecret: AUTH };
+    const base = { attempt: 1, agentId: "agent-q", leaseRevision: 1, agentToken: token, replyKey: {} };
+    expect((await refusal(handoutFor(hdeps, { ...base, jobId: "j-nope" }))).code).toBe("not_found");
+    // A number where the id goes reads as its text (the lease is looked up under the same key), still not found.
+    expect((await refusal(handoutFor(hdeps, { ...base, jobId: 42 as unknown as string }))).code).toBe("not_found");
   });
 });
 

@@ -61,3 +61,22 @@ test("durations", () => {
   expect(parseTtl("90")).toBe(90);
   expect(() => parseTtl("soon")).toThrow("invalid duration");
 });
+
+test("a token verified once is still refused once it expires, and under another secret (the verification cache keeps neither)", async () => {
+  const short = await mintToken(SECRET, { sub: "ops", role: "operator", ttlSeconds: 1 });
+  expect((await verifyToken(SECRET, short.token)).sub).toBe("ops");
+  expect((await verifyToken(SECRET, short.token)).sub).toBe("ops"); // the second answer comes from the cache
+  await expect(verifyToken("z".repeat(40), short.token)).rejects.toThrow("invalid token");
+  // exp is whole seconds: past it, the cached answer is refused as jose would refuse the token.
+  await Bun.sleep((short.expiresAt + 1) * 1000 - Date.now());
+  await expect(verifyToken(SECRET, short.token)).rejects.toThrow("token expired");
+  await expect(verifyToken(SECRET, short.token)).rejects.toThrow("token expired");
+});
+
+test("a cached verification hands out a copy: a caller changing its answer changes no later one", async () => {
+  const m = await mintToken(SECRET, { sub: "alice", role: "member", org: "acme", ttlSeconds: 60 });
+  const first = await verifyToken(SECRET, m.token);
+  first.role = "operator";
+  first.org = null;
+  expect(await verifyToken(SECRET, m.token)).toMatchObject({ role: "member", org: "acme" });
+});
