@@ -18,17 +18,18 @@ export interface TestRegistry {
   hostPort: string;
   dir: string;
   running: RunningRegistry;
+  nats: NatsServer;
   token(role: Role, org?: string | null): Promise<string>;
   cleanup(): Promise<void>;
 }
 
-export async function startTestRegistry(opts: { maxManifestBytes?: number; publicOrgs?: string[] } = {}): Promise<TestRegistry> {
+export async function startTestRegistry(opts: { maxManifestBytes?: number; publicOrgs?: string[]; orgQuotaBytes?: number; host?: string } = {}): Promise<TestRegistry> {
   const nats: NatsServer = await startNats();
   const dir = mkdtempSync(join(tmpdir(), "nimbus-registry-"));
   const running = await startRegistryService({
-    host: "127.0.0.1", port: 0, dir,
+    host: opts.host ?? "127.0.0.1", port: 0, dir,
     maxManifestBytes: opts.maxManifestBytes ?? 4 * 1024 * 1024, maxBlobBytes: 1024 ** 3,
-    externalUrl: "", publicOrgs: opts.publicOrgs ?? [], tokenTtlSeconds: 300,
+    externalUrl: "", publicOrgs: opts.publicOrgs ?? [], tokenTtlSeconds: 300, metrics: true, orgQuotaBytes: opts.orgQuotaBytes ?? 0,
     authSecret: SECRET, natsUrl: nats.url, natsToken: "", natsUser: "", natsPassword: "", natsReplicas: 1,
   });
   const tokens = new Map<string, string>();
@@ -37,6 +38,7 @@ export async function startTestRegistry(opts: { maxManifestBytes?: number; publi
     hostPort: running.url.replace("http://", ""),
     dir,
     running,
+    nats,
     async token(role, org = role === "operator" ? null : "acme") {
       const k = `${role}:${org}`;
       if (!tokens.has(k)) tokens.set(k, await recordedToken(nats.url, SECRET, { sub: `t-${role}-${org}`, role, org: org ?? undefined, ttlSeconds: 3600 }));
