@@ -27,11 +27,12 @@ const repo = v.pipe(
 const tag = v.pipe(v.string(), v.check(isTag, "must be a tag: [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}"));
 const limit = v.pipe(v.string(), v.regex(/^\d{1,5}$/, "must be a whole number from 1 to 10000"), v.transform(Number), v.minValue(1, "must be at least 1"), v.maxValue(10_000, "must be at most 10000"));
 
-const required = (what: string) => `is required (${what})`;
 export const ListQuery = v.strictObject({ org: v.optional(org), limit: v.optional(limit) });
-export const RepoQuery = v.strictObject({ repo: v.pipe(v.string(required("ORG/NAME")), repo) });
+export const RepoQuery = v.strictObject({ repo });
 export const UsageQuery = v.strictObject({ org: v.optional(org) });
-export const TagQuery = v.strictObject({ repo: v.pipe(v.string(required("ORG/NAME")), repo), tag: v.pipe(v.string(required("the tag")), tag) });
+export const TagQuery = v.strictObject({ repo, tag });
+/** What a required parameter holds, for the message when it is missing. */
+const HINT: Record<string, string> = { repo: "ORG/NAME", tag: "the tag" };
 
 type Query = v.StrictObjectSchema<v.ObjectEntries, undefined>;
 
@@ -47,5 +48,7 @@ export function queryOf<S extends Query>(request: Request, schema: S): v.InferOu
     if (!(k in schema.entries)) throw new AppError("validation_failed", `${k.slice(0, 40)}: not a parameter of this route (it takes ${Object.keys(schema.entries).join(", ")})`, { field: k.slice(0, 40) });
     q[k] = value;
   }
+  for (const [k, entry] of Object.entries(schema.entries))
+    if (entry.type !== "optional" && !(k in q)) throw new AppError("validation_failed", `${k}: is required${HINT[k] ? ` (${HINT[k]})` : ""}`, { field: k });
   return parseInput(schema, q);
 }
