@@ -117,8 +117,9 @@ describe("what is counted", () => {
       // Without NIMBUS_METRICS' process defaults, only the registry's own families.
       expect([...m.keys()].every((k) => OWN.some((f) => k.startsWith(f)))).toBe(true);
       // Removing a blob's bytes (what GC does) shrinks the gauges.
-      const size = (await second.deps.blobs.stat(sha256(config)))!.size;
-      await second.deps.blobs.delete(sha256(config));
+      const digest = sha256(config) as `sha256:${string}`;
+      const size = (await second.deps.blobs.stat(digest))!.size;
+      await second.deps.blobs.delete(digest);
       const after = await scrape(second.url);
       expect(after.get("nimbus_registry_store_bytes")).toBe(disk.bytes - size);
       expect(after.get("nimbus_registry_store_blobs")).toBe(disk.blobs - 1);
