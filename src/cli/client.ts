@@ -37,7 +37,7 @@ export class ApiClient {
     readonly registryUrl?: string,
   ) {}
 
-  static async info(controlUrl: string): Promise<{ version: string; logsUrl: string }> {
+  static async info(controlUrl: string): Promise<{ version: string; logsUrl: string; registryUrl?: string }> {
     return json(await request("the control plane", `${controlUrl}/api/info`));
   }
 

@@ -27,7 +27,7 @@ export function makeContext(dataDirFlag: string | undefined, json: boolean, env 
       if (env.NIMBUS_URL) {
         if (!env.NIMBUS_TOKEN) throw new AppError("unauthorized", "NIMBUS_URL is set but NIMBUS_TOKEN is not: set an admin token (nimbus token mint)");
         const info = await ApiClient.info(env.NIMBUS_URL);
-        return new ApiClient(env.NIMBUS_URL, env.NIMBUS_LOGS_URL || info.logsUrl, env.NIMBUS_TOKEN, env.NIMBUS_CACHE_URL, env.NIMBUS_REGISTRY_URL);
+        return new ApiClient(env.NIMBUS_URL, env.NIMBUS_LOGS_URL || info.logsUrl, env.NIMBUS_TOKEN, env.NIMBUS_CACHE_URL, env.NIMBUS_REGISTRY_URL || info.registryUrl);
       }
       const state: StackState | null = readState(dataDir);
       if (!state)
