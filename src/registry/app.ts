@@ -17,10 +17,11 @@ function scopeOf(r: Route | null, method: string): string | undefined {
   return `repository:${r.name}:${push ? "pull,push" : "pull"}`;
 }
 
-/** Operations: the admin API's deps, the metrics, and the listen address (off loopback, /metrics needs a metrics:read token). */
+/** Operations: the admin API's deps, the metrics (served at /metrics when `serveMetrics`), and the listen address (off loopback, /metrics needs a metrics:read token). */
 export interface RegistryOps {
   admin: AdminDeps;
   metrics: RegistryMetrics;
+  serveMetrics: boolean;
   bindHost: string;
 }
 
@@ -50,7 +51,9 @@ export function registryApp(d: RegistryDeps, auth: RegistryAuthDeps, ops?: Regis
     .all("/v2", ({ request }) => handle(request), { parse: "none" })
     .all("/v2/*", ({ request }) => handle(request), { parse: "none" });
   if (!ops) return app;
-  return app.use(registryAdminRoutes(d, ops.admin)).get("/metrics", async ({ request }) => {
+  app.use(registryAdminRoutes(d, ops.admin));
+  if (!ops.serveMetrics) return app;
+  return app.get("/metrics", async ({ request }) => {
     try {
       await checkMetricsAccess(request, ops.bindHost, ops.admin.auth);
     } catch (e) {

@@ -56,7 +56,7 @@ export async function startRegistryService(config: RegistryConfig, o: { access?:
   const quota = await watchedLimit(await ensureLimitsBucket(nc, { replicas: config.natsReplicas }), "registryBytes", config.orgQuotaBytes);
   const js = jetstream(nc);
   const admin = { auth: { secret: config.authSecret, ledger }, publicOrgs: auth.publicOrgs, quota: quota.of, audit: (r: Parameters<typeof appendAudit>[1]) => appendAudit(js, r), log };
-  const app = registryApp(deps, auth, { admin, metrics, bindHost: config.host }).listen({ hostname: config.host, port: config.port, idleTimeout: 120 });
+  const app = registryApp(deps, auth, { admin, metrics, serveMetrics: config.metrics, bindHost: config.host }).listen({ hostname: config.host, port: config.port, idleTimeout: 120 });
   const url = `http://${config.host}:${app.server!.port}`;
   log.info("registry listening", { url, dir: config.dir });
   return {
