@@ -1,6 +1,6 @@
 /**
  * The audit trail: every operator and org-admin action (token mint and revoke, cancel, limit
- * changes) is one record on the audit stream, subject `nimbus.audit.<org>` (`_platform` for an
+ * changes, registry deletes) is one record on the audit stream, subject `nimbus.audit.<org>` (`_platform` for an
  * action on no org), so reading one org's trail reads only its subject. A record says who (the
  * principal and its token id), what, on which org, when, from where, and the outcome.
  */
@@ -9,7 +9,7 @@ import { keyToken } from "../nats/keys.ts";
 import { AUDIT_STREAM, AUDIT_SUBJECT_PREFIX } from "../nats/topology.ts";
 import type { Principal } from "./principal.ts";
 
-export const AUDIT_ACTIONS = ["token.mint", "token.revoke", "job.cancel", "limits.set"] as const;
+export const AUDIT_ACTIONS = ["token.mint", "token.revoke", "job.cancel", "limits.set", "registry.delete"] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 export interface AuditRecord {

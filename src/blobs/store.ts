@@ -36,9 +36,20 @@ interface Hashing {
   size: number;
 }
 
+/** Told of bytes as they change (metrics keep the store's size without walking it). */
+export interface BlobObserver {
+  /** Bytes written into temp files (uploads as they stream in). */
+  written?(bytes: number): void;
+  /** A blob newly stored (not one already there). */
+  stored?(size: number): void;
+  /** A blob's bytes removed. */
+  removed?(size: number): void;
+}
+
 export class BlobStore {
   /** Running digests of temp files, so a chunked upload is hashed once, as it arrives. */
   private readonly hashing = new Map<string, Hashing>();
+  observer: BlobObserver = {};
 
   constructor(readonly root: string) {}
 
@@ -70,7 +81,9 @@ export class BlobStore {
 
   /** Remove a blob's bytes (garbage collection's sweep; callers make sure nothing links it). */
   async delete(d: Digest): Promise<void> {
+    const s = await this.stat(d);
     await rm(this.path(d), { force: true });
+    if (s) this.observer.removed?.(s.size);
   }
 
   newTempId(): string {
@@ -127,6 +140,7 @@ export class BlobStore {
               : new BlobError("short_write", `the body ran past the ${o.expectBytes} bytes declared`);
           }
           await h.write(value);
+          this.observer.written?.(value.byteLength);
           hashing?.hasher.update(value);
         }
       }
@@ -181,6 +195,7 @@ export class BlobStore {
     await mkdir(join(final, ".."), { recursive: true, mode: 0o700 });
     await rename(tmp, final);
     await fsyncDir(join(final, ".."));
+    this.observer.stored?.(size);
     return { digest, size };
   }
 

@@ -33,9 +33,11 @@ export class ApiClient {
     private readonly token: string,
     /** The Actions cache service, when known (local stack, or NIMBUS_CACHE_URL). */
     readonly cacheUrl?: string,
+    /** The registry, when known (local stack, or NIMBUS_REGISTRY_URL). */
+    readonly registryUrl?: string,
   ) {}
 
-  static async info(controlUrl: string): Promise<{ version: string; logsUrl: string }> {
+  static async info(controlUrl: string): Promise<{ version: string; logsUrl: string; registryUrl?: string }> {
     return json(await request("the control plane", `${controlUrl}/api/info`));
   }
 
@@ -43,6 +45,7 @@ export class ApiClient {
   private service(base: string): string {
     if (base === this.logsUrl) return "the log service";
     if (base === this.cacheUrl) return "the cache service";
+    if (base === this.registryUrl) return "the registry";
     return "the control plane";
   }
 

@@ -1,7 +1,7 @@
 /** The control plane's configuration: declared once, validated at start. */
 import { authSecret, host, leaseTtlMs, listenPort, logsUrl, natsReplicas, natsToken, natsUrl, natsUser, natsPassword } from "../core/config/common.ts";
 import * as v from "valibot";
-import { int, oneOf, str, type SettingsSpec } from "../core/config/settings.ts";
+import { int, oneOf, str, url, type SettingsSpec } from "../core/config/settings.ts";
 import { isSecretsKey } from "../auth/seal.ts";
 import { githubSettings } from "../github/config.ts";
 import { orgLimitSettings } from "../jobs/limits/config.ts";
@@ -23,6 +23,12 @@ export const controlSettings = {
   },
   leaseTtlMs,
   logsUrl,
+  registryUrl: {
+    env: "NIMBUS_REGISTRY_URL",
+    doc: "Base URL of the registry, whose usage and repositories /api/registry/... relays (the dashboard's overview) and /api/info names. Empty: none (those routes answer 503). `nimbus up` sets it.",
+    schema: v.union([v.literal(""), url(["http", "https"])]) as v.GenericSchema<string, string>,
+    default: "",
+  },
   maxAttempts: { env: "NIMBUS_MAX_ATTEMPTS", doc: "Attempts a job gets (lost leases count) before it is failed.", schema: int(1, 100), default: "3" },
   sweepIntervalMs: { env: "NIMBUS_SWEEP_INTERVAL_MS", doc: "How often the lease sweeper runs.", schema: int(100, 600_000), default: "1000" },
   maxBodyBytes: { env: "NIMBUS_MAX_BODY_BYTES", doc: "Largest accepted API request body.", schema: int(1024, 64 * 1024 * 1024), default: "1048576" },

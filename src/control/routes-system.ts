@@ -45,7 +45,7 @@ export function systemRoutes(ctx: ControlContext) {
       set.headers["content-type"] = ctx.metrics.registry.contentType;
       return ctx.metrics.registry.metrics();
     })
-    .get("/api/info", () => ({ version: VERSION, logsUrl: ctx.config.logsUrl }))
+    .get("/api/info", () => ({ version: VERSION, logsUrl: ctx.config.logsUrl, ...(ctx.config.registryUrl ? { registryUrl: ctx.config.registryUrl } : {}) }))
     .group("/api", (app) =>
       app
         .derive(async ({ request }) => ({ principal: await ctx.principal(request) }))

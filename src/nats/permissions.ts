@@ -5,7 +5,7 @@
  *
  * - control: everything (it creates the streams and buckets and serves the agents' requests).
  * - logs: reads job records and leases (is the job real, who holds it) and watches the token ledger.
- * - registry: watches the token ledger.
+ * - registry: watches the token ledger and the org limits (it shows the registry quota), appends to the audit stream (deletes).
  * - cache: watches the token ledger and the org limits (it enforces the cache quota).
  *   Both may create the ledger's bucket (whichever service starts first does; creating it again
  *   with the same configuration changes nothing) but not change or delete it.
@@ -16,7 +16,7 @@
  *   stream's configuration (create, update, delete, purge).
  */
 import { AppError } from "../core/errors.ts";
-import { EVENTS_STREAM, EVENTS_SUBJECT_PREFIX, JOBS_BUCKET, QUEUE_STREAM } from "./topology.ts";
+import { AUDIT_SUBJECT_PREFIX, EVENTS_STREAM, EVENTS_SUBJECT_PREFIX, JOBS_BUCKET, QUEUE_STREAM } from "./topology.ts";
 
 /** The control plane's request/reply services an agent may call (src/github/service.ts, src/jobs/handout.ts, src/jobs/requeue.ts). */
 export const AGENT_SERVICE_SUBJECTS = ["nimbus.github.jit", "nimbus.github.remove", "nimbus.github.lookup", "nimbus.jobs.handout", "nimbus.jobs.requeue"];
@@ -114,7 +114,7 @@ export const cachePermissions = (): Permissions => ({
 });
 
 export const registryPermissions = (): Permissions => ({
-  publish: { allow: [api("INFO"), ...watchLedger()] },
+  publish: { allow: [api("INFO"), ...watchLedger(), api(`STREAM.CREATE.${kvStream("nimbus_limits")}`), ...readBucket("nimbus_limits"), `${AUDIT_SUBJECT_PREFIX}.>`] },
   subscribe: { allow: [`${SERVICE_INBOX.registry}.>`] },
 });
 

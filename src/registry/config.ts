@@ -4,8 +4,9 @@
  * (`registryAuthSettings`, read by src/registry/auth/ through `registryAuthDeps`).
  */
 import * as v from "valibot";
-import { authSecret, host, listenPort, natsReplicas, natsToken, natsUrl, natsUser, natsPassword } from "../core/config/common.ts";
+import { authSecret, host, listenPort, metricsEnabled, natsReplicas, natsToken, natsUrl, natsUser, natsPassword } from "../core/config/common.ts";
 import { bool, int, list, optionalStr, str, url, type SettingsSpec } from "../core/config/settings.ts";
+import { orgLimitSettings } from "../jobs/limits/config.ts";
 import { isOrgId } from "../auth/principal.ts";
 
 const MiB = 1024 ** 2;
@@ -98,8 +99,11 @@ export const registrySettings = {
   },
   ...registryAuthSettings,
   ...registryMirrorSettings,
+  metrics: metricsEnabled,
+  // Shown against each org's usage (`nimbus registry usage`); an operator's per-org override wins.
+  orgQuotaBytes: orgLimitSettings.orgRegistryQuotaBytes,
   authSecret,
-  // The token ledger (revocations) is watched over NATS.
+  // The token ledger (revocations) and the org limits are watched over NATS; deletes go to the audit stream.
   natsUrl,
   natsToken,
   natsUser,

@@ -5,8 +5,12 @@ import { createLogger } from "../core/log.ts";
 import { BlobStore } from "../blobs/store.ts";
 import { connectNats } from "../nats/connect.ts";
 import { SERVICE_INBOX } from "../nats/permissions.ts";
-import { ensureTokenLedger } from "../nats/topology.ts";
+import { ensureLimitsBucket, ensureTokenLedger } from "../nats/topology.ts";
 import { LedgerView } from "../auth/ledger-store.ts";
+import { jetstream } from "@nats-io/jetstream";
+import { appendAudit } from "../auth/audit.ts";
+import { watchedLimit } from "../jobs/limits/store.ts";
+import { registryMetrics, watchBlobStore, watchSessions, type RegistryMetrics } from "./metrics.ts";
 import { tokenFlowAccess, type Access } from "./access.ts";
 import { registryAuthDeps } from "./auth/index.ts";
 import { registryApp } from "./app.ts";
@@ -23,6 +27,9 @@ export type RegistryConfig = ConfigOf<typeof registrySettings>;
 export interface RunningRegistry {
   url: string;
   deps: RegistryDeps;
+  metrics: RegistryMetrics;
+  /** Walk the blob store again and reset its gauges (after a garbage collection). */
+  recountStore(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -54,15 +61,24 @@ export async function startRegistryService(config: RegistryConfig, o: { access?:
     log,
     mirror,
   };
-  const app = registryApp(deps, auth).listen({ hostname: config.host, port: config.port, idleTimeout: 120 });
+  const metrics = registryMetrics(config.metrics);
+  const recountStore = await watchBlobStore(metrics, deps.blobs);
+  await watchSessions(metrics, deps.sessions);
+  const quota = await watchedLimit(await ensureLimitsBucket(nc, { replicas: config.natsReplicas }), "registryBytes", config.orgQuotaBytes);
+  const js = jetstream(nc);
+  const admin = { auth: { secret: config.authSecret, ledger }, publicOrgs: auth.publicOrgs, quota: quota.of, audit: (r: Parameters<typeof appendAudit>[1]) => appendAudit(js, r), log };
+  const app = registryApp(deps, auth, { admin, metrics, serveMetrics: config.metrics, bindHost: config.host }).listen({ hostname: config.host, port: config.port, idleTimeout: 120 });
   const url = `http://${config.host}:${app.server!.port}`;
   log.info("registry listening", { url, dir: config.dir, mirror: mirror ? [...mirror.config.upstreams.keys()] : [] });
   return {
     url,
     deps,
+    metrics,
+    recountStore,
     async stop() {
       await app.stop(true);
       ledger.stop();
+      quota.stop();
       await nc.close();
     },
   };

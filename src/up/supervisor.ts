@@ -98,7 +98,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const registryUrl = `http://${host}:${p.registry}`;
   const timeout = opts.startTimeoutMs ?? 10_000;
   const children = new Map<string, Child>();
-  const common = { NIMBUS_NATS_URL: natsUrl, NIMBUS_AUTH_SECRET: authSecret, NIMBUS_LOGS_URL: logsUrl };
+  const common = { NIMBUS_NATS_URL: natsUrl, NIMBUS_AUTH_SECRET: authSecret, NIMBUS_LOGS_URL: logsUrl, NIMBUS_REGISTRY_URL: registryUrl };
 
   let stopping = false;
   const intentional = new WeakSet<Child>();

@@ -8,7 +8,10 @@ import { errors, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { connectNats } from "../../src/nats/connect.ts";
 import { ensurePoolConsumer, ensureTopology, openTopology, queueSubject, QUEUE_STREAM, type Topology } from "../../src/nats/topology.ts";
-import { AGENT_SERVICE_SUBJECTS, agentInboxPrefix, agentPermissions, agentUser, authorizationBlock, logsPermissions, SERVICE_INBOX } from "../../src/nats/permissions.ts";
+import { AGENT_SERVICE_SUBJECTS, agentInboxPrefix, agentPermissions, agentUser, authorizationBlock, logsPermissions, registryPermissions, SERVICE_INBOX } from "../../src/nats/permissions.ts";
+import { appendAudit, readAudit } from "../../src/auth/audit.ts";
+import { watchedLimit } from "../../src/jobs/limits/store.ts";
+import { ensureLimitsBucket, ensureTokenLedger } from "../../src/nats/topology.ts";
 import { startNats, type NatsServer } from "../support/nats.ts";
 import { waitFor } from "../support/net.ts";
 
@@ -17,6 +20,7 @@ const users = [
   { user: agentUser("agent-a"), password: "a-pass", permissions: agentPermissions("agent-a") },
   { user: agentUser("agent-b"), password: "b-pass", permissions: agentPermissions("agent-b") },
   { user: "logs", password: "logs-pass", permissions: logsPermissions() },
+  { user: "registry", password: "registry-pass", permissions: registryPermissions() },
 ];
 
 let nats: NatsServer;
@@ -107,6 +111,29 @@ describe("an agent's NATS user can do what an agent does", () => {
     await expect(topo.jobs.put("j1", enc.encode("{}"))).rejects.toThrow();
     await logs.refused("publish", "$KV.nimbus_jobs.j1");
     await logs.nc.close();
+  });
+});
+
+describe("the registry's NATS user", () => {
+  test("watches the ledger and the org limits and appends audit records; it may not change a limit or touch job records", async () => {
+    const reg = await as("registry", "registry-pass", SERVICE_INBOX.registry);
+    await ensureTokenLedger(reg.nc);
+    const limits = await ensureLimitsBucket(reg.nc);
+    await control.publish("$KV.nimbus_limits.regorg", enc.encode(JSON.stringify({ registryBytes: 42 })));
+    const quota = await watchedLimit(limits, "registryBytes", 0);
+    await waitFor(() => quota.of("regorg") === 42, 5_000, "the registry's watch to see the limit");
+    quota.stop();
+    const record = { at: Date.now(), actor: { sub: "a", role: "org-admin" as const, org: "regorg", tokenId: "t-1" }, action: "registry.delete" as const, org: "regorg", target: "regorg/app", remote: null, outcome: "ok" };
+    await appendAudit(jetstream(reg.nc), record);
+    const seen = [];
+    for await (const r of readAudit(controlTopo.js, { org: "regorg" })) seen.push(r);
+    expect(seen).toEqual([record]);
+    expect(reg.violations).toEqual([]);
+    await expect(limits.put("regorg", enc.encode("{}"))).rejects.toThrow();
+    await reg.refused("publish", "$KV.nimbus_limits.regorg");
+    reg.nc.publish("$KV.nimbus_jobs.j1", enc.encode("{}"));
+    await reg.refused("publish", "$KV.nimbus_jobs.j1");
+    await reg.nc.close();
   });
 });
 

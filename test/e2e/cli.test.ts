@@ -110,7 +110,7 @@ describe("nimbus CLI against a local stack", () => {
     const st = nimbus(["status", "--data-dir", a.dir, "--json"]);
     expect(st.code).toBe(0);
     const status = JSON.parse(st.out);
-    expect(status.services.map((x: { service: string; healthy: boolean }) => [x.service, x.healthy])).toEqual([["control", true], ["logs", true], ["cache", true], ["nats", true]]);
+    expect(status.services.map((x: { service: string; healthy: boolean }) => [x.service, x.healthy])).toEqual([["control", true], ["logs", true], ["cache", true], ["registry", true], ["nats", true]]);
     expect(status.agents).toHaveLength(1);
     const jobs = JSON.parse(nimbus(["jobs", "list", "--data-dir", a.dir, "--json"]).out);
     expect(jobs.length).toBeGreaterThanOrEqual(2);

@@ -190,3 +190,52 @@ test("a GitHub job's page: where it lives on GitHub, its conclusion, the runner 
     await g.destroy();
   }
 }, 90_000);
+
+test("the registry in the overview: the header counts the org's repositories and bytes; the Registry page lists usage and repositories, each org its own", async () => {
+  const push = async (org: string, repo: string, seed: string) => {
+    const tok = await s.token({ sub: `pusher-${org}`, role: "org-admin", org, ttlSeconds: 600 });
+    const bytes = new TextEncoder().encode(`{"os":"linux","seed":"${seed}"}`);
+    const digest = `sha256:${new Bun.CryptoHasher("sha256").update(bytes).digest("hex")}`;
+    const auth = { authorization: `Bearer ${tok}` };
+    const post = await fetch(`${s.registryUrl}/v2/${repo}/blobs/uploads/?digest=${digest}`, { method: "POST", headers: { ...auth, "content-type": "application/octet-stream" }, body: bytes });
+    expect(post.status).toBe(201);
+    const manifest = JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { mediaType: "application/vnd.oci.image.config.v1+json", digest, size: bytes.length }, layers: [] });
+    const put = await fetch(`${s.registryUrl}/v2/${repo}/manifests/v1`, { method: "PUT", headers: { ...auth, "content-type": "application/vnd.oci.image.manifest.v1+json" }, body: manifest });
+    expect(put.status).toBe(201);
+    return tok;
+  };
+  const tokA = await push("reg-a", "reg-a/app", "a");
+  await push("reg-a", "reg-a/web", "a2");
+  await push("reg-b", "reg-b/secret-app", "b");
+
+  const p = await browser.newPage();
+  try {
+    await p.goto(`${s.controlUrl}/#token=${encodeURIComponent(tokA)}`);
+    await p.waitForSelector("[data-testid=registry-summary]");
+    expect(await p.textContent("[data-testid=registry-summary]")).toMatch(/^2 repositories, \d+ B$/);
+    await p.click("header.top nav a:has-text('Registry')");
+    await p.waitForSelector("tr[data-repo='reg-a/app']");
+    expect(await p.$$eval("tr[data-repo]", (rows) => rows.map((r) => r.getAttribute("data-repo")))).toEqual(["reg-a/app", "reg-a/web"]);
+    expect(await p.$$eval("tr[data-org]", (rows) => rows.map((r) => r.getAttribute("data-org")))).toEqual(["reg-a"]);
+    expect(await p.textContent("tr[data-org='reg-a']")).toContain("none"); // no quota set
+    expect(await p.textContent("main")).not.toContain("reg-b");
+  } finally {
+    await p.close();
+  }
+
+  // The operator sees every org's, and one org's when it picks one.
+  const op = await browser.newPage();
+  try {
+    await op.goto(`${s.controlUrl}/#token=${encodeURIComponent(s.adminToken)}`);
+    await op.click("header.top nav a:has-text('Registry')");
+    await op.waitForSelector("tr[data-repo='reg-b/secret-app']");
+    expect(await op.$$eval("tr[data-org]", (rows) => rows.map((r) => r.getAttribute("data-org")))).toEqual(expect.arrayContaining(["reg-a", "reg-b"]));
+    await op.fill("input[aria-label='another organisation']", "reg-b");
+    await op.press("input[aria-label='another organisation']", "Enter");
+    await op.waitForSelector("tr[data-repo='reg-a/app']", { state: "detached" });
+    expect(await op.$$eval("tr[data-repo]", (rows) => rows.map((r) => r.getAttribute("data-repo")))).toEqual(["reg-b/secret-app"]);
+    await op.waitForFunction(() => document.querySelector("[data-testid=registry-summary]")?.textContent?.startsWith("1 repository"));
+  } finally {
+    await op.close();
+  }
+}, 60_000);

@@ -1,6 +1,7 @@
 /**
  * The tenant matrix (issue #11, Acceptance): every route of every service (control plane, logs,
- * cache, webhooks, metrics), read from the apps' route tables, against a principal of every kind —
+ * cache, registry, webhooks, metrics), read from the apps' route tables (the registry's distribution
+ * API, one catch-all there, as each shape its router parses), against a principal of every kind —
  * an org-admin, a member, a viewer and a service account in each of two orgs, an operator, an agent,
  * the cache's runtime tokens of each org, and expired, revoked, wrong-secret, `alg:none`, garbage
  * and missing tokens. Org-scoped routes are tried with the other org's resource.
@@ -9,8 +10,8 @@
  * - a bad token is 401, an over-role call 403, another org's resource 404 (403 where the org is
  *   asked for in a query or body, as for a listing); an allowed call is none of 401/403/404;
  * - the denied calls run first, and change nothing: every JetStream stream (job records and their
- *   revisions, the queue, events, the token ledger, audit, limits, ...), the cache's entries and
- *   each job's log lines are the same before and after.
+ *   revisions, the queue, events, the token ledger, audit, limits, ...), the cache's entries, the
+ *   registry's files and each job's log lines are the same before and after.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Webhooks } from "@octokit/webhooks";
@@ -26,11 +27,15 @@ import { mintRuntimeToken, scopesForRun } from "../../src/protocol/cache-token.t
 import { controlApp } from "../../src/control/app.ts";
 import { logApp } from "../../src/logs/app.ts";
 import { cacheApp } from "../../src/cache/app.ts";
+import { registryApp } from "../../src/registry/app.ts";
+import { route as registryRoute } from "../../src/registry/http/router.ts";
+import { registryAuthDeps } from "../../src/registry/auth/index.ts";
+import { snapshot as registryFiles } from "../registry/support/ops.ts";
 import { recordedToken } from "../support/tokens.ts";
 import { waitFor } from "../support/net.ts";
 import { AUTH, startMatrixStack, WEBHOOK_SECRET, type MatrixStack } from "./support/stack.ts";
 
-type Service = "control" | "logs" | "cache";
+type Service = "control" | "logs" | "cache" | "registry";
 type OrgName = "acme" | "globex";
 const ORGS: OrgName[] = ["acme", "globex"];
 const other = (o: OrgName): OrgName => (o === "acme" ? "globex" : "acme");
@@ -42,19 +47,30 @@ const other = (o: OrgName): OrgName => (o === "acme" ? "globex" : "acme");
  * - runtime: an Actions cache runtime token (minted per job), of the entry's org;
  * - signed: a signed blob URL (no bearer at all);
  * - ingest: an agent token plus the attempt's log credential;
- * - webhook: GitHub's HMAC signature over the body.
+ * - webhook: GitHub's HMAC signature over the body;
+ * - registry: the distribution API's access check (Nimbus tokens as Bearer): another org's repository,
+ *   or any repository to an agent token (it has no org), is NAME_UNKNOWN (404), a role's missing
+ *   action DENIED (403); `/v2/` takes any valid credential;
+ * - tokenflow: the Docker token endpoint: anyone gets a token (anonymous too) holding only what the
+ *   caller may; a bad credential is 401.
  * `scope` says where the org of the call's resource is named: in the path (`:id`, `:org`: another
  * org's is a 404), or as the org asked for in the query or body (another org's is a 403).
  */
 interface Rule {
-  auth: "public" | "bearer" | "runtime" | "signed" | "ingest" | "webhook";
+  auth: "public" | "bearer" | "runtime" | "signed" | "ingest" | "webhook" | "registry" | "tokenflow";
   allow?: Role[];
   scope?: "path" | "query" | "body";
   /** Extra query text (without `?`). */
-  query?: string;
+  query?: string | ((t: Target) => string);
   body?: (t: Target, who: Principal) => unknown;
+  /** The body's content type (default JSON). */
+  contentType?: string;
   /** The allowed call consumes its resource (a delete): each allowed call gets a fresh one. */
   fresh?: true;
+  /** tokenflow: whether a call without any credential gets a token (the GET form's anonymous pull). */
+  anonymous?: false;
+  /** The allowed call consumes a registry resource: what to make fresh for it. */
+  refresh?: (org: OrgName) => Promise<Partial<Target>>;
 }
 
 const READERS: Role[] = ["operator", "org-admin", "member", "viewer"];
@@ -62,6 +78,13 @@ const SUBMITTERS: Role[] = ["operator", "org-admin", "member"];
 const ADMINS: Role[] = ["operator", "org-admin"];
 const OPERATOR: Role[] = ["operator"];
 const stranded = { command: ["true"], labels: ["nimbus", "isolation:vm"] }; // no agent serves it: it stays queued
+
+// The registry fixtures: one image config and a manifest over it, in each org's `ORG/matrix-app`.
+const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+const CONFIG_BLOB = '{"os":"linux","matrix":1}';
+const sha = (text: string) => `sha256:${new Bun.CryptoHasher("sha256").update(text).digest("hex")}`;
+const MANIFEST_JSON = JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha(CONFIG_BLOB), size: CONFIG_BLOB.length }, layers: [] });
+const X_DIGEST = sha("x"); // the one byte the matrix's PATCH and PUT send
 
 export const RULES: Record<string, Rule> = {
   // control plane: the dashboard and health
@@ -96,6 +119,9 @@ export const RULES: Record<string, Rule> = {
   "control GET /api/orgs/:org/limits": { auth: "bearer", allow: ADMINS, scope: "path" },
   "control PUT /api/orgs/:org/limits": { auth: "bearer", allow: OPERATOR, scope: "path", body: () => ({ maxRunning: 50 }) },
   "control GET /api/audit": { auth: "bearer", allow: ADMINS, scope: "query" },
+  // control plane: the registry's overview, relayed with the caller's token (the registry decides)
+  "control GET /api/registry/usage": { auth: "bearer", allow: READERS, scope: "query" },
+  "control GET /api/registry/repositories": { auth: "bearer", allow: READERS, scope: "query" },
   "control POST /webhooks/github": { auth: "webhook" },
   // log service
   "logs GET /healthz": { auth: "public" },
@@ -125,7 +151,40 @@ export const RULES: Record<string, Rule> = {
   "cache GET /v1/cache/status": { auth: "bearer", allow: OPERATOR },
   "cache POST /v1/cache/sweep": { auth: "bearer", allow: OPERATOR },
   "cache GET /metrics": { auth: "bearer", allow: OPERATOR },
+  // registry: health, the token endpoint, the distribution API (each shape of the /v2/* catch-all)
+  "registry GET /healthz": { auth: "public" },
+  "registry GET /v2/token": { auth: "tokenflow", query: (t) => `service=nimbus-registry&scope=repository:${t.repo}:pull,push` },
+  "registry POST /v2/token": { auth: "tokenflow", anonymous: false }, // the password grant needs a password
+  "registry GET /v2/": { auth: "registry" },
+  "registry GET /v2/:repo/tags/list": { auth: "registry", allow: READERS, scope: "path" },
+  "registry GET /v2/:repo/manifests/:tag": { auth: "registry", allow: READERS, scope: "path" },
+  "registry HEAD /v2/:repo/manifests/:tag": { auth: "registry", allow: READERS, scope: "path" },
+  "registry PUT /v2/:repo/manifests/:tag": { auth: "registry", allow: SUBMITTERS, scope: "path", body: () => MANIFEST_JSON, contentType: OCI_MANIFEST },
+  "registry DELETE /v2/:repo/manifests/:tag": { auth: "registry", allow: ADMINS, scope: "path", refresh: async (org) => ({ tag: await freshTag(org) }) },
+  "registry GET /v2/:repo/blobs/:digest": { auth: "registry", allow: READERS, scope: "path" },
+  "registry HEAD /v2/:repo/blobs/:digest": { auth: "registry", allow: READERS, scope: "path" },
+  "registry DELETE /v2/:repo/blobs/:digest": { auth: "registry", allow: ADMINS, scope: "path", refresh: async (org) => ({ digest: await freshBlob(org) }) },
+  "registry POST /v2/:repo/blobs/uploads/": { auth: "registry", allow: SUBMITTERS, scope: "path" },
+  "registry GET /v2/:repo/blobs/uploads/:upload": { auth: "registry", allow: SUBMITTERS, scope: "path" },
+  "registry PATCH /v2/:repo/blobs/uploads/:upload": { auth: "registry", allow: SUBMITTERS, scope: "path", refresh: async (org) => ({ upload: await freshUpload(org) }) },
+  "registry PUT /v2/:repo/blobs/uploads/:upload": { auth: "registry", allow: SUBMITTERS, scope: "path", query: () => `digest=${X_DIGEST}`, refresh: async (org) => ({ upload: await freshUpload(org) }) },
+  "registry DELETE /v2/:repo/blobs/uploads/:upload": { auth: "registry", allow: SUBMITTERS, scope: "path", refresh: async (org) => ({ upload: await freshUpload(org) }) },
+  "registry GET /v2/:repo/referrers/:digest": { auth: "registry", allow: READERS, scope: "path" },
+  // registry: the admin API and metrics (another org's repository, named in `repo=`, is a 404)
+  "registry GET /v1/registry/repositories": { auth: "bearer", allow: READERS, scope: "query" },
+  "registry GET /v1/registry/usage": { auth: "bearer", allow: READERS, scope: "query" },
+  "registry GET /v1/registry/tags": { auth: "bearer", allow: READERS, scope: "path", query: (t) => `repo=${t.repo}` },
+  "registry DELETE /v1/registry/repositories": { auth: "bearer", allow: ADMINS, scope: "path", query: (t) => `repo=${t.repo}`, refresh: async (org) => ({ repo: await freshRepo(org) }) },
+  "registry DELETE /v1/registry/tags": { auth: "bearer", allow: ADMINS, scope: "path", query: (t) => `repo=${t.repo}&tag=${t.tag}`, refresh: async (org) => ({ tag: await freshTag(org) }) },
+  "registry GET /metrics": { auth: "bearer", allow: OPERATOR },
 };
+
+/** The distribution API's shapes: each rule's path parses (src/registry/http/router.ts) to its kind, and every kind has one. */
+const DISTRIBUTION_KINDS: Record<string, string> = {
+  "/v2/": "base", "/v2/:repo/tags/list": "tags", "/v2/:repo/manifests/:tag": "manifest", "/v2/:repo/blobs/:digest": "blob",
+  "/v2/:repo/blobs/uploads/": "uploads", "/v2/:repo/blobs/uploads/:upload": "upload", "/v2/:repo/referrers/:digest": "referrers",
+};
+const REGISTRY_CATCH_ALL = ["registry ALL /v2", "registry ALL /v2/*"];
 
 const REPO = "matrix/repo"; // the same repository name in both orgs: only the org tells their entries apart
 
@@ -146,6 +205,11 @@ interface Target {
   ghJob: string;
   token: string;
   entry: number;
+  /** The org's registry repository (`ORG/matrix-app`), a tag of it, a blob it links (the image config), an open upload of it. */
+  repo: string;
+  tag: string;
+  digest: string;
+  upload: string;
 }
 
 let s: MatrixStack;
@@ -163,7 +227,7 @@ const token = (sub: string, role: Role, org?: OrgName, extra: { service?: boolea
   recordedToken(s.nats.url, AUTH, { sub, role, org, ttlSeconds: extra.ttlSeconds ?? 600, service: extra.service });
 
 function base(service: Service): string {
-  return service === "control" ? s.controlUrl : service === "logs" ? s.logsUrl : s.cacheUrl;
+  return service === "control" ? s.controlUrl : service === "logs" ? s.logsUrl : service === "registry" ? s.registryUrl : s.cacheUrl;
 }
 
 interface Call {
@@ -182,15 +246,24 @@ async function call(route: string, who: Principal, t: Target, extraHeaders: Reco
     .replace(":org", t.org)
     .replace(":file", "app.js")
     .replace(":method", "GetCacheEntryDownloadURL")
-    .replace(":account", t.org);
-  const q = [rule.query, rule.scope === "query" ? `org=${t.org}` : undefined].filter(Boolean).join("&");
+    .replace(":account", t.org)
+    .replace(":repo", t.repo)
+    .replace(":tag", t.tag)
+    .replace(":digest", t.digest)
+    .replace(":upload", t.upload);
+  const q = [typeof rule.query === "function" ? rule.query(t) : rule.query, rule.scope === "query" ? `org=${t.org}` : undefined].filter(Boolean).join("&");
   if (q) url += `?${q}`;
   const headers: Record<string, string> = { ...extraHeaders };
   if (who.token !== null) headers.authorization = `Bearer ${who.token}`;
   let body: string | undefined;
   if (rule.body) {
-    body = JSON.stringify(rule.body(t, who));
-    headers["content-type"] = "application/json";
+    const b = rule.body(t, who);
+    body = typeof b === "string" ? b : JSON.stringify(b);
+    headers["content-type"] = rule.contentType ?? "application/json";
+  } else if (route === "registry POST /v2/token") {
+    body = new URLSearchParams({ grant_type: "password", username: "ci", password: who.token ?? "", service: "nimbus-registry", scope: `repository:${t.repo}:pull` }).toString();
+    headers["content-type"] = "application/x-www-form-urlencoded";
+    delete headers.authorization;
   } else if (method === "PATCH" || method === "PUT") {
     body = "x";
     headers["content-type"] = "application/octet-stream";
@@ -218,8 +291,18 @@ function expected(rule: Rule, who: Principal, target: OrgName): Expect {
   if (rule.auth === "public") return { denied: false };
   if (rule.auth === "webhook") return deny(401); // the matrix sends no signature; signed deliveries are tried below
   if (rule.auth === "signed") return deny(401, 403); // no signed URL in the matrix
+  if (rule.auth === "tokenflow") {
+    if (who.token === null) return rule.anonymous === false ? deny(401) : { denied: false };
+    return who.kind === "role" ? { denied: false } : deny(401);
+  }
   if (who.kind === "bad") return deny(401);
   const cross = who.org !== undefined && who.org !== target;
+  if (rule.auth === "registry") {
+    if (who.kind !== "role") return deny(401);
+    if (!rule.scope) return { denied: false };
+    if (who.role === "agent" || cross) return deny(404);
+    return rule.allow!.includes(who.role!) ? { denied: false } : deny(403);
+  }
   if (rule.auth === "ingest") return deny(...(who.kind === "role" ? [403] : [401, 403])); // no log credential
   if (rule.auth === "runtime") {
     if (who.kind !== "runtime") return deny(401, 403);
@@ -264,6 +347,37 @@ async function cacheEntry(org: OrgName, key: string, ready: boolean): Promise<nu
     if (p.status !== 204 || c.status !== 204) throw new Error(`upload: ${p.status} ${c.status}`);
   }
   return id;
+}
+
+/** A registry call as the operator (who may push and delete in every org). */
+async function reg(method: string, path: string, body?: string, type = "application/octet-stream"): Promise<Response> {
+  return fetch(`${s.registryUrl}${path}`, { method, headers: { authorization: `Bearer ${operatorToken}`, "content-type": type }, body });
+}
+
+/** `ORG/NAME` holding the config blob and a manifest tagged v1; a fresh name unless given. */
+async function pushRepo(org: OrgName, name = `${org}/doomed-${randomUUID().slice(0, 8)}`): Promise<string> {
+  const blob = await reg("POST", `/v2/${name}/blobs/uploads/?digest=${sha(CONFIG_BLOB)}`, CONFIG_BLOB);
+  const put = await reg("PUT", `/v2/${name}/manifests/v1`, MANIFEST_JSON, OCI_MANIFEST);
+  if (blob.status !== 201 || put.status !== 201) throw new Error(`push ${name}: ${blob.status} ${put.status}`);
+  return name;
+}
+const freshRepo = (org: OrgName) => pushRepo(org);
+async function freshTag(org: OrgName): Promise<string> {
+  const tag = `t-${randomUUID().slice(0, 8)}`;
+  const r = await reg("PUT", `/v2/${org}/matrix-app/manifests/${tag}`, MANIFEST_JSON, OCI_MANIFEST);
+  if (r.status !== 201) throw new Error(`tag ${org}: ${r.status}`);
+  return tag;
+}
+async function freshBlob(org: OrgName): Promise<string> {
+  const text = `blob ${randomUUID()}`;
+  const r = await reg("POST", `/v2/${org}/matrix-app/blobs/uploads/?digest=${sha(text)}`, text);
+  if (r.status !== 201) throw new Error(`blob ${org}: ${r.status}`);
+  return sha(text);
+}
+async function freshUpload(org: OrgName): Promise<string> {
+  const r = await reg("POST", `/v2/${org}/matrix-app/blobs/uploads/`);
+  if (r.status !== 202) throw new Error(`upload ${org}: ${r.status}`);
+  return r.headers.get("docker-upload-uuid")!;
 }
 
 /** Lines for a job, shipped as the agent holding its attempt would. */
@@ -339,13 +453,14 @@ beforeAll(async () => {
     logCredential[org] = await mintLogCredential(AUTH, { jobId: job, attempt: 1, agentId: AGENT_ID, org, ttlSeconds: 600 });
     expect(await shipLines(org, job, 0, [`line 0 of ${org}`, `line 1 of ${org}`])).toBe(200);
     const victim = await token(`victim-${org}`, "viewer", org);
-    targets[org] = { org, job, ghJob: await githubJob(org), token: jti(victim), entry: await cacheEntry(org, "matrix-key", true) };
+    const repo = await pushRepo(org, `${org}/matrix-app`);
+    targets[org] = { org, job, ghJob: await githubJob(org), token: jti(victim), entry: await cacheEntry(org, "matrix-key", true), repo, tag: "v1", digest: sha(CONFIG_BLOB), upload: await freshUpload(org) };
     expect((await api("control", `/api/jobs/${targets[org].ghJob}`)).body.job.org).toBe(org);
   }
 
   // Revoke through the API, and wait until every service has seen it (each watches the ledger).
   expect((await api("control", `/api/tokens/${jti(revoked)}/revoke`, { method: "POST" })).status).toBe(200);
-  const probes: [Service, string][] = [["control", "/api/whoami"], ["logs", `/v1/jobs/${targets.acme.job}/logs`], ["cache", "/v1/cache/entries"]];
+  const probes: [Service, string][] = [["control", "/api/whoami"], ["logs", `/v1/jobs/${targets.acme.job}/logs`], ["cache", "/v1/cache/entries"], ["registry", "/v1/registry/usage"], ["registry", "/v2/"]];
   for (const [service, path] of probes) await waitFor(async () => (await api(service, path, { token: revoked })).status === 401, 10_000, `${service} to refuse the revoked token`);
   while (Date.now() < expiresAt + 1100) await Bun.sleep(100);
 }, 60_000);
@@ -361,7 +476,7 @@ async function snapshot() {
   const lines: Record<string, unknown> = {};
   for (const org of ORGS) lines[org] = (await api("logs", `/v1/jobs/${targets[org].job}/logs`)).body.lines;
   const jobs = (await api("control", "/api/jobs?limit=10000")).body.jobs.map((j: { id: string; state: string; updatedAt: string }) => [j.id, j.state, j.updatedAt]);
-  return { streams: await s.streams(), entries, lines, jobs };
+  return { streams: await s.streams(), entries, lines, jobs, registry: await registryFiles({ dir: s.registryDir }) };
 }
 
 // ---- the route tables ------------------------------------------------------------------------
@@ -372,7 +487,13 @@ function routeTable(): string[] {
   // The log app's routes do not depend on its store: a stand-in is enough to read the table.
   const logs = logApp({ store: {} as never, auth: ctx.auth, maxBodyBytes: 1024, log: ctx.log, jobOrg: async () => null }).routes.map((r) => `logs ${r.method} ${r.path}`);
   const cache = cacheApp(s.cache.deps, { auth: ctx.auth, metrics: true, bindHost: "0.0.0.0" }).routes.map((r) => `cache ${r.method} ${r.path}`);
-  return [...control, ...logs, ...cache];
+  const regAuth = registryAuthDeps(ctx.auth, { externalUrl: "", publicOrgs: [], tokenTtlSeconds: 300 });
+  const ops = { admin: { auth: ctx.auth, publicOrgs: new Set<string>(), log: ctx.log }, metrics: s.registry.metrics, serveMetrics: true, bindHost: "0.0.0.0" };
+  const registry = registryApp(s.registry.deps, regAuth, ops).routes.map((r) => `registry ${r.method} ${r.path}`);
+  // The distribution API is one catch-all there: its shapes are the router's (checked below).
+  const distribution = Object.keys(DISTRIBUTION_KINDS).flatMap((path) => Object.keys(RULES).filter((r) => r.startsWith("registry ") && r.endsWith(` ${path}`)));
+  if (!REGISTRY_CATCH_ALL.every((r) => registry.includes(r))) throw new Error("the registry's /v2 catch-all moved: read its routes another way");
+  return [...control, ...logs, ...cache, ...registry.filter((r) => !REGISTRY_CATCH_ALL.includes(r)), ...distribution];
 }
 
 describe("the route tables", () => {
@@ -382,7 +503,16 @@ describe("the route tables", () => {
     const unruled = routes.filter((r) => !(r in RULES));
     const gone = Object.keys(RULES).filter((r) => !routes.includes(r));
     expect({ unruled, gone }).toEqual({ unruled: [], gone: [] });
-    expect(routes.length).toBeGreaterThan(50);
+    expect(routes.length).toBeGreaterThan(80);
+  });
+
+  test("the registry's distribution rules are every shape its router knows, each parsing to its kind", () => {
+    const sample = (path: string) => path.replace(":repo", "acme/app").replace(":tag", "v1").replace(":digest", sha("x")).replace(":upload", randomUUID());
+    const kinds: Record<string, string | undefined> = Object.fromEntries(Object.keys(DISTRIBUTION_KINDS).map((p) => [p, registryRoute(sample(p))?.kind]));
+    expect(kinds).toEqual(DISTRIBUTION_KINDS);
+    expect(new Set(Object.values(DISTRIBUTION_KINDS))).toEqual(new Set(["base", "tags", "manifest", "blob", "uploads", "upload", "referrers"]));
+    const v2 = Object.keys(RULES).filter((r) => r.startsWith("registry ") && r.split(" ")[2]!.startsWith("/v2/") && !r.endsWith("/v2/token"));
+    expect(v2.filter((r) => !(r.split(" ")[2]! in DISTRIBUTION_KINDS))).toEqual([]);
   });
 });
 
@@ -467,7 +597,11 @@ describe("the matrix", () => {
         const org = who.org ?? "acme";
         if (expected(rule, who, org).denied) continue;
         calls.push(async () => {
-          const t = rule.fresh ? { ...targets[org], entry: await cacheEntry(org, `fresh-${randomUUID()}`, false) } : targets[org];
+          const t = rule.fresh
+            ? { ...targets[org], entry: await cacheEntry(org, `fresh-${randomUUID()}`, false) }
+            : rule.refresh
+              ? { ...targets[org], ...(await rule.refresh(org)) }
+              : targets[org];
           return call(route, who, t);
         });
       }

@@ -1,11 +1,13 @@
 /** Layout: header with the queue at a glance, navigation, the page; a token form when needed. */
 import { useState } from "react";
-import { api, inOrg, orgChoice, token, type Queue, type Whoami } from "./api.ts";
+import { api, inOrg, orgChoice, registryApi, token, type Queue, type RegistryUsage, type Whoami } from "./api.ts";
+import { bytes } from "./format.ts";
 import { OrgSwitch } from "./components/OrgSwitch.tsx";
 import { AgentsPage } from "./pages/Agents.tsx";
 import { JobPage } from "./pages/Job.tsx";
 import { JobsPage } from "./pages/Jobs.tsx";
 import { TokensPage } from "./pages/Tokens.tsx";
+import { RegistryPage } from "./pages/Registry.tsx";
 import { usePoll } from "./poll.ts";
 import { href, useRoute } from "./router.ts";
 
@@ -43,6 +45,18 @@ function QueueSummary({ q }: { q?: Queue }) {
   );
 }
 
+/** The registry at a glance (repositories and bytes of the org in view); nothing while it does not answer. */
+function RegistryGlance({ u }: { u?: RegistryUsage }) {
+  if (!u) return null;
+  const repos = u.usage.reduce((n, x) => n + x.repositories, 0);
+  const over = u.usage.some((x) => x.overQuota);
+  return (
+    <a href={href.registry()} data-testid="registry-summary" className={over ? "error" : ""}>
+      <b>{repos}</b> {repos === 1 ? "repository" : "repositories"}, <b>{bytes(u.totalBytes)}</b>{over ? " (over quota)" : ""}
+    </a>
+  );
+}
+
 export function App() {
   const route = useRoute();
   const [, setSignedIn] = useState(0);
@@ -52,6 +66,7 @@ export function App() {
   const org = me.data?.role === "operator" ? chosen : "";
   const pickOrg = (o: string) => (orgChoice.set(o), setChosen(o));
   const queue = usePoll(() => api<Queue>(inOrg("/api/queue", org)), 3000, [token.get(), org]);
+  const registry = usePoll(() => registryApi.usage(org), 15_000, [token.get(), org]);
   const unauthorized = !token.get() || queue.status === 401 || queue.status === 403 || me.status === 401 || me.status === 403;
   if (unauthorized)
     return (
@@ -68,9 +83,11 @@ export function App() {
           <a href={href.jobs()} className={route.page === "jobs" || route.page === "job" ? "on" : ""}>Jobs</a>
           <a href={href.agents()} className={route.page === "agents" ? "on" : ""}>Agents</a>
           <a href={href.tokens()} className={route.page === "tokens" ? "on" : ""}>Tokens</a>
+          <a href={href.registry()} className={route.page === "registry" ? "on" : ""}>Registry</a>
         </nav>
         {me.data && <OrgSwitch me={me.data} org={org} onOrg={pickOrg} />}
         <QueueSummary q={queue.data} />
+        <RegistryGlance u={registry.data} />
         <button className="link" onClick={() => (token.clear(), setSignedIn((n) => n + 1))}>Sign out</button>
       </header>
       <main>
@@ -78,6 +95,7 @@ export function App() {
         {route.page === "job" && <JobPage id={route.id} />}
         {route.page === "agents" && <AgentsPage queue={queue.data} />}
         {route.page === "tokens" && <TokensPage />}
+        {route.page === "registry" && <RegistryPage org={org} />}
       </main>
     </>
   );

@@ -82,3 +82,25 @@ export const tokensApi = {
     api<{ token: string; entry: LedgerEntry }>("/api/tokens", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
   revoke: (id: string) => api<{ token: LedgerEntry }>(`/api/tokens/${encodeURIComponent(id)}/revoke`, { method: "POST" }).then((r) => r.token),
 };
+
+/** GET /api/registry/usage (relayed to the registry): per org, bytes linked (each blob once), blobs, repositories, quota. */
+export interface RegistryUsage {
+  usage: { org: string; repositories: number; blobs: number; bytes: number; quotaBytes: number | null; overQuota: boolean }[];
+  totalBytes: number;
+}
+
+/** GET /api/registry/repositories: each with its tags, manifests, bytes and last push. */
+export interface RegistryRepo {
+  name: string;
+  org: string;
+  tags: number;
+  manifests: number;
+  blobs: number;
+  bytes: number;
+  lastPush: string | null;
+}
+
+export const registryApi = {
+  usage: (org: string) => api<RegistryUsage>(inOrg("/api/registry/usage", org)),
+  repositories: (org: string) => api<{ repositories: RegistryRepo[] }>(inOrg("/api/registry/repositories?limit=200", org)).then((r) => r.repositories),
+};

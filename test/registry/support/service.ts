@@ -7,7 +7,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startNats, type NatsServer } from "../../support/nats.ts";
 import { recordedToken } from "../../support/tokens.ts";
-import { startRegistryService, type RunningRegistry } from "../../../src/registry/server.ts";
+import { startRegistryService, type RegistryConfig, type RunningRegistry } from "../../../src/registry/server.ts";
+import { registrySettings } from "../../../src/registry/config.ts";
+import { loadConfig } from "../../../src/core/config/load.ts";
 import type { Role } from "../../../src/auth/principal.ts";
 
 export const SECRET = "registry-test-secret-0123456789abcdef";
@@ -18,6 +20,7 @@ export interface TestRegistry {
   hostPort: string;
   dir: string;
   running: RunningRegistry;
+  nats: NatsServer;
   token(role: Role, org?: string | null): Promise<string>;
   cleanup(): Promise<void>;
 }
@@ -31,24 +34,30 @@ export interface MirrorOptions {
   mirrorTimeoutSeconds?: number;
 }
 
-export async function startTestRegistry(opts: { maxManifestBytes?: number; maxBlobBytes?: number; publicOrgs?: string[]; mirror?: MirrorOptions } = {}): Promise<TestRegistry> {
+/** A registry's config as its settings' defaults read it, under `overrides` (tests and benchmarks start registries in-process). */
+export function registryConfig(overrides: Partial<RegistryConfig>): RegistryConfig {
+  return { ...loadConfig(registrySettings, { NIMBUS_AUTH_SECRET: SECRET }), port: 0, natsToken: "", natsUser: "", natsPassword: "", natsReplicas: 1, ...overrides };
+}
+
+export async function startTestRegistry(opts: { maxManifestBytes?: number; maxBlobBytes?: number; publicOrgs?: string[]; mirror?: MirrorOptions; orgQuotaBytes?: number; host?: string } = {}): Promise<TestRegistry> {
   const nats: NatsServer = await startNats();
   const dir = mkdtempSync(join(tmpdir(), "nimbus-registry-"));
-  const running = await startRegistryService({
-    host: "127.0.0.1", port: 0, dir,
+  const running = await startRegistryService(registryConfig({
+    host: opts.host ?? "127.0.0.1", port: 0, dir,
     maxManifestBytes: opts.maxManifestBytes ?? 4 * 1024 * 1024, maxBlobBytes: opts.maxBlobBytes ?? 1024 ** 3,
-    externalUrl: "", publicOrgs: opts.publicOrgs ?? [], tokenTtlSeconds: 300,
+    externalUrl: "", publicOrgs: opts.publicOrgs ?? [], tokenTtlSeconds: 300, metrics: true, orgQuotaBytes: opts.orgQuotaBytes ?? 0,
     upstreams: opts.mirror?.upstreams ?? "", upstreamCredentialsFile: opts.mirror?.upstreamCredentialsFile ?? "",
     mirrorDefault: opts.mirror?.mirrorDefault ?? "", mirrorAnonymous: opts.mirror?.mirrorAnonymous ?? false,
     mirrorTagTtlSeconds: opts.mirror?.mirrorTagTtlSeconds ?? 300, mirrorTimeoutSeconds: opts.mirror?.mirrorTimeoutSeconds ?? 30,
     authSecret: SECRET, natsUrl: nats.url, natsToken: "", natsUser: "", natsPassword: "", natsReplicas: 1,
-  });
+  }));
   const tokens = new Map<string, string>();
   return {
     url: running.url,
     hostPort: running.url.replace("http://", ""),
     dir,
     running,
+    nats,
     async token(role, org = role === "operator" ? null : "acme") {
       const k = `${role}:${org}`;
       if (!tokens.has(k)) tokens.set(k, await recordedToken(nats.url, SECRET, { sub: `t-${role}-${org}`, role, org: org ?? undefined, ttlSeconds: 3600 }));

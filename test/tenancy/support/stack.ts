@@ -1,8 +1,8 @@
 /**
  * One in-process stack for the tenant matrix: a real nats-server, the control plane (with a GitHub
  * webhook secret, so /webhooks/github is mounted, bound to 0.0.0.0 so /metrics needs a token), the
- * log service and the cache service (bound to 0.0.0.0 too), all sharing one auth secret and one
- * token ledger. Also the state a denied call must leave alone, as one comparable snapshot.
+ * log service, the cache service and the registry (bound to 0.0.0.0 too), all sharing one auth
+ * secret and one token ledger. Also the state a denied call must leave alone, as one comparable snapshot.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,6 +18,8 @@ import { startControlPlane, type RunningControlPlane } from "../../../src/contro
 import { logSettings } from "../../../src/logs/config.ts";
 import { startLogService } from "../../../src/logs/server.ts";
 import { connectNats } from "../../../src/nats/connect.ts";
+import { startRegistryService, type RunningRegistry } from "../../../src/registry/server.ts";
+import { registryConfig } from "../../registry/support/service.ts";
 
 export const AUTH = SECRET;
 export const WEBHOOK_SECRET = "webhook-secret-for-the-matrix-0123456789";
@@ -29,6 +31,10 @@ export interface MatrixStack {
   logsUrl: string;
   cache: TestCache;
   cacheUrl: string;
+  registry: RunningRegistry;
+  registryUrl: string;
+  /** The registry's data dir (repos/, blobs/). */
+  registryDir: string;
   /** Every JetStream stream's message count and last sequence (KV buckets are streams: any write moves them). */
   streams(): Promise<Record<string, { messages: number; last: number }>>;
   stop(): Promise<void>;
@@ -39,6 +45,12 @@ const local = (url: string) => url.replace("0.0.0.0", "127.0.0.1");
 export async function startMatrixStack(): Promise<MatrixStack> {
   const dir = mkdtempSync(join(tmpdir(), "nimbus-matrix-"));
   const nats = await startNats();
+  const registryDir = join(dir, "registry");
+  const registry = await startRegistryService(registryConfig({
+    host: "0.0.0.0", port: 0, dir: registryDir, maxManifestBytes: 4 * 1024 * 1024, maxBlobBytes: 1024 ** 3,
+    externalUrl: "", publicOrgs: [], tokenTtlSeconds: 300, metrics: true, orgQuotaBytes: 0,
+    authSecret: AUTH, natsUrl: nats.url, natsToken: "", natsUser: "", natsPassword: "", natsReplicas: 1,
+  }));
   const logs = await startLogService(
     loadConfig(logSettings, { NIMBUS_NATS_URL: nats.url, NIMBUS_AUTH_SECRET: AUTH, NIMBUS_LOGS_PORT: String(await freePort()), NIMBUS_LOGS_DB: join(dir, "logs.sqlite") }),
   );
@@ -51,6 +63,7 @@ export async function startMatrixStack(): Promise<MatrixStack> {
       NIMBUS_CONTROL_HOST: "0.0.0.0",
       NIMBUS_CONTROL_PORT: String(await freePort()),
       NIMBUS_LOGS_URL: logs.url,
+      NIMBUS_REGISTRY_URL: local(registry.url),
       // Nothing in the background writes while the matrix compares state.
       NIMBUS_SWEEP_INTERVAL_MS: "600000",
       NIMBUS_GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
@@ -68,6 +81,9 @@ export async function startMatrixStack(): Promise<MatrixStack> {
     controlUrl: local(control.url),
     logsUrl: logs.url,
     cacheUrl: local(cache.url),
+    registry,
+    registryUrl: local(registry.url),
+    registryDir,
     async streams() {
       const out: Record<string, { messages: number; last: number }> = {};
       for await (const si of jsm.streams.list()) out[si.config.name] = { messages: si.state.messages, last: si.state.last_seq };
@@ -76,6 +92,7 @@ export async function startMatrixStack(): Promise<MatrixStack> {
     async stop() {
       await nc.close();
       await cache.cleanup();
+      await registry.stop();
       await control.stop();
       await logs.stop();
       await nats.stop();
