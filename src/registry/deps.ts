@@ -1,7 +1,9 @@
-/** What the registry's core and routes are given: stores, limits, the access seam, a logger. */
+/** What the registry's core and routes are given: stores, limits, the access seam, pins and quota, a logger. */
 import type { BlobStore } from "../blobs/store.ts";
 import type { Logger } from "../core/log.ts";
 import type { Access } from "./access.ts";
+import type { Pins } from "./pins.ts";
+import type { Quota } from "./quota/quota.ts";
 import type { RepoStore } from "./repos.ts";
 import type { SessionStore } from "./sessions.ts";
 
@@ -11,5 +13,9 @@ export interface RegistryDeps {
   sessions: SessionStore;
   limits: { maxManifestBytes: number; maxBlobBytes: number };
   access: Access;
+  /** Digests a push is checking and linking, kept from the collector (src/registry/gc/). */
+  pins: Pins;
+  /** The org quota, taken before anything is linked. */
+  quota: Quota;
   log: Logger;
 }

@@ -7,13 +7,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startNats, type NatsServer } from "../../support/nats.ts";
 import { recordedToken } from "../../support/tokens.ts";
-import { startRegistryService, type RunningRegistry } from "../../../src/registry/server.ts";
+import { startRegistryService, type RegistryConfig, type RunningRegistry } from "../../../src/registry/server.ts";
+import { registryGcSettings } from "../../../src/registry/config.ts";
+import { loadConfig } from "../../../src/core/config/load.ts";
 import type { Role } from "../../../src/auth/principal.ts";
 
 export const SECRET = "registry-test-secret-0123456789abcdef";
 
 export interface TestRegistry {
   url: string;
+  natsUrl: string;
   /** host:port, as clients name a registry. */
   hostPort: string;
   dir: string;
@@ -22,7 +25,8 @@ export interface TestRegistry {
   cleanup(): Promise<void>;
 }
 
-export async function startTestRegistry(opts: { maxManifestBytes?: number; publicOrgs?: string[] } = {}): Promise<TestRegistry> {
+/** `config`: any other settings (garbage collection's default to their declared values). */
+export async function startTestRegistry(opts: { maxManifestBytes?: number; publicOrgs?: string[]; config?: Partial<RegistryConfig> } = {}): Promise<TestRegistry> {
   const nats: NatsServer = await startNats();
   const dir = mkdtempSync(join(tmpdir(), "nimbus-registry-"));
   const running = await startRegistryService({
@@ -30,10 +34,13 @@ export async function startTestRegistry(opts: { maxManifestBytes?: number; publi
     maxManifestBytes: opts.maxManifestBytes ?? 4 * 1024 * 1024, maxBlobBytes: 1024 ** 3,
     externalUrl: "", publicOrgs: opts.publicOrgs ?? [], tokenTtlSeconds: 300,
     authSecret: SECRET, natsUrl: nats.url, natsToken: "", natsUser: "", natsPassword: "", natsReplicas: 1,
+    ...loadConfig(registryGcSettings, {}),
+    ...opts.config,
   });
   const tokens = new Map<string, string>();
   return {
     url: running.url,
+    natsUrl: nats.url,
     hostPort: running.url.replace("http://", ""),
     dir,
     running,
