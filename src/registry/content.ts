@@ -13,10 +13,11 @@ export interface BlobRead {
 
 /** The repository's blob (or manifest, which is a blob too), with `Range` applied. */
 export async function readBlob(d: RegistryDeps, repo: string, digest: Digest, rangeHeader: string | null): Promise<BlobRead> {
+  // A client checking a blob before naming it: the collector keeps it a while (src/registry/pins.ts).
+  await d.pins.use(digest);
   const linked = (await d.repos.blob(repo, digest, true)) ?? (await d.repos.manifest(repo, digest, true));
   const stored = linked ? await d.blobs.stat(digest) : null;
   if (!stored) throw fail.blobUnknown(digest);
-  d.pins.touch(digest); // a client checking a blob before naming it: the collector keeps it a while
   const r = parseRange(rangeHeader, stored.size);
   if (r.kind === "unsatisfiable")
     throw new RegistryError("RANGE_INVALID", 416, "range not satisfiable", undefined, { "content-range": `bytes */${stored.size}` });

@@ -81,10 +81,10 @@ export interface ManifestRead {
 
 export async function getManifest(d: RegistryDeps, repo: string, ref: Reference, accept: string | null): Promise<ManifestRead> {
   const digest = await resolveReference(d, repo, ref);
+  await d.pins.use(digest);
   const rec = await d.repos.manifest(repo, digest, true);
   const stored = rec ? await d.blobs.stat(digest) : null;
   if (!rec || !stored) throw fail.manifestUnknown(ref.kind === "tag" ? ref.tag : digest);
-  d.pins.touch(digest);
   if (!accepts(accept, rec.mediaType)) throw fail.manifestUnknown(`${ref.kind === "tag" ? ref.tag : digest} in a media type the client accepts (it is ${rec.mediaType})`);
   return { digest, mediaType: rec.mediaType, size: stored.size, body: d.blobs.read(digest) };
 }

@@ -49,6 +49,12 @@ export class Pins {
     this.used.set(d, this.now());
   }
 
+  /** A read of `d`: recorded first, then a removal already under way is waited out, so the read sees what it left. */
+  async use(d: Digest): Promise<void> {
+    this.touch(d);
+    await this.removing.get(d);
+  }
+
   /** Whether `d` was held or read within the grace window, or is held now. */
   inUse(d: Digest): boolean {
     const t = this.used.get(d);
