@@ -1,10 +1,11 @@
 /**
  * Quota eviction for one organisation, least recently used first: what no tag of its repository
- * reaches — untagged manifests (with whatever only they named) and blob links no tagged manifest
- * names (layers of deleted or overwritten images, content pushed but never tagged). Tagged images,
- * their index children and their referrers are never evicted; nor is anything linked, read or held
- * within the grace window (a push in progress). Eviction removes links only; the bytes go at the
- * collector's next sweep once no other link names them.
+ * reaches — untagged manifests, and blob links no manifest names (layers of deleted or overwritten
+ * images, content pushed but never tagged). A blob an untagged manifest names goes only after that
+ * manifest (the scan is repeated after each manifest), so no manifest is left naming blobs its
+ * repository lost. Tagged images, their index children and their referrers are never evicted; nor
+ * is anything linked, read or held within the grace window (a push in progress). Eviction removes
+ * links only; the bytes go at the collector's next sweep once no other link names them.
  */
 import type { Digest } from "../../blobs/digest.ts";
 import type { LinkKind } from "../repos.ts";
@@ -18,6 +19,9 @@ interface Candidate {
   lastAccess: number;
 }
 
+/** Scans of the org per eviction at most (each manifest evicted costs one). */
+const MAX_PASSES = 256;
+
 export interface Evicted {
   links: number;
   bytes: number;
@@ -27,15 +31,15 @@ async function candidates(d: GcDeps, org: string, now: number, cache: RefsCache)
   const out: Candidate[] = [];
   for (const repo of await d.repos.repositories(org)) {
     const s = await snapshot(d, repo, cache);
-    const live = reachable(s, s.tags.values());
-    const add = (kind: LinkKind) => (l: { digest: Digest; lastAccess: number; linkedAt: number; size: number }) => {
-      if (!live.has(l.digest) && !fresh(l, now, d.policy.graceMs) && !d.pins.inUse(l.digest)) out.push({ repo, kind, digest: l.digest, lastAccess: l.lastAccess });
+    const tagged = reachable(s, s.tags.values());
+    const named = reachable(s, s.manifests.map((m) => m.digest));
+    const add = (kind: LinkKind, keep: Set<Digest>) => (l: { digest: Digest; lastAccess: number; linkedAt: number; size: number }) => {
+      if (!keep.has(l.digest) && !fresh(l, now, d.policy.graceMs) && !d.pins.inUse(l.digest)) out.push({ repo, kind, digest: l.digest, lastAccess: l.lastAccess });
     };
-    s.manifests.forEach(add("manifest"));
-    s.blobs.forEach(add("blob"));
+    s.manifests.forEach(add("manifest", tagged));
+    s.blobs.forEach(add("blob", named));
   }
-  // Oldest access first; a manifest before the blobs of the same age (its blobs may then go with it).
-  return out.sort((a, b) => a.lastAccess - b.lastAccess || (a.kind === b.kind ? 0 : a.kind === "manifest" ? -1 : 1));
+  return out.sort((a, b) => a.lastAccess - b.lastAccess);
 }
 
 async function remove(d: GcDeps, c: Candidate): Promise<boolean> {
@@ -52,17 +56,21 @@ async function remove(d: GcDeps, c: Candidate): Promise<boolean> {
 export async function evictOrg(d: GcDeps, org: string, target: number, now = Date.now()): Promise<Evicted> {
   const start = d.usage.bytes(org);
   let links = 0;
-  for (let pass = 0; pass < 8 && d.usage.bytes(org) > target; pass++) {
-    const list = await candidates(d, org, now, new Map());
-    let manifests = 0;
-    for (const c of list) {
+  const cache: RefsCache = new Map();
+  for (let pass = 0; pass < MAX_PASSES && d.usage.bytes(org) > target; pass++) {
+    let again = false;
+    for (const c of await candidates(d, org, now, cache)) {
       if (d.usage.bytes(org) <= target) break;
       if (!(await remove(d, c))) continue;
       links++;
-      if (c.kind === "manifest") manifests++;
       d.log.info("registry link evicted", { org, repo: c.repo, kind: c.kind, digest: c.digest, lastAccess: new Date(c.lastAccess).toISOString() });
+      // A manifest gone can leave blobs it alone named, older than what comes next: look again.
+      if (c.kind === "manifest") {
+        again = true;
+        break;
+      }
     }
-    if (manifests === 0) break; // removing manifests can orphan blobs they alone named: look again
+    if (!again) break;
   }
   return { links, bytes: Math.max(0, start - d.usage.bytes(org)) };
 }
