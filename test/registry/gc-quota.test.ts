@@ -19,6 +19,7 @@ import { loadConfig } from "../../src/core/config/load.ts";
 import { startNats } from "../support/nats.ts";
 import { waitFor } from "../support/net.ts";
 import { client, imageManifest, type Client } from "./support/http.ts";
+import { makeLayout } from "./support/layout.ts";
 import { seeded, sha256, startTestRegistry, type TestRegistry } from "./support/service.ts";
 
 let reg: TestRegistry;
@@ -115,6 +116,25 @@ describe("quota refusal", () => {
     expect(reg.running.deps.quota.used("quota4")).toBe(13_000);
   });
 });
+
+test("skopeo, unmodified, reports the refusal in the registry's words", async () => {
+  await setQuota("quota5", 50_000);
+  const layout = makeLayout("quota5", [200_000]);
+  const work = mkdtempSync(join(tmpdir(), "nimbus-quota-skopeo-"));
+  try {
+    const p = Bun.spawn(["skopeo", "copy", "--dest-tls-verify=false", "--dest-creds", `ci:${await reg.token("member", "quota5")}`, `oci:${layout.dir}:v1`, `docker://${reg.hostPort}/quota5/app:v1`], {
+      stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, REGISTRY_AUTH_FILE: join(work, "auth.json") },
+    });
+    const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
+    expect(code).not.toBe(0);
+    expect(err).toContain("denied");
+    expect(err).toContain("registry quota of organisation quota5 exceeded");
+    expect(reg.running.deps.quota.used("quota5")).toBeLessThanOrEqual(50_000);
+  } finally {
+    rmSync(layout.dir, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
+  }
+}, 60_000);
 
 /** An image pushed under `tag`, as small JSON config + one layer of `size` bytes. */
 async function pushImage(c: Client, repo: string, seed: string, tag: string, size: number) {
