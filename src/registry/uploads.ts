@@ -112,7 +112,7 @@ export async function monolithicUpload(d: RegistryDeps, repo: string, digest: Di
     if (declared !== undefined) held.push(await d.quota.reserve(org, digest, declared));
     const room = declared !== undefined || d.quota.holds(org, digest) ? Infinity : d.quota.headroom(org);
     const stored = await d.blobs.putStream(c.body, { maxBytes: Math.min(d.limits.maxBlobBytes, room), expectBytes: declared, expected: digest }).catch((e) => {
-      throw isBlobError(e, "too_large") && room < d.limits.maxBlobBytes ? d.quota.exceeded(org, room + 1) : e;
+      throw isBlobError(e, "too_large") && room < d.limits.maxBlobBytes ? d.quota.exceeded(org, room, undefined, true) : e;
     });
     if (declared === undefined) held.push(await d.quota.reserve(org, digest, stored.size));
     await d.repos.linkBlob(repo, stored.digest, stored.size);

@@ -25,6 +25,9 @@ export interface QuotaDeps {
   log: Logger;
 }
 
+/** After a background eviction that freed nothing, the next waits this long (the collector's runs still evict). */
+const FRUITLESS_PAUSE_MS = 30_000;
+
 export function mib(n: number): string {
   return `${(n / 1024 ** 2).toFixed(1)} MiB`;
 }
@@ -32,6 +35,8 @@ export function mib(n: number): string {
 export class Quota {
   private readonly pending = new Map<string, number>();
   private readonly evicting = new Map<string, Promise<unknown>>();
+  /** When a background eviction last freed nothing, per org: pushes over the threshold then do not rescan for a while. */
+  private readonly fruitless = new Map<string, number>();
 
   constructor(readonly q: QuotaDeps) {}
 
@@ -57,6 +62,7 @@ export class Quota {
   /** Make room for `size` more bytes of `digest` in `org`, or throw DENIED; call the returned release once linked (or failed). */
   async reserve(org: string, digest: Digest, size: number): Promise<() => void> {
     if (this.q.usage.has(org, digest) || this.limitOf(org) <= 0) return () => {};
+    if (size > this.limitOf(org)) throw this.exceeded(org, size); // no eviction can make room for it
     if (this.used(org) + size > this.limitOf(org)) {
       await this.evict(org, Math.max(0, this.limitOf(org) - size - (this.pending.get(org) ?? 0)));
       const limit = this.limitOf(org);
@@ -73,9 +79,11 @@ export class Quota {
     };
   }
 
-  exceeded(org: string, size: number, limit = this.limitOf(org)): RegistryError {
+  /** The refusal; `atLeast`: the push's size is not known, only that it is more than `size`. */
+  exceeded(org: string, size: number, limit = this.limitOf(org), atLeast = false): RegistryError {
     const used = this.used(org);
-    return new RegistryError("DENIED", 403, `registry quota of organisation ${org} exceeded: it uses ${mib(used)} of its ${mib(limit)} quota and this push adds ${mib(size)} (nothing untagged is left to evict)`, {
+    const adds = `${atLeast ? "more than " : ""}${mib(size)}`;
+    return new RegistryError("DENIED", 403, `registry quota of organisation ${org} exceeded: it uses ${mib(used)} of its ${mib(limit)} quota and this push adds ${adds} (nothing untagged is left to evict)`, {
       quotaBytes: limit,
       usedBytes: used,
       pushBytes: size,
@@ -85,10 +93,14 @@ export class Quota {
   /** After a link: past the soft threshold, evict in the background down to it. */
   linked(org: string): void {
     const limit = this.limitOf(org);
-    if (limit <= 0 || this.evicting.has(org)) return;
+    if (limit <= 0 || this.evicting.has(org) || Date.now() - (this.fruitless.get(org) ?? -Infinity) < FRUITLESS_PAUSE_MS) return;
     const soft = Math.floor((limit * this.q.softPercent) / 100);
     if (this.q.usage.bytes(org) <= soft) return;
-    void this.evict(org, soft).catch((e) => this.q.log.warn("registry eviction failed", { org, error: e }));
+    this.fruitless.delete(org);
+    void this.evict(org, soft).then(
+      (freed) => freed === 0 && this.fruitless.set(org, Date.now()),
+      (e) => this.q.log.warn("registry eviction failed", { org, error: e }),
+    );
   }
 
   /** Eviction for one org at a time: a second caller waits for the running one, then runs its own. */
