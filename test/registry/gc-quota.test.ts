@@ -16,6 +16,7 @@ import { authorizationBlock, registryPermissions } from "../../src/nats/permissi
 import { startRegistryService } from "../../src/registry/server.ts";
 import { registryGcSettings } from "../../src/registry/config.ts";
 import { loadConfig } from "../../src/core/config/load.ts";
+import { OrgUsage } from "../../src/registry/quota/usage.ts";
 import { startNats } from "../support/nats.ts";
 import { waitFor } from "../support/net.ts";
 import { client, imageManifest, type Client } from "./support/http.ts";
@@ -203,6 +204,14 @@ describe("eviction", () => {
     expect((await c.call("GET", `/v2/untagged/app/manifests/${one.manifest}`)).status).toBe(200);
     expect(stored(one.layer)).toBe(true);
   });
+});
+
+test("usage rebuilt from the metadata (as at a restart) equals the count kept live, for every org", async () => {
+  const rebuilt = new OrgUsage();
+  await rebuilt.load(reg.running.deps.repos);
+  const live = reg.running.deps.quota.q.usage.all();
+  expect(live.length).toBeGreaterThanOrEqual(3); // orgs whose content is still linked (collections removed the loose blobs)
+  expect(rebuilt.all()).toEqual(live);
 });
 
 describe("the registry's own NATS user", () => {

@@ -5,7 +5,8 @@
  * indexes, blobs shared across organisations, abandoned uploads, dry runs.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, utimesSync, writeFileSync } from "node:fs";
+import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { client, imageManifest, type Client } from "./support/http.ts";
 import { seeded, sha256, startTestRegistry, type TestRegistry } from "./support/service.ts";
@@ -175,5 +176,16 @@ describe("abandoned uploads", () => {
     expect(gone.status).toBe(404);
     expect(gone.json().errors[0].code).toBe("BLOB_UPLOAD_UNKNOWN");
     expect((await acme.call("GET", live)).status).toBe(204);
+  });
+
+  test("a temp file no session names (a monolithic upload cut by a crash) goes once idle as long", async () => {
+    const leftover = join(reg.dir, "blobs", "tmp", randomUUID());
+    writeFileSync(leftover, seeded("crash", 1000));
+    await gc();
+    expect(existsSync(leftover)).toBe(true); // just written
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(leftover, old, old);
+    expect((await gc()).uploadsRemoved).toBeGreaterThanOrEqual(1);
+    expect(existsSync(leftover)).toBe(false);
   });
 });
