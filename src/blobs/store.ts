@@ -8,7 +8,7 @@
  * and renames the file into `sha256/<2 hex>/<64 hex>`: a blob is visible whole or not at all. Reads are
  * `Bun.file().slice`, so ranges cost no copy.
  */
-import { mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rm, stat, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import { hexOf, type Digest } from "./digest.ts";
@@ -84,6 +84,27 @@ export class BlobStore {
     const s = await this.stat(d);
     await rm(this.path(d), { force: true });
     if (s) this.observer.removed?.(s.size);
+  }
+
+  /** Every stored blob with its size and mtime (its commit, or its last re-commit), for the sweep. */
+  async *list(): AsyncGenerator<{ digest: Digest; size: number; mtimeMs: number }> {
+    const top = join(this.root, "sha256");
+    for (const pre of (await readdir(top).catch(() => [] as string[])).sort()) {
+      if (!/^[a-f0-9]{2}$/.test(pre)) continue;
+      for (const hex of (await readdir(join(top, pre)).catch(() => [] as string[])).sort()) {
+        if (!/^[a-f0-9]{64}$/.test(hex) || !hex.startsWith(pre)) continue;
+        const s = await stat(join(top, pre, hex)).catch(() => null);
+        if (s?.isFile()) yield { digest: `sha256:${hex}`, size: s.size, mtimeMs: s.mtimeMs };
+      }
+    }
+  }
+
+  /** Temp files (uploads in progress, or left by a crash) with their size and last write. */
+  async temps(): Promise<{ id: string; size: number; mtimeMs: number }[]> {
+    const dir = join(this.root, "tmp");
+    const ids = (await readdir(dir).catch(() => [] as string[])).filter((id) => TEMP_ID.test(id));
+    const all = await Promise.all(ids.map(async (id) => ({ id, s: await stat(join(dir, id)).catch(() => null) })));
+    return all.filter((t) => t.s?.isFile()).map((t) => ({ id: t.id, size: t.s!.size, mtimeMs: t.s!.mtimeMs }));
   }
 
   newTempId(): string {
@@ -184,6 +205,9 @@ export class BlobStore {
     const final = this.path(digest);
     if (await this.stat(digest)) {
       await this.discard(id); // stored once: the bytes are already here
+      // A re-commit is a fresh use: garbage collection's grace window counts from it.
+      const now = new Date();
+      await utimes(final, now, now).catch(() => {});
       return { digest, size };
     }
     const h = await open(tmp, "r+");

@@ -5,9 +5,9 @@
  *
  * - control: everything (it creates the streams and buckets and serves the agents' requests).
  * - logs: reads job records and leases (is the job real, who holds it) and watches the token ledger.
- * - registry: watches the token ledger and the org limits (it shows the registry quota), appends to the audit stream (deletes).
+ * - registry: watches the token ledger and the org limits (it enforces the registry quota), appends to the audit stream (deletes).
  * - cache: watches the token ledger and the org limits (it enforces the cache quota).
- *   Both may create the ledger's bucket (whichever service starts first does; creating it again
+ *   Both may create the ledger's and the limits' buckets (whichever service starts first does; creating it again
  *   with the same configuration changes nothing) but not change or delete it.
  * - agent: pulls the pool consumers of the queue and acks, reads and writes job records, leases,
  *   runner facts and its orgs' running slots, watches the org limits, reads cancel signals, writes its own registry key, publishes job events,
@@ -108,13 +108,16 @@ export const logsPermissions = (): Permissions => ({
   subscribe: { allow: [`${SERVICE_INBOX.logs}.>`] },
 });
 
+/** Watching the org limits, and creating their bucket if the control plane has not yet (ensureLimitsBucket). */
+const watchLimits = () => [api(`STREAM.CREATE.${kvStream("nimbus_limits")}`), ...readBucket("nimbus_limits")];
+
 export const cachePermissions = (): Permissions => ({
-  publish: { allow: [api("INFO"), ...watchLedger(), api(`STREAM.CREATE.${kvStream("nimbus_limits")}`), ...readBucket("nimbus_limits")] },
+  publish: { allow: [api("INFO"), ...watchLedger(), ...watchLimits()] },
   subscribe: { allow: [`${SERVICE_INBOX.cache}.>`] },
 });
 
 export const registryPermissions = (): Permissions => ({
-  publish: { allow: [api("INFO"), ...watchLedger(), api(`STREAM.CREATE.${kvStream("nimbus_limits")}`), ...readBucket("nimbus_limits"), `${AUDIT_SUBJECT_PREFIX}.>`] },
+  publish: { allow: [api("INFO"), ...watchLedger(), ...watchLimits(), `${AUDIT_SUBJECT_PREFIX}.>`] },
   subscribe: { allow: [`${SERVICE_INBOX.registry}.>`] },
 });
 

@@ -1,13 +1,14 @@
 /**
  * Settings of the registry service process, declared once (see src/core/config/settings.ts): the
- * distribution API's own (listen address, storage, limits) and its authentication settings
- * (`registryAuthSettings`, read by src/registry/auth/ through `registryAuthDeps`).
+ * distribution API's own (listen address, storage, limits), its authentication settings
+ * (`registryAuthSettings`, read by src/registry/auth/ through `registryAuthDeps`) and garbage
+ * collection's (`registryGcSettings`).
  */
 import * as v from "valibot";
 import { authSecret, host, listenPort, metricsEnabled, natsReplicas, natsToken, natsUrl, natsUser, natsPassword } from "../core/config/common.ts";
 import { bool, int, list, optionalStr, str, url, type SettingsSpec } from "../core/config/settings.ts";
-import { orgLimitSettings } from "../jobs/limits/config.ts";
 import { isOrgId } from "../auth/principal.ts";
+import { orgRegistryQuotaSetting } from "../jobs/limits/config.ts";
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
@@ -76,6 +77,33 @@ export const registryMirrorSettings = {
   },
 } satisfies SettingsSpec;
 
+const DAY = 86_400;
+const seconds = (env: string, doc: string, min: number, max: number, dflt: number) => ({ env, doc, schema: int(min, max), default: String(dflt) });
+
+/** Garbage collection, abandoned uploads and the org quota's eviction (src/registry/gc/, src/registry/quota/). */
+export const registryGcSettings = {
+  gcIntervalSeconds: seconds("NIMBUS_REGISTRY_GC_INTERVAL_SECONDS", "How often garbage collection runs (online: pushes and pulls go on); `nimbus registry gc` runs it at once.", 1, 7 * DAY, 3600),
+  gcGraceSeconds: seconds(
+    "NIMBUS_REGISTRY_GC_GRACE_SECONDS",
+    "Anything linked, read or committed this recently is kept, referenced or not, so a push racing the collector keeps the blobs it is about to name. Longer than your slowest push.",
+    1, 30 * DAY, 3600,
+  ),
+  gcUntaggedSeconds: seconds(
+    "NIMBUS_REGISTRY_GC_UNTAGGED_SECONDS",
+    "An untagged manifest that no tagged one reaches (an overwritten tag's old image, a push by digest) is kept while pushed or pulled within this window (0: only the grace window).",
+    0, 3650 * DAY, 7 * DAY,
+  ),
+  uploadIdleSeconds: seconds("NIMBUS_REGISTRY_UPLOAD_IDLE_SECONDS", "An upload that receives no bytes for this long is abandoned: the collector removes it and its data.", 1, 30 * DAY, 3600),
+  quotaSoftPercent: {
+    env: "NIMBUS_REGISTRY_QUOTA_SOFT_PERCENT",
+    doc: "Past this share of an organisation's registry quota, its least recently used untagged content is evicted (after pushes and at each collection) until it is back under.",
+    schema: int(1, 100),
+    default: "90",
+  },
+  // The org's default quota (NIMBUS_ORG_REGISTRY_QUOTA_BYTES); an override in the org limits wins.
+  orgQuotaBytes: orgRegistryQuotaSetting,
+} satisfies SettingsSpec;
+
 export const registrySettings = {
   host: host("NIMBUS_REGISTRY_HOST", "Address the registry (OCI distribution API) listens on."),
   port: listenPort("NIMBUS_REGISTRY_PORT", "Port of the registry.", 7075),
@@ -99,9 +127,8 @@ export const registrySettings = {
   },
   ...registryAuthSettings,
   ...registryMirrorSettings,
+  ...registryGcSettings,
   metrics: metricsEnabled,
-  // Shown against each org's usage (`nimbus registry usage`); an operator's per-org override wins.
-  orgQuotaBytes: orgLimitSettings.orgRegistryQuotaBytes,
   authSecret,
   // The token ledger (revocations) and the org limits are watched over NATS; deletes go to the audit stream.
   natsUrl,

@@ -1,6 +1,7 @@
 /** Blobs of a repository: read (whole or a range), delete a link, mount from another repository. */
 import type { Digest } from "../blobs/digest.ts";
 import { parseRange, type ByteRange } from "../blobs/range.ts";
+import { repoOrg } from "./auth/scope.ts";
 import type { RegistryDeps } from "./deps.ts";
 import { fail, RegistryError } from "./errors.ts";
 
@@ -12,6 +13,8 @@ export interface BlobRead {
 
 /** The repository's blob (or manifest, which is a blob too), with `Range` applied. */
 export async function readBlob(d: RegistryDeps, repo: string, digest: Digest, rangeHeader: string | null): Promise<BlobRead> {
+  // A client checking a blob before naming it: the collector keeps it a while (src/registry/pins.ts).
+  await d.pins.use(digest);
   const linked = (await d.repos.blob(repo, digest, true)) ?? (await d.repos.manifest(repo, digest, true));
   const stored = linked ? await d.blobs.stat(digest) : null;
   if (!stored) throw fail.blobUnknown(digest);
@@ -32,9 +35,21 @@ export async function deleteBlob(d: RegistryDeps, repo: string, digest: Digest):
  * upload) when it does not. The caller has checked it may pull from `from`.
  */
 export async function mountBlob(d: RegistryDeps, repo: string, from: string, digest: Digest): Promise<{ digest: Digest; size: number } | null> {
-  const link = await d.repos.blob(from, digest);
-  const stored = link ? await d.blobs.stat(digest) : null;
-  if (!stored) return null;
-  await d.repos.linkBlob(repo, digest, stored.size);
-  return { digest, size: stored.size };
+  const unpin = await d.pins.hold([digest]);
+  try {
+    const link = await d.repos.blob(from, digest);
+    const stored = link ? await d.blobs.stat(digest) : null;
+    if (!stored) return null;
+    const org = repoOrg(repo);
+    const unreserve = await d.quota.reserve(org, digest, stored.size);
+    try {
+      await d.repos.linkBlob(repo, digest, stored.size);
+    } finally {
+      unreserve();
+    }
+    d.quota.linked(org);
+    return { digest, size: stored.size };
+  } finally {
+    unpin();
+  }
 }

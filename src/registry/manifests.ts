@@ -6,6 +6,7 @@
 import { digestOf, type Digest } from "../blobs/digest.ts";
 import { isAppError } from "../core/errors.ts";
 import { readBodyBytes } from "../http/common.ts";
+import { repoOrg } from "./auth/scope.ts";
 import type { RegistryDeps } from "./deps.ts";
 import { fail, RegistryError } from "./errors.ts";
 import { parseManifest } from "./manifest.ts";
@@ -38,10 +39,23 @@ export async function putManifest(d: RegistryDeps, repo: string, ref: Reference,
   const digest = digestOf(bytes);
   if (ref.kind === "digest" && ref.digest !== digest) throw fail.digestInvalid(`manifest digest is ${digest}, not ${ref.digest}`);
   const m = parseManifest(bytes, request.headers.get("content-type"));
-  await checkReferences(d, repo, m.blobs, m.manifests);
-  await d.blobs.putBytes(bytes, digest);
-  await d.repos.putManifest(repo, { digest, mediaType: m.mediaType, size: bytes.byteLength, subject: m.subject, artifactType: m.artifactType, annotations: m.annotations });
-  if (ref.kind === "tag") await d.repos.setTag(repo, ref.tag, digest);
+  // Held from before the check until linked: the collector cannot remove what the check saw.
+  const unpin = await d.pins.hold([digest, ...m.blobs, ...m.manifests]);
+  const org = repoOrg(repo);
+  try {
+    await checkReferences(d, repo, m.blobs, m.manifests);
+    const unreserve = await d.quota.reserve(org, digest, bytes.byteLength);
+    try {
+      await d.blobs.putBytes(bytes, digest);
+      await d.repos.putManifest(repo, { digest, mediaType: m.mediaType, size: bytes.byteLength, subject: m.subject, artifactType: m.artifactType, annotations: m.annotations });
+      if (ref.kind === "tag") await d.repos.setTag(repo, ref.tag, digest);
+    } finally {
+      unreserve();
+    }
+  } finally {
+    unpin();
+  }
+  d.quota.linked(org);
   return { digest, subject: m.subject };
 }
 
@@ -67,6 +81,7 @@ export interface ManifestRead {
 
 export async function getManifest(d: RegistryDeps, repo: string, ref: Reference, accept: string | null): Promise<ManifestRead> {
   const digest = await resolveReference(d, repo, ref);
+  await d.pins.use(digest);
   const rec = await d.repos.manifest(repo, digest, true);
   const stored = rec ? await d.blobs.stat(digest) : null;
   if (!rec || !stored) throw fail.manifestUnknown(ref.kind === "tag" ? ref.tag : digest);

@@ -8,11 +8,14 @@
  *   <root>/<org>/<name…>/_manifests/<hex>.json  ManifestRecord
  *   <root>/<org>/<name…>/_tags/<tag>            { digest, taggedAt }
  *
- * Every file is written atomically. A link file's atime is its last access (set on reads), for the
- * eviction and GC parts to use. Names and tags reach here only after the grammar (names.ts), and
- * every path is checked to stay under the root.
+ * Every file is written atomically. A link file's atime is its last access (set on reads, `touch`),
+ * for garbage collection and quota eviction (src/registry/gc/); metadata is otherwise read with
+ * O_NOATIME, so the collector's own reads never look like use. Every link and unlink is told to the
+ * observers (the org usage of src/registry/quota/). Names and tags reach here only after the
+ * grammar (names.ts), and every path is checked to stay under the root.
  */
-import { readdir, readFile, rm, stat, utimes } from "node:fs/promises";
+import { constants } from "node:fs";
+import { open, readdir, readFile, rm, stat, utimes } from "node:fs/promises";
 import { join, resolve, sep } from "node:path";
 import { writeFileAtomic } from "../blobs/atomic.ts";
 import { hexOf, type Digest } from "../blobs/digest.ts";
@@ -34,10 +37,47 @@ export interface ManifestRecord {
 
 type Kind = "_layers" | "_manifests" | "_tags";
 
+/** What a repository links, as the collector and eviction see it: `lastAccess` is the link file's atime. */
+export interface LinkInfo {
+  digest: Digest;
+  size: number;
+  linkedAt: number;
+  lastAccess: number;
+}
+
+export type LinkKind = "blob" | "manifest";
+
+/** Told of every link written and removed (after the file is). */
+export interface LinkObserver {
+  linked(repo: string, kind: LinkKind, digest: Digest, size: number): void;
+  unlinked(repo: string, kind: LinkKind, digest: Digest): void;
+}
+
+const HEX = /^([a-f0-9]{64})\.json$/;
+
+/** Read a small file without moving its atime (the owner may; anyone else falls back to a plain read). */
+async function readNoAtime(path: string): Promise<string> {
+  const h = await open(path, constants.O_RDONLY | constants.O_NOATIME).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === "EPERM") return null;
+    throw e;
+  });
+  if (!h) return readFile(path, "utf8");
+  try {
+    return await h.readFile("utf8");
+  } finally {
+    await h.close();
+  }
+}
+
 export class RepoStore {
   readonly root: string;
+  private readonly observers: LinkObserver[] = [];
   constructor(root: string, private readonly now: () => number = Date.now) {
     this.root = resolve(root);
+  }
+
+  observe(o: LinkObserver): void {
+    this.observers.push(o);
   }
 
   private dir(repo: string, kind?: Kind): string {
@@ -52,7 +92,7 @@ export class RepoStore {
   }
 
   private async readJson<T>(path: string): Promise<T | null> {
-    const text = await readFile(path, "utf8").catch((e: NodeJS.ErrnoException) => {
+    const text = await readNoAtime(path).catch((e: NodeJS.ErrnoException) => {
       if (e.code === "ENOENT" || e.code === "ENOTDIR") return null;
       throw e;
     });
@@ -72,6 +112,7 @@ export class RepoStore {
   async linkBlob(repo: string, digest: Digest, size: number): Promise<void> {
     const link: BlobLink = { size, linkedAt: this.now() };
     await writeFileAtomic(this.file(repo, "_layers", `${hexOf(digest)}.json`), JSON.stringify(link));
+    for (const o of this.observers) o.linked(repo, "blob", digest, size);
   }
 
   async blob(repo: string, digest: Digest, touch = false): Promise<BlobLink | null> {
@@ -85,12 +126,14 @@ export class RepoStore {
     const path = this.file(repo, "_layers", `${hexOf(digest)}.json`);
     if (!(await this.readJson<BlobLink>(path))) return false;
     await rm(path, { force: true });
+    for (const o of this.observers) o.unlinked(repo, "blob", digest);
     return true;
   }
 
   async putManifest(repo: string, rec: Omit<ManifestRecord, "linkedAt">): Promise<void> {
     const full: ManifestRecord = { ...rec, linkedAt: this.now() };
     await writeFileAtomic(this.file(repo, "_manifests", `${hexOf(rec.digest)}.json`), JSON.stringify(full));
+    for (const o of this.observers) o.linked(repo, "manifest", rec.digest, rec.size);
   }
 
   async manifest(repo: string, digest: Digest, touch = false): Promise<ManifestRecord | null> {
@@ -113,6 +156,7 @@ export class RepoStore {
     if (!(await this.readJson<ManifestRecord>(path))) return false;
     for (const tag of await this.tags(repo)) if ((await this.tag(repo, tag)) === digest) await this.deleteTag(repo, tag);
     await rm(path, { force: true });
+    for (const o of this.observers) o.unlinked(repo, "manifest", digest);
     return true;
   }
 
@@ -140,5 +184,43 @@ export class RepoStore {
   async tags(repo: string): Promise<string[]> {
     const names = await readdir(this.dir(repo, "_tags")).catch(() => [] as string[]);
     return names.filter((n) => !n.startsWith(".")).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  /** Every repository (a folder holding metadata), under `org` when given, sorted. */
+  async repositories(org?: string): Promise<string[]> {
+    const out: string[] = [];
+    const walk = async (dir: string, name: string): Promise<void> => {
+      const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+      if (entries.some((e) => e.isDirectory() && (e.name === "_layers" || e.name === "_manifests" || e.name === "_tags"))) out.push(name);
+      for (const e of entries) if (e.isDirectory() && !e.name.startsWith("_") && !e.name.startsWith(".")) await walk(join(dir, e.name), name ? `${name}/${e.name}` : e.name);
+    };
+    await walk(org ? this.dir(org) : this.root, org ?? "");
+    return out.filter(Boolean).sort();
+  }
+
+  /** The blob (`_layers`) or manifest links of a repository, with each link file's last access. */
+  async links(repo: string, kind: LinkKind): Promise<LinkInfo[]> {
+    const dir = this.dir(repo, kind === "blob" ? "_layers" : "_manifests");
+    const names = await readdir(dir).catch(() => [] as string[]);
+    const infos = await Promise.all(
+      names.map(async (n) => {
+        const hex = HEX.exec(n)?.[1];
+        if (!hex) return null;
+        const [link, st] = await Promise.all([this.readJson<{ size: number; linkedAt: number }>(join(dir, n)), stat(join(dir, n)).catch(() => null)]);
+        if (!link || !st) return null;
+        return { digest: `sha256:${hex}` as Digest, size: link.size, linkedAt: link.linkedAt, lastAccess: Math.max(st.atimeMs, link.linkedAt) };
+      }),
+    );
+    return infos.filter((i): i is LinkInfo => i !== null);
+  }
+
+  /** Each tag of a repository and the digest it names. */
+  async tagMap(repo: string): Promise<Map<string, Digest>> {
+    const out = new Map<string, Digest>();
+    for (const t of await this.tags(repo)) {
+      const d = await this.tag(repo, t);
+      if (d) out.set(t, d);
+    }
+    return out;
   }
 }

@@ -1,4 +1,8 @@
-/** Starts the registry service: the blob store, repository metadata, upload sessions, the token ledger and token flow, HTTP. */
+/**
+ * Starts the registry service: the blob store, repository metadata, upload sessions, the token
+ * ledger and token flow, the org quotas (watched limits), garbage collection (periodic, and on
+ * demand at POST /admin/gc), HTTP.
+ */
 import { join } from "node:path";
 import type { ConfigOf } from "../core/config/settings.ts";
 import { createLogger } from "../core/log.ts";
@@ -10,6 +14,7 @@ import { LedgerView } from "../auth/ledger-store.ts";
 import { jetstream } from "@nats-io/jetstream";
 import { appendAudit } from "../auth/audit.ts";
 import { watchedLimit } from "../jobs/limits/store.ts";
+import { gcMetrics, mirrorMetrics } from "./metrics-feeds.ts";
 import { registryMetrics, watchBlobStore, watchSessions, type RegistryMetrics } from "./metrics.ts";
 import { tokenFlowAccess, type Access } from "./access.ts";
 import { registryAuthDeps } from "./auth/index.ts";
@@ -21,6 +26,13 @@ import { SessionStore } from "./sessions.ts";
 import { createMirror, type Mirror } from "./mirror/mirror.ts";
 import { mirrorConfig } from "./mirror/upstreams.ts";
 import type { Fetch } from "./mirror/client.ts";
+import { Pins } from "./pins.ts";
+import { OrgUsage } from "./quota/usage.ts";
+import { Quota } from "./quota/quota.ts";
+import { evictOrg } from "./gc/evict.ts";
+import type { GcDeps } from "./gc/policy.ts";
+import { GcRunner } from "./gc/runner.ts";
+import { registryGcRoutes } from "./http/gc.ts";
 
 export type RegistryConfig = ConfigOf<typeof registrySettings>;
 
@@ -30,6 +42,8 @@ export interface RunningRegistry {
   metrics: RegistryMetrics;
   /** Walk the blob store again and reset its gauges (after a garbage collection). */
   recountStore(): Promise<void>;
+  /** Garbage collection: `gc.run()` is what POST /admin/gc runs; its report carries the figures for metrics. */
+  gc: GcRunner;
   stop(): Promise<void>;
 }
 
@@ -54,20 +68,40 @@ export async function startRegistryService(config: RegistryConfig, o: { access?:
   const nc = await connectNats({ url: config.natsUrl, user: config.natsUser, password: config.natsPassword, token: config.natsToken, name: "nimbus-registry", inboxPrefix: SERVICE_INBOX.registry });
   const ledger = await LedgerView.start(await ensureTokenLedger(nc, { replicas: config.natsReplicas }));
   const auth = registryAuthDeps({ secret: config.authSecret, ledger }, { ...config, mirror: { anonymous: config.mirrorAnonymous, libraryAlias: !!mirror?.config.defaultUpstream } });
+    const orgQuota = await watchedLimit(await ensureLimitsBucket(nc, { replicas: config.natsReplicas }), "registryBytes", config.orgQuotaBytes);
+  const stores = await openRegistryStores(config.dir);
+  const usage = new OrgUsage();
+  await usage.load(stores.repos);
+  stores.repos.observe(usage);
+  const pins = new Pins(config.gcGraceSeconds * 1000);
+  const policy = { graceMs: config.gcGraceSeconds * 1000, untaggedMs: config.gcUntaggedSeconds * 1000, uploadIdleMs: config.uploadIdleSeconds * 1000 };
+  const gcDeps: GcDeps = { ...stores, pins, usage, policy, log };
+  const quota = new Quota({ usage, limitOf: orgQuota.of, softPercent: config.quotaSoftPercent, makeRoom: async (org, target) => (await evictOrg(gcDeps, org, target)).bytes, log });
+  const gc = new GcRunner(gcDeps, quota, log);
   const deps: RegistryDeps = {
-    ...(await openRegistryStores(config.dir)),
+    ...stores,
     limits: { maxManifestBytes: config.maxManifestBytes, maxBlobBytes: config.maxBlobBytes },
     access: o.access ?? tokenFlowAccess(auth),
+    pins,
+    quota,
     log,
     mirror,
   };
   const metrics = registryMetrics(config.metrics);
   const recountStore = await watchBlobStore(metrics, deps.blobs);
   await watchSessions(metrics, deps.sessions);
-  const quota = await watchedLimit(await ensureLimitsBucket(nc, { replicas: config.natsReplicas }), "registryBytes", config.orgQuotaBytes);
+  const recordGc = gcMetrics(metrics);
+  if (mirror) mirrorMetrics(metrics, mirror.stats);
+  gc.onReport((report) => {
+    recordGc(report);
+    if (!report.dryRun) void recountStore().catch((e) => log.warn("recounting the blob store after a collection failed", { error: String(e) }));
+  });
   const js = jetstream(nc);
-  const admin = { auth: { secret: config.authSecret, ledger }, publicOrgs: auth.publicOrgs, quota: quota.of, audit: (r: Parameters<typeof appendAudit>[1]) => appendAudit(js, r), log };
-  const app = registryApp(deps, auth, { admin, metrics, serveMetrics: config.metrics, bindHost: config.host }).listen({ hostname: config.host, port: config.port, idleTimeout: 120 });
+  const admin = { auth: { secret: config.authSecret, ledger }, publicOrgs: auth.publicOrgs, quota: orgQuota.of, audit: (r: Parameters<typeof appendAudit>[1]) => appendAudit(js, r), log };
+  const app = registryApp(deps, auth, { admin, metrics, serveMetrics: config.metrics, bindHost: config.host })
+    .use(registryGcRoutes(gc, { secret: config.authSecret, ledger }, log))
+    .listen({ hostname: config.host, port: config.port, idleTimeout: 120 });
+  gc.start(config.gcIntervalSeconds * 1000);
   const url = `http://${config.host}:${app.server!.port}`;
   log.info("registry listening", { url, dir: config.dir, mirror: mirror ? [...mirror.config.upstreams.keys()] : [] });
   return {
@@ -75,10 +109,12 @@ export async function startRegistryService(config: RegistryConfig, o: { access?:
     deps,
     metrics,
     recountStore,
+    gc,
     async stop() {
+      await gc.stop();
       await app.stop(true);
+      orgQuota.stop();
       ledger.stop();
-      quota.stop();
       await nc.close();
     },
   };

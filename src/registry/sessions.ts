@@ -2,7 +2,7 @@
  * Upload sessions: which repository an upload belongs to (`<root>/<id>.json`). The bytes are the blob
  * store's temp file of the same id, so an interrupted or cancelled upload is never visible as a blob.
  */
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import { writeFileAtomic } from "../blobs/atomic.ts";
@@ -35,6 +35,14 @@ export class SessionStore {
     const text = await readFile(join(this.root, `${id}.json`), "utf8").catch(() => null);
     const s = text ? (JSON.parse(text) as UploadSession) : null;
     return s && s.repo === repo ? s : null;
+  }
+
+  /** Every session on disk (for the abandoned-upload cleanup); unreadable files are skipped. */
+  async list(): Promise<UploadSession[]> {
+    const names = await readdir(this.root).catch(() => [] as string[]);
+    const ids = names.filter((n) => n.endsWith(".json") && ID.test(n.slice(0, -5))).map((n) => n.slice(0, -5));
+    const all = await Promise.all(ids.map((id) => readFile(join(this.root, `${id}.json`), "utf8").then((t) => JSON.parse(t) as UploadSession, () => null)));
+    return all.filter((s): s is UploadSession => s !== null && s.id !== undefined);
   }
 
   async remove(id: string): Promise<void> {

@@ -2,9 +2,13 @@
  * Blob uploads: a session per POST; PATCH appends (a streamed body without Content-Range, as
  * skopeo sends, or a chunk whose Content-Range must start where the upload stands: 416 otherwise);
  * the closing PUT appends its body and verifies the digest of the whole. A failed request adds
- * nothing; a wrong digest stores nothing and ends the session.
+ * nothing; a wrong digest stores nothing and ends the session. Linking a blob holds its digest
+ * against the collector (pins.ts) and takes room in the org's quota first (quota/quota.ts): a
+ * blob past the quota is refused (403 DENIED), ends the session and is not linked.
  */
+import { isBlobError } from "../blobs/errors.ts";
 import type { Digest } from "../blobs/digest.ts";
+import { repoOrg } from "./auth/scope.ts";
 import type { RegistryDeps } from "./deps.ts";
 import { fail, RegistryError } from "./errors.ts";
 
@@ -73,13 +77,19 @@ export async function appendChunk(d: RegistryDeps, repo: string, id: string, c: 
 /** The closing PUT: its body (if any) is the last chunk; then the digest is checked and the blob linked. */
 export async function finishUpload(d: RegistryDeps, repo: string, id: string, digest: Digest, c: ChunkInput): Promise<{ digest: Digest; size: number }> {
   const hasBody = c.contentRange !== null || (c.contentLength !== null && c.contentLength !== "0") || (c.contentLength === null && c.body !== null);
-  if (hasBody) await appendChunk(d, repo, id, c);
-  else await uploadStatus(d, repo, id);
+  const { offset } = hasBody ? await appendChunk(d, repo, id, c) : await uploadStatus(d, repo, id);
+  const org = repoOrg(repo);
+  const unpin = await d.pins.hold([digest]);
+  let unreserve = () => {};
   try {
+    unreserve = await d.quota.reserve(org, digest, offset);
     const stored = await d.blobs.commit(id, digest);
     await d.repos.linkBlob(repo, stored.digest, stored.size);
+    d.quota.linked(org);
     return stored;
   } finally {
+    unreserve();
+    unpin();
     await d.sessions.remove(id);
     await d.blobs.discard(id);
   }
@@ -93,9 +103,24 @@ export async function cancelUpload(d: RegistryDeps, repo: string, id: string): P
 
 /** `POST ?digest=`: the whole blob in one request. */
 export async function monolithicUpload(d: RegistryDeps, repo: string, digest: Digest, c: ChunkInput): Promise<{ digest: Digest; size: number }> {
-  const stored = await d.blobs.putStream(c.body, { maxBytes: d.limits.maxBlobBytes, expectBytes: declaredLength(c.contentLength), expected: digest });
-  await d.repos.linkBlob(repo, stored.digest, stored.size);
-  return stored;
+  const org = repoOrg(repo);
+  const declared = declaredLength(c.contentLength);
+  const unpin = await d.pins.hold([digest]);
+  const held: (() => void)[] = [unpin];
+  try {
+    // A declared length is reserved before the body is read; an undeclared one is cut at the org's headroom.
+    if (declared !== undefined) held.push(await d.quota.reserve(org, digest, declared));
+    const room = declared !== undefined || d.quota.holds(org, digest) ? Infinity : d.quota.headroom(org);
+    const stored = await d.blobs.putStream(c.body, { maxBytes: Math.min(d.limits.maxBlobBytes, room), expectBytes: declared, expected: digest }).catch((e) => {
+      throw isBlobError(e, "too_large") && room < d.limits.maxBlobBytes ? d.quota.exceeded(org, room, undefined, true) : e;
+    });
+    if (declared === undefined) held.push(await d.quota.reserve(org, digest, stored.size));
+    await d.repos.linkBlob(repo, stored.digest, stored.size);
+    d.quota.linked(org);
+    return stored;
+  } finally {
+    for (const release of held) release();
+  }
 }
 
 export function rangeHeader(offset: number): Record<string, string> {

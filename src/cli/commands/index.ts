@@ -12,6 +12,7 @@ import { tokenList, tokenMint, tokenRevoke } from "./token.ts";
 import { up } from "./up.ts";
 import { limitsSet, limitsShow } from "./limits.ts";
 import { audit } from "./audit.ts";
+import { registryGc } from "./registry-gc.ts";
 import { registryLs, registryRm, registryUsage } from "./registry.ts";
 
-export const COMMANDS: Command[] = [up, status, run, jobsList, jobsShow, jobsCancel, logs, agentsList, tokenMint, tokenList, tokenRevoke, limitsShow, limitsSet, audit, configShow, configCheck, labelsExplain, imagesBuild, imagesActivate, imagesList, cacheLs, cacheUsage, cacheRm, cacheEnvCommand, registryLs, registryUsage, registryRm];
+export const COMMANDS: Command[] = [up, status, run, jobsList, jobsShow, jobsCancel, logs, agentsList, tokenMint, tokenList, tokenRevoke, limitsShow, limitsSet, audit, configShow, configCheck, labelsExplain, imagesBuild, imagesActivate, imagesList, cacheLs, cacheUsage, cacheRm, cacheEnvCommand, registryLs, registryUsage, registryRm, registryGc];

@@ -68,7 +68,7 @@ export const limitsSet: Command = {
   usage: "limits set ORG [--running N] [--submissions N] [--window 1m] [--cache-quota 10G] [--registry-quota 50G] [--json]",
   details: `--running: jobs the org runs at once across every agent (0: no limit; more wait in the queue).
 --submissions per --window (e.g. 30s, 1m, 1h): jobs submitted, direct and GitHub together (more: 429).
---cache-quota, --registry-quota: bytes kept (0: none). The registry does not enforce its quota yet: it is stored only.
+--cache-quota, --registry-quota: bytes kept (0: none). The registry applies a new quota within seconds, no restart.
 Give "default" as a value to return that limit to the default. Every change is an audit record.`,
   options: { running: { type: "string" }, submissions: { type: "string" }, window: { type: "string" }, "cache-quota": { type: "string" }, "registry-quota": { type: "string" } },
   positionals: { min: 1, max: 1, name: "ORG" },

@@ -21,6 +21,14 @@ export const orgCacheQuotaSetting = {
   default: "0",
 };
 
+/** Read by the registry too, which enforces it (an org's override wins, watched: src/registry/quota/). */
+export const orgRegistryQuotaSetting = {
+  env: "NIMBUS_ORG_REGISTRY_QUOTA_BYTES",
+  doc: "Registry bytes one organisation may keep (0: no quota); an operator's per-org override wins. The registry refuses pushes past it (403 DENIED) and evicts the org's least recently used untagged content past NIMBUS_REGISTRY_QUOTA_SOFT_PERCENT of it.",
+  schema: int(0, Number.MAX_SAFE_INTEGER),
+  default: "0",
+};
+
 export const orgLimitSettings = {
   orgMaxRunning: orgRunningSetting,
   orgSubmissionsPerWindow: {
@@ -36,10 +44,5 @@ export const orgLimitSettings = {
     default: "60000",
   },
   orgCacheQuotaBytes: orgCacheQuotaSetting,
-  orgRegistryQuotaBytes: {
-    env: "NIMBUS_ORG_REGISTRY_QUOTA_BYTES",
-    doc: "Registry bytes one organisation may keep (0: no quota). Stored and shown only: the registry does not enforce it yet.",
-    schema: int(0, Number.MAX_SAFE_INTEGER),
-    default: "0",
-  },
+  orgRegistryQuotaBytes: orgRegistryQuotaSetting,
 } satisfies SettingsSpec;

@@ -16,6 +16,7 @@ export const SECRET = "registry-test-secret-0123456789abcdef";
 
 export interface TestRegistry {
   url: string;
+  natsUrl: string;
   /** host:port, as clients name a registry. */
   hostPort: string;
   dir: string;
@@ -39,7 +40,7 @@ export function registryConfig(overrides: Partial<RegistryConfig>): RegistryConf
   return { ...loadConfig(registrySettings, { NIMBUS_AUTH_SECRET: SECRET }), port: 0, natsToken: "", natsUser: "", natsPassword: "", natsReplicas: 1, ...overrides };
 }
 
-export async function startTestRegistry(opts: { maxManifestBytes?: number; maxBlobBytes?: number; publicOrgs?: string[]; mirror?: MirrorOptions; orgQuotaBytes?: number; host?: string } = {}): Promise<TestRegistry> {
+export async function startTestRegistry(opts: { maxManifestBytes?: number; maxBlobBytes?: number; publicOrgs?: string[]; mirror?: MirrorOptions; orgQuotaBytes?: number; host?: string; config?: Partial<RegistryConfig> } = {}): Promise<TestRegistry> {
   const nats: NatsServer = await startNats();
   const dir = mkdtempSync(join(tmpdir(), "nimbus-registry-"));
   const running = await startRegistryService(registryConfig({
@@ -50,10 +51,12 @@ export async function startTestRegistry(opts: { maxManifestBytes?: number; maxBl
     mirrorDefault: opts.mirror?.mirrorDefault ?? "", mirrorAnonymous: opts.mirror?.mirrorAnonymous ?? false,
     mirrorTagTtlSeconds: opts.mirror?.mirrorTagTtlSeconds ?? 300, mirrorTimeoutSeconds: opts.mirror?.mirrorTimeoutSeconds ?? 30,
     authSecret: SECRET, natsUrl: nats.url, natsToken: "", natsUser: "", natsPassword: "", natsReplicas: 1,
+    ...opts.config,
   }));
   const tokens = new Map<string, string>();
   return {
     url: running.url,
+    natsUrl: nats.url,
     hostPort: running.url.replace("http://", ""),
     dir,
     running,
