@@ -8,7 +8,7 @@ import { isBlobError } from "../blobs/errors.ts";
 const OCI_CODE_LIST = [
   "BLOB_UNKNOWN", "BLOB_UPLOAD_INVALID", "BLOB_UPLOAD_UNKNOWN", "DIGEST_INVALID", "MANIFEST_BLOB_UNKNOWN",
   "MANIFEST_INVALID", "MANIFEST_UNKNOWN", "NAME_INVALID", "NAME_UNKNOWN", "SIZE_INVALID", "UNAUTHORIZED",
-  "DENIED", "UNSUPPORTED", "TOOMANYREQUESTS", "RANGE_INVALID",
+  "DENIED", "UNSUPPORTED", "TOOMANYREQUESTS", "RANGE_INVALID", "UNAVAILABLE",
 ] as const;
 export type OciCode = (typeof OCI_CODE_LIST)[number];
 const OCI_CODES: ReadonlySet<string> = new Set(OCI_CODE_LIST);
@@ -63,6 +63,7 @@ export function toRegistryError(e: unknown, challenge: () => string): RegistryEr
     if (e.code === "not_found") return new RegistryError("NAME_UNKNOWN", 404, e.message);
     if (e.code === "payload_too_large") return new RegistryError("SIZE_INVALID", 413, e.message, e.details);
     if (e.code === "rate_limited") return new RegistryError("TOOMANYREQUESTS", 429, e.message);
+    if (e.code === "unavailable") return new RegistryError("UNAVAILABLE", 503, e.message);
   }
   if (isBlobError(e)) {
     if (e.code === "digest_mismatch") return fail.digestInvalid(e.message, e.details);

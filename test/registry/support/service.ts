@@ -9,6 +9,7 @@ import { startNats, type NatsServer } from "../../support/nats.ts";
 import { recordedToken } from "../../support/tokens.ts";
 import { startRegistryService, type RunningRegistry } from "../../../src/registry/server.ts";
 import type { Role } from "../../../src/auth/principal.ts";
+import type { StorageConfig } from "../../../src/blobs/backend/open.ts";
 
 export const SECRET = "registry-test-secret-0123456789abcdef";
 
@@ -22,11 +23,17 @@ export interface TestRegistry {
   cleanup(): Promise<void>;
 }
 
-export async function startTestRegistry(opts: { maxManifestBytes?: number; publicOrgs?: string[] } = {}): Promise<TestRegistry> {
+/** Filesystem storage, as by default. */
+export const FS_STORAGE: StorageConfig = {
+  storage: "fs", s3Bucket: "", s3Prefix: "registry/", s3Endpoint: "", s3Region: "us-east-1", s3ForcePathStyle: true,
+  s3AccessKeyId: "", s3SecretAccessKey: "", breakerFailures: 3, breakerCooldownMs: 5000,
+};
+
+export async function startTestRegistry(opts: { maxManifestBytes?: number; publicOrgs?: string[]; storage?: StorageConfig } = {}): Promise<TestRegistry> {
   const nats: NatsServer = await startNats();
   const dir = mkdtempSync(join(tmpdir(), "nimbus-registry-"));
   const running = await startRegistryService({
-    host: "127.0.0.1", port: 0, dir,
+    host: "127.0.0.1", port: 0, dir, ...(opts.storage ?? FS_STORAGE),
     maxManifestBytes: opts.maxManifestBytes ?? 4 * 1024 * 1024, maxBlobBytes: 1024 ** 3,
     externalUrl: "", publicOrgs: opts.publicOrgs ?? [], tokenTtlSeconds: 300,
     authSecret: SECRET, natsUrl: nats.url, natsToken: "", natsUser: "", natsPassword: "", natsReplicas: 1,

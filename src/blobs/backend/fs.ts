@@ -1,17 +1,29 @@
 /**
  * Filesystem store: one file per object under `root/objects`, written to `root/tmp` with positional
- * writes (the fastest path measured under Bun), fsynced, then renamed into place. Reads return a
- * file slice, which Bun sends with sendfile.
+ * writes (the fastest path measured under Bun), fsynced, then renamed into place. Small reads return
+ * a file slice, which Bun sends with sendfile; larger ones a read-ahead stream (file-stream.ts),
+ * which keeps a cold disk busy where sendfile waits on one read at a time.
  */
 import { mkdirSync, readdirSync, statSync } from "node:fs";
 import { open, rename, rm, rmdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
+import { AppError } from "../../core/errors.ts";
 import { privateDir } from "../../core/private-files.ts";
+import { fsyncDir } from "../atomic.ts";
+import { DEFAULT_READ_AHEAD, fileStream, type ReadAhead } from "./file-stream.ts";
 import { checkFinalSize, chunksOf, tooLarge } from "./limits.ts";
-import { checkObjectName, type BlobStore, type Piece, type PutLimits } from "./types.ts";
+import { checkObjectName, type ObjectStore, type Piece, type PutLimits } from "./types.ts";
 
-export function fsStore(root: string): BlobStore {
+export interface FsStoreOptions {
+  /** Reads of at least this many bytes stream with read-ahead; smaller ones go out with sendfile. 0: always stream. */
+  streamFromBytes?: number;
+  readAhead?: ReadAhead;
+}
+
+const STREAM_FROM = 1024 * 1024;
+
+export function fsStore(root: string, o: FsStoreOptions = {}): ObjectStore {
   const objects = join(root, "objects");
   const tmp = join(root, "tmp");
   privateDir(root);
@@ -106,12 +118,31 @@ export function fsStore(root: string): BlobStore {
         throw e;
       }
     },
+    async adopt(name, file) {
+      const dest = path(name);
+      const fh = await open(file, "r+");
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      mkdirSync(dirname(dest), { recursive: true, mode: 0o700 });
+      await rename(file, dest);
+      await fsyncDir(dirname(dest));
+    },
     async read(name, start, end) {
-      return Bun.file(path(name)).slice(start, end + 1);
+      const file = path(name);
+      if (!(await stat(file).catch(() => undefined))?.isFile()) throw new AppError("not_found", "the stored object is missing");
+      if (end - start + 1 < (o.streamFromBytes ?? STREAM_FROM)) return Bun.file(file).slice(start, end + 1);
+      return fileStream(file, start, end, o.readAhead ?? DEFAULT_READ_AHEAD);
     },
     async size(name) {
       const s = await stat(path(name)).catch(() => undefined);
-      return s?.size;
+      return s?.isFile() ? s.size : undefined;
+    },
+    async stat(name) {
+      const s = await stat(path(name)).catch(() => undefined);
+      return s?.isFile() ? { size: s.size, mtimeMs: s.mtimeMs } : undefined;
     },
     async delete(names) {
       for (const name of names) {
@@ -120,7 +151,11 @@ export function fsStore(root: string): BlobStore {
       }
     },
     async *list(prefix) {
-      for (const rel of walk(objects)) if (rel.startsWith(prefix)) yield { name: rel, size: statSync(join(objects, rel)).size };
+      for (const rel of walk(objects)) {
+        if (!rel.startsWith(prefix)) continue;
+        const s = statSync(join(objects, rel), { throwIfNoEntry: false }); // removed since the walk saw it
+        if (s) yield { name: rel, size: s.size, mtimeMs: s.mtimeMs };
+      }
     },
     async check() {
       await stat(objects);
