@@ -1,0 +1,162 @@
+/**
+ * The content-addressed BlobStore over each object store: the filesystem store and the S3 store on a
+ * real S3-compatible server (s3rver). One suite, both backends: stored once, read whole and by range,
+ * chunked writes committed under their digest, a wrong digest or a failed write leaves nothing, list
+ * and remove for garbage collection. Then the read-ahead file stream on its own.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { digestOf, type Digest } from "../../src/blobs/digest.ts";
+import { isBlobError } from "../../src/blobs/errors.ts";
+import { BlobStore } from "../../src/blobs/store.ts";
+import { fsStore } from "../../src/blobs/backend/fs.ts";
+import { s3Store } from "../../src/blobs/backend/s3.ts";
+import { fileStream } from "../../src/blobs/backend/file-stream.ts";
+import type { ObjectStore } from "../../src/blobs/backend/types.ts";
+import { removeDir, seededBytes, tempDir } from "../cache/support/files.ts";
+import { startS3, type S3Server } from "../cache/support/s3.ts";
+
+const stream = (b: Uint8Array, cut = false, chunk = 64 * 1024) =>
+  new ReadableStream<Uint8Array>({
+    start(c) {
+      for (let i = 0; i < b.length; i += chunk) c.enqueue(b.subarray(i, i + chunk));
+      if (cut) c.error(new Error("connection reset"));
+      else c.close();
+    },
+  });
+const bytesOf = async (src: Blob | ReadableStream<Uint8Array>) => Buffer.from(await new Response(src).arrayBuffer());
+const objectNames = async (o: ObjectStore, prefix = "") => {
+  const out: string[] = [];
+  for await (const x of o.list(prefix)) out.push(x.name);
+  return out.sort();
+};
+
+const dirs: string[] = [];
+let s3: S3Server | undefined;
+afterAll(async () => {
+  for (const d of dirs) removeDir(d);
+  await s3?.cleanup();
+});
+const dir = (p: string) => {
+  const d = tempDir(p);
+  dirs.push(d);
+  return d;
+};
+
+function suite(kind: string, open: () => Promise<{ root: string; objects: ObjectStore }>) {
+  describe(`BlobStore on ${kind}`, () => {
+    let store: BlobStore;
+    let objects: ObjectStore;
+    let root: string;
+    const big = seededBytes(`${kind}-big`, 3 * 1024 * 1024 + 5); // past the read-ahead threshold: streamed
+    test("a blob is stored once under its digest, and read back whole and by range", async () => {
+      ({ root, objects } = await open());
+      store = await new BlobStore(root, objects).init();
+      const one = await store.putStream(stream(big), { maxBytes: 1e9, expected: digestOf(big) });
+      const two = await store.putStream(stream(big), { maxBytes: 1e9 });
+      expect(one).toEqual({ digest: digestOf(big), size: big.length });
+      expect(two.digest).toBe(one.digest);
+      expect(await objectNames(objects, "sha256/")).toEqual([`sha256/${one.digest.slice(7, 9)}/${one.digest.slice(7)}`]);
+      expect(readdirSync(join(root, "tmp"))).toEqual([]);
+      expect((await bytesOf(await store.read(one.digest))).equals(big)).toBe(true);
+      expect((await bytesOf(await store.read(one.digest, { start: 2_000_000, end: 3_100_000 }))).equals(big.subarray(2_000_000, 3_100_001))).toBe(true);
+      expect((await bytesOf(await store.read(one.digest, { start: 10, end: 19 }))).equals(big.subarray(10, 20))).toBe(true);
+      expect(await store.stat(one.digest)).toMatchObject({ size: big.length });
+      expect(Buffer.from((await store.bytes(one.digest))!).equals(big)).toBe(true);
+    });
+    test("the empty blob is a blob", async () => {
+      const e = await store.putBytes(new Uint8Array(0), digestOf(""));
+      expect(e).toEqual({ digest: digestOf(""), size: 0 });
+      expect((await bytesOf(await store.read(e.digest))).length).toBe(0);
+    });
+    test("a chunked write is hashed as it arrives and committed whole", async () => {
+      const id = store.newTempId();
+      await store.createTemp(id);
+      const parts = [seededBytes(`${kind}-p1`, 700_000), seededBytes(`${kind}-p2`, 300_001)];
+      for (const p of parts) await store.append(id, stream(p), { maxBytes: 1e9, expectBytes: p.length });
+      const whole = Buffer.concat(parts);
+      expect(await store.tempSize(id)).toBe(whole.length);
+      expect(await store.commit(id, digestOf(whole))).toEqual({ digest: digestOf(whole), size: whole.length });
+      expect(await store.tempSize(id)).toBeNull();
+      expect((await bytesOf(await store.read(digestOf(whole)))).equals(whole)).toBe(true);
+    });
+    test("a wrong digest, a write past the limit or a cut body stores nothing and leaves no temp file", async () => {
+      const b = seededBytes(`${kind}-wrong`, 5000);
+      expect(isBlobError(await store.putStream(stream(b), { maxBytes: 1e9, expected: digestOf("other") }).catch((x) => x), "digest_mismatch")).toBe(true);
+      expect(isBlobError(await store.putStream(stream(b), { maxBytes: 4999 }).catch((x) => x), "too_large")).toBe(true);
+      expect(await store.putStream(stream(b, true), { maxBytes: 1e9 }).catch((x) => x)).toBeInstanceOf(Error);
+      expect(await store.stat(digestOf(b))).toBeNull();
+      expect(readdirSync(join(root, "tmp"))).toEqual([]);
+    });
+    test("list yields every blob with its size and time; remove deletes one (a missing one is fine)", async () => {
+      const small = await store.putBytes(seededBytes(`${kind}-small`, 10));
+      const listed = new Map<Digest, { size: number; mtimeMs: number }>();
+      for await (const b of store.list()) listed.set(b.digest, b);
+      expect([...listed.keys()].sort()).toEqual([digestOf(big), digestOf(""), small.digest, digestOf(Buffer.concat([seededBytes(`${kind}-p1`, 700_000), seededBytes(`${kind}-p2`, 300_001)]))].sort());
+      expect(listed.get(small.digest)!.size).toBe(10);
+      expect(Math.abs(listed.get(small.digest)!.mtimeMs - Date.now())).toBeLessThan(60_000);
+      await store.remove(small.digest);
+      await store.remove(small.digest);
+      expect(await store.stat(small.digest)).toBeNull();
+      expect(await store.read(small.digest, { start: 0, end: 9 }).catch((e) => e.code)).toBe("not_found");
+    });
+    test("objects of the backend that are not this store's blobs are not listed", async () => {
+      await objects.put("sha256/zz/not-a-digest", stream(new Uint8Array(3)), { maxBytes: 10 });
+      await objects.put("e/1/cache-archive", stream(new Uint8Array(3)), { maxBytes: 10 });
+      for await (const b of store.list()) expect(b.digest).toMatch(/^sha256:[a-f0-9]{64}$/);
+    });
+  });
+}
+
+suite("the filesystem", async () => {
+  const root = dir("nimbus-cas-fs-");
+  return { root, objects: fsStore(root) };
+});
+
+suite("S3 (s3rver)", async () => {
+  s3 = await startS3("nimbus-blobs");
+  const objects = s3Store({ bucket: s3.bucket, prefix: "reg/", endpoint: s3.endpoint, region: "us-east-1", forcePathStyle: true, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, partSize: 5 * 1024 * 1024 });
+  return { root: dir("nimbus-cas-s3-"), objects };
+});
+
+describe("the read-ahead file stream", () => {
+  const root = dir("nimbus-filestream-");
+  const path = join(root, "f");
+  const data = seededBytes("filestream", 1_000_003);
+  writeFileSync(path, data);
+  test("any range, across chunk boundaries and with more reads in flight than chunks", async () => {
+    for (const [start, end, chunk, depth] of [[0, data.length - 1, 65_536, 4], [1, 999_999, 100_000, 3], [500_000, 500_000, 7, 2], [0, 99, 1 << 20, 8]] as const) {
+      const got = await bytesOf(fileStream(path, start, end, { chunk, depth }));
+      expect(got.equals(data.subarray(start, end + 1))).toBe(true);
+    }
+  });
+  test("a missing file errors the stream; a file removed after the first read is still read whole", async () => {
+    expect(await bytesOf(fileStream(join(root, "missing"), 0, 10)).catch((e) => e.code)).toBe("ENOENT");
+    const moved = join(root, "g");
+    writeFileSync(moved, data);
+    const reader = fileStream(moved, 0, data.length - 1, { chunk: 100_000, depth: 2 }).getReader();
+    const first = await reader.read();
+    rmSync(moved);
+    const rest: Uint8Array[] = [first.value!];
+    for (let r = await reader.read(); !r.done; r = await reader.read()) rest.push(r.value);
+    expect(Buffer.concat(rest).equals(data)).toBe(true);
+  });
+  test("a file shorter than the range errors the stream instead of sending short", async () => {
+    expect(await bytesOf(fileStream(path, 0, data.length + 10)).catch((e) => String(e.message))).toContain("short of the range");
+  });
+  test("cancelling part way closes the file", async () => {
+    const reader = fileStream(path, 0, data.length - 1, { chunk: 10_000, depth: 4 }).getReader();
+    await reader.read();
+    await reader.cancel();
+    await Bun.sleep(20);
+    const open = readdirSync("/proc/self/fd").filter((fd) => {
+      try {
+        return require("node:fs").readlinkSync(`/proc/self/fd/${fd}`) === path;
+      } catch {
+        return false;
+      }
+    });
+    expect(open).toEqual([]);
+  });
+});
