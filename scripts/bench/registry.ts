@@ -11,9 +11,10 @@
  *    against a cold raw read of the same file (dd bs=8M), interleaved; for Nimbus's registry, the
  *    reference, and (through the same blob storage module) the Actions cache service, whose archive
  *    is the same bytes. Target: ≥ 70 % of the raw read.
- * 3. Serving paths (a profile aid, not the product): the same cold file from a bare Bun.serve via
- *    sendfile (Bun.file), via the read-ahead stream (src/blobs/backend/file-stream.ts), and via
- *    sendfile with a read-ahead warmer in front, to show where the cold time goes.
+ * 3. Serving paths (a profile aid): the same cold file from a bare Bun.serve via sendfile alone,
+ *    via a read-ahead stream (./read-stream.ts: no Content-Length under Bun.serve, so not used by
+ *    the services), and via sendfile with the filesystem store's read-ahead warmer
+ *    (src/blobs/backend/warm.ts, what the registry and the cache do), to show where the cold time goes.
  *
  * The page cache is dropped per file with posix_fadvise(DONTNEED) (GNU dd `iflag=nocache count=0`),
  * after an fsync, so other processes' caches are left alone; the method is printed. Temp data is removed.
@@ -27,7 +28,8 @@ import { startNats, type NatsServer } from "../../test/support/nats.ts";
 import { recordedToken } from "../../test/support/tokens.ts";
 import { freePort, waitFor } from "../../test/support/net.ts";
 import { mintRuntimeToken } from "../../src/protocol/cache-token.ts";
-import { fileStream } from "../../src/blobs/backend/file-stream.ts";
+import { fileStream } from "./read-stream.ts";
+import { fsStore } from "../../src/blobs/backend/fs.ts";
 
 const MiB = 1024 * 1024;
 const arg = (name: string, dflt: number) => {
@@ -272,28 +274,21 @@ async function cacheWith(nats: NatsServer, file: string, size: number): Promise<
   return { file: join(data, `objects/e/${id}/data`), url: hit.archiveLocation, stop: async () => { proc.kill(); await proc.exited; } };
 }
 
-/** A bare Bun.serve serving `file` three ways (see the header): where the cold time goes. */
-function servingPaths(file: string, size: number): { cases: ColdCase[]; stop(): void } {
-  const warmer = async () => {
-    const fh = await open(file, "r");
-    let next = 0;
-    await Promise.all(Array.from({ length: 4 }, async () => {
-      const buf = new Uint8Array(2 * MiB);
-      while (next < size) {
-        const at = next;
-        next += buf.length;
-        await fh.read(buf, 0, Math.min(buf.length, size - at), at);
-      }
-    }));
-    await fh.close();
-  };
+/**
+ * A bare Bun.serve serving object `name` of the filesystem store at `dir` three ways (see the
+ * header): where the cold time goes, without the services' routing, auth and logging.
+ */
+function servingPaths(dir: string, name: string, size: number): { cases: ColdCase[]; stop(): void } {
+  const plain = fsStore(dir, { readAheadFrom: false });
+  const product = fsStore(dir);
+  const file = join(dir, "objects", name);
   const server = Bun.serve({
     port: 0,
-    fetch(r) {
+    async fetch(r) {
       const p = new URL(r.url).pathname;
-      if (p === "/sendfile") return new Response(Bun.file(file));
+      if (p === "/sendfile") return new Response(await plain.read(name, 0, size - 1));
       if (p === "/stream") return new Response(fileStream(file, 0, size - 1));
-      if (p === "/warmer") return void warmer(), new Response(Bun.file(file));
+      if (p === "/warmer") return new Response(await product.read(name, 0, size - 1));
       return new Response(null, { status: 404 });
     },
   });
@@ -302,7 +297,7 @@ function servingPaths(file: string, size: number): { cases: ColdCase[]; stop(): 
     cases: [
       { name: "bare Bun.serve: sendfile (Bun.file)", file, get: get("/sendfile") },
       { name: "bare Bun.serve: read-ahead stream (2 MiB x 4)", file, get: get("/stream") },
-      { name: "bare Bun.serve: sendfile + read-ahead warmer", file, get: get("/warmer") },
+      { name: "bare Bun.serve: sendfile + read-ahead warmer (the product's)", file, get: get("/warmer") },
     ],
     stop: () => server.stop(true),
   };
@@ -355,7 +350,10 @@ try {
     cache = await cacheWith(nats, join(img.dir, "blobs/sha256", big.digest.slice(7)), big.size);
     cases.push({ name: "nimbus cache: GET archive", file: cache.file, get: () => curlGet(cache!.url) });
   }
-  const paths = servingPaths(join(img.dir, "blobs/sha256", big.digest.slice(7)), big.size);
+  const bare = join(root, "bare");
+  mkdirSync(join(bare, "objects/b/1"), { recursive: true });
+  await run(["cp", join(img.dir, "blobs/sha256", big.digest.slice(7)), join(bare, "objects/b/1/layer")]);
+  const paths = servingPaths(bare, "b/1/layer", big.size);
   cases.push(...paths.cases);
   try {
     const cold = await coldReads(cases, big.size);

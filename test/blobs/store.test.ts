@@ -2,17 +2,18 @@
  * The content-addressed BlobStore over each object store: the filesystem store and the S3 store on a
  * real S3-compatible server (s3rver). One suite, both backends: stored once, read whole and by range,
  * chunked writes committed under their digest, a wrong digest or a failed write leaves nothing, list
- * and remove for garbage collection. Then the read-ahead file stream on its own.
+ * and remove for garbage collection. Then the filesystem store's read-ahead for sendfile, checked
+ * against the page cache itself (util-linux fincore).
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { readdirSync, rmSync, writeFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { digestOf, type Digest } from "../../src/blobs/digest.ts";
 import { isBlobError } from "../../src/blobs/errors.ts";
 import { BlobStore } from "../../src/blobs/store.ts";
 import { fsStore } from "../../src/blobs/backend/fs.ts";
 import { s3Store } from "../../src/blobs/backend/s3.ts";
-import { fileStream } from "../../src/blobs/backend/file-stream.ts";
+import { warm } from "../../src/blobs/backend/warm.ts";
 import type { ObjectStore } from "../../src/blobs/backend/types.ts";
 import { removeDir, seededBytes, tempDir } from "../cache/support/files.ts";
 import { startS3, type S3Server } from "../cache/support/s3.ts";
@@ -120,43 +121,39 @@ suite("S3 (s3rver)", async () => {
   return { root: dir("nimbus-cas-s3-"), objects };
 });
 
-describe("the read-ahead file stream", () => {
-  const root = dir("nimbus-filestream-");
-  const path = join(root, "f");
-  const data = seededBytes("filestream", 1_000_003);
-  writeFileSync(path, data);
-  test("any range, across chunk boundaries and with more reads in flight than chunks", async () => {
-    for (const [start, end, chunk, depth] of [[0, data.length - 1, 65_536, 4], [1, 999_999, 100_000, 3], [500_000, 500_000, 7, 2], [0, 99, 1 << 20, 8]] as const) {
-      const got = await bytesOf(fileStream(path, start, end, { chunk, depth }));
-      expect(got.equals(data.subarray(start, end + 1))).toBe(true);
-    }
+/** Bytes of `path` in the page cache, by util-linux fincore. */
+function resident(path: string): number {
+  const r = Bun.spawnSync(["fincore", "--bytes", "--noheadings", "--output", "RES", path]);
+  return Number(r.stdout.toString().trim());
+}
+const dropCache = (path: string) => Bun.spawnSync(["dd", `if=${path}`, "iflag=nocache", "count=0", "status=none"]);
+
+describe("read-ahead for sendfile", () => {
+  const root = dir("nimbus-warm-");
+  const store = fsStore(root);
+  const data = seededBytes("warm", 8 * 1024 * 1024 + 3);
+  test("a large read is served as a file slice (sendfile, Content-Length) while its range is read into the page cache", async () => {
+    await store.put("w/1/big", stream(data), { maxBytes: 1e9 });
+    const path = join(root, "objects/w/1/big");
+    Bun.spawnSync(["sync", path]);
+    dropCache(path);
+    expect(resident(path)).toBeLessThan(1024 * 1024);
+    expect(await warm(path, 0, data.length - 1, { chunk: 1 << 20, depth: 3 })).toBeUndefined();
+    expect(resident(path)).toBeGreaterThanOrEqual(data.length - 4096);
+    const body = await store.read("w/1/big", 0, data.length - 1);
+    expect(body).toBeInstanceOf(Blob);
+    expect((await bytesOf(body)).equals(data)).toBe(true);
   });
-  test("a missing file errors the stream; a file removed after the first read is still read whole", async () => {
-    expect(await bytesOf(fileStream(join(root, "missing"), 0, 10)).catch((e) => e.code)).toBe("ENOENT");
-    const moved = join(root, "g");
-    writeFileSync(moved, data);
-    const reader = fileStream(moved, 0, data.length - 1, { chunk: 100_000, depth: 2 }).getReader();
-    const first = await reader.read();
-    rmSync(moved);
-    const rest: Uint8Array[] = [first.value!];
-    for (let r = await reader.read(); !r.done; r = await reader.read()) rest.push(r.value);
-    expect(Buffer.concat(rest).equals(data)).toBe(true);
+  test("only the range asked for is read ahead; one warm-up per file at a time; a missing file is no error", async () => {
+    const path = join(root, "objects/w/1/big");
+    dropCache(path);
+    const a = warm(path, 0, 2 * 1024 * 1024 - 1);
+    expect(warm(path, 0, 2 * 1024 * 1024 - 1)).toBe(a);
+    await a;
+    expect(resident(path)).toBeLessThan(4 * 1024 * 1024);
+    await expect(warm(join(root, "missing"), 0, 10)).resolves.toBeUndefined();
   });
-  test("a file shorter than the range errors the stream instead of sending short", async () => {
-    expect(await bytesOf(fileStream(path, 0, data.length + 10)).catch((e) => String(e.message))).toContain("short of the range");
-  });
-  test("cancelling part way closes the file", async () => {
-    const reader = fileStream(path, 0, data.length - 1, { chunk: 10_000, depth: 4 }).getReader();
-    await reader.read();
-    await reader.cancel();
-    await Bun.sleep(20);
-    const open = readdirSync("/proc/self/fd").filter((fd) => {
-      try {
-        return require("node:fs").readlinkSync(`/proc/self/fd/${fd}`) === path;
-      } catch {
-        return false;
-      }
-    });
-    expect(open).toEqual([]);
+  test("a read of a missing object is not_found before any byte is sent", async () => {
+    expect(await store.read("w/1/none", 0, 10).catch((e) => e.code)).toBe("not_found");
   });
 });

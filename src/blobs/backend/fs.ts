@@ -1,8 +1,9 @@
 /**
  * Filesystem store: one file per object under `root/objects`, written to `root/tmp` with positional
- * writes (the fastest path measured under Bun), fsynced, then renamed into place. Small reads return
- * a file slice, which Bun sends with sendfile; larger ones a read-ahead stream (file-stream.ts),
- * which keeps a cold disk busy where sendfile waits on one read at a time.
+ * writes (the fastest path measured under Bun), fsynced, then renamed into place. Reads return a
+ * file slice, which Bun sends with sendfile and a Content-Length; for reads of 1 MiB or more a
+ * background read-ahead (warm.ts) pulls the range into the page cache meanwhile, which keeps a cold
+ * disk busy where sendfile alone waits on one read at a time.
  */
 import { mkdirSync, readdirSync, statSync } from "node:fs";
 import { open, rename, rm, rmdir, stat } from "node:fs/promises";
@@ -11,17 +12,17 @@ import { randomBytes } from "node:crypto";
 import { AppError } from "../../core/errors.ts";
 import { privateDir } from "../../core/private-files.ts";
 import { fsyncDir } from "../atomic.ts";
-import { DEFAULT_READ_AHEAD, fileStream, type ReadAhead } from "./file-stream.ts";
+import { DEFAULT_READ_AHEAD, warm, type ReadAhead } from "./warm.ts";
 import { checkFinalSize, chunksOf, tooLarge } from "./limits.ts";
 import { checkObjectName, type ObjectStore, type Piece, type PutLimits } from "./types.ts";
 
 export interface FsStoreOptions {
-  /** Reads of at least this many bytes stream with read-ahead; smaller ones go out with sendfile. 0: always stream. */
-  streamFromBytes?: number;
+  /** Reads of at least this many bytes get a background read-ahead; false: none (sendfile alone). */
+  readAheadFrom?: number | false;
   readAhead?: ReadAhead;
 }
 
-const STREAM_FROM = 1024 * 1024;
+const READ_AHEAD_FROM = 1024 * 1024;
 
 export function fsStore(root: string, o: FsStoreOptions = {}): ObjectStore {
   const objects = join(root, "objects");
@@ -133,8 +134,9 @@ export function fsStore(root: string, o: FsStoreOptions = {}): ObjectStore {
     async read(name, start, end) {
       const file = path(name);
       if (!(await stat(file).catch(() => undefined))?.isFile()) throw new AppError("not_found", "the stored object is missing");
-      if (end - start + 1 < (o.streamFromBytes ?? STREAM_FROM)) return Bun.file(file).slice(start, end + 1);
-      return fileStream(file, start, end, o.readAhead ?? DEFAULT_READ_AHEAD);
+      const from = o.readAheadFrom ?? READ_AHEAD_FROM;
+      if (from !== false && end - start + 1 >= from) void warm(file, start, end, o.readAhead ?? DEFAULT_READ_AHEAD);
+      return Bun.file(file).slice(start, end + 1);
     },
     async size(name) {
       const s = await stat(path(name)).catch(() => undefined);

@@ -1,9 +1,12 @@
 /**
+ * (A profile aid for scripts/bench/registry.ts, not product code: the registry and the cache serve
+ * file slices with sendfile and a read-ahead warmer, src/blobs/backend/warm.ts, which keeps the
+ * Content-Length a streamed body loses under Bun.serve.)
+ *
  * A byte range of a file as a stream that reads ahead: up to `depth` positional reads of `chunk`
  * bytes are in flight at once (the thread pool runs them in parallel), so a file that is not in the
- * page cache streams at the disk's speed instead of one read's latency at a time. Measured on a
- * cold page cache (scripts/bench/registry.ts): sendfile of a file slice reached about two thirds
- * of a raw sequential read; this stream about 80–90 %. Memory per stream is at most chunk x depth.
+ * page cache streams at the disk's speed instead of one read's latency at a time. Memory per
+ * stream is at most chunk x depth.
  *
  * The file is opened on the first pull (a HEAD response, never read, opens nothing); the caller
  * checks it exists first. Once open, a file removed while it is being read is still read whole.
