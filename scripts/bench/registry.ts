@@ -157,7 +157,7 @@ async function nimbusRegistry(nats: NatsServer): Promise<Registry> {
     hostPort: `127.0.0.1:${port}`,
     auth: (d) => [`--${d}-registry-token`, token],
     headers: { authorization: `Bearer ${token}` },
-    blobFile: (d) => join(dir, "blobs/objects/sha256", d.slice(7, 9), d.slice(7)),
+    blobFile: (d) => join(dir, "blobs/sha256", d.slice(7, 9), d.slice(7)),
     async fresh() {
       await stop();
       rmSync(dir, { recursive: true, force: true });

@@ -55,11 +55,11 @@ export class BlobStore {
 
   /**
    * `root` holds the temp files of writes in progress (always local); `objects` keeps the blobs
-   * (default: the filesystem store at `root`, so a commit is a rename).
+   * (default: the filesystem store at `root`, blobs at `root/sha256/<2 hex>/<64 hex>`, so a commit is a rename).
    */
   constructor(
     readonly root: string,
-    readonly objects: ObjectStore = fsStore(root),
+    readonly objects: ObjectStore = fsStore(root, { objectsDir: root }),
   ) {}
 
   async init(): Promise<this> {

@@ -31,7 +31,7 @@ export interface RunningRegistry {
  */
 export async function openRegistryStores(dir: string, storage: StorageConfig, log: Logger) {
   const root = join(dir, "blobs");
-  const objects = openStore(storage, { dir: root, envPrefix: "NIMBUS_REGISTRY" }, { label: "registry storage", log });
+  const objects = openStore(storage, { dir: root, objectsDir: root, envPrefix: "NIMBUS_REGISTRY" }, { label: "registry storage", log });
   return {
     objects,
     blobs: await new BlobStore(root, objects).init(),

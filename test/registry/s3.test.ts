@@ -72,7 +72,7 @@ describe("registry on S3", () => {
     expect(stored.every((k) => k.startsWith("reg/sha256/"))).toBe(true);
     // Locally: metadata and an empty staging folder, no blob bytes.
     expect(readdirSync(join(reg.dir, "blobs", "tmp"))).toEqual([]);
-    expect(existsSync(join(reg.dir, "blobs", "objects", "sha256"))).toBe(false);
+    expect(existsSync(join(reg.dir, "blobs", "sha256"))).toBe(false);
   }, 120_000);
 
   test("the same image pushed by another org is stored once; each org reads only its own repositories", async () => {

@@ -17,6 +17,12 @@ import { checkFinalSize, chunksOf, tooLarge } from "./limits.ts";
 import { checkObjectName, type ObjectStore, type Piece, type PutLimits } from "./types.ts";
 
 export interface FsStoreOptions {
+  /**
+   * Where objects go (default `root/objects`). The registry keeps its blobs at `root/sha256/...`
+   * (`objectsDir` = root, the layout it always had); names starting with `tmp/` would then meet the
+   * store's own temp files, so such a caller must not use them.
+   */
+  objectsDir?: string;
   /** Reads of at least this many bytes get a background read-ahead; false: none (sendfile alone). */
   readAheadFrom?: number | false;
   readAhead?: ReadAhead;
@@ -25,7 +31,7 @@ export interface FsStoreOptions {
 const READ_AHEAD_FROM = 1024 * 1024;
 
 export function fsStore(root: string, o: FsStoreOptions = {}): ObjectStore {
-  const objects = join(root, "objects");
+  const objects = o.objectsDir ?? join(root, "objects");
   const tmp = join(root, "tmp");
   privateDir(root);
   privateDir(objects);
@@ -154,7 +160,7 @@ export function fsStore(root: string, o: FsStoreOptions = {}): ObjectStore {
     },
     async *list(prefix) {
       for (const rel of walk(objects)) {
-        if (!rel.startsWith(prefix)) continue;
+        if (!rel.startsWith(prefix) || rel.startsWith("tmp/")) continue;
         const s = statSync(join(objects, rel), { throwIfNoEntry: false }); // removed since the walk saw it
         if (s) yield { name: rel, size: s.size, mtimeMs: s.mtimeMs };
       }

@@ -24,12 +24,14 @@ export interface StorageConfig {
 export interface OpenOptions {
   /** Root of the filesystem store. */
   dir: string;
+  /** Its objects' folder, when not `dir/objects` (see FsStoreOptions). */
+  objectsDir?: string;
   /** The service's settings prefix (NIMBUS_CACHE, NIMBUS_REGISTRY), to name a missing setting. */
   envPrefix: string;
 }
 
 export function openRawStore(c: StorageConfig, o: OpenOptions): ObjectStore {
-  if (c.storage === "fs") return fsStore(o.dir);
+  if (c.storage === "fs") return fsStore(o.dir, { objectsDir: o.objectsDir });
   if (!c.s3Bucket) throw new AppError("validation_failed", `${o.envPrefix}_S3_BUCKET: is required when ${o.envPrefix}_STORAGE=s3`);
   return s3Store({
     bucket: c.s3Bucket, prefix: c.s3Prefix, endpoint: c.s3Endpoint, region: c.s3Region, forcePathStyle: c.s3ForcePathStyle,
