@@ -157,3 +157,19 @@ describe("read-ahead for sendfile", () => {
     expect(await store.read("w/1/none", 0, 10).catch((e) => e.code)).toBe("not_found");
   });
 });
+
+describe("opening the configured store", () => {
+  test("S3 without a bucket fails at start naming the service's setting", async () => {
+    const { openRawStore } = await import("../../src/blobs/backend/open.ts");
+    const c = { storage: "s3" as const, s3Bucket: "", s3Prefix: "registry/", s3Endpoint: "", s3Region: "us-east-1", s3ForcePathStyle: true, s3AccessKeyId: "", s3SecretAccessKey: "hunter2-secret", breakerFailures: 3, breakerCooldownMs: 5000 };
+    const e = (() => {
+      try {
+        openRawStore(c, { dir: dir("nimbus-open-"), envPrefix: "NIMBUS_REGISTRY" });
+      } catch (x) {
+        return x as Error;
+      }
+    })();
+    expect(e?.message).toBe("NIMBUS_REGISTRY_S3_BUCKET: is required when NIMBUS_REGISTRY_STORAGE=s3");
+    expect(e?.message).not.toContain("hunter2");
+  });
+});
