@@ -13,8 +13,9 @@
  *    is the same bytes. Target: ≥ 70 % of the raw read.
  * 3. Serving paths (a profile aid): the same cold file from a bare Bun.serve via sendfile alone,
  *    via a read-ahead stream (./read-stream.ts: no Content-Length under Bun.serve, so not used by
- *    the services), and via sendfile with the filesystem store's read-ahead warmer
- *    (src/blobs/backend/warm.ts, what the registry and the cache do), to show where the cold time goes.
+ *    the services), via sendfile beside a read-ahead that copies through user space, and via
+ *    sendfile after posix_fadvise(WILLNEED) (src/blobs/backend/warm.ts, what the registry and the
+ *    cache do), to show where the cold time goes.
  *
  * The page cache is dropped per file with posix_fadvise(DONTNEED) (GNU dd `iflag=nocache count=0`),
  * after an fsync, so other processes' caches are left alone; the method is printed. Temp data is removed.
@@ -282,12 +283,27 @@ function servingPaths(dir: string, name: string, size: number): { cases: ColdCas
   const plain = fsStore(dir, { readAheadFrom: false });
   const product = fsStore(dir);
   const file = join(dir, "objects", name);
+  /** Read the file through user space in the thread pool, 4 x 2 MiB in flight, throwing the bytes away. */
+  const copyWarmer = async () => {
+    const fh = await open(file, "r");
+    let next = 0;
+    await Promise.all(Array.from({ length: 4 }, async () => {
+      const buf = new Uint8Array(2 * MiB);
+      while (next < size) {
+        const at = next;
+        next += buf.length;
+        await fh.read(buf, 0, Math.min(buf.length, size - at), at);
+      }
+    }));
+    await fh.close();
+  };
   const server = Bun.serve({
     port: 0,
     async fetch(r) {
       const p = new URL(r.url).pathname;
       if (p === "/sendfile") return new Response(await plain.read(name, 0, size - 1));
       if (p === "/stream") return new Response(fileStream(file, 0, size - 1));
+      if (p === "/copy") return void copyWarmer(), new Response(await plain.read(name, 0, size - 1));
       if (p === "/warmer") return new Response(await product.read(name, 0, size - 1));
       return new Response(null, { status: 404 });
     },
@@ -297,7 +313,8 @@ function servingPaths(dir: string, name: string, size: number): { cases: ColdCas
     cases: [
       { name: "bare Bun.serve: sendfile (Bun.file)", file, get: get("/sendfile") },
       { name: "bare Bun.serve: read-ahead stream (2 MiB x 4)", file, get: get("/stream") },
-      { name: "bare Bun.serve: sendfile + read-ahead warmer (the product's)", file, get: get("/warmer") },
+      { name: "bare Bun.serve: sendfile + a copying read-ahead (4 x 2 MiB reads)", file, get: get("/copy") },
+      { name: "bare Bun.serve: sendfile + fadvise WILLNEED (the product's)", file, get: get("/warmer") },
     ],
     stop: () => server.stop(true),
   };
