@@ -16,6 +16,8 @@ import type { GcDeps } from "../../src/registry/gc/policy.ts";
 import { Pins } from "../../src/registry/pins.ts";
 import { OrgUsage } from "../../src/registry/quota/usage.ts";
 import { openRegistryStores } from "../../src/registry/server.ts";
+import { registrySettings } from "../../src/registry/config.ts";
+import { loadConfig } from "../../src/core/config/load.ts";
 import { printTable } from "./lib.ts";
 
 const arg = (name: string, dflt: number) => {
@@ -28,7 +30,7 @@ const enc = new TextEncoder();
 
 const dir = mkdtempSync(join(tmpdir(), "nimbus-bench-gc-"));
 try {
-  const stores = await openRegistryStores(dir);
+  const stores = await openRegistryStores(dir, loadConfig(registrySettings, { NIMBUS_AUTH_SECRET: "bench-registry-gc-secret-0123456789abcdef" }), createLogger("bench"));
   const t0 = performance.now();
   for (let r = 0; r < REPOS; r++) {
     const repo = `org${r % 10}/app${r}`;

@@ -1,20 +1,22 @@
 /**
- * A content-addressed blob store on the filesystem: bytes are kept once, under their sha256, however
- * many repositories, organisations or services refer to them. Access control is the callers' (a
- * registry repository links a digest; the store does not know who may read it).
+ * A content-addressed blob store over an object store (backend/: the filesystem or S3): bytes are
+ * kept once, as object `sha256/<2 hex>/<64 hex>`, however many repositories, organisations or
+ * services refer to them. Access control is the callers' (a registry repository links a digest;
+ * the store does not know who may read it).
  *
- * Writes go to a temp file under the same root (`tmp/<id>`), possibly over several calls (an upload
- * in chunks), with the digest computed while the bytes stream in. `commit` checks the digest, fsyncs
- * and renames the file into `sha256/<2 hex>/<64 hex>`: a blob is visible whole or not at all. Reads are
- * `Bun.file().slice`, so ranges cost no copy.
+ * Writes go to a local temp file (`<root>/tmp/<id>`), possibly over several calls (an upload in
+ * chunks), with the digest computed while the bytes stream in. `commit` checks the digest and only
+ * then hands the file to the object store: the filesystem store renames it in (same filesystem, no
+ * copy), S3 gets it streamed. A blob is visible whole or not at all.
  */
-import { mkdir, open, readdir, rename, rm, stat, utimes } from "node:fs/promises";
+import { mkdir, open, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
-import { hexOf, type Digest } from "./digest.ts";
-import { fsyncDir } from "./atomic.ts";
+import { checkDigest, hexOf, type Digest } from "./digest.ts";
 import { BlobError } from "./errors.ts";
 import type { ByteRange } from "./range.ts";
+import { fsStore } from "./backend/fs.ts";
+import type { ObjectStore } from "./backend/types.ts";
 
 const TEMP_ID = /^[A-Za-z0-9_-]{1,100}$/;
 
@@ -22,6 +24,17 @@ export interface StoredBlob {
   digest: Digest;
   size: number;
 }
+
+export interface ListedBlob extends StoredBlob {
+  /** When the bytes were stored, in ms since the epoch (garbage collection spares recent ones). */
+  mtimeMs: number;
+}
+
+const PREFIX = "sha256/";
+const nameOf = (d: Digest) => {
+  const hex = hexOf(d);
+  return `${PREFIX}${hex.slice(0, 2)}/${hex}`;
+};
 
 export interface AppendOptions {
   /** The temp file may not grow past this many bytes (the rest of the body is not read). */
@@ -51,51 +64,56 @@ export class BlobStore {
   private readonly hashing = new Map<string, Hashing>();
   observer: BlobObserver = {};
 
-  constructor(readonly root: string) {}
+  /**
+   * `root` holds the temp files of writes in progress (always local); `objects` keeps the blobs
+   * (default: the filesystem store at `root`, blobs at `root/sha256/<2 hex>/<64 hex>`, so a commit is a rename).
+   */
+  constructor(
+    readonly root: string,
+    readonly objects: ObjectStore = fsStore(root, { objectsDir: root }),
+  ) {}
 
   async init(): Promise<this> {
-    await mkdir(join(this.root, "sha256"), { recursive: true, mode: 0o700 });
     await mkdir(join(this.root, "tmp"), { recursive: true, mode: 0o700 });
     return this;
   }
 
-  path(d: Digest): string {
-    const hex = hexOf(d);
-    return join(this.root, "sha256", hex.slice(0, 2), hex);
-  }
-
   async stat(d: Digest): Promise<{ size: number; mtimeMs: number } | null> {
-    const s = await stat(this.path(d)).catch(() => null);
-    return s?.isFile() ? { size: s.size, mtimeMs: s.mtimeMs } : null;
+    return (await this.objects.stat(nameOf(d))) ?? null;
   }
 
-  /** The blob's bytes (or a range of them) as a lazily read Blob. */
-  read(d: Digest, range?: ByteRange): Blob {
-    const f = Bun.file(this.path(d));
-    return range ? f.slice(range.start, range.end + 1) : f;
+  /**
+   * The blob's bytes (or a range of them): a Blob (a file slice, sent with sendfile) or a stream.
+   * The caller has seen the blob with `stat` (a missing one fails here with not_found).
+   */
+  async read(d: Digest, range?: ByteRange): Promise<Blob | ReadableStream<Uint8Array>> {
+    const r = range ?? { start: 0, end: ((await this.stat(d))?.size ?? 0) - 1 };
+    if (r.end < r.start) return new Blob([]);
+    return this.objects.read(nameOf(d), r.start, r.end);
   }
 
   async bytes(d: Digest): Promise<Uint8Array | null> {
-    return (await this.stat(d)) ? new Uint8Array(await Bun.file(this.path(d)).arrayBuffer()) : null;
+    if (!(await this.stat(d))) return null;
+    return new Uint8Array(await new Response(await this.read(d)).arrayBuffer());
   }
 
   /** Remove a blob's bytes (garbage collection's sweep; callers make sure nothing links it). */
-  async delete(d: Digest): Promise<void> {
+  async remove(d: Digest): Promise<void> {
     const s = await this.stat(d);
-    await rm(this.path(d), { force: true });
+    await this.objects.delete([nameOf(d)]);
     if (s) this.observer.removed?.(s.size);
   }
 
-  /** Every stored blob with its size and mtime (its commit, or its last re-commit), for the sweep. */
-  async *list(): AsyncGenerator<{ digest: Digest; size: number; mtimeMs: number }> {
-    const top = join(this.root, "sha256");
-    for (const pre of (await readdir(top).catch(() => [] as string[])).sort()) {
-      if (!/^[a-f0-9]{2}$/.test(pre)) continue;
-      for (const hex of (await readdir(join(top, pre)).catch(() => [] as string[])).sort()) {
-        if (!/^[a-f0-9]{64}$/.test(hex) || !hex.startsWith(pre)) continue;
-        const s = await stat(join(top, pre, hex)).catch(() => null);
-        if (s?.isFile()) yield { digest: `sha256:${hex}`, size: s.size, mtimeMs: s.mtimeMs };
-      }
+  /** Same as `remove`. */
+  delete(d: Digest): Promise<void> {
+    return this.remove(d);
+  }
+
+  /** Every stored blob with its size and mtime (its commit, or its last re-commit), for the sweep. Objects that are not blobs of this store are skipped. */
+  async *list(): AsyncGenerator<ListedBlob> {
+    for await (const o of this.objects.list(PREFIX)) {
+      const digest = checkDigest(`sha256:${o.name.slice(o.name.lastIndexOf("/") + 1)}`);
+      if (typeof digest === "string" && digest.startsWith("sha256:") && o.name === nameOf(digest as Digest)) yield { digest: digest as Digest, size: o.size, mtimeMs: o.mtimeMs };
     }
   }
 
@@ -202,23 +220,19 @@ export class BlobStore {
       await this.discard(id);
       throw new BlobError("digest_mismatch", `the content's digest is ${digest}, not ${expected}`, { actual: digest });
     }
-    const final = this.path(digest);
     if (await this.stat(digest)) {
       await this.discard(id); // stored once: the bytes are already here
-      // A re-commit is a fresh use: garbage collection's grace window counts from it.
-      const now = new Date();
-      await utimes(final, now, now).catch(() => {});
+      // A re-commit is a fresh use: garbage collection's grace window counts from it (stores
+      // without `touch`, S3, count from the first commit; the in-process pins cover a push there).
+      await this.objects.touch?.(nameOf(digest));
       return { digest, size };
     }
-    const h = await open(tmp, "r+");
-    try {
-      await h.sync();
-    } finally {
-      await h.close();
+    const name = nameOf(digest);
+    if (this.objects.adopt) await this.objects.adopt(name, tmp);
+    else {
+      await this.objects.put(name, Bun.file(tmp).stream(), { maxBytes: size, expectedBytes: size });
+      await this.discard(id);
     }
-    await mkdir(join(final, ".."), { recursive: true, mode: 0o700 });
-    await rename(tmp, final);
-    await fsyncDir(join(final, ".."));
     this.observer.stored?.(size);
     return { digest, size };
   }

@@ -1,7 +1,8 @@
 /** Settings of the cache service process, declared once (see src/core/config/settings.ts). */
 import { authSecret, host, listenPort, metricsEnabled, natsReplicas, natsToken, natsUrl, natsUser, natsPassword } from "../core/config/common.ts";
 import { orgCacheQuotaSetting } from "../jobs/limits/config.ts";
-import { bool, int, oneOf, optionalStr, str, type SettingsSpec } from "../core/config/settings.ts";
+import { bool, int, optionalStr, str, type SettingsSpec } from "../core/config/settings.ts";
+import { storageSettings } from "../blobs/settings.ts";
 
 const GiB = 1024 ** 3;
 const bytes = (env: string, doc: string, dflt: number) => ({ env, doc, schema: int(0, Number.MAX_SAFE_INTEGER), default: String(dflt) });
@@ -22,15 +23,8 @@ export const cacheSettings = {
     default: "false",
   },
   dbPath: { env: "NIMBUS_CACHE_DB", doc: "SQLite file holding the cache index.", schema: str(), default: ".nimbus/cache.sqlite" },
-  storage: { env: "NIMBUS_CACHE_STORAGE", doc: "Where archives are stored: fs or s3.", schema: oneOf(["fs", "s3"] as const), default: "fs" },
+  ...storageSettings({ prefix: "NIMBUS_CACHE", what: "archives", s3Prefix: "actions-cache/" }),
   dir: { env: "NIMBUS_CACHE_DIR", doc: "Directory for archives when NIMBUS_CACHE_STORAGE=fs.", schema: str(), default: ".nimbus/cache" },
-  s3Bucket: { env: "NIMBUS_CACHE_S3_BUCKET", doc: "Bucket for archives when NIMBUS_CACHE_STORAGE=s3.", schema: optionalStr(), default: "" },
-  s3Prefix: { env: "NIMBUS_CACHE_S3_PREFIX", doc: "Key prefix inside the bucket.", schema: optionalStr(), default: "actions-cache/" },
-  s3Endpoint: { env: "NIMBUS_CACHE_S3_ENDPOINT", doc: "S3 endpoint URL (empty: AWS).", schema: optionalStr(), default: "" },
-  s3Region: { env: "NIMBUS_CACHE_S3_REGION", doc: "S3 region.", schema: str(), default: "us-east-1" },
-  s3ForcePathStyle: { env: "NIMBUS_CACHE_S3_FORCE_PATH_STYLE", doc: "Path-style bucket addressing.", schema: bool(), default: "true" },
-  s3AccessKeyId: { env: "NIMBUS_CACHE_S3_ACCESS_KEY_ID", doc: "S3 access key id (empty: the SDK's default chain).", schema: optionalStr(), default: "" },
-  s3SecretAccessKey: { env: "NIMBUS_CACHE_S3_SECRET_ACCESS_KEY", doc: "S3 secret key.", schema: optionalStr(), default: "", secret: true },
   authSecret,
   // The token ledger (revocations) is watched over NATS.
   natsUrl,
@@ -54,6 +48,4 @@ export const cacheSettings = {
   },
   sweepSeconds: { env: "NIMBUS_CACHE_SWEEP_SECONDS", doc: "How often eviction and abandoned-upload cleanup run.", schema: int(1, 86_400), default: "300" },
   urlTtlSeconds: { env: "NIMBUS_CACHE_URL_TTL_SECONDS", doc: "Lifetime of signed blob upload/download URLs.", schema: int(10, 86_400), default: "3600" },
-  breakerFailures: { env: "NIMBUS_CACHE_BREAKER_FAILURES", doc: "Consecutive storage failures that open the circuit breaker.", schema: int(1, 100), default: "3" },
-  breakerCooldownMs: { env: "NIMBUS_CACHE_BREAKER_COOLDOWN_MS", doc: "While open, the breaker probes storage this often.", schema: int(100, 600_000), default: "5000" },
 } satisfies SettingsSpec;

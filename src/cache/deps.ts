@@ -4,7 +4,7 @@ import type { CacheIndex } from "./index-db.ts";
 import type { CacheMetrics } from "./metrics.ts";
 import type { BlockPlacer } from "./placement.ts";
 import type { UrlSigner } from "./signing.ts";
-import type { GuardedStore } from "./storage/guarded.ts";
+import type { GuardedStore } from "../blobs/backend/guarded.ts";
 
 export interface CacheLimits {
   maxEntryBytes: number;

@@ -9,7 +9,7 @@ import type { CacheDeps } from "./deps.ts";
 import { checkKeyList, checkVersion } from "./keys.ts";
 import { findEntry } from "./lookup.ts";
 import type { CacheEntry, Caller, Protocol } from "./model.ts";
-import type { BlobStore } from "./storage/types.ts";
+import type { ObjectStore } from "../blobs/backend/types.ts";
 
 export interface Hit {
   entry: CacheEntry;
@@ -38,7 +38,7 @@ export interface Download {
   body: ReadableStream<Uint8Array> | Blob;
 }
 
-function concat(store: BlobStore, slices: Slice[]): ReadableStream<Uint8Array> {
+function concat(store: ObjectStore, slices: Slice[]): ReadableStream<Uint8Array> {
   let i = 0;
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   return new ReadableStream<Uint8Array>({

@@ -1,6 +1,6 @@
 /** Prometheus metrics of the cache service (prom-client), on a registry of its own. */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
-import type { BreakerState } from "./storage/breaker.ts";
+import type { BreakerState } from "../blobs/backend/breaker.ts";
 
 export interface CacheMetrics {
   registry: Registry;

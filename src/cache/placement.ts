@@ -7,7 +7,7 @@
  * (no trailing number, another prefix, a region already taken or being written) goes to its own
  * object and is copied in at commit; so is any placed block the list puts elsewhere. Guesses are
  * hints held in memory: losing them (a restart) costs a copy, never correctness, because commit
- * checks every part's offset against the list (see compose in storage/types.ts).
+ * checks every part's offset against the list (see compose in src/blobs/backend/types.ts).
  */
 
 interface Region {

@@ -8,7 +8,7 @@ import { sweep } from "./eviction.ts";
 import { CacheIndex } from "./index-db.ts";
 import { cacheMetrics } from "./metrics.ts";
 import { UrlSigner } from "./signing.ts";
-import { openStore } from "./storage/open.ts";
+import { openStore } from "../blobs/backend/open.ts";
 import { BlockPlacer } from "./placement.ts";
 import { connectNats } from "../nats/connect.ts";
 import { SERVICE_INBOX } from "../nats/permissions.ts";
@@ -30,7 +30,11 @@ export async function startCacheService(config: CacheConfig): Promise<RunningCac
   const ledger = await LedgerView.start(await ensureTokenLedger(nc, { replicas: config.natsReplicas }));
   const orgQuota = await watchedLimit(await ensureLimitsBucket(nc, { replicas: config.natsReplicas }), "cacheBytes", config.orgQuotaBytes);
   const metrics = cacheMetrics(config.metrics);
-  const store = openStore(config, log, metrics);
+  const store = openStore(config, { dir: config.dir, envPrefix: "NIMBUS_CACHE" }, {
+    label: "cache storage", log,
+    onBreakerChange: (state) => metrics.setBreaker(state),
+    onBackendError: (op) => metrics.backendErrors.inc({ op }),
+  });
   const index = new CacheIndex(config.dbPath);
   const deps: HttpDeps = {
     index, store, metrics, log, now: Date.now, placer: new BlockPlacer(),

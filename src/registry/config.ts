@@ -9,6 +9,7 @@ import { authSecret, host, listenPort, metricsEnabled, natsReplicas, natsToken, 
 import { bool, int, list, optionalStr, str, url, type SettingsSpec } from "../core/config/settings.ts";
 import { isOrgId } from "../auth/principal.ts";
 import { orgRegistryQuotaSetting } from "../jobs/limits/config.ts";
+import { storageSettings } from "../blobs/settings.ts";
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
@@ -109,10 +110,11 @@ export const registrySettings = {
   port: listenPort("NIMBUS_REGISTRY_PORT", "Port of the registry.", 7075),
   dir: {
     env: "NIMBUS_REGISTRY_DIR",
-    doc: "Data directory of the registry: blobs (stored once by sha256), repository metadata, uploads in progress.",
+    doc: "Data directory of the registry: blobs (stored once by sha256; with NIMBUS_REGISTRY_STORAGE=s3 they go to the bucket instead), repository metadata, uploads in progress.",
     schema: str(),
     default: ".nimbus/registry",
   },
+  ...storageSettings({ prefix: "NIMBUS_REGISTRY", what: "blobs (layers, configs, manifests)", s3Prefix: "registry/" }),
   maxManifestBytes: {
     env: "NIMBUS_REGISTRY_MAX_MANIFEST_BYTES",
     doc: "Largest manifest accepted (413 above it).",

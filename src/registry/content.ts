@@ -8,11 +8,12 @@ import { fail, RegistryError } from "./errors.ts";
 export interface BlobRead {
   size: number;
   range?: ByteRange;
-  body: Blob;
+  /** Null when not asked for (HEAD): an S3 store would start a download for nothing. */
+  body: Blob | ReadableStream<Uint8Array> | null;
 }
 
 /** The repository's blob (or manifest, which is a blob too), with `Range` applied. */
-export async function readBlob(d: RegistryDeps, repo: string, digest: Digest, rangeHeader: string | null): Promise<BlobRead> {
+export async function readBlob(d: RegistryDeps, repo: string, digest: Digest, rangeHeader: string | null, withBody = true): Promise<BlobRead> {
   // A client checking a blob before naming it: the collector keeps it a while (src/registry/pins.ts).
   await d.pins.use(digest);
   const linked = (await d.repos.blob(repo, digest, true)) ?? (await d.repos.manifest(repo, digest, true));
@@ -22,7 +23,7 @@ export async function readBlob(d: RegistryDeps, repo: string, digest: Digest, ra
   if (r.kind === "unsatisfiable")
     throw new RegistryError("RANGE_INVALID", 416, "range not satisfiable", undefined, { "content-range": `bytes */${stored.size}` });
   const range = r.kind === "range" ? r.range : undefined;
-  return { size: stored.size, range, body: d.blobs.read(digest, range) };
+  return { size: stored.size, range, body: withBody ? await d.blobs.read(digest, range ?? { start: 0, end: stored.size - 1 }) : null };
 }
 
 /** Unlink a blob from the repository; its bytes stay for other links until garbage collection. */

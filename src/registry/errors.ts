@@ -65,6 +65,7 @@ export function toRegistryError(e: unknown, challenge: () => string): RegistryEr
     if (e.code === "not_found") return new RegistryError("NAME_UNKNOWN", 404, e.message);
     if (e.code === "payload_too_large") return new RegistryError("SIZE_INVALID", 413, e.message, e.details);
     if (e.code === "rate_limited") return new RegistryError("TOOMANYREQUESTS", 429, e.message);
+    if (e.code === "unavailable") return new RegistryError("UNAVAILABLE", 503, e.message);
   }
   if (isBlobError(e)) {
     if (e.code === "digest_mismatch") return fail.digestInvalid(e.message, e.details);

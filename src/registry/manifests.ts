@@ -76,17 +76,18 @@ export interface ManifestRead {
   digest: Digest;
   mediaType: string;
   size: number;
-  body: Blob;
+  /** Null when not asked for (HEAD). */
+  body: Blob | ReadableStream<Uint8Array> | null;
 }
 
-export async function getManifest(d: RegistryDeps, repo: string, ref: Reference, accept: string | null): Promise<ManifestRead> {
+export async function getManifest(d: RegistryDeps, repo: string, ref: Reference, accept: string | null, withBody = true): Promise<ManifestRead> {
   const digest = await resolveReference(d, repo, ref);
   await d.pins.use(digest);
   const rec = await d.repos.manifest(repo, digest, true);
   const stored = rec ? await d.blobs.stat(digest) : null;
   if (!rec || !stored) throw fail.manifestUnknown(ref.kind === "tag" ? ref.tag : digest);
   if (!accepts(accept, rec.mediaType)) throw fail.manifestUnknown(`${ref.kind === "tag" ? ref.tag : digest} in a media type the client accepts (it is ${rec.mediaType})`);
-  return { digest, mediaType: rec.mediaType, size: stored.size, body: d.blobs.read(digest) };
+  return { digest, mediaType: rec.mediaType, size: stored.size, body: withBody ? await d.blobs.read(digest, { start: 0, end: stored.size - 1 }) : null };
 }
 
 export async function deleteManifest(d: RegistryDeps, repo: string, ref: Reference): Promise<void> {

@@ -5,8 +5,9 @@
  */
 import { join } from "node:path";
 import type { ConfigOf } from "../core/config/settings.ts";
-import { createLogger } from "../core/log.ts";
+import { createLogger, type Logger } from "../core/log.ts";
 import { BlobStore } from "../blobs/store.ts";
+import { openStore, type StorageConfig } from "../blobs/backend/open.ts";
 import { connectNats } from "../nats/connect.ts";
 import { SERVICE_INBOX } from "../nats/permissions.ts";
 import { ensureLimitsBucket, ensureTokenLedger } from "../nats/topology.ts";
@@ -47,10 +48,17 @@ export interface RunningRegistry {
   stop(): Promise<void>;
 }
 
-/** The stores under the data dir: `blobs/` (shared bytes), `repos/` (metadata), `uploads/` (sessions). */
-export async function openRegistryStores(dir: string) {
+/**
+ * The stores under the data dir: `blobs/` (shared bytes, or only the temp files of uploads when the
+ * blobs are in S3), `repos/` (metadata), `uploads/` (sessions). The blobs' object store is behind a
+ * circuit breaker: while it is down, requests that need it get a 503 at once.
+ */
+export async function openRegistryStores(dir: string, storage: StorageConfig, log: Logger) {
+  const root = join(dir, "blobs");
+  const objects = openStore(storage, { dir: root, objectsDir: root, envPrefix: "NIMBUS_REGISTRY" }, { label: "registry storage", log });
   return {
-    blobs: await new BlobStore(join(dir, "blobs")).init(),
+    objects,
+    blobs: await new BlobStore(root, objects).init(),
     repos: new RepoStore(join(dir, "repos")),
     sessions: await new SessionStore(join(dir, "uploads")).init(),
   };
@@ -68,8 +76,8 @@ export async function startRegistryService(config: RegistryConfig, o: { access?:
   const nc = await connectNats({ url: config.natsUrl, user: config.natsUser, password: config.natsPassword, token: config.natsToken, name: "nimbus-registry", inboxPrefix: SERVICE_INBOX.registry });
   const ledger = await LedgerView.start(await ensureTokenLedger(nc, { replicas: config.natsReplicas }));
   const auth = registryAuthDeps({ secret: config.authSecret, ledger }, { ...config, mirror: { anonymous: config.mirrorAnonymous, libraryAlias: !!mirror?.config.defaultUpstream } });
-    const orgQuota = await watchedLimit(await ensureLimitsBucket(nc, { replicas: config.natsReplicas }), "registryBytes", config.orgQuotaBytes);
-  const stores = await openRegistryStores(config.dir);
+  const orgQuota = await watchedLimit(await ensureLimitsBucket(nc, { replicas: config.natsReplicas }), "registryBytes", config.orgQuotaBytes);
+  const { objects, ...stores } = await openRegistryStores(config.dir, config, log);
   const usage = new OrgUsage();
   await usage.load(stores.repos);
   stores.repos.observe(usage);
@@ -103,7 +111,7 @@ export async function startRegistryService(config: RegistryConfig, o: { access?:
     .listen({ hostname: config.host, port: config.port, idleTimeout: 120 });
   gc.start(config.gcIntervalSeconds * 1000);
   const url = `http://${config.host}:${app.server!.port}`;
-  log.info("registry listening", { url, dir: config.dir, mirror: mirror ? [...mirror.config.upstreams.keys()] : [] });
+  log.info("registry listening", { url, dir: config.dir, storage: config.storage, mirror: mirror ? [...mirror.config.upstreams.keys()] : [] });
   return {
     url,
     deps,
@@ -114,6 +122,8 @@ export async function startRegistryService(config: RegistryConfig, o: { access?:
       await gc.stop();
       await app.stop(true);
       orgQuota.stop();
+      objects.stopProbe();
+      await objects.close?.();
       ledger.stop();
       await nc.close();
     },

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { lookup } from "../../src/cache/downloads.ts";
 import { sweep } from "../../src/cache/eviction.ts";
 import { READ, WRITE, type Caller } from "../../src/cache/model.ts";
-import { CircuitBreaker, type BreakerState } from "../../src/cache/storage/breaker.ts";
+import { CircuitBreaker, type BreakerState } from "../../src/blobs/backend/breaker.ts";
 import { scopesForRun } from "../../src/protocol/cache-token.ts";
 import { commitById, reserve, writeChunk } from "../../src/cache/uploads.ts";
 import { removeDir } from "./support/files.ts";

@@ -38,13 +38,13 @@ async function blob(d: RegistryDeps, c: Call, r: Extract<Route, { kind: "blob" }
   if (c.method !== "GET" && c.method !== "HEAD") throw fail.unsupported(`${c.method} is not supported on blobs`, 405);
   await allow(d, c, r.name, ["pull"]);
   const digest = parseDigest(r.digest);
-  const b = await readBlob(d, r.name, digest, c.request.headers.get("range"));
+  const b = await readBlob(d, r.name, digest, c.request.headers.get("range"), c.method !== "HEAD");
   const headers: Record<string, string> = {
     "docker-content-digest": digest, "content-type": "application/octet-stream", "accept-ranges": "bytes",
     "content-length": String(b.range ? b.range.end - b.range.start + 1 : b.size), etag: `"${digest}"`,
   };
   if (b.range) headers["content-range"] = `bytes ${b.range.start}-${b.range.end}/${b.size}`;
-  return reply(b.range ? 206 : 200, headers, c.method === "HEAD" ? null : b.body);
+  return reply(b.range ? 206 : 200, headers, b.body);
 }
 
 async function mountOrStart(d: RegistryDeps, c: Call, name: string, mount: string): Promise<Response> {
@@ -112,9 +112,9 @@ async function manifest(d: RegistryDeps, c: Call, r: Extract<Route, { kind: "man
   }
   if (c.method !== "GET" && c.method !== "HEAD") throw fail.unsupported(`${c.method} is not supported on manifests`, 405);
   await allow(d, c, r.name, ["pull"]);
-  const m = await getManifest(d, r.name, ref(), c.request.headers.get("accept"));
+  const m = await getManifest(d, r.name, ref(), c.request.headers.get("accept"), c.method !== "HEAD");
   const headers = { "content-type": m.mediaType, "docker-content-digest": m.digest, "content-length": String(m.size), etag: `"${m.digest}"` };
-  return reply(200, headers, c.method === "HEAD" ? null : m.body);
+  return reply(200, headers, m.body);
 }
 
 async function tags(d: RegistryDeps, c: Call, name: string): Promise<Response> {

@@ -130,7 +130,7 @@ export class BlobFetch {
 
   /** Bytes [start, end) from the temp file while it is one, from the store once committed. */
   private async read(start: number, end: number, committed: boolean): Promise<Uint8Array | null> {
-    if (committed) return new Uint8Array(await this.blobs.read(this.digest, { start, end: end - 1 }).arrayBuffer());
+    if (committed) return new Uint8Array(await new Response(await this.blobs.read(this.digest, { start, end: end - 1 })).arrayBuffer());
     if (this.state !== "running") {
       await this.changed();
       return null;

@@ -24,7 +24,7 @@ async function cached(d: RegistryDeps, repo: string, digest: Digest, accept: str
   const rec = await d.repos.manifest(repo, digest, true);
   const stored = rec ? await d.blobs.stat(digest) : null;
   if (!rec || !stored || !accepts(accept, rec.mediaType)) return null;
-  return { digest, mediaType: rec.mediaType, size: stored.size, body: d.blobs.read(digest) };
+  return { digest, mediaType: rec.mediaType, size: stored.size, body: await d.blobs.read(digest) };
 }
 
 /** The upstream's Content-Type when it names a manifest type; a generic one defers to the manifest's own mediaType. */
@@ -71,7 +71,7 @@ async function fetchManifest(d: RegistryDeps, m: Mirror, t: MirrorTarget, ref: R
   await d.repos.putManifest(t.repo, { digest, mediaType: parsed.mediaType, size: bytes.byteLength, subject: parsed.subject, artifactType: parsed.artifactType, annotations: parsed.annotations });
   if (ref.kind === "tag") await d.repos.setTag(t.repo, ref.tag, digest);
   m.stats.inc(t.upstream.name, "manifest_miss");
-  return { digest, mediaType: parsed.mediaType, size: bytes.byteLength, body: d.blobs.read(digest) };
+  return { digest, mediaType: parsed.mediaType, size: bytes.byteLength, body: await d.blobs.read(digest) };
 }
 
 type Revalidation = "unchanged" | "changed" | "gone" | "unreachable";

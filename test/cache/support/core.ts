@@ -4,9 +4,9 @@ import type { CacheDeps, CacheLimits } from "../../../src/cache/deps.ts";
 import { CacheIndex } from "../../../src/cache/index-db.ts";
 import { cacheMetrics } from "../../../src/cache/metrics.ts";
 import { UrlSigner } from "../../../src/cache/signing.ts";
-import { CircuitBreaker } from "../../../src/cache/storage/breaker.ts";
-import { fsStore } from "../../../src/cache/storage/fs.ts";
-import { guardStore } from "../../../src/cache/storage/guarded.ts";
+import { CircuitBreaker } from "../../../src/blobs/backend/breaker.ts";
+import { fsStore } from "../../../src/blobs/backend/fs.ts";
+import { guardStore } from "../../../src/blobs/backend/guarded.ts";
 import { tempDir } from "./files.ts";
 import { BlockPlacer } from "../../../src/cache/placement.ts";
 
@@ -14,7 +14,7 @@ export function testCore(limits: Partial<CacheLimits> = {}) {
   const clock = { now: Date.parse("2026-01-01T00:00:00Z") };
   const dir = tempDir("nimbus-core-");
   const log = createLogger("cache-test");
-  const store = guardStore(fsStore(dir), { breaker: new CircuitBreaker({ failures: 3, cooldownMs: 1000 }), probeMs: 60_000, log });
+  const store = guardStore(fsStore(dir), { breaker: new CircuitBreaker({ failures: 3, cooldownMs: 1000 }), label: "cache storage", probeMs: 60_000, log });
   const d: CacheDeps = {
     index: new CacheIndex(":memory:"),
     store,

@@ -11,6 +11,7 @@ import { startRegistryService, type RegistryConfig, type RunningRegistry } from 
 import { registrySettings } from "../../../src/registry/config.ts";
 import { loadConfig } from "../../../src/core/config/load.ts";
 import type { Role } from "../../../src/auth/principal.ts";
+import type { StorageConfig } from "../../../src/blobs/backend/open.ts";
 
 export const SECRET = "registry-test-secret-0123456789abcdef";
 
@@ -35,16 +36,22 @@ export interface MirrorOptions {
   mirrorTimeoutSeconds?: number;
 }
 
+/** Filesystem storage, as by default. */
+export const FS_STORAGE: StorageConfig = {
+  storage: "fs", s3Bucket: "", s3Prefix: "registry/", s3Endpoint: "", s3Region: "us-east-1", s3ForcePathStyle: true,
+  s3AccessKeyId: "", s3SecretAccessKey: "", breakerFailures: 3, breakerCooldownMs: 5000,
+};
+
 /** A registry's config as its settings' defaults read it, under `overrides` (tests and benchmarks start registries in-process). */
 export function registryConfig(overrides: Partial<RegistryConfig>): RegistryConfig {
   return { ...loadConfig(registrySettings, { NIMBUS_AUTH_SECRET: SECRET }), port: 0, natsToken: "", natsUser: "", natsPassword: "", natsReplicas: 1, ...overrides };
 }
 
-export async function startTestRegistry(opts: { maxManifestBytes?: number; maxBlobBytes?: number; publicOrgs?: string[]; mirror?: MirrorOptions; orgQuotaBytes?: number; host?: string; config?: Partial<RegistryConfig> } = {}): Promise<TestRegistry> {
+export async function startTestRegistry(opts: { maxManifestBytes?: number; maxBlobBytes?: number; publicOrgs?: string[]; mirror?: MirrorOptions; orgQuotaBytes?: number; host?: string; config?: Partial<RegistryConfig>; storage?: StorageConfig } = {}): Promise<TestRegistry> {
   const nats: NatsServer = await startNats();
   const dir = mkdtempSync(join(tmpdir(), "nimbus-registry-"));
   const running = await startRegistryService(registryConfig({
-    host: opts.host ?? "127.0.0.1", port: 0, dir,
+    host: opts.host ?? "127.0.0.1", port: 0, dir, ...(opts.storage ?? FS_STORAGE),
     maxManifestBytes: opts.maxManifestBytes ?? 4 * 1024 * 1024, maxBlobBytes: opts.maxBlobBytes ?? 1024 ** 3,
     externalUrl: "", publicOrgs: opts.publicOrgs ?? [], tokenTtlSeconds: 300, metrics: true, orgQuotaBytes: opts.orgQuotaBytes ?? 0,
     upstreams: opts.mirror?.upstreams ?? "", upstreamCredentialsFile: opts.mirror?.upstreamCredentialsFile ?? "",

@@ -1,5 +1,5 @@
 /**
- * A BlobStore behind a circuit breaker. Backend failures (network, timeouts, 5xx) count against the
+ * An ObjectStore behind a circuit breaker. Backend failures (network, timeouts, 5xx) count against the
  * breaker and surface as `unavailable`; client problems (a body too large, a client that went away,
  * a missing object) do not. While the breaker is open a prober checks the backend every cooldown
  * and closes the breaker as soon as it answers, so recovery does not wait for traffic.
@@ -7,9 +7,9 @@
 import { AppError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
 import { CircuitBreaker } from "./breaker.ts";
-import type { BlobStore } from "./types.ts";
+import type { ObjectStore } from "./types.ts";
 
-export interface GuardedStore extends BlobStore {
+export interface GuardedStore extends ObjectStore {
   readonly breaker: CircuitBreaker;
   /** True when the backend is usable: breaker not open and a check passed within `freshMs`. */
   healthy(freshMs?: number): Promise<boolean>;
@@ -45,16 +45,18 @@ function isBackendFailure(e: unknown): boolean {
 
 export interface GuardOptions {
   breaker: CircuitBreaker;
+  /** What the store is, for errors and logs: "cache storage", "registry storage". */
+  label: string;
   probeMs: number;
   log: Logger;
   onBackendError?: (op: string) => void;
   checkTimeoutMs?: number;
 }
 
-export function guardStore(inner: BlobStore, o: GuardOptions): GuardedStore {
+export function guardStore(inner: ObjectStore, o: GuardOptions): GuardedStore {
   const { breaker } = o;
   let lastOk = 0;
-  const unavailable = () => new AppError("unavailable", "cache storage is unavailable");
+  const unavailable = () => new AppError("unavailable", `${o.label} is unavailable`);
 
   async function call<T>(op: string, fn: () => Promise<T>): Promise<T> {
     if (!breaker.allow()) throw unavailable();
@@ -70,7 +72,7 @@ export function guardStore(inner: BlobStore, o: GuardOptions): GuardedStore {
       }
       breaker.failure();
       o.onBackendError?.(op);
-      o.log.warn("cache storage call failed", { op, error: e, breaker: breaker.state });
+      o.log.warn(`${o.label} call failed`, { op, error: e, breaker: breaker.state });
       throw unavailable();
     }
   }
@@ -86,7 +88,7 @@ export function guardStore(inner: BlobStore, o: GuardOptions): GuardedStore {
       () => {
         breaker.success();
         lastOk = Date.now();
-        o.log.info("cache storage is back; breaker closed");
+        o.log.info(`${o.label} is back; breaker closed`);
       },
       () => breaker.trip(),
     );
@@ -98,9 +100,11 @@ export function guardStore(inner: BlobStore, o: GuardOptions): GuardedStore {
     breaker,
     put: (name, body, limits) => call("put", () => inner.put(name, tagBody(body), limits)),
     putAt: inner.putAt ? (name, offset, body, limits) => call("put", () => inner.putAt!(name, offset, tagBody(body), limits)) : undefined,
+    adopt: inner.adopt ? (name, file) => call("put", () => inner.adopt!(name, file)) : undefined,
     compose: inner.compose ? (dest, pieces) => call("compose", () => inner.compose!(dest, pieces)) : undefined,
     read: (name, start, end) => call("read", () => inner.read(name, start, end)),
     size: (name) => call("size", () => inner.size(name)),
+    stat: (name) => call("size", () => inner.stat(name)),
     delete: (names) => call("delete", () => inner.delete(names)),
     list: (prefix) => inner.list(prefix),
     check: () => call("check", check),
@@ -114,7 +118,7 @@ export function guardStore(inner: BlobStore, o: GuardOptions): GuardedStore {
         return true;
       } catch (e) {
         o.onBackendError?.("check");
-        o.log.warn("cache storage check failed; breaker opened", { error: e });
+        o.log.warn(`${o.label} check failed; breaker opened`, { error: e });
         breaker.trip();
         return false;
       }

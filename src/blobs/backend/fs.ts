@@ -1,18 +1,36 @@
 /**
  * Filesystem store: one file per object under `root/objects`, written to `root/tmp` with positional
  * writes (the fastest path measured under Bun), fsynced, then renamed into place. Reads return a
- * file slice, which Bun sends with sendfile.
+ * file slice, which Bun sends with sendfile and a Content-Length; for reads of 1 MiB or more the
+ * kernel is first asked to read the range ahead (warm.ts: posix_fadvise WILLNEED), which keeps a
+ * cold disk busy where sendfile alone waits on one read at a time.
  */
 import { mkdirSync, readdirSync, statSync } from "node:fs";
-import { open, rename, rm, rmdir, stat } from "node:fs/promises";
+import { open, rename, rm, rmdir, stat, utimes } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
+import { AppError } from "../../core/errors.ts";
 import { privateDir } from "../../core/private-files.ts";
+import { fsyncDir } from "../atomic.ts";
+import { warm } from "./warm.ts";
 import { checkFinalSize, chunksOf, tooLarge } from "./limits.ts";
-import { checkObjectName, type BlobStore, type Piece, type PutLimits } from "./types.ts";
+import { checkObjectName, type ObjectStore, type Piece, type PutLimits } from "./types.ts";
 
-export function fsStore(root: string): BlobStore {
-  const objects = join(root, "objects");
+export interface FsStoreOptions {
+  /**
+   * Where objects go (default `root/objects`). The registry keeps its blobs at `root/sha256/...`
+   * (`objectsDir` = root, the layout it always had); names starting with `tmp/` would then meet the
+   * store's own temp files, so such a caller must not use them.
+   */
+  objectsDir?: string;
+  /** Reads of at least this many bytes get a read-ahead (warm.ts); false: none (sendfile alone). */
+  readAheadFrom?: number | false;
+}
+
+const READ_AHEAD_FROM = 1024 * 1024;
+
+export function fsStore(root: string, o: FsStoreOptions = {}): ObjectStore {
+  const objects = o.objectsDir ?? join(root, "objects");
   const tmp = join(root, "tmp");
   privateDir(root);
   privateDir(objects);
@@ -106,12 +124,36 @@ export function fsStore(root: string): BlobStore {
         throw e;
       }
     },
+    async adopt(name, file) {
+      const dest = path(name);
+      const fh = await open(file, "r+");
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      mkdirSync(dirname(dest), { recursive: true, mode: 0o700 });
+      await rename(file, dest);
+      await fsyncDir(dirname(dest));
+    },
     async read(name, start, end) {
-      return Bun.file(path(name)).slice(start, end + 1);
+      const file = path(name);
+      if (!(await stat(file).catch(() => undefined))?.isFile()) throw new AppError("not_found", "the stored object is missing");
+      const from = o.readAheadFrom ?? READ_AHEAD_FROM;
+      if (from !== false && end - start + 1 >= from) await warm(file, start, end);
+      return Bun.file(file).slice(start, end + 1);
     },
     async size(name) {
       const s = await stat(path(name)).catch(() => undefined);
-      return s?.size;
+      return s?.isFile() ? s.size : undefined;
+    },
+    async stat(name) {
+      const s = await stat(path(name)).catch(() => undefined);
+      return s?.isFile() ? { size: s.size, mtimeMs: s.mtimeMs } : undefined;
+    },
+    async touch(name) {
+      const now = new Date();
+      await utimes(path(name), now, now).catch(() => undefined);
     },
     async delete(names) {
       for (const name of names) {
@@ -120,7 +162,11 @@ export function fsStore(root: string): BlobStore {
       }
     },
     async *list(prefix) {
-      for (const rel of walk(objects)) if (rel.startsWith(prefix)) yield { name: rel, size: statSync(join(objects, rel)).size };
+      for (const rel of walk(objects)) {
+        if (!rel.startsWith(prefix) || rel.startsWith("tmp/")) continue;
+        const s = statSync(join(objects, rel), { throwIfNoEntry: false }); // removed since the walk saw it
+        if (s) yield { name: rel, size: s.size, mtimeMs: s.mtimeMs };
+      }
     },
     async check() {
       await stat(objects);

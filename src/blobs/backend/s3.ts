@@ -14,7 +14,7 @@ import {
 import { Upload } from "@aws-sdk/lib-storage";
 import { AppError } from "../../core/errors.ts";
 import { checkFinalSize, countingStream } from "./limits.ts";
-import { checkObjectName, type BlobStore } from "./types.ts";
+import { checkObjectName, type ObjectStore } from "./types.ts";
 
 export interface S3StoreOptions {
   bucket: string;
@@ -45,7 +45,7 @@ function isMissing(e: unknown): boolean {
   return err?.name === "NoSuchKey" || err?.name === "NotFound" || err?.$metadata?.httpStatusCode === 404;
 }
 
-export function s3Store(o: S3StoreOptions, client = s3Client(o)): BlobStore {
+export function s3Store(o: S3StoreOptions, client = s3Client(o)): ObjectStore {
   const key = (name: string) => o.prefix + checkObjectName(name);
   return {
     kind: "s3",
@@ -74,14 +74,17 @@ export function s3Store(o: S3StoreOptions, client = s3Client(o)): BlobStore {
         const r = await client.send(new GetObjectCommand({ Bucket: o.bucket, Key: key(name), Range: `bytes=${start}-${end}` }));
         return r.Body!.transformToWebStream() as ReadableStream<Uint8Array>;
       } catch (e) {
-        if (isMissing(e)) throw new AppError("not_found", "archive data is missing");
+        if (isMissing(e)) throw new AppError("not_found", "the stored object is missing");
         throw e;
       }
     },
     async size(name) {
+      return (await this.stat(name))?.size;
+    },
+    async stat(name) {
       try {
         const r = await client.send(new HeadObjectCommand({ Bucket: o.bucket, Key: key(name) }));
-        return r.ContentLength;
+        return { size: r.ContentLength ?? 0, mtimeMs: r.LastModified?.getTime() ?? 0 };
       } catch (e) {
         if (isMissing(e)) return undefined;
         throw e;
@@ -97,7 +100,7 @@ export function s3Store(o: S3StoreOptions, client = s3Client(o)): BlobStore {
       let token: string | undefined;
       do {
         const r = await client.send(new ListObjectsV2Command({ Bucket: o.bucket, Prefix: o.prefix + prefix, ContinuationToken: token }));
-        for (const obj of r.Contents ?? []) yield { name: obj.Key!.slice(o.prefix.length), size: obj.Size ?? 0 };
+        for (const obj of r.Contents ?? []) yield { name: obj.Key!.slice(o.prefix.length), size: obj.Size ?? 0, mtimeMs: obj.LastModified?.getTime() ?? 0 };
         token = r.IsTruncated ? r.NextContinuationToken : undefined;
       } while (token);
     },

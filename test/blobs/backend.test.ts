@@ -1,16 +1,16 @@
 /**
- * One conformance suite for the BlobStore interface, run against every implementation: the
+ * One conformance suite for the ObjectStore interface, run against every implementation: the
  * filesystem store and the S3 store on a real S3-compatible server (s3rver).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { renameSync } from "node:fs";
 import { join } from "node:path";
-import { fsStore } from "../../src/cache/storage/fs.ts";
-import { s3Store } from "../../src/cache/storage/s3.ts";
-import type { BlobStore } from "../../src/cache/storage/types.ts";
+import { fsStore } from "../../src/blobs/backend/fs.ts";
+import { s3Store } from "../../src/blobs/backend/s3.ts";
+import type { ObjectStore } from "../../src/blobs/backend/types.ts";
 import { isAppError } from "../../src/core/errors.ts";
-import { removeDir, seededBytes, tempDir } from "./support/files.ts";
-import { startS3, type S3Server } from "./support/s3.ts";
+import { removeDir, seededBytes, tempDir } from "../cache/support/files.ts";
+import { startS3, type S3Server } from "../cache/support/s3.ts";
 
 const body = (b: Uint8Array, chunk = 64 * 1024) =>
   new ReadableStream<Uint8Array>({
@@ -24,7 +24,7 @@ async function bytes(src: ReadableStream<Uint8Array> | Blob): Promise<Buffer> {
   return Buffer.from(await new Response(src).arrayBuffer());
 }
 
-async function names(store: BlobStore, prefix: string): Promise<string[]> {
+async function names(store: ObjectStore, prefix: string): Promise<string[]> {
   const out: string[] = [];
   for await (const o of store.list(prefix)) out.push(o.name);
   return out.sort();
@@ -36,9 +36,9 @@ interface Outage {
   end(): Promise<void>;
 }
 
-function conformance(kind: string, open: () => Promise<BlobStore>, outage: () => Outage) {
-  describe(`BlobStore conformance: ${kind}`, () => {
-    let store: BlobStore;
+function conformance(kind: string, open: () => Promise<ObjectStore>, outage: () => Outage) {
+  describe(`ObjectStore conformance: ${kind}`, () => {
+    let store: ObjectStore;
     beforeAll(async () => {
       store = await open();
     });
