@@ -12,6 +12,8 @@ export interface BuiltImage {
   digest: string;
   sizeBytes: number;
   builtAt: string;
+  /** Debian recipes: the digest of the inputs the image was made from (debian-recipe.ts). */
+  inputs?: string;
 }
 
 export class ImageStore {
