@@ -35,7 +35,8 @@ warm_up() {
 
 # setup_guest: what depends on the job's config: hostname, network, the job's user.
 setup_guest() {
-  [ -n "$CFG_NAME" ] && { echo "$CFG_NAME" > /proc/sys/kernel/hostname; echo "$CFG_NAME" > $R/etc/hostname; }
+  # The name resolves locally (as Debian's installer does with 127.0.1.1): sudo and others look it up.
+  [ -n "$CFG_NAME" ] && { echo "$CFG_NAME" > /proc/sys/kernel/hostname; echo "$CFG_NAME" > $R/etc/hostname; echo "127.0.1.1 $CFG_NAME" >> $R/etc/hosts; }
   [ -n "$CFG_IP" ] && setup_net
   setup_user
   mount_extra

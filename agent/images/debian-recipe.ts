@@ -117,6 +117,12 @@ async function mmdebstrap(v: ImageVersion, packages: string[], root: string, opt
   if ((await p.exited) !== 0) throw mmdebstrapError(stderr, d.suite);
 }
 
+/** An image with dockerd and the modules it needs for its bridge network and overlay storage. */
+function servesDocker(v: ImageVersion, packages: string[]): boolean {
+  const m = v.debian?.modules ?? [];
+  return packages.includes("docker.io") && ["overlay", "bridge", "br_netfilter", "veth"].every((x) => m.includes(x));
+}
+
 /** Builds the recipe's image, or finds the one its inputs already made. */
 export async function buildDebianImage(v: ImageVersion, store: ImageStore, opts: DebianBuildOptions = {}): Promise<DebianBuilt> {
   const d = v.debian;
@@ -129,7 +135,7 @@ export async function buildDebianImage(v: ImageVersion, store: ImageStore, opts:
   const known = recipes(store)[inputs];
   if (known && existsSync(store.pathOf(known.ext4Digest))) {
     await store.verify(known.ext4Digest);
-    const built = { version: v.name, digest: known.ext4Digest, sizeBytes: Bun.file(store.pathOf(known.ext4Digest)).size, builtAt: known.builtAt, inputs };
+    const built = { version: v.name, digest: known.ext4Digest, sizeBytes: Bun.file(store.pathOf(known.ext4Digest)).size, builtAt: known.builtAt, inputs, docker: servesDocker(v, packages) };
     store.record(built);
     say(`${v.name}: inputs ${inputs.slice(0, 12)} already built: sha256 ${known.ext4Digest}`);
     return { ...built, cached: true };
@@ -147,7 +153,7 @@ export async function buildDebianImage(v: ImageVersion, store: ImageStore, opts:
     if (d.setupScript) (say(`${v.name}: ${d.setupScript}`), await sh('sh -eu "$1" "$2"', [d.setupScript, root]));
     say(`${v.name}: mkfs.ext4`);
     const { digest, sizeBytes } = await ext4FromDir(root, work, store, v.sizeMiB);
-    const built = { version: v.name, digest, sizeBytes, builtAt: new Date().toISOString(), inputs };
+    const built = { version: v.name, digest, sizeBytes, builtAt: new Date().toISOString(), inputs, docker: servesDocker(v, packages) };
     remember(store, inputs, { version: v.name, ext4Digest: digest, builtAt: built.builtAt });
     store.record(built);
     say(`${v.name}: built sha256 ${digest} (${Math.round(sizeBytes / 1048576)} MiB) in ${Math.round((performance.now() - t0) / 1000)} s`);
