@@ -100,9 +100,19 @@ function mmdebstrapError(stderr: string, suite: string): AppError {
   return new AppError("unavailable", `mmdebstrap failed: ${stderr.trim().split("\n").slice(-6).join(" | ").slice(-600)}`);
 }
 
+/**
+ * mmdebstrap into ROOT. A `--simulate` run goes first (apt resolves the package list, ~8 s here):
+ * a package the archive does not have fails it, not the full build after its essential packages
+ * are installed (~2 min).
+ */
 async function mmdebstrap(v: ImageVersion, packages: string[], root: string, opts: DebianBuildOptions): Promise<void> {
+  await mmdebstrapRun(v, packages, `${root}.simulate`, opts, true);
+  await mmdebstrapRun(v, packages, root, opts, false);
+}
+
+async function mmdebstrapRun(v: ImageVersion, packages: string[], root: string, opts: DebianBuildOptions, simulate: boolean): Promise<void> {
   const d = v.debian!;
-  const argv = [opts.mmdebstrap ?? "mmdebstrap", `--variant=${d.variant}`, `--include=${packages.join(",")}`, '--aptopt=APT::Install-Recommends "false"', ...DPKG_EXCLUDES.map((x) => `--dpkgopt=${x}`), d.suite, root];
+  const argv = [opts.mmdebstrap ?? "mmdebstrap", ...(simulate ? ["--simulate"] : []), `--variant=${d.variant}`, `--include=${packages.join(",")}`, '--aptopt=APT::Install-Recommends "false"', ...DPKG_EXCLUDES.map((x) => `--dpkgopt=${x}`), d.suite, root];
   const p = Bun.spawn(argv, { stdout: "ignore", stderr: "pipe", env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` } });
   let stderr = "";
   const decoder = new TextDecoder();
@@ -112,7 +122,7 @@ async function mmdebstrap(v: ImageVersion, packages: string[], root: string, opt
     if (done) break;
     const text = decoder.decode(value, { stream: true });
     stderr = (stderr + text).slice(-20_000);
-    for (const line of text.split("\n")) if (line.startsWith("I: ")) opts.onProgress?.(`${v.name}: mmdebstrap: ${line.slice(3)}`);
+    for (const line of text.split("\n")) if (line.startsWith("I: ")) opts.onProgress?.(`${v.name}: mmdebstrap${simulate ? " --simulate" : ""}: ${line.slice(3)}`);
   }
   if ((await p.exited) !== 0) throw mmdebstrapError(stderr, d.suite);
 }

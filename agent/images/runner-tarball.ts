@@ -31,11 +31,14 @@ function isGzip(path: string): boolean {
 async function members(path: string): Promise<string[]> {
   if (!existsSync(path) || !statSync(path).isFile()) throw refuse(path, "no such file");
   if (!isGzip(path)) throw refuse(path, "not a gzip file (expected the actions/runner release .tar.gz)");
+  let names: string[];
   try {
-    return (await sh('tar -tzf "$1"', [path])).split("\n").filter(Boolean);
+    names = (await sh('tar -tzf "$1"', [path])).split("\n").filter(Boolean);
   } catch {
-    throw refuse(path, "gzip, but not a readable tar archive");
+    names = [];
   }
+  if (!names.length) throw refuse(path, "gzip, but not a readable tar archive (no members)");
+  return names;
 }
 
 /** Checks the tarball is a runner and safe to unpack; returns its member count. */
