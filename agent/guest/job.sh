@@ -40,6 +40,7 @@ setup_guest() {
   [ -n "$CFG_IP" ] && setup_net
   setup_user
   mount_extra
+  [ "$CFG_DOCKER" = 1 ] && { start_docker || fail "docker: the job asked for docker and dockerd did not start"; }
 }
 
 # mount_extra: the job's read-only mounts (config lines "mount ID TARGET", e.g. the GitHub runner

@@ -119,7 +119,7 @@ async function ciRows(path: string) {
     c.marks = r.marks;
   }
   const snaps = new SnapshotPool({ dir: join(dir, "snapshots-ci"), jobDiskGiB: common.jobDiskGiB });
-  await snaps.prepare(await driver.planFor(req));
+  await snaps.prepare(await driver.planFor(req, path));
   const restoring = new QemuDriver({ stateDir: join(dir, "state-ci-snap"), ...common, rootfs: async () => path, snapshots: snaps });
   const restored: number[] = [];
   for (let i = 0; i < runs; i++) restored.push(await viaDriver(restoring, "start"));

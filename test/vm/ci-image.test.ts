@@ -28,6 +28,8 @@ const RECIPES = resolve(import.meta.dir, "../../scripts/images");
 const cacheDir = process.env.NIMBUS_TEST_CI_IMAGE_DIR || join(tmpdir(), "nimbus-ci-image-cache");
 const dir = mkdtempSync(join(tmpdir(), "nimbus-ci-image-"));
 let kernel: { version: string; deb: string };
+/** The ci image built by the first test (the docker test boots it too). */
+let ciImage: string | undefined;
 
 async function sh(script: string): Promise<void> {
   const p = Bun.spawn(["sh", "-ec", script], { stderr: "inherit" });
@@ -99,6 +101,7 @@ test("the ci image builds once per inputs digest, and a VM job on it has git, py
     "/runner/bin/Runner.Listener",
     "for m in bridge br_netfilter veth nf_tables overlay; do grep -q \"^$m \" /proc/modules && echo mod-$m; done",
     "sudo -n id -u",
+    "test -S /run/docker.sock && echo dockerd-running || echo no-dockerd",
   ].join("; ");
   const spec = { jobId: "ciimg1", attempt: 1, command: ["sh", "-c", script], env: {}, dir: join(dir, "job1"), requirements: parseLabels(["nimbus", "isolation:vm"]) };
   const inst = await driver.prepare(spec);
@@ -112,8 +115,44 @@ test("the ci image builds once per inputs digest, and a VM job on it has git, py
   expect({ code: res.exitCode, err: out.text("err") }).toEqual({ code: 0, err: "" });
   expect(text).toMatch(/^git version 2\.\d+/m);
   expect(text).toMatch(/^Python 3\.11\.\d+$/m);
-  expect(text.split("\n")).toEqual(expect.arrayContaining(["1000", "home=/home/runner", "workspace-ok", "runner-listener-baked", "mod-bridge", "mod-br_netfilter", "mod-veth", "mod-nf_tables", "mod-overlay", "0"]));
+  expect(text.split("\n")).toEqual(expect.arrayContaining(["1000", "home=/home/runner", "workspace-ok", "runner-listener-baked", "mod-bridge", "mod-br_netfilter", "mod-veth", "mod-nf_tables", "mod-overlay", "0", "no-dockerd"]));
+  ciImage = store.pathOf(first.digest);
 }, 20 * 60_000);
+
+test("a docker job on the ci image finds dockerd ready (data-root on the job disk): docker build and docker run as the job user", async () => {
+  expect(ciImage).toBeDefined();
+  const driver = new QemuDriver({ stateDir: join(dir, "qemu-docker"), maxVcpus: 1, maxMemoryMiB: 1024, jobDiskGiB: 2, rootfs: async () => ciImage! });
+  // No registry reachable from this VM: the image is built FROM scratch with the busybox the guest init binds in.
+  const script = [
+    "set -e",
+    "docker info --format '{{.Driver}} {{.DockerRootDir}} cgroup{{.CgroupVersion}}'",
+    "mkdir -p $HOME/ctx && cp /.nimbus/busybox $HOME/ctx/",
+    "printf 'FROM scratch\\nCOPY busybox /bin/busybox\\nCMD [\"/bin/busybox\", \"echo\", \"hi from a container\"]\\n' > $HOME/ctx/Dockerfile",
+    "DOCKER_BUILDKIT=0 docker build -q -t nimbus-ci-test $HOME/ctx > /dev/null",
+    "docker run --rm nimbus-ci-test",
+    "grep -c ' /var/lib/docker ' /proc/mounts",
+  ].join("\n");
+  const spec = { jobId: "cidocker", attempt: 1, command: ["sh", "-c", script], env: {}, dir: join(dir, "job-docker"), requirements: parseLabels(["nimbus", "docker"]) };
+  const inst = await driver.prepare(spec);
+  const out = capture();
+  const t0 = performance.now();
+  const res = await (await driver.start(inst, spec, out.sink)).exited;
+  console.log(`ci image: docker job (cold boot, dockerd, build, run → exit, TCG) ${Math.round(performance.now() - t0)} ms`);
+  await driver.destroy(inst);
+  expect({ code: res.exitCode, out: out.text("out"), err: out.text("err") }).toEqual({ code: 0, out: "overlay2 /var/lib/docker cgroup2\nhi from a container\n1\n", err: "" });
+}, 10 * 60_000);
+
+test("a docker job on an image without dockerd fails at once saying it needs the ci image", async () => {
+  const driver = new QemuDriver({ stateDir: join(dir, "qemu-nodocker"), maxVcpus: 1, maxMemoryMiB: 512, jobDiskGiB: 2 });
+  const spec = { jobId: "nodocker", attempt: 1, command: ["echo", "never"], env: {}, dir: join(dir, "job-nodocker"), requirements: parseLabels(["nimbus", "docker"]) };
+  const inst = await driver.prepare(spec);
+  const out = capture();
+  const res = await (await driver.start(inst, spec, out.sink)).exited;
+  await driver.destroy(inst);
+  expect(res.exitCode).toBe(125);
+  expect(out.text("out")).toBe("");
+  expect(out.text("sys")).toContain("docker: this image has no dockerd (docker jobs need the ci image)");
+}, 5 * 60_000);
 
 test("a package that does not exist fails the build naming it; the active image stays active", async () => {
   const store = new ImageStore(join(dir, "store-bad"));
