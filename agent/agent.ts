@@ -26,6 +26,7 @@ import { requestHandout } from "../src/jobs/handout.ts";
 import { LogShipper } from "./logs/shipper.ts";
 import { pullLoop, Slots } from "./pull.ts";
 import { AgentStore } from "./store.ts";
+import { ImageStore } from "./images/store.ts";
 import { reconcile } from "./reconcile.ts";
 import type { GithubAgentConfig } from "../src/github/config.ts";
 
@@ -73,8 +74,10 @@ export async function startAgent(config: AgentConfig, githubConfig: GithubAgentC
   await reconcile({ agentId: id, workRoot, local, drivers: [...drivers.values()], jobs, leases: topology.leases, log });
 
   const poolDriver = new Map<string, Driver>();
+  // docker pools: only a VM driver whose active image carries Docker (the ci image).
+  const docker = drivers.has("vm") && new ImageStore(config.imagesDir).activeServesDocker();
   for (const [isolation, driver] of drivers)
-    for (const pool of poolsFor({ arch: "x64", isolations: [isolation], vcpus: config.vcpus, memoryGb: config.memoryGb, gpus: 0, docker: false }))
+    for (const pool of poolsFor({ arch: "x64", isolations: [isolation], vcpus: config.vcpus, memoryGb: config.memoryGb, gpus: 0, docker }))
       poolDriver.set(pool, driver);
   const pools = [...poolDriver.keys()];
   const runs = new RunMap<JobRun>();

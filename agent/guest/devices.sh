@@ -17,6 +17,19 @@ load_modules() {
   done
 }
 
+# load_image_modules: the modules an image asks for (the ci image: what dockerd needs), listed in
+# load order in its /etc/nimbus/modules as paths of .ko files in the image, built for this kernel
+# (agent/images/kernel-modules.ts). An image built for another kernel is said so, not fatal.
+load_image_modules() {
+  L=/mnt/lower
+  [ -f $L/etc/nimbus/modules ] || return 0
+  [ -d $L/lib/modules/$(uname -r) ] || { say "image modules are not for kernel $(uname -r): not loaded"; return 0; }
+  while read -r ko; do
+    [ -n "$ko" ] && insmod "$L/$ko" 2>/dev/null
+  done < $L/etc/nimbus/modules
+  mark modules
+}
+
 # disk_by_serial SERIAL: /dev/vdX whose serial is SERIAL.
 disk_by_serial() {
   for s in /sys/block/vd*/serial; do

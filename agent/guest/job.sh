@@ -35,10 +35,12 @@ warm_up() {
 
 # setup_guest: what depends on the job's config: hostname, network, the job's user.
 setup_guest() {
-  [ -n "$CFG_NAME" ] && { echo "$CFG_NAME" > /proc/sys/kernel/hostname; echo "$CFG_NAME" > $R/etc/hostname; }
+  # The name resolves locally (as Debian's installer does with 127.0.1.1): sudo and others look it up.
+  [ -n "$CFG_NAME" ] && { echo "$CFG_NAME" > /proc/sys/kernel/hostname; echo "$CFG_NAME" > $R/etc/hostname; echo "127.0.1.1 $CFG_NAME" >> $R/etc/hosts; }
   [ -n "$CFG_IP" ] && setup_net
   setup_user
   mount_extra
+  [ "$CFG_DOCKER" = 1 ] && { start_docker || fail "docker: the job asked for docker and dockerd did not start"; }
 }
 
 # mount_extra: the job's read-only mounts (config lines "mount ID TARGET", e.g. the GitHub runner

@@ -12,6 +12,11 @@ frame() {
   printf '\036%s%s\n' "$1" "$2" > $CONSOLE
 }
 
+# say TEXT: an init message (S record) on the console.
+say() {
+  frame S "$*"
+}
+
 # ctl TAG TEXT: one framed record on the control channel.
 ctl() {
   printf '\036%s%s\n' "$1" "$2" >&3

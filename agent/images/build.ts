@@ -22,6 +22,7 @@ export async function sh(script: string, args: string[]): Promise<string> {
 
 /** The base archive in the cache, fetched once and verified every time. */
 async function fetchBase(v: ImageVersion, cacheDir: string, fetchFn: typeof fetch): Promise<string> {
+  if (!v.sha256) throw new AppError("internal", `${v.name} has no base archive`);
   mkdirSync(cacheDir, { recursive: true });
   const file = join(cacheDir, `${v.sha256}.base`);
   if (!existsSync(file)) {

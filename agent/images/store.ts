@@ -12,6 +12,10 @@ export interface BuiltImage {
   digest: string;
   sizeBytes: number;
   builtAt: string;
+  /** Debian recipes: the digest of the inputs the image was made from (debian-recipe.ts). */
+  inputs?: string;
+  /** The image carries dockerd and the kernel modules it needs (the ci image): its agents serve `docker` jobs. */
+  docker?: boolean;
 }
 
 export class ImageStore {
@@ -54,6 +58,13 @@ export class ImageStore {
 
   active(): { version: string; digest: string } | undefined {
     return this.readJson<{ version: string; digest: string } | undefined>("active.json", undefined);
+  }
+
+  /** Whether the active image serves `docker` jobs (read at agent start: activating another image needs an agent restart to change its pools). */
+  activeServesDocker(): boolean {
+    const a = this.active();
+    const img = a && Object.values(this.index()).find((i) => i.digest === a.digest);
+    return !!img?.docker;
   }
 
   /** The active image's path, after checking its content against its recorded digest. */

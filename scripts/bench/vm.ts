@@ -3,7 +3,12 @@
  * restore -> job exec, and warm pool take -> job exec, p50 over repeated runs, with whether KVM
  * was used.
  *
- *   bun run scripts/bench/vm.ts [--runs 5]
+ *   bun run scripts/bench/vm.ts [--runs 5] [--ci STORE_DIR]
+ *
+ * --ci: also the Debian ci image (`nimbus images build ci`) from that image store (default
+ * $NIMBUS_IMAGES_DIR, else artifacts/images; skipped when it holds no ci version): cold boot and
+ * snapshot restore to job exec, with the guest's marks of one cold boot (the `modules` mark is
+ * when the image's kernel modules — what dockerd needs — are loaded, right after the rootfs mount).
  *
  * "launch" is the moment the VMM process is spawned; "guest userspace" is the guest init's ready
  * record on the console; "job exec" is the job's first output line (the job is `echo exec`).
@@ -24,6 +29,8 @@ import { parseWarmClasses } from "../../src/agents/warm-schedule.ts";
 import type { RunSpec } from "../../agent/drivers/types.ts";
 import { parseLabels } from "../../src/jobs/labels.ts";
 import { ensureVmAssets } from "../vm/build-assets.ts";
+import { ImageStore } from "../../agent/images/store.ts";
+import { DEFAULT_IMAGES_DIR } from "../../src/agents/settings.ts";
 
 const runs = Number(process.argv[process.argv.indexOf("--runs") + 1]) || 5;
 const dir = mkdtempSync(join(tmpdir(), "nimbus-bench-vm-"));
@@ -42,7 +49,7 @@ function spec(): RunSpec {
   return { jobId: `bench${n}`, attempt: 1, command: ["echo", "exec"], env: {}, dir: join(dir, `job${n}`), requirements: req };
 }
 
-/** Cold boot straight from the command line: ms to userspace and to the job's first output. */
+/** Cold boot straight from the command line: ms to userspace and to the job's first output (and the guest's marks). */
 async function cold(driver: QemuDriver) {
   const s = spec();
   const inst = await driver.prepare(s);
@@ -54,7 +61,7 @@ async function cold(driver: QemuDriver) {
   const res = await vm.exited;
   await driver.destroy(inst);
   if (res.exitCode !== 0 || !execAt) throw new Error(`cold run failed: exit ${res.exitCode}`);
-  return { userspace: readyAt - t0, exec: execAt - t0 };
+  return { userspace: readyAt - t0, exec: execAt - t0, marks: vm.marks.map((m) => `${m.stage} ${Math.round(m.at - t0)}`).join(", ") };
 }
 
 /** Through the driver: `from` "start" (snapshot restore) or "prepare" (warm pool take). */
@@ -90,6 +97,35 @@ async function restoreMarks(driver: QemuDriver, snaps: SnapshotPool): Promise<st
   return `resumed ${Math.round(resumed)}, ${marks}, first output ${Math.round(outAt - t0)} (ms after launch)`;
 }
 
+/** The ci image's path in STORE (verified), or undefined when it was never built there. */
+async function ciImage(): Promise<string | undefined> {
+  const i = process.argv.indexOf("--ci");
+  if (i < 0) return undefined;
+  const next = process.argv[i + 1];
+  const store = new ImageStore(next && !next.startsWith("--") ? next : process.env.NIMBUS_IMAGES_DIR || DEFAULT_IMAGES_DIR);
+  const ci = store.index().ci;
+  if (!ci) return void console.error(`no ci image in ${store.dir} (build it: nimbus images build ci); skipping its row`);
+  return store.verify(ci.digest);
+}
+
+/** Cold and restored runs on the ci image. */
+async function ciRows(path: string) {
+  const driver = new QemuDriver({ stateDir: join(dir, "state-ci"), ...common, rootfs: async () => path });
+  const c = { userspace: [] as number[], exec: [] as number[], marks: "" };
+  for (let i = 0; i < runs; i++) {
+    const r = await cold(driver);
+    c.userspace.push(r.userspace);
+    c.exec.push(r.exec);
+    c.marks = r.marks;
+  }
+  const snaps = new SnapshotPool({ dir: join(dir, "snapshots-ci"), jobDiskGiB: common.jobDiskGiB });
+  await snaps.prepare(await driver.planFor(req, path));
+  const restoring = new QemuDriver({ stateDir: join(dir, "state-ci-snap"), ...common, rootfs: async () => path, snapshots: snaps });
+  const restored: number[] = [];
+  for (let i = 0; i < runs; i++) restored.push(await viaDriver(restoring, "start"));
+  return { c, restored };
+}
+
 async function main() {
   await ensureVmAssets();
   const plain = new QemuDriver({ stateDir: join(dir, "state"), ...common });
@@ -116,10 +152,15 @@ async function main() {
   }
   await pooled.close();
 
+  const ciPath = await ciImage();
+  const ci = ciPath ? await ciRows(ciPath) : undefined;
+  const plainMarks = (await cold(plain)).marks;
+
   const fc = await new FirecrackerDriver({ stateDir: join(dir, "fc") }).probe();
   const rows = [
     ["driver", "KVM", "launch → guest userspace", "launch → job exec", "snapshot restore → job exec", "warm pool take → job exec", "runs"],
     ["qemu (-M microvm)", accel === "kvm" ? "yes" : "no (TCG)", p50(c.userspace), p50(c.exec), p50(restored), p50(warm), `${runs}`],
+    ...(ci ? [["qemu, ci image", accel === "kvm" ? "yes" : "no (TCG)", p50(ci.c.userspace), p50(ci.c.exec), p50(ci.restored), "not measured", `${runs}`]] : []),
     ["firecracker", "-", fc.ok ? "not measured" : "cannot run here", "-", "-", "-", fc.ok ? "0" : `(${fc.detail})`],
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
@@ -127,6 +168,11 @@ async function main() {
   const raw = (xs: number[]) => xs.map(Math.round).join(", ");
   console.log(`\nraw (ms): cold userspace ${raw(c.userspace)}; cold exec ${raw(c.exec)}; restore exec ${raw(restored)}; warm exec ${raw(warm)}`);
   console.log(`restore breakdown: ${marks}`);
+  console.log(`cold boot marks, test rootfs (ms after launch): ${plainMarks}`);
+  if (ci) {
+    console.log(`ci raw (ms): cold userspace ${raw(ci.c.userspace)}; cold exec ${raw(ci.c.exec)}; restore exec ${raw(ci.restored)}`);
+    console.log(`cold boot marks, ci image (ms after launch): ${ci.c.marks}`);
+  }
 }
 
 try {

@@ -1,4 +1,5 @@
 /** Start the control plane: NATS topology, read model, sweeper, HTTP. */
+import { listAgents } from "../agents/registry.ts";
 import type { ConfigOf } from "../core/config/settings.ts";
 import { createLogger } from "../core/log.ts";
 import { connectNats, publishNoAck } from "../nats/connect.ts";
@@ -58,6 +59,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
       maxAttempts: config.maxAttempts,
       mintCacheToken: ({ org, repo, ref, ttlSeconds, jobId }) => mintRuntimeToken(config.authSecret, { org, repo, scopes: scopesForRun({ ref }), ttlSeconds, subject: jobId }),
       seal: (jobId, payload) => sealJobSecrets(sealKey, jobId, payload),
+      servedPools: async () => (await listAgents(topology.agents)).filter((a) => !a.draining).map((a) => a.pools),
     },
     principal: (request) => authenticate(request, auth, API_ROLES),
     auth,

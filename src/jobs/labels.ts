@@ -3,7 +3,7 @@
  *
  *   nimbus                 the base label (configurable); jobs without it are not ours
  *   nimbus-4vcpu-16gb      size: vCPUs and memory, rounded up to a standard size class
- *   docker                 needs a Docker daemon in the job (runs in a VM)
+ *   docker                 needs a Docker daemon in the job (a VM agent on the ci image)
  *   gpu, gpu-count:N       needs N GPUs (runs in a VM)
  *   image:<ref>            root filesystem from an OCI image (runs in a VM)
  *   x64 | arm64            architecture (default x64)
@@ -12,6 +12,7 @@
  */
 import { AppError } from "../core/errors.ts";
 import { boundedText } from "../core/log.ts";
+import { DOCKER_NEEDS } from "./docker-serving.ts";
 
 export type Isolation = "sandbox" | "vm";
 export type Arch = "x64" | "arm64";
@@ -154,7 +155,7 @@ function meaningOf(label: string, opts: LabelOptions): string {
   if (IGNORED.has(l)) return "accepted and ignored (GitHub adds it)";
   const size = new RegExp(`^${base.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}-(\\d+)vcpu-(\\d+)gb$`).exec(l);
   if (size) return `size: at least ${size[1]} vCPU and ${size[2]} GB (rounded up to a size class)`;
-  if (l === "docker") return "needs a Docker daemon (runs in a VM)";
+  if (l === "docker") return `needs a Docker daemon: runs only on ${DOCKER_NEEDS}`;
   if (l === "gpu") return "needs a GPU (runs in a VM)";
   if (l.startsWith("gpu-count:")) return `needs ${l.slice(10)} GPUs (runs in a VM)`;
   if (l.startsWith("image:")) return `root filesystem from image ${label.trim().slice(6)} (runs in a VM)`;

@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { AppError, isAppError } from "../core/errors.ts";
 import { newJobId } from "../core/ids.ts";
 import { parseLabels, poolOf, type LabelOptions } from "./labels.ts";
+import { refuseUnservedDocker } from "./docker-serving.ts";
 import type { JobRecord, Versioned } from "./record.ts";
 import type { JobSpec } from "./spec.ts";
 import { refuseInlineSecrets } from "./inline-secrets.ts";
@@ -23,6 +24,8 @@ export interface SubmitDeps {
   /** Take a submission slot of the job's org (src/jobs/limits/window.ts), or throw `rate_limited`; taken after
    * every check and before the first write, so a refused job leaves no record, message or event. */
   admit?: (job: JobRecord) => Promise<{ refund(): void }>;
+  /** The pools each live agent serves (the agent registry): a docker job none serves is refused (docker-serving.ts). */
+  servedPools?: () => Promise<string[][]>;
 }
 
 /** Repository name of a direct job's cache when the spec names none: one per submitter. */
@@ -56,6 +59,7 @@ export async function submitJob(deps: SubmitDeps, spec: JobSpec, by: Submitter):
   const createdBy = by.sub;
   refuseInlineSecrets(spec);
   const requirements = parseLabels(spec.labels, deps.labels);
+  if (requirements.docker && deps.servedPools) refuseUnservedDocker(poolOf(requirements), await deps.servedPools());
   const id = spec.idempotencyKey ? idempotentJobId(by.org, createdBy, spec.idempotencyKey) : newJobId(now);
   const record: JobRecord = {
     id,

@@ -48,7 +48,7 @@ beforeAll(async () => {
   sim = await startGithubSim({ webhookUrl: `http://${NET}.1:${BASE}/webhooks/github`, host: `${NET}.2`, assignment: "fifo" });
   dir = mkdtempSync(join(tmpdir(), "nimbus-vmnet-"));
   let out = "";
-  up = Bun.spawn(inNs([BIN, "up", "--vm", "--vm-network", "nat", "--data-dir", dir, "--port-base", String(BASE)]), {
+  up = Bun.spawn(inNs([BIN, "up", "--vm", "--vm-image", "none", "--vm-network", "nat", "--data-dir", dir, "--port-base", String(BASE)]), {
     stdout: "pipe",
     stderr: "pipe",
     env: {
@@ -137,7 +137,7 @@ test("nimbus up --vm --demo: the simulated workflow job's runner runs in a micro
   const demoDir = mkdtempSync(join(tmpdir(), "nimbus-vmdemo-"));
   try {
     must(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"]);
-    const p = Bun.spawn(["ip", "netns", "exec", ns, BIN, "up", "--vm", "--vm-network", "nat", "--demo", "--exit-after-sample", "--data-dir", demoDir, "--port-base", String(BASE + 10)], {
+    const p = Bun.spawn(["ip", "netns", "exec", ns, BIN, "up", "--vm", "--vm-image", "none", "--vm-network", "nat", "--demo", "--exit-after-sample", "--data-dir", demoDir, "--port-base", String(BASE + 10)], {
       stdout: "pipe",
       stderr: "pipe",
       env: { ...process.env, NIMBUS_VM_ACCEL: "tcg" },

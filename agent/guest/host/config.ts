@@ -24,6 +24,8 @@ export interface GuestConfig {
   net?: GuestNet;
   /** Read-only disks to mount in the job's root: drive id (serial `nimbus-<id>`) and target path. */
   mounts?: { id: string; target: string }[];
+  /** The job asked for docker (label `docker`): the guest starts dockerd before it (agent/guest/docker.sh). */
+  docker?: boolean;
 }
 
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -49,6 +51,7 @@ export function encodeGuestConfig(cfg: GuestConfig): string {
     lines.push(scalar("ip", cfg.net.ip), scalar("gw", cfg.net.gateway), scalar("mac", cfg.net.mac));
     if (cfg.net.dns) lines.push(scalar("dns", cfg.net.dns));
   }
+  if (cfg.docker) lines.push("docker 1");
   for (const m of cfg.mounts ?? []) lines.push(`mount ${safe("mount", m.id)} ${safe("mount", m.target)}`);
   for (const [k, v] of Object.entries(cfg.env)) {
     if (!ENV_KEY.test(k)) throw new AppError("validation_failed", `environment name "${k}" is not valid`, { field: "env", key: k });

@@ -4,6 +4,7 @@
  * verified against its recorded digest. The pipeline is the agent's: this runs its command
  * (agent/images/main.ts) as a process and words the JSON it answers.
  */
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { AppError, type ErrorCode } from "../../core/errors.ts";
 import type { Command } from "../command.ts";
@@ -14,16 +15,24 @@ import { table } from "../output.ts";
 const DIR_DOC = "Images are kept in $NIMBUS_IMAGES_DIR (default artifacts/images), where agents look for them.";
 
 const ENTRY = resolve(import.meta.dir, "../../../agent/images/main.ts");
+/** Nimbus's own recipes (the `ci` image), used when no --file is given and ./images.yaml does not exist. */
+export const BUILTIN_IMAGES_FILE = resolve(import.meta.dir, "../../../scripts/images/images.yaml");
+
+export function imagesFile(given: unknown): string {
+  if (given !== undefined) return resolve(String(given));
+  return existsSync("images.yaml") ? resolve("images.yaml") : BUILTIN_IMAGES_FILE;
+}
 
 interface BuiltImage {
   version: string;
   digest: string;
   sizeBytes: number;
   builtAt: string;
+  cached?: boolean;
 }
 
-/** Runs the agent's image command; its errors come back with their codes. */
-async function agentImages<T>(ctx: CliContext, args: string[]): Promise<T> {
+/** Runs the agent's image command (its progress lines pass through on stderr); its errors come back with their codes. */
+export async function agentImages<T>(ctx: CliContext, args: string[]): Promise<T> {
   const p = Bun.spawn([process.execPath, ENTRY, ...args], { env: ctx.env, stdout: "pipe", stderr: "inherit" });
   const [text, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
   let answer: { ok?: T; error?: { code: ErrorCode; message: string; details?: Record<string, unknown> } };
@@ -38,19 +47,26 @@ async function agentImages<T>(ctx: CliContext, args: string[]): Promise<T> {
 
 export const imagesBuild: Command = {
   name: "images build",
-  summary: "build a rootfs version from the images file: fetch, verify sha256, overlay, ext4",
-  usage: "images build VERSION [--file images.yaml] [--json]",
-  details: `Reads VERSION from the images file (YAML: versions.<name>.{description, base_url|base_path,
-sha256, overlay_dir, size_mib}; paths relative to the file), downloads or copies the base archive,
-refuses it unless its sha256 matches, unpacks it, applies the overlay and writes an ext4 image named
-by its own sha256. Building a version again replaces its record. ${DIR_DOC}`,
-  options: { file: { type: "string" } },
+  summary: "build a rootfs version from the images file (a base archive, or a Debian recipe such as ci)",
+  usage: "images build VERSION [--file images.yaml] [--activate] [--json]",
+  details: `Reads VERSION from the images file (default ./images.yaml, else Nimbus's own recipes in
+scripts/images/images.yaml, which define \`ci\`). An archive version (versions.<name>.{description,
+base_url|base_path, sha256, overlay_dir, size_mib}; paths relative to the file): downloads or copies
+the base archive, refuses it unless its sha256 matches, unpacks it, applies the overlay. A Debian
+recipe (versions.<name>.debian.{suite, variant, packages_file, setup_script, modules}, optional
+runner_tarball): mmdebstrap from the archive apt uses, the guest kernel's modules (from the VM
+assets' kernel package), the runner tarball at /runner, the setup script; built once per digest of
+its inputs (a second build of unchanged inputs is a cache hit). Either way the result is an ext4
+image named by its own sha256, verified before each boot. Progress goes to stderr. --activate
+activates it once built (a failed build leaves the active image active). ${DIR_DOC}`,
+  options: { file: { type: "string" }, activate: { type: "boolean" } },
   positionals: { min: 1, max: 1, name: "VERSION" },
   async run(ctx, v, [version]) {
-    const file = resolve(String(v.file ?? "images.yaml"));
-    const built = await agentImages<BuiltImage>(ctx, ["build", version!, file]);
+    const file = imagesFile(v.file);
+    const built = await agentImages<BuiltImage>(ctx, ["build", version!, file, ...(v.activate ? ["--activate"] : [])]);
     if (ctx.json) return ctx.out(JSON.stringify(built, null, 2)), 0;
-    ctx.out(`built ${built.version}: sha256 ${built.digest} (${bytes(built.sizeBytes)}); activate it with: nimbus images activate ${built.version}`);
+    const next = v.activate ? "active now" : `activate it with: nimbus images activate ${built.version}`;
+    ctx.out(`built ${built.version}: sha256 ${built.digest} (${bytes(built.sizeBytes)})${built.cached ? ", cached (inputs unchanged)" : ""}; ${next}`);
     return 0;
   },
 };

@@ -10,6 +10,7 @@ import type { Command } from "../command.ts";
 import type { CliContext } from "../context.ts";
 import { ApiClient } from "../client.ts";
 import { followJobLogs } from "./logs.ts";
+import { agentImages, BUILTIN_IMAGES_FILE } from "./images.ts";
 import { exitCodeOf, waitTerminal } from "./run.ts";
 import { startGithubDemo, type GithubDemo } from "../../../test/github-sim/demo.ts";
 import type { JobRecord } from "../../jobs/record.ts";
@@ -28,6 +29,22 @@ async function ensureVmAssets(ctx: CliContext): Promise<void> {
   ctx.err(`nimbus up: building VM assets (kernel, initramfs, rootfs) into ${DEFAULT_ASSETS_DIR}: ${BUILD_COMMAND}`);
   const p = Bun.spawn([process.execPath, "run", resolve(import.meta.dir, "../../../scripts/vm/build-assets.ts")], { stdout: "ignore", stderr: "inherit" });
   if ((await p.exited) !== 0) throw new AppError("unavailable", `building the VM assets failed; run \`${BUILD_COMMAND}\` to see why`);
+}
+
+/**
+ * `--vm-image ci` (the default): VM jobs boot the ci image. Built on first use (progress on
+ * stderr) and activated; while ci is the active version each start builds it again, which is a
+ * cache hit (hashing) unless its recipe or the guest init changed. Another active version is left
+ * as it is. `none`: nothing is built or activated (the active image, else the small test rootfs).
+ */
+async function ensureCiImage(ctx: CliContext, choice: string): Promise<void> {
+  if (choice === "none") return;
+  if (choice !== "ci") throw new AppError("bad_request", `--vm-image must be ci or none (got ${choice.slice(0, 40)})`);
+  const { active } = await agentImages<{ active: { version: string; digest: string } | null }>(ctx, ["list"]);
+  if (active && active.version !== "ci") return void ctx.err(`nimbus up: VM jobs boot the active image ${active.version} (sha256 ${active.digest.slice(0, 12)}), not ci`);
+  if (!active) ctx.err("nimbus up: building the ci image for VM jobs (first use: a few minutes; later starts reuse it): nimbus images build ci --activate");
+  const built = await agentImages<{ digest: string; cached?: boolean }>(ctx, ["build", "ci", BUILTIN_IMAGES_FILE, "--activate"]);
+  ctx.err(`nimbus up: VM jobs boot the ci image (sha256 ${built.digest.slice(0, 12)}${built.cached ? ", cached" : ", just built"})`);
 }
 
 async function waitForAgent(api: ApiClient, timeoutMs: number): Promise<void> {
@@ -104,13 +121,16 @@ function printUp(ctx: CliContext, stack: Stack, ms: number): void {
 export const up: Command = {
   name: "up",
   summary: "start the single-host stack (nats-server, control plane, log service, Actions cache, registry, agents)",
-  usage: "up [--port-base N] [--agents N] [--vm] [--vm-network nat|offline|none] [--demo] [--sample] [--exit-after-sample]",
+  usage: "up [--port-base N] [--agents N] [--vm] [--vm-image ci|none] [--vm-network nat|offline|none] [--demo] [--sample] [--exit-after-sample]",
   details: `Ports: control N, logs N+1, NATS N+2, NATS monitoring N+3, Actions cache N+4, registry N+5 (default N = 7070).
 Two stacks run side by side with different --data-dir and --port-base. The endpoints and an admin
 token are written to <data-dir>/state.json so other nimbus commands find the stack. The dashboard
 is the control plane's / (the printed link carries the admin token in its fragment).
 --vm also runs isolation:vm jobs in QEMU microVMs (KVM when it works, software emulation otherwise),
 building the kernel, initramfs and rootfs into artifacts/vm first if they are missing.
+--vm-image ci (the default) makes VM jobs boot the Debian ci image (nimbus images build ci): built
+and activated on first use, with progress, reused after; when another version is active it stays.
+--vm-image none builds nothing: the active image, else the small test rootfs.
 --vm-network nat|offline|none: the guests' network (default nat as root, none otherwise). With a
 network, guests reach the Actions cache and the registry on their gateway (both then listen on all
 addresses; their tokens still guard them) and nothing else of the host. Jobs with a network (microVMs,
@@ -129,6 +149,7 @@ stops every process the stack started, removes the state file and says what it s
     "port-base": { type: "string" },
     agents: { type: "string" },
     vm: { type: "boolean" },
+    "vm-image": { type: "string" },
     "vm-network": { type: "string" },
     demo: { type: "boolean" },
     sample: { type: "boolean" },
@@ -146,6 +167,7 @@ stops every process the stack started, removes the state file and says what it s
     const registryEnv: Record<string, string> = {};
     if (v.vm) {
       await ensureVmAssets(ctx);
+      await ensureCiImage(ctx, String(v["vm-image"] ?? "ci"));
       agentEnv.NIMBUS_AGENT_DRIVERS = "sandbox,qemu";
       const net = String(v["vm-network"] ?? (process.getuid?.() === 0 ? "nat" : "none"));
       if (!["nat", "offline", "none"].includes(net)) throw new AppError("bad_request", "--vm-network must be nat, offline or none");
