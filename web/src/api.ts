@@ -53,6 +53,7 @@ export type { JobEvent } from "../../src/jobs/events.ts";
 export type { AgentInfo as Agent } from "../../src/agents/registry.ts";
 export type { StoredLine as LogLine } from "../../src/protocol/log-batch.ts";
 import type { publicJob } from "../../src/jobs/record.ts";
+import type { RegistryRepo, RegistryUsage } from "../../src/protocol/registry-admin.ts";
 
 /** GET /api/queue: waiting or in-flight jobs per pool, and jobs by state. */
 export interface Queue {
@@ -83,22 +84,8 @@ export const tokensApi = {
   revoke: (id: string) => api<{ token: LedgerEntry }>(`/api/tokens/${encodeURIComponent(id)}/revoke`, { method: "POST" }).then((r) => r.token),
 };
 
-/** GET /api/registry/usage (relayed to the registry): per org, bytes linked (each blob once), blobs, repositories, quota. */
-export interface RegistryUsage {
-  usage: { org: string; repositories: number; blobs: number; bytes: number; quotaBytes: number | null; overQuota: boolean }[];
-  totalBytes: number;
-}
-
-/** GET /api/registry/repositories: each with its tags, manifests, bytes and last push. */
-export interface RegistryRepo {
-  name: string;
-  org: string;
-  tags: number;
-  manifests: number;
-  blobs: number;
-  bytes: number;
-  lastPush: string | null;
-}
+/** GET /api/registry/usage and /api/registry/repositories are the registry's own answers, relayed. */
+export type { RegistryRepo, RegistryUsage } from "../../src/protocol/registry-admin.ts";
 
 export const registryApi = {
   usage: (org: string) => api<RegistryUsage>(inOrg("/api/registry/usage", org)),

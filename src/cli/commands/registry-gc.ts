@@ -5,21 +5,7 @@ import type { Command } from "../command.ts";
 import type { CliContext } from "../context.ts";
 import { readError, unreachable } from "../errors.ts";
 import { bytes } from "./cache.ts";
-
-/** The registry's answer (src/registry/gc/collect.ts GcReport). */
-interface GcReport {
-  dryRun: boolean;
-  durationMs: number;
-  repositories: number;
-  marked: number;
-  manifestsRemoved: number;
-  blobLinksRemoved: number;
-  blobsSwept: number;
-  bytesSwept: number;
-  uploadsRemoved: number;
-  evictedLinks: number;
-  evictedBytes: number;
-}
+import type { GcReport } from "../../protocol/registry-admin.ts";
 
 /** The registry's URL and an admin token: NIMBUS_REGISTRY_URL / NIMBUS_TOKEN, else the local stack's. */
 export function registryTarget(ctx: CliContext): { url: string; token: string } {

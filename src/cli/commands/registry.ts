@@ -5,33 +5,7 @@ import type { Command } from "../command.ts";
 import type { CliContext } from "../context.ts";
 import { ago, printListing, table } from "../output.ts";
 import { bytes } from "./cache.ts";
-
-interface Repo {
-  name: string;
-  org: string;
-  tags: number;
-  manifests: number;
-  blobs: number;
-  bytes: number;
-  lastPush: string | null;
-}
-
-interface Tag {
-  tag: string;
-  digest: string;
-  mediaType: string | null;
-  size: number;
-  pushedAt: string | null;
-}
-
-interface Usage {
-  org: string;
-  repositories: number;
-  blobs: number;
-  bytes: number;
-  quotaBytes: number | null;
-  overQuota: boolean;
-}
+import type { RegistryOrgUsage as Usage, RegistryRepo as Repo, RegistryTag as Tag } from "../../protocol/registry-admin.ts";
 
 /**
  * The registry's URL and a client for it: NIMBUS_REGISTRY_URL with NIMBUS_TOKEN needs nothing else

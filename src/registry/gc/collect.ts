@@ -18,23 +18,9 @@ import { evictOrg } from "./evict.ts";
 import { fresh, type GcDeps } from "./policy.ts";
 import { reachable, snapshot, type RefsCache, type RepoSnapshot } from "./snapshot.ts";
 import { removeAbandonedUploads } from "./uploads.ts";
+import type { GcReport } from "../../protocol/registry-admin.ts";
 
-export interface GcReport {
-  dryRun: boolean;
-  startedAt: string;
-  durationMs: number;
-  repositories: number;
-  /** Distinct digests found live (kept). */
-  marked: number;
-  manifestsRemoved: number;
-  blobLinksRemoved: number;
-  blobsSwept: number;
-  bytesSwept: number;
-  uploadsRemoved: number;
-  /** Links evicted from organisations past their soft quota threshold. */
-  evictedLinks: number;
-  evictedBytes: number;
-}
+export type { GcReport };
 
 export interface GcOptions {
   dryRun?: boolean;
