@@ -180,3 +180,20 @@ describe("with the upstream stopped", () => {
     expect(stats().upstream_error).toBeGreaterThan(0);
   });
 });
+
+describe("the mirror's counters on /metrics", () => {
+  test("nimbus_registry_mirror_events_total carries each upstream event's count, the same as the mirror's own", async () => {
+    const r = await fetch(`${reg.url}/metrics`, { headers: { authorization: `Bearer ${await reg.token("operator")}` } });
+    expect(r.status).toBe(200);
+    const text = await r.text();
+    const own = stats();
+    for (const event of ["manifest_hit", "blob_miss", "manifest_stale", "upstream_error"] as const) {
+      const line = text.split("\n").find((l) => l.startsWith(`nimbus_registry_mirror_events_total{upstream="local",event="${event}"}`));
+      expect(line).toBeDefined();
+      expect(Number(line!.split(" ").pop())).toBe(own[event]);
+      expect(own[event]).toBeGreaterThan(0);
+    }
+    // The upstream's URL never appears in a metric.
+    expect(text).not.toContain(up.url);
+  });
+});

@@ -190,3 +190,20 @@ describe("the text format and who may scrape", () => {
     }
   }, 60_000);
 });
+
+describe("garbage collection's figures", () => {
+  test("a collection counts its run and removals, and the store's gauges match the disk after it", async () => {
+    const before = await scrape();
+    const r = await fetch(`${url}/admin/gc`, { method: "POST", headers: { authorization: `Bearer ${operator}`, "content-type": "application/json" }, body: '{"dryRun":false}' });
+    expect(r.status).toBe(200);
+    const report = (await r.json()) as { dryRun: boolean; blobsSwept: number };
+    expect(report.dryRun).toBe(false);
+    await waitFor(async () => ((await scrape()).get('nimbus_registry_gc_runs_total{kind="run"}') ?? 0) > (before.get('nimbus_registry_gc_runs_total{kind="run"}') ?? 0), 5000, "the run counted");
+    const after = await scrape();
+    expect((after.get('nimbus_registry_gc_removed_total{what="blobs"}') ?? -1) - (before.get('nimbus_registry_gc_removed_total{what="blobs"}') ?? 0)).toBe(report.blobsSwept);
+    expect(after.get("nimbus_registry_gc_duration_seconds_count")).toBeGreaterThan(0);
+    const disk = storeOnDisk(reg.dir);
+    await waitFor(async () => (await scrape()).get("nimbus_registry_store_bytes") === disk.bytes, 5000, "the store's gauge recounted");
+    expect((await scrape()).get("nimbus_registry_store_blobs")).toBe(disk.blobs);
+  });
+});
