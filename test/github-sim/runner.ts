@@ -30,8 +30,9 @@ function defaultGateway(): string {
   return [3, 2, 1, 0].map((i) => parseInt(hex.slice(i * 2, i * 2 + 2), 16)).join(".");
 }
 
+/** One call to the simulator; like the real runner's broker calls, none may hang (acquire long-polls 2 s). */
 async function call(op: string, body: Record<string, unknown> = {}): Promise<Response> {
-  return fetch(`${runner.serverUrl}/_runner/${op}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token: creds.data.token, ...body }) });
+  return fetch(`${runner.serverUrl}/_runner/${op}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token: creds.data.token, ...body }), signal: AbortSignal.timeout(15_000) });
 }
 
 const connected = await call("connect");
@@ -65,7 +66,12 @@ for (const step of job.steps) {
     break;
   }
 }
-await call("complete", { jobId: job.id, conclusion });
+// The real runner retries its completion report; a lost answer must not leave the job or the runner behind.
+for (let i = 0; i < 5; i++) {
+  const r = await call("complete", { jobId: job.id, conclusion }).catch(() => null);
+  if (r) break;
+  await Bun.sleep(500);
+}
 clearInterval(beat);
 console.log(`Job ${job.name} completed with result: ${conclusion}`);
 process.exit(0);

@@ -125,7 +125,7 @@ test("200 jobs through dropped, delayed, duplicated webhooks, adversarial assign
   // Runners given to another job finish that job first, then go; sandboxes in their own network
   // namespaces take longer to tear down than host-network ones did (30 s ran out in 2 of 5 full runs).
   await waitFor(() => g.sim.runners.size === 0 && g.sandboxes() === 0, 90_000, "no runners registered and no sandboxes left", 250).catch((e) => {
-    console.log("left over:", JSON.stringify({ runners: [...g.sim.runners.values()].slice(0, 20).map((r) => r.name), sandboxes: g.sandboxes() }));
+    console.log("left over:", JSON.stringify({ runners: [...g.sim.runners.values()].slice(0, 20).map((r) => ({ name: r.name, status: r.status, busy: r.busy, jobId: r.jobId, pending: r.pending?.id ?? null, seenAgoMs: Date.now() - r.lastSeen })), sandboxes: g.sandboxes() }));
     keepLogs();
     throw e;
   });
