@@ -10,6 +10,7 @@ export interface RegistryRepo {
   org: string;
   tags: number;
   manifests: number;
+  /** Distinct blobs and manifests the repository links, and their bytes. */
   blobs: number;
   bytes: number;
   /** ISO time of the last manifest put or tag set; null for a repository with neither. */

@@ -11,22 +11,14 @@ import type { Digest } from "../blobs/digest.ts";
 import type { RegistryDeps } from "./deps.ts";
 import { fail } from "./errors.ts";
 import type { ManifestRecord } from "./repos.ts";
+import type { RegistryRepo } from "../protocol/registry-admin.ts";
 
 const META = new Set(["_layers", "_manifests", "_tags"]);
 /** Deeper than any name of 255 characters can go (two per component at least). */
 const MAX_DEPTH = 128;
 
-export interface RepoSummary {
-  name: string;
-  org: string;
-  tags: number;
-  manifests: number;
-  /** Distinct blobs and manifests the repository links, and their bytes. */
-  blobs: number;
-  bytes: number;
-  /** The last manifest put or tag set (ms since epoch); null for a repository with neither. */
-  lastPush: number | null;
-}
+/** A repository's summary: the admin API's `RegistryRepo`, with its last push (ms since epoch) not yet an ISO time. */
+export type RepoSummary = Omit<RegistryRepo, "lastPush"> & { lastPush: number | null };
 
 export interface TagInfo {
   tag: string;

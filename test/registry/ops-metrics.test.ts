@@ -104,11 +104,7 @@ describe("what is counted", () => {
   });
 
   test("a restarted registry seeds the store's size from one walk of the store", async () => {
-    const second = await startRegistryService(registryConfig({
-      host: "127.0.0.1", port: 0, dir: reg.dir, maxManifestBytes: 4 * 1024 * 1024, maxBlobBytes: 1024 ** 3,
-      externalUrl: "", publicOrgs: [], tokenTtlSeconds: 300, metrics: true, orgQuotaBytes: 0,
-      authSecret: SECRET, natsUrl: reg.nats.url, natsToken: "", natsUser: "", natsPassword: "", natsReplicas: 1,
-    }));
+    const second = await startRegistryService(registryConfig({ host: "127.0.0.1", dir: reg.dir, metrics: true, authSecret: SECRET, natsUrl: reg.nats.url }));
     try {
       const disk = storeOnDisk(reg.dir);
       const m = await scrape(second.url);
@@ -135,11 +131,7 @@ describe("what is counted", () => {
 
 describe("the text format and who may scrape", () => {
   test("NIMBUS_METRICS=false: no /metrics at all", async () => {
-    const off = await startRegistryService(registryConfig({
-      host: "127.0.0.1", port: 0, dir: reg.dir, maxManifestBytes: 4 * 1024 * 1024, maxBlobBytes: 1024 ** 3,
-      externalUrl: "", publicOrgs: [], tokenTtlSeconds: 300, metrics: false, orgQuotaBytes: 0,
-      authSecret: SECRET, natsUrl: reg.nats.url, natsToken: "", natsUser: "", natsPassword: "", natsReplicas: 1,
-    }));
+    const off = await startRegistryService(registryConfig({ host: "127.0.0.1", dir: reg.dir, metrics: false, authSecret: SECRET, natsUrl: reg.nats.url }));
     try {
       expect((await fetch(`${off.url}/metrics`, { headers: { authorization: `Bearer ${operator}` } })).status).toBe(404);
     } finally {
