@@ -117,20 +117,27 @@ test("a warm VM with its own tap: a job takes it, gets the VM's address and the 
     stateDir: join(state, "qemu-warm"), maxVcpus: 1, maxMemoryMiB: 512, jobDiskGiB: 2, network: net, netns: world.hostNs, accel: "tcg",
     warmPool: { classes: parseWarmClasses("2c4g=1..1") },
   });
-  await driver.probe(); // starts filling the pool
-  await driver.warm!.settled();
-  expect(driver.warm!.stats()[0]).toMatchObject({ idle: 1 });
-  const inst = await probeInVm(driver, `warmnet${world.tag}`);
-  expect(inst.meta.warmVm).toBeString();
-  await driver.destroy(inst);
-  expect(await net.host.linkExists(String(inst.meta.tap))).toBe(false);
-  expect(net.store.get(String(inst.meta.warmVm))).toBeUndefined();
-  await driver.warm!.settled(); // the replacement started behind the taken VM
-  const replacement = net.store.all().filter((l) => l.name.startsWith("nimbus-warm-"));
-  expect(replacement.length).toBe(1);
-  await driver.close();
-  expect(net.store.all().filter((l) => l.name.startsWith("nimbus-warm-"))).toEqual([]);
-  expect(await net.host.linkExists(replacement[0]!.tap)).toBe(false);
+  let closed = false;
+  try {
+    await driver.probe(); // starts filling the pool
+    await driver.warm!.settled();
+    expect(driver.warm!.stats()[0]).toMatchObject({ idle: 1 });
+    const inst = await probeInVm(driver, `warmnet${world.tag}`);
+    expect(inst.meta.warmVm).toBeString();
+    await driver.destroy(inst);
+    expect(await net.host.linkExists(String(inst.meta.tap))).toBe(false);
+    expect(net.store.get(String(inst.meta.warmVm))).toBeUndefined();
+    await driver.warm!.settled(); // the replacement started behind the taken VM
+    const replacement = net.store.all().filter((l) => l.name.startsWith("nimbus-warm-"));
+    expect(replacement.length).toBe(1);
+    await driver.close();
+    closed = true;
+    expect(net.store.all().filter((l) => l.name.startsWith("nimbus-warm-"))).toEqual([]);
+    expect(await net.host.linkExists(replacement[0]!.tap)).toBe(false);
+  } finally {
+    // A failed assertion must not leave the pool's VMs running (they load every later test).
+    if (!closed) await driver.close().catch(() => {});
+  }
 }, 180_000);
 
 test("a VM restored from a snapshot gets its own tap: address, egress policy (the template's NIC has no state to restore)", async () => {
