@@ -5,7 +5,9 @@
  * (user + system, from /proc: what the machine's cores pay for a job, less sensitive to other load
  * on a shared machine than the latencies are).
  *
- *   bun run scripts/bench/pipeline.ts [--jobs 10000] [--rate 200] [--seconds 10]
+ *   bun run scripts/bench/pipeline.ts [--jobs 10000] [--rate 200] [--seconds 10] [--cpu-prof DIR]
+ *
+ * --cpu-prof: every Bun service writes its CPU profile (markdown, hot functions first) into DIR when the run ends.
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -16,13 +18,13 @@ import { JobIndex } from "../../src/jobs/job-index.ts";
 import { TERMINAL, type JobRecord } from "../../src/jobs/record.ts";
 import { benchStack, percentile, printTable } from "./lib.ts";
 
-const { values } = parseArgs({ options: { jobs: { type: "string", default: "10000" }, rate: { type: "string", default: "200" }, seconds: { type: "string", default: "10" } } });
+const { values } = parseArgs({ options: { jobs: { type: "string", default: "10000" }, rate: { type: "string", default: "200" }, seconds: { type: "string", default: "10" }, "cpu-prof": { type: "string" } } });
 const JOBS = Number(values.jobs);
 const RATE = Number(values.rate);
 const SECONDS = Number(values.seconds);
 
 // The default org's submission window (1,000 per minute) would answer most of the load 429: lift it.
-const stack = await benchStack({ agents: 1, agentEnv: { NIMBUS_AGENT_DRIVERS: "noop", NIMBUS_AGENT_SLOTS: "64" }, controlEnv: { NIMBUS_ORG_SUBMISSIONS_PER_WINDOW: "10000000" } });
+const stack = await benchStack({ agents: 1, agentEnv: { NIMBUS_AGENT_DRIVERS: "noop", NIMBUS_AGENT_SLOTS: "64" }, controlEnv: { NIMBUS_ORG_SUBMISSIONS_PER_WINDOW: "10000000" }, cpuProfileDir: values["cpu-prof"] });
 const nc = await connectNats({ url: stack.natsUrl, ...stack.natsAuth, name: "bench" });
 const topo = await ensureTopology(nc);
 const index = await JobIndex.start(topo.jobs);

@@ -10,6 +10,7 @@ import { AppError, errorMessage, type ErrorCode } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import { verifyToken, type VerifiedToken } from "../auth/tokens.ts";
 import { openJobSecrets } from "../auth/seal.ts";
+import { isReplyKey, ReplySealer } from "../auth/reply-seal.ts";
 import { logCredentialTtl, mintLogCredential } from "../auth/log-credential.ts";
 import { mintRegistryCredential, registryCredentialTtl } from "../auth/registry-credential.ts";
 import { readLease } from "../jobs/lifecycle/lease.ts";
@@ -57,7 +58,10 @@ export async function handoutFor(deps: Omit<HandoutDeps, "nc" | "log">, r: Hando
   return { ...opened, logCredential, registryCredential };
 }
 
-async function sealForAgent(replyKey: HandoutRequest["replyKey"], h: Handout): Promise<string> {
+/** Seal the answer to the agent's reply key; a bare P-256 key (an agent from before reply keys) gets a per-answer ECDH-ES JWE. */
+async function sealForAgent(sealer: ReplySealer, replyKey: HandoutRequest["replyKey"], h: Handout): Promise<string> {
+  const plaintext = new TextEncoder().encode(JSON.stringify(h));
+  if (isReplyKey(replyKey)) return sealer.seal(replyKey, plaintext);
   let key: CryptoKey | Uint8Array;
   try {
     if (!replyKey || replyKey.kty !== "EC" || replyKey.crv !== "P-256" || "d" in replyKey) throw new Error("not a P-256 public key");
@@ -65,11 +69,12 @@ async function sealForAgent(replyKey: HandoutRequest["replyKey"], h: Handout): P
   } catch (e) {
     throw new AppError("bad_request", `replyKey: ${errorMessage(e)}`);
   }
-  return new CompactEncrypt(new TextEncoder().encode(JSON.stringify(h))).setProtectedHeader({ alg: "ECDH-ES", enc: "A256GCM" }).encrypt(key);
+  return new CompactEncrypt(plaintext).setProtectedHeader({ alg: "ECDH-ES", enc: "A256GCM" }).encrypt(key);
 }
 
 export function startHandoutService(deps: HandoutDeps): { stop(): void } {
   const enc = new TextEncoder();
+  const sealer = new ReplySealer();
   const sub = deps.nc.subscribe(HANDOUT_SUBJECT, {
     queue: HANDOUT_QUEUE,
     callback: (err, msg: Msg) => {
@@ -78,7 +83,7 @@ export function startHandoutService(deps: HandoutDeps): { stop(): void } {
         let reply: HandoutReply;
         try {
           const r = msg.json<HandoutRequest>();
-          reply = { ok: true, sealedForAgent: await sealForAgent(r.replyKey, await handoutFor(deps, r)) };
+          reply = { ok: true, sealedForAgent: await sealForAgent(sealer, r.replyKey, await handoutFor(deps, r)) };
         } catch (e) {
           const code: ErrorCode = e instanceof AppError ? e.code : "unavailable";
           const refusal = e instanceof AppError ? (e.details?.refusal as HandoutRefusal | undefined) : undefined;

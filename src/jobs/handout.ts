@@ -2,13 +2,15 @@
  * The secrets handout, over NATS request/reply (queue group: any control-plane replica answers).
  * The agent holding a job's lease asks at claim time for the job's secrets; the control plane checks
  * the agent's token and that the lease as it stands names this agent, this attempt and this lease
- * revision, opens the job's sealed secrets (src/auth/seal.ts) and answers encrypted to a key the
- * agent made for this one request, so nothing else on the bus can read the answer.
+ * revision, opens the job's sealed secrets (src/auth/seal.ts) and answers sealed to the agent's
+ * reply key (src/auth/reply-seal.ts: agreed once per pair of processes, one AES-GCM operation per
+ * answer), so nothing else on the bus can read the answer.
  * This file is the protocol both sides share; the service is src/control/handout.ts.
  */
 import type { NatsConnection, Msg } from "@nats-io/transport-node";
-import { compactDecrypt, exportJWK, generateKeyPair, type JWK } from "jose";
+import type { JWK } from "jose";
 import { AppError, errorMessage, type ErrorCode } from "../core/errors.ts";
+import { ReplyKeys } from "../auth/reply-seal.ts";
 
 export const HANDOUT_SUBJECT = "nimbus.jobs.handout";
 export const HANDOUT_QUEUE = "nimbus-handout";
@@ -21,7 +23,8 @@ export interface HandoutRequest {
   leaseRevision: number;
   /** The agent's own token (`nimbus token mint --role agent --name AGENT_ID`), bound to its agent id. */
   agentToken: string;
-  /** An ECDH-ES P-256 public key the answer is encrypted to. */
+  /** The agent's reply key (src/auth/reply-seal.ts: P-256, with a key id) the answer is sealed to. A P-256
+   * key without a key id (agents before reply keys) is answered with a per-answer ECDH-ES JWE instead. */
   replyKey: JWK;
 }
 
@@ -42,10 +45,12 @@ export interface Handout {
 
 export type HandoutReply = { ok: true; sealedForAgent: string } | { ok: false; code: ErrorCode; message: string; refusal?: HandoutRefusal };
 
+/** This process's reply keys, when the caller brings none (an agent is one process: one set). */
+const processKeys = new ReplyKeys();
+
 /** The agent's side: ask for the job's secrets; a refusal comes back as an AppError with its code. */
-export async function requestHandout(nc: NatsConnection, req: Omit<HandoutRequest, "replyKey">, timeoutMs = 15_000): Promise<Handout> {
-  const { publicKey, privateKey } = await generateKeyPair("ECDH-ES", { crv: "P-256" });
-  const body: HandoutRequest = { ...req, replyKey: await exportJWK(publicKey) };
+export async function requestHandout(nc: NatsConnection, req: Omit<HandoutRequest, "replyKey">, timeoutMs = 15_000, keys: ReplyKeys = processKeys): Promise<Handout> {
+  const body: HandoutRequest = { ...req, replyKey: await keys.replyKey() };
   let msg: Msg;
   try {
     msg = await nc.request(HANDOUT_SUBJECT, new TextEncoder().encode(JSON.stringify(body)), { timeout: timeoutMs });
@@ -54,6 +59,5 @@ export async function requestHandout(nc: NatsConnection, req: Omit<HandoutReques
   }
   const reply = msg.json<HandoutReply>();
   if (!reply.ok) throw new AppError(reply.code, reply.message, reply.refusal ? { refusal: reply.refusal } : undefined);
-  const { plaintext } = await compactDecrypt(reply.sealedForAgent, privateKey, { keyManagementAlgorithms: ["ECDH-ES"] });
-  return JSON.parse(new TextDecoder().decode(plaintext)) as Handout;
+  return JSON.parse(new TextDecoder().decode(await keys.open(reply.sealedForAgent))) as Handout;
 }

@@ -18,7 +18,8 @@ import { Lease } from "../../src/jobs/lifecycle/lease.ts";
 import { fencedWrite, tryTransition } from "../../src/jobs/lifecycle/transition.ts";
 import { submitJob, type SubmitDeps } from "../../src/jobs/submit.ts";
 import { parseJobSpec } from "../../src/jobs/spec.ts";
-import { requestHandout } from "../../src/jobs/handout.ts";
+import { compactDecrypt, decodeProtectedHeader, exportJWK, generateKeyPair } from "jose";
+import { HANDOUT_SUBJECT, requestHandout } from "../../src/jobs/handout.ts";
 import { handoutFor, startHandoutService } from "../../src/control/handout.ts";
 import { LedgerView, TokenLedger } from "../../src/auth/ledger-store.ts";
 import { bootstrapToken } from "../../src/auth/mint.ts";
@@ -148,6 +149,23 @@ describe("the claim-time handout", () => {
     expect(rest).toEqual({ secrets: { TOKEN: SECRET }, cacheToken: CACHE_TOKEN });
     // The attempt's log credential: this job, this attempt, this agent, the job's org ("default" on a record without one).
     expect(await verifyLogCredential(AUTH, logCredential)).toMatchObject({ jobId: job.value.id, attempt: 1, agentId: "agent-a", org: "default" });
+  });
+
+  test("on the bus the answer is sealed: a subscriber to every reply subject sees no secret; an agent from before reply keys gets an ECDH-ES answer", async () => {
+    const { job, lease } = await claimed("agent-a", { secrets: { TOKEN: SECRET } });
+    const seen: string[] = [];
+    const snoop = nc.subscribe("_INBOX.>", { callback: (_e, m) => void seen.push(new TextDecoder().decode(m.data)) });
+    const base = { jobId: job.value.id, attempt: 1, agentId: "agent-a", leaseRevision: lease.revision, agentToken: tokenA };
+    expect((await requestHandout(nc, base)).secrets).toEqual({ TOKEN: SECRET });
+    const { publicKey, privateKey } = await generateKeyPair("ECDH-ES", { crv: "P-256" });
+    const legacy = await nc.request(HANDOUT_SUBJECT, new TextEncoder().encode(JSON.stringify({ ...base, replyKey: await exportJWK(publicKey) })));
+    const sealed = (legacy.json() as { sealedForAgent: string }).sealedForAgent;
+    expect(decodeProtectedHeader(sealed).alg).toBe("ECDH-ES");
+    expect(JSON.parse(new TextDecoder().decode((await compactDecrypt(sealed, privateKey)).plaintext)).secrets).toEqual({ TOKEN: SECRET });
+    await nc.flush();
+    snoop.unsubscribe();
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+    for (const s of seen) expect(s).not.toContain(SECRET);
   });
 
   test("a job without secrets still gets its attempt's log credential", async () => {
