@@ -9,7 +9,7 @@ import { CompactEncrypt, importJWK } from "jose";
 import { AppError, errorMessage, type ErrorCode } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import { verifyToken, type VerifiedToken } from "../auth/tokens.ts";
-import { openJobSecrets } from "../auth/seal.ts";
+import { openJobSecrets, type SealedPayload } from "../auth/seal.ts";
 import { isReplyKey, ReplySealer } from "../auth/reply-seal.ts";
 import { logCredentialTtl, mintLogCredential } from "../auth/log-credential.ts";
 import { mintRegistryCredential, registryCredentialTtl } from "../auth/registry-credential.ts";
@@ -27,6 +27,8 @@ export interface HandoutDeps {
   secretsKey: Uint8Array;
   /** Verifies agent tokens and signs log credentials (NIMBUS_AUTH_SECRET). */
   authSecret: string;
+  /** Mints a job's Actions cache runtime token (jobs with a cache scope get one in their handout). */
+  mintCacheToken?: (i: { org: string; repo: string; ref: string; ttlSeconds: number; jobId: string }) => Promise<string>;
   /** The token ledger's verdict (revoked, superseded, unknown agent tokens are refused). */
   ledger?: { check(t: VerifiedToken): void | Promise<void> };
   log: Logger;
@@ -50,12 +52,16 @@ export async function handoutFor(deps: Omit<HandoutDeps, "nc" | "log">, r: Hando
   if (lease.value.attempt !== r.attempt) throw refuse("wrong_attempt", `the lease of ${r.jobId} is for attempt ${lease.value.attempt}`);
   if (lease.revision !== r.leaseRevision) throw refuse("stale_lease", `the lease of ${r.jobId} is at revision ${lease.revision}, not ${r.leaseRevision}`);
   const org = orgOf(job.value);
-  const [logCredential, registryCredential, opened] = await Promise.all([
+  const cache = job.value.cache;
+  const [logCredential, registryCredential, opened, cacheToken] = await Promise.all([
     mintLogCredential(deps.authSecret, { jobId: r.jobId, attempt: r.attempt, agentId: r.agentId, org, ttlSeconds: logCredentialTtl(job.value.timeoutSeconds) }),
     mintRegistryCredential(deps.authSecret, { jobId: r.jobId, attempt: r.attempt, org, ttlSeconds: registryCredentialTtl(job.value.timeoutSeconds) }),
-    job.value.sealed ? openJobSecrets(deps.secretsKey, r.jobId, job.value.sealed) : { secrets: {} },
+    job.value.sealed ? openJobSecrets(deps.secretsKey, r.jobId, job.value.sealed) : ({ secrets: {} } as SealedPayload),
+    // Valid for this attempt's run (its timeout plus the log credential's grace), not for the time it waited.
+    cache && deps.mintCacheToken ? deps.mintCacheToken({ org, repo: cache.repo, ref: cache.ref, ttlSeconds: logCredentialTtl(job.value.timeoutSeconds), jobId: r.jobId }) : undefined,
   ]);
-  return { ...opened, logCredential, registryCredential };
+  // A record sealed before the handout minted cache tokens brings its own.
+  return { ...opened, ...(cache && !opened.cacheToken && cacheToken ? { cacheToken } : {}), logCredential, registryCredential };
 }
 
 /** Seal the answer to the agent's reply key; a bare P-256 key (an agent from before reply keys) gets a per-answer ECDH-ES JWE. */

@@ -57,7 +57,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
       store,
       labels: { baseLabel: config.baseLabel, defaultIsolation: config.defaultIsolation },
       maxAttempts: config.maxAttempts,
-      mintCacheToken: ({ org, repo, ref, ttlSeconds, jobId }) => mintRuntimeToken(config.authSecret, { org, repo, scopes: scopesForRun({ ref }), ttlSeconds, subject: jobId }),
+      cache: true,
       seal: (jobId, payload) => sealJobSecrets(sealKey, jobId, payload),
       servedPools: async () => (await listAgents(topology.agents)).filter((a) => !a.draining).map((a) => a.pools),
     },
@@ -89,7 +89,16 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
     },
     config.sweepIntervalMs,
   );
-  const handout = startHandoutService({ nc, store, leases: topology.leases, secretsKey: sealKey, authSecret: config.authSecret, ledger: ledgerView, log });
+  const handout = startHandoutService({
+    nc,
+    store,
+    leases: topology.leases,
+    secretsKey: sealKey,
+    authSecret: config.authSecret,
+    mintCacheToken: ({ org, repo, ref, ttlSeconds, jobId }) => mintRuntimeToken(config.authSecret, { org, repo, scopes: scopesForRun({ ref }), ttlSeconds, subject: jobId }),
+    ledger: ledgerView,
+    log,
+  });
   const pruner = startLedgerPruner(ctx.tokens.ledger, log);
   const requeue = startRequeueService({ nc, store, log });
   const app = controlApp(ctx).listen({ hostname: config.host, port: config.port });

@@ -56,8 +56,9 @@ export interface JobRecord {
   /** Names of the job's secret env values. The values are only in `sealed`: passed to the job's lease
    * holder at claim (src/jobs/handout.ts), masked in its logs, never returned by the API. */
   secrets: string[];
-  /** The secret values and the cache runtime token, encrypted with the control plane's key and bound
-   * to this job (src/auth/seal.ts). Dropped at the terminal transition. */
+  /** The secret values, encrypted with the control plane's key and bound to this job (src/auth/seal.ts);
+   * absent for a job without secrets. Dropped at the terminal transition. (Records from before the
+   * handout minted cache tokens carry the job's cache runtime token here too.) */
   sealed?: string;
   labels: string[];
   requirements: Requirements;
@@ -75,7 +76,7 @@ export interface JobRecord {
   times: Partial<Record<JobState, number>>;
   idempotencyKey?: string;
   createdBy?: string;
-  /** The job's Actions cache scope (its runtime token is sealed, in `sealed`). */
+  /** The job's Actions cache scope; its runtime token is minted by the handout at claim, never stored. */
   cache?: { repo: string; ref: string };
   /** Do not start this attempt before this time (ms since epoch): stored retry backoff. */
   notBefore?: number;

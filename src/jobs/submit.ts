@@ -16,10 +16,10 @@ export interface SubmitDeps {
   labels: LabelOptions;
   maxAttempts: number;
   now?: () => number;
-  /** Mints the job's Actions cache runtime token (absent: jobs get no cache). */
-  mintCacheToken?: (i: { repo: string; ref: string; ttlSeconds: number; jobId: string; org: string }) => Promise<string>;
-  /** Encrypts the job's secret values and cache token, bound to the job id (src/auth/seal.ts).
-   * Absent: a job with secrets or a cache is refused (nothing secret is ever stored in the clear). */
+  /** Jobs get an Actions cache scope (repository and ref; the handout mints its runtime token at claim). */
+  cache?: boolean;
+  /** Encrypts the job's secret values, bound to the job id (src/auth/seal.ts).
+   * Absent: a job with secrets is refused (nothing secret is ever stored in the clear). */
   seal?: (jobId: string, payload: SealedPayload) => Promise<string>;
   /** Take a submission slot of the job's org (src/jobs/limits/window.ts), or throw `rate_limited`; taken after
    * every check and before the first write, so a refused job leaves no record, message or event. */
@@ -82,17 +82,10 @@ export async function submitJob(deps: SubmitDeps, spec: JobSpec, by: Submitter):
     idempotencyKey: spec.idempotencyKey,
     createdBy,
   };
-  let cacheToken: string | undefined;
-  if (deps.mintCacheToken) {
-    const repo = spec.cache?.repo ?? defaultCacheRepo(createdBy);
-    const ref = spec.cache?.ref ?? "refs/heads/main";
-    // Valid while the job may wait in the queue and run: up to a day of waiting plus its timeout.
-    cacheToken = await deps.mintCacheToken({ repo, ref, ttlSeconds: spec.timeoutSeconds + 86_400, jobId: id, org: by.org });
-    record.cache = { repo, ref };
-  }
-  if (cacheToken || record.secrets.length) {
+  if (deps.cache) record.cache = { repo: spec.cache?.repo ?? defaultCacheRepo(createdBy), ref: spec.cache?.ref ?? "refs/heads/main" };
+  if (record.secrets.length) {
     if (!deps.seal) throw new AppError("unavailable", "this control plane cannot seal secrets");
-    record.sealed = await deps.seal(id, { secrets: spec.secrets, ...(cacheToken ? { cacheToken } : {}) });
+    record.sealed = await deps.seal(id, { secrets: spec.secrets });
   }
   const slot = await deps.admit?.(record);
   let job: Versioned<JobRecord>;

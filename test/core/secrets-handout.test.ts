@@ -18,7 +18,8 @@ import { Lease } from "../../src/jobs/lifecycle/lease.ts";
 import { fencedWrite, tryTransition } from "../../src/jobs/lifecycle/transition.ts";
 import { submitJob, type SubmitDeps } from "../../src/jobs/submit.ts";
 import { parseJobSpec } from "../../src/jobs/spec.ts";
-import { compactDecrypt, decodeProtectedHeader, exportJWK, generateKeyPair } from "jose";
+import { compactDecrypt, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair } from "jose";
+import { mintRuntimeToken, scopesForRun, verifyRuntimeToken } from "../../src/protocol/cache-token.ts";
 import { HANDOUT_SUBJECT, requestHandout } from "../../src/jobs/handout.ts";
 import { handoutFor, startHandoutService } from "../../src/control/handout.ts";
 import { LedgerView, TokenLedger } from "../../src/auth/ledger-store.ts";
@@ -26,7 +27,7 @@ import { bootstrapToken } from "../../src/auth/mint.ts";
 import { BOOTSTRAP_ACTOR } from "../../src/auth/ledger.ts";
 import { openJobSecrets, sealJobSecrets } from "../../src/auth/seal.ts";
 import { mintToken } from "../../src/auth/tokens.ts";
-import { verifyLogCredential } from "../../src/auth/log-credential.ts";
+import { LOG_CREDENTIAL_GRACE_SECONDS, verifyLogCredential } from "../../src/auth/log-credential.ts";
 import { createLogger } from "../../src/core/log.ts";
 import { AppError, isAppError } from "../../src/core/errors.ts";
 import type { JobRecord, Versioned } from "../../src/jobs/record.ts";
@@ -47,7 +48,7 @@ const deps = (): SubmitDeps => ({
   store,
   labels: { baseLabel: "nimbus", defaultIsolation: "sandbox" },
   maxAttempts: 2,
-  mintCacheToken: async () => CACHE_TOKEN,
+  cache: true,
   seal: (jobId, p) => sealJobSecrets(KEY, jobId, p),
 });
 
@@ -56,7 +57,7 @@ beforeAll(async () => {
   nc = await connectNats({ url: nats.url, name: "test" });
   t = await ensureTopology(nc);
   store = new JobStore(t.jobs, t.js);
-  service = startHandoutService({ nc, store, leases: t.leases, secretsKey: KEY, authSecret: AUTH, log: createLogger("test") });
+  service = startHandoutService({ nc, store, leases: t.leases, secretsKey: KEY, authSecret: AUTH, mintCacheToken: async () => CACHE_TOKEN, log: createLogger("test") });
   tokenA = (await mintToken(AUTH, { sub: "agent-a", role: "agent", ttlSeconds: 600 })).token;
   tokenB = (await mintToken(AUTH, { sub: "agent-b", role: "agent", ttlSeconds: 600 })).token;
 });
@@ -149,6 +150,24 @@ describe("the claim-time handout", () => {
     expect(rest).toEqual({ secrets: { TOKEN: SECRET }, cacheToken: CACHE_TOKEN });
     // The attempt's log credential: this job, this attempt, this agent, the job's org ("default" on a record without one).
     expect(await verifyLogCredential(AUTH, logCredential)).toMatchObject({ jobId: job.value.id, attempt: 1, agentId: "agent-a", org: "default" });
+  });
+
+  test("a job with a cache scope and no secrets stores no sealed blob; its cache token is minted at claim, for its scope, valid for its run", async () => {
+    const mint = ({ org, repo, ref, ttlSeconds, jobId }: { org: string; repo: string; ref: string; ttlSeconds: number; jobId: string }) =>
+      mintRuntimeToken(AUTH, { org, repo, scopes: scopesForRun({ ref }), ttlSeconds, subject: jobId });
+    const hdeps = { store, leases: t.leases, secretsKey: KEY, authSecret: AUTH, mintCacheToken: mint };
+    const { job, lease } = await claimed("agent-a", { command: ["true"], timeoutSeconds: 600, cache: { repo: "acme/app", ref: "refs/heads/dev" } });
+    expect(job.value.sealed).toBeUndefined();
+    expect(job.value.cache).toEqual({ repo: "acme/app", ref: "refs/heads/dev" });
+    const req = { jobId: job.value.id, attempt: 1, agentId: "agent-a", leaseRevision: lease.revision, agentToken: tokenA, replyKey: {} };
+    const h = await handoutFor(hdeps, req);
+    expect(await verifyRuntimeToken(AUTH, h.cacheToken)).toMatchObject({ org: "default", repo: "acme/app" });
+    const exp = decodeJwt(h.cacheToken!).exp! - Math.floor(Date.now() / 1000);
+    expect(Math.abs(exp - (600 + LOG_CREDENTIAL_GRACE_SECONDS))).toBeLessThan(60);
+    // A record sealed before the handout minted cache tokens keeps its own.
+    const forged = await fencedWrite(lease, store, job, "booting", { sealed: await sealJobSecrets(KEY, job.value.id, { secrets: {}, cacheToken: CACHE_TOKEN }) });
+    expect(forged).not.toBe("lost");
+    expect((await handoutFor(hdeps, { ...req, leaseRevision: lease.revision })).cacheToken).toBe(CACHE_TOKEN);
   });
 
   test("on the bus the answer is sealed: a subscriber to every reply subject sees no secret; an agent from before reply keys gets an ECDH-ES answer", async () => {

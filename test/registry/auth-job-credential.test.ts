@@ -57,7 +57,7 @@ afterAll(async () => {
 const filesUnder = (d: string): string[] => readdirSync(d).flatMap((n) => (statSync(join(d, n)).isDirectory() ? filesUnder(join(d, n)) : [join(d, n)]));
 
 async function claimedHandout(org: string) {
-  const deps = { store, labels: { baseLabel: "nimbus", defaultIsolation: "sandbox" as const }, maxAttempts: 2, mintCacheToken: async () => "unused", seal: (id: string, p: any) => sealJobSecrets(KEY, id, p) };
+  const deps = { store, labels: { baseLabel: "nimbus", defaultIsolation: "sandbox" as const }, maxAttempts: 2, cache: true, seal: (id: string, p: any) => sealJobSecrets(KEY, id, p) };
   const { job } = await submitJob(deps, parseJobSpec({ command: ["true"] }), { sub: "bob", org });
   const lease = (await Lease.acquire(t.leases, { jobId: job.value.id, agentId: "agent-a", attempt: 1, ttlMs: 60_000 }))!;
   if ((await tryTransition(store, job, "leased", { agentId: "agent-a" })) === "stale") throw new Error("stale");
