@@ -11,6 +11,7 @@ import { unlessCasLost } from "../nats/errors.ts";
 import { keyToken } from "../nats/keys.ts";
 import { boundedList, boundedText, type Logger } from "../core/log.ts";
 import { hasBaseLabel, parseLabels, poolOf, type LabelOptions, type Requirements } from "../jobs/labels.ts";
+import { refuseUnservedDocker } from "../jobs/docker-serving.ts";
 import type { JobRecord, JobState, Versioned } from "../jobs/record.ts";
 import type { JobStore } from "../jobs/store.ts";
 import { orgOfLogin } from "../jobs/org.ts";
@@ -29,6 +30,8 @@ export interface IntakeDeps {
   config: GithubConfig;
   metrics: GithubMetrics;
   log: Logger;
+  /** The pools each live agent serves (the agent registry): a docker job none serves is failed at intake (src/jobs/docker-serving.ts). */
+  servedPools?: () => Promise<string[][]>;
   now?: () => number;
 }
 
@@ -141,6 +144,15 @@ export async function recordObservation(
   });
 }
 
+function unservedDocker(pool: string, served: string[][]): string | undefined {
+  try {
+    refuseUnservedDocker(pool, served);
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
 function requirementsOf(labels: string[], opts: LabelOptions): { req: Requirements; error?: string } {
   try {
     return { req: parseLabels(labels, opts) };
@@ -159,7 +171,7 @@ export function installationAccount(p: WorkflowJobPayload): string {
 
 /** Create the Nimbus job for a GitHub workflow job (idempotent: an existing one is returned). */
 export async function createGithubJob(
-  deps: Pick<IntakeDeps, "store" | "config" | "labels" | "log" | "metrics" | "limiter">,
+  deps: Pick<IntakeDeps, "store" | "config" | "labels" | "log" | "metrics" | "limiter" | "servedPools">,
   p: WorkflowJobPayload,
   via: "webhook" | "poll",
   initial: JobState = "queued",
@@ -171,7 +183,10 @@ export async function createGithubJob(
   const org = p.organization?.login ?? p.repository.owner.login;
   const tenant = orgOfLogin(installationAccount(p));
   const now = Date.now();
-  const { req, error } = requirementsOf(wj.labels, deps.labels);
+  const labelled = requirementsOf(wj.labels, deps.labels);
+  const { req } = labelled;
+  // A docker job no agent can run fails at once, saying what it needs, rather than wait forever (GitHub keeps it queued).
+  const error = labelled.error ?? (initial === "queued" && req.docker && deps.servedPools ? unservedDocker(poolOf(req), await deps.servedPools()) : undefined);
   const c = deps.config;
   const state: JobState = error ? "failed" : initial;
   const record: JobRecord = {
@@ -234,7 +249,7 @@ export async function createGithubJob(
     if (existing?.value.state === "queued" && (await fresh)) await deps.store.enqueue(existing.value);
     return { jobId: id, created: false };
   }
-  if (error) deps.log.warn("GitHub job rejected: impossible labels", { jobId: id, labels: boundedList(wj.labels), reason: boundedText(error, 300) });
+  if (error) deps.log.warn(labelled.error ? "GitHub job rejected: impossible labels" : "GitHub job rejected: no agent serves docker", { jobId: id, labels: boundedList(wj.labels), reason: boundedText(error, 300) });
   if (state === "queued") await deps.store.enqueue(job.value);
   deps.metrics.jobsCreated.inc({ via });
   return { jobId: id, created: true };

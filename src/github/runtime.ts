@@ -85,6 +85,7 @@ export function githubRuntime(ctx: GithubHost): GithubRuntime {
       config,
       metrics,
       log,
+      servedPools: ctx.submitDeps.servedPools,
     },
     client,
     facts: null,

@@ -137,6 +137,10 @@ describe("nimbus CLI against a local stack", () => {
     const line = nimbus(["jobs", "list", "--data-dir", a.dir]).out.split("\n").find((l) => l.startsWith(id))!;
     expect(line).toMatch(/^\S+ +queued .* waiting \S+ +true$/);
     expect(nimbus(["jobs", "show", id, "--data-dir", a.dir]).out).toMatch(/^created  \S+ · waiting \d/m);
+    // Status names the pool no agent serves, in text and --json.
+    const pool = JSON.parse(nimbus(["jobs", "show", id, "--data-dir", a.dir, "--json"]).out).job.pool as string;
+    expect(nimbus(["status", "--data-dir", a.dir]).out).toContain(`${pool}: 1 (no agent serves this pool: they wait)`);
+    expect(JSON.parse(nimbus(["status", "--data-dir", a.dir, "--json"]).out).queue.unserved).toEqual([pool]);
     expect(nimbus(["jobs", "cancel", id, "--data-dir", a.dir]).out).toBe(`cancelled ${id}\n`);
     expect(nimbus(["jobs", "show", id, "--data-dir", a.dir]).out).toMatch(/^created  \S+ · waited \d/m);
   });

@@ -3,6 +3,8 @@
  * headers, JSON, replay fence, idempotent job creation, labels, body limit, per-org rate limit.
  * Nothing that is refused may enqueue anything.
  */
+import { putAgent, removeAgent } from "../../src/agents/registry.ts";
+import { DOCKER_NEEDS } from "../../src/jobs/docker-serving.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -162,6 +164,32 @@ describe("intake", () => {
     expect(job.reason).toContain("no size class fits 64 vCPU / 512 GB");
     const info = await cp.ctx.topology.jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: `nimbus.events.job.gh-${p.workflow_job.id}` });
     expect(info!.json<{ to: string }>().to).toBe("failed");
+  });
+
+  test("a docker job no agent serves fails at once saying it needs a VM agent on the ci image; once one serves the pool, docker jobs queue", async () => {
+    const before = await queueCount();
+    const p = queued(["self-hosted", "nimbus", "docker"], "dock-org");
+    expect((await deliver(JSON.stringify(p))).status).toBe(201);
+    const job = (await cp.ctx.store.get(`gh-${p.workflow_job.id}`))!.value;
+    expect(job.state).toBe("failed");
+    expect(job.reason).toContain(`no agent serves pool ${job.pool}`);
+    expect(job.reason).toContain(DOCKER_NEEDS);
+    expect(await queueCount()).toBe(before); // no message, so no runner is ever minted for it
+    const served = { hostname: "h", labels: [], drivers: ["qemu"], slots: 1, running: [], draining: false, startedAt: Date.now(), heartbeatAt: Date.now(), version: "test" };
+    await putAgent(cp.ctx.topology.agents, { ...served, id: "vm-agent", pools: [job.pool] });
+    try {
+      const q = queued(["self-hosted", "nimbus", "docker"], "dock-org");
+      expect((await deliver(JSON.stringify(q))).status).toBe(201);
+      expect((await cp.ctx.store.get(`gh-${q.workflow_job.id}`))!.value.state).toBe("queued");
+      expect(await queueCount()).toBe(before + 1);
+      // A draining agent is not one that serves: the next docker job fails again.
+      await putAgent(cp.ctx.topology.agents, { ...served, id: "vm-agent", pools: [job.pool], draining: true });
+      const r = queued(["self-hosted", "nimbus", "docker"], "dock-org");
+      await deliver(JSON.stringify(r));
+      expect((await cp.ctx.store.get(`gh-${r.workflow_job.id}`))!.value.state).toBe("failed");
+    } finally {
+      await removeAgent(cp.ctx.topology.agents, "vm-agent");
+    }
   });
 
   test("in_progress before queued (reordered) records the runner that took it; the late queued starts nothing", async () => {

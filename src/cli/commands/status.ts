@@ -32,14 +32,17 @@ export const status: Command = {
     const me = await api.get<{ sub: string; role: string; org: string | null }>("/api/whoami").catch(() => null);
     const queue = await api.get<{ total: number; pools: Record<string, number>; jobs: Record<string, number> }>("/api/queue").catch(() => null);
     const registry = await registrySummary(api);
-    const result = { dataDir: state ? ctx.dataDir : undefined, services, token: me, registry, agents: agents.map((a) => ({ id: a.id, running: a.running.length, slots: a.slots, draining: a.draining })), queue };
+    // Pools with waiting jobs that no live, undrained agent pulls from: their jobs wait until one joins.
+    const served = new Set(agents.filter((a) => !a.draining).flatMap((a) => a.pools));
+    const unserved = queue ? Object.keys(queue.pools).filter((p) => queue.pools[p]! > 0 && !served.has(p)) : [];
+    const result = { dataDir: state ? ctx.dataDir : undefined, services, token: me, registry, agents: agents.map((a) => ({ id: a.id, running: a.running.length, slots: a.slots, draining: a.draining })), queue: queue && { ...queue, unserved } };
     if (ctx.json) return ctx.out(JSON.stringify(result, null, 2)), services.every((s) => s.healthy) ? 0 : 1;
     ctx.out(table(services.map((s) => ({ ...s, healthy: s.healthy ? "healthy" : "DOWN" })), ["service", "healthy", "url"]));
     ctx.out("");
     ctx.out(`agents: ${agents.length}${agents.length ? " (" + agents.map((a) => `${a.id} ${a.running.length}/${a.slots}${a.draining ? " draining" : ""}`).join(", ") + ")" : ""}`);
     if (me) ctx.out(`token:  ${me.sub}, ${me.role}${me.org ? ` of ${me.org} (agents are shared; queue and jobs are ${me.org}'s)` : " (every organisation)"}`);
     if (queue) {
-      ctx.out(`queue:  ${queue.total} waiting${Object.keys(queue.pools).length ? " (" + Object.entries(queue.pools).map(([p, n]) => `${p}: ${n}`).join(", ") + ")" : ""}`);
+      ctx.out(`queue:  ${queue.total} waiting${Object.keys(queue.pools).length ? " (" + Object.entries(queue.pools).map(([p, n]) => `${p}: ${n}${unserved.includes(p) ? " (no agent serves this pool: they wait)" : ""}`).join(", ") + ")" : ""}`);
       ctx.out(`jobs:   ${Object.entries(queue.jobs).map(([s, n]) => `${s} ${n}`).join(", ") || "none"}`);
     }
     if (registry) ctx.out(`registry: ${registry.repositories} repositor${registry.repositories === 1 ? "y" : "ies"}, ${bytes(registry.bytes)}${me?.org ? ` (${me.org}'s)` : registry.orgs ? ` in ${registry.orgs} organisation${registry.orgs === 1 ? "" : "s"}` : ""}`);
