@@ -70,6 +70,12 @@ export const registryMirrorSettings = {
     schema: int(0, 30 * 24 * 3600),
     default: "300",
   },
+  mirrorMaxBytes: {
+    env: "NIMBUS_REGISTRY_MIRROR_MAX_BYTES",
+    doc: "Bytes the mirror's cache may keep (all upstreams together; 0: no budget). Past NIMBUS_REGISTRY_QUOTA_SOFT_PERCENT of it, the least recently used mirrored images go, tagged or not (the mirror fetches them again when asked).",
+    schema: int(0, Number.MAX_SAFE_INTEGER),
+    default: "0",
+  },
   mirrorTimeoutSeconds: {
     env: "NIMBUS_REGISTRY_MIRROR_TIMEOUT_SECONDS",
     doc: "An upstream that has not answered, or sent no bytes of a body, for this long is treated as down.",

@@ -3,6 +3,7 @@
  * ledger and token flow, the org quotas (watched limits), garbage collection (periodic, and on
  * demand at POST /admin/gc), HTTP.
  */
+import { MIRROR_PREFIX } from "./names.ts";
 import { join } from "node:path";
 import type { ConfigOf } from "../core/config/settings.ts";
 import { createLogger, type Logger } from "../core/log.ts";
@@ -84,7 +85,9 @@ export async function startRegistryService(config: RegistryConfig, o: { access?:
   const pins = new Pins(config.gcGraceSeconds * 1000);
   const policy = { graceMs: config.gcGraceSeconds * 1000, untaggedMs: config.gcUntaggedSeconds * 1000, uploadIdleMs: config.uploadIdleSeconds * 1000 };
   const gcDeps: GcDeps = { ...stores, pins, usage, policy, log };
-  const quota = new Quota({ usage, limitOf: orgQuota.of, softPercent: config.quotaSoftPercent, makeRoom: async (org, target) => (await evictOrg(gcDeps, org, target)).bytes, log });
+  // The mirror's cache (repositories mirror/...) has its own budget; every org its quota.
+  const limitOf = (org: string) => (org === MIRROR_PREFIX ? config.mirrorMaxBytes : orgQuota.of(org));
+  const quota = new Quota({ usage, limitOf, softPercent: config.quotaSoftPercent, makeRoom: async (org, target) => (await evictOrg(gcDeps, org, target)).bytes, log });
   const gc = new GcRunner(gcDeps, quota, log);
   const deps: RegistryDeps = {
     ...stores,

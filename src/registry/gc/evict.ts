@@ -6,9 +6,13 @@
  * repository lost. Tagged images, their index children and their referrers are never evicted; nor
  * is anything linked, read or held within the grace window (a push in progress). Eviction removes
  * links only; the bytes go at the collector's next sweep once no other link names them.
+ * The mirror's repositories (`mirror/...`) are a cache of their upstreams: there tagged manifests go
+ * too, least recently used first (a tag whose manifest is gone is fetched again when asked).
  */
 import type { Digest } from "../../blobs/digest.ts";
 import type { LinkKind } from "../repos.ts";
+import { repoOrg } from "../auth/scope.ts";
+import { MIRROR_PREFIX } from "../names.ts";
 import { fresh, type GcDeps } from "./policy.ts";
 import { reachable, snapshot, type RefsCache } from "./snapshot.ts";
 
@@ -31,7 +35,7 @@ async function candidates(d: GcDeps, org: string, now: number, cache: RefsCache)
   const out: Candidate[] = [];
   for (const repo of await d.repos.repositories(org)) {
     const s = await snapshot(d, repo, cache);
-    const tagged = reachable(s, s.tags.values());
+    const tagged = repoOrg(repo) === MIRROR_PREFIX ? new Set<Digest>() : reachable(s, s.tags.values());
     const named = reachable(s, s.manifests.map((m) => m.digest));
     const add = (kind: LinkKind, keep: Set<Digest>) => (l: { digest: Digest; lastAccess: number; linkedAt: number; size: number }) => {
       if (!keep.has(l.digest) && !fresh(l, now, d.policy.graceMs) && !d.pins.inUse(l.digest)) out.push({ repo, kind, digest: l.digest, lastAccess: l.lastAccess });

@@ -6,6 +6,7 @@
  * it is linked once its digest is checked. A HEAD of a missing blob is answered from the upstream's
  * HEAD, storing nothing.
  */
+import { repoOrg } from "../auth/scope.ts";
 import type { Digest } from "../../blobs/digest.ts";
 import { readBlob, type BlobRead } from "../content.ts";
 import type { RegistryDeps } from "../deps.ts";
@@ -63,6 +64,7 @@ async function startFetch(d: RegistryDeps, m: Mirror, t: MirrorTarget, digest: D
     idleMs: m.config.timeoutMs,
     link: async (repos, n) => {
       for (const r of repos) await d.repos.linkBlob(r, digest, n);
+      d.quota.linked(repoOrg(t.repo)); // past the mirror's budget: the least recently used goes
     },
   });
   f.repos.add(t.repo);
@@ -107,6 +109,7 @@ export async function mirrorBlob(d: RegistryDeps, m: Mirror, t: MirrorTarget, di
       await reply.response.body?.cancel().catch(() => {});
       if (!stored) return { kind: "stream", size: declaredSize(t, reply.response, d.limits.maxBlobBytes), body: null };
       await d.repos.linkBlob(t.repo, digest, stored.size);
+      d.quota.linked(repoOrg(t.repo));
       m.stats.inc(up, "blob_hit");
       return { kind: "stored", read: await readBlob(d, t.repo, digest, range) };
     }

@@ -7,6 +7,7 @@
  * upstream's Docker-Content-Digest), be at most the manifest limit and parse; it is stored by digest
  * exactly as the upstream sent it, in the media type it declared.
  */
+import { repoOrg } from "../auth/scope.ts";
 import { digestOf, isDigest, type Digest } from "../../blobs/digest.ts";
 import type { RegistryDeps } from "../deps.ts";
 import { fail, RegistryError } from "../errors.ts";
@@ -70,6 +71,7 @@ async function fetchManifest(d: RegistryDeps, m: Mirror, t: MirrorTarget, ref: R
   await d.blobs.putBytes(bytes, digest);
   await d.repos.putManifest(t.repo, { digest, mediaType: parsed.mediaType, size: bytes.byteLength, subject: parsed.subject, artifactType: parsed.artifactType, annotations: parsed.annotations });
   if (ref.kind === "tag") await d.repos.setTag(t.repo, ref.tag, digest);
+  d.quota.linked(repoOrg(t.repo));
   m.stats.inc(t.upstream.name, "manifest_miss");
   return { digest, mediaType: parsed.mediaType, size: bytes.byteLength, body: await d.blobs.read(digest) };
 }
