@@ -10,9 +10,33 @@ export interface TagPage {
   next?: string;
 }
 
+/** The Link header of a tags page that has more after it (`last`: the page's last tag). */
+export function nextTagsLink(name: string, n: string, last: string): string {
+  return `</v2/${name}/tags/list?n=${encodeURIComponent(n)}&last=${encodeURIComponent(last)}>; rel="next"`;
+}
+
+/** The `n` and `last` of an upstream's `Link: <…?n=…&last=…>; rel="next"`, when it names both. */
+export function parseNextTagsLink(link: string | null): { n: string; last: string } | null {
+  const m = link ? /<([^>]*)>\s*;\s*rel="?next"?/i.exec(link) : null;
+  if (!m) return null;
+  try {
+    const q = new URL(m[1]!, "http://upstream.invalid").searchParams;
+    const n = q.get("n");
+    const last = q.get("last");
+    return n && /^\d{1,9}$/.test(n) && last ? { n, last } : null;
+  } catch {
+    return null;
+  }
+}
+
 export async function listTags(d: RegistryDeps, repo: string, n: string | null, last: string | null): Promise<TagPage> {
   if (!(await d.repos.exists(repo))) throw fail.nameUnknown(repo);
-  let tags = await d.repos.tags(repo);
+  return pageTags(await d.repos.tags(repo), n, last);
+}
+
+/** One page of `all` in lexical order: the tags after `last`, at most `n` of them (none given: all). */
+export function pageTags(all: readonly string[], n: string | null, last: string | null): TagPage {
+  let tags = [...all].sort();
   if (last) tags = tags.filter((t) => t > last);
   if (n === null || n === "") return { tags };
   if (!/^\d{1,9}$/.test(n)) throw new RegistryError("UNSUPPORTED", 400, "n must be a non-negative integer");

@@ -35,6 +35,7 @@ beforeAll(async () => {
   await pushToUpstream(up, a.dir, "v1", "team/moving:latest");
   await pushToUpstream(up, big.dir, "v1", "team/big:v1");
   await pushToUpstream(up, b.dir, "v1", "library/mirrored:v1");
+  for (const t of ["t1", "t2", "t3"]) await pushToUpstream(up, b.dir, "v1", `team/paged:${t}`);
   reg = await startTestRegistry({ mirror: { upstreams: `local=${up.url}`, mirrorDefault: "local", mirrorTagTtlSeconds: TTL_S, mirrorTimeoutSeconds: 5 } });
   token = await reg.token("member", "acme");
   writeFileSync(env.REGISTRY_AUTH_FILE, "{}");
@@ -96,6 +97,16 @@ describe("pull through the mirror", () => {
     const r = await get("/v2/mirror/local/team/tool/tags/list");
     expect(r.status).toBe(200);
     expect(await r.json()).toEqual({ name: "mirror/local/team/tool", tags: ["v1"] });
+  });
+
+  test("a paged tags list carries the next page's Link under the mirror's name", async () => {
+    const first = await get("/v2/mirror/local/team/paged/tags/list?n=2");
+    expect(await first.json()).toEqual({ name: "mirror/local/team/paged", tags: ["t1", "t2"] });
+    expect(first.headers.get("link")).toBe('</v2/mirror/local/team/paged/tags/list?n=2&last=t2>; rel="next"');
+    const second = await get("/v2/mirror/local/team/paged/tags/list?n=2&last=t2");
+    expect(await second.json()).toEqual({ name: "mirror/local/team/paged", tags: ["t3"] });
+    expect(second.headers.get("link")).toBeNull();
+    for (const t of ["t1", "t2", "t3"]) expect((await get(`/v2/mirror/local/team/paged/manifests/${t}`, accept)).status).toBe(200); // cached for later
   });
 
   test("concurrent pulls of a missing blob fetch it once, and each gets every byte", async () => {
@@ -178,6 +189,10 @@ describe("with the upstream stopped", () => {
     const tags = await get("/v2/mirror/local/team/tool/tags/list");
     expect(await tags.json()).toEqual({ name: "mirror/local/team/tool", tags: ["v1"] });
     expect(stats().upstream_error).toBeGreaterThan(0);
+    // The cached tags page the same way, Link and all.
+    const page = await get("/v2/mirror/local/team/paged/tags/list?n=2");
+    expect(await page.json()).toEqual({ name: "mirror/local/team/paged", tags: ["t1", "t2"] });
+    expect(page.headers.get("link")).toBe('</v2/mirror/local/team/paged/tags/list?n=2&last=t2>; rel="next"');
   });
 });
 

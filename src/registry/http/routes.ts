@@ -6,7 +6,7 @@ import type { RegistryAction } from "../access.ts";
 import { mountBlob, deleteBlob, readBlob } from "../content.ts";
 import type { RegistryDeps } from "../deps.ts";
 import { fail } from "../errors.ts";
-import { listReferrers, listTags } from "../listing.ts";
+import { listReferrers, listTags, nextTagsLink } from "../listing.ts";
 import { deleteManifest, getManifest, putManifest } from "../manifests.ts";
 import { parseDigest, parseName, parseReference } from "../names.ts";
 import { appendChunk, cancelUpload, finishUpload, monolithicUpload, rangeHeader, startUpload, uploadStatus, type ChunkInput } from "../uploads.ts";
@@ -123,7 +123,7 @@ async function tags(d: RegistryDeps, c: Call, name: string): Promise<Response> {
   const n = c.url.searchParams.get("n");
   const page = await listTags(d, name, n, c.url.searchParams.get("last"));
   const headers: Record<string, string> = {};
-  if (page.next) headers.link = `</v2/${name}/tags/list?n=${n}&last=${encodeURIComponent(page.next)}>; rel="next"`;
+  if (page.next) headers.link = nextTagsLink(name, n!, page.next);
   return json(200, { name, tags: page.tags }, headers);
 }
 

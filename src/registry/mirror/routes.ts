@@ -8,7 +8,7 @@ import type { RegistryDeps } from "../deps.ts";
 import { fail, RegistryError } from "../errors.ts";
 import { json, reply } from "../http/respond.ts";
 import type { Route } from "../http/router.ts";
-import { listReferrers, listTags } from "../listing.ts";
+import { listReferrers, listTags, nextTagsLink, pageTags, parseNextTagsLink } from "../listing.ts";
 import { parseDigest, parseReference } from "../names.ts";
 import { mirrorBlob } from "./blobs.ts";
 import { readBytes } from "./client.ts";
@@ -64,7 +64,12 @@ async function tags(d: RegistryDeps, m: Mirror, t: MirrorTarget, c: Call, name: 
     if (r.response.status === 200) {
       const doc = JSON.parse(new TextDecoder().decode(await readBytes(r.response, MAX_TAGS_BYTES, t.upstream.name, m.config.timeoutMs, r.abort)));
       const list = Array.isArray(doc?.tags) ? doc.tags.filter((x: unknown) => typeof x === "string") : [];
-      return json(200, { name, tags: list });
+      // The upstream's next page, as a link to this registry's name for it; an upstream that does not
+      // page (distribution 2.x answers every tag, in no order) is paged here.
+      const next = parseNextTagsLink(r.response.headers.get("link"));
+      if (next) return json(200, { name, tags: list }, { link: nextTagsLink(name, next.n, next.last) });
+      const page = pageTags(list, n, last);
+      return json(200, { name, tags: page.tags }, page.next ? { link: nextTagsLink(name, n!, page.next) } : {});
     }
     await r.response.body?.cancel().catch(() => {});
     if (r.response.status === 404 || r.response.status === 401) throw fail.nameUnknown(name);
@@ -73,7 +78,7 @@ async function tags(d: RegistryDeps, m: Mirror, t: MirrorTarget, c: Call, name: 
     // unreachable or unreadable: what is cached
   }
   const page = await listTags(d, t.repo, n, last);
-  return json(200, { name, tags: page.tags });
+  return json(200, { name, tags: page.tags }, page.next ? { link: nextTagsLink(name, n!, page.next) } : {});
 }
 
 /** A request on a mirror name. */
