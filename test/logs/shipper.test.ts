@@ -6,38 +6,18 @@
  * a refused credential are dropped without holding up the others.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { randomBytes } from "node:crypto";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { startNats, type NatsServer } from "../support/nats.ts";
-import { freePort } from "../support/net.ts";
 import { recordedToken } from "../support/tokens.ts";
-import { connectNats } from "../../src/nats/connect.ts";
-import { ensureTopology, type Topology } from "../../src/nats/topology.ts";
-import { JobStore } from "../../src/jobs/store.ts";
-import { Lease } from "../../src/jobs/lifecycle/lease.ts";
-import { tryTransition } from "../../src/jobs/lifecycle/transition.ts";
-import { submitJob } from "../../src/jobs/submit.ts";
-import { parseJobSpec } from "../../src/jobs/spec.ts";
-import { requestHandout } from "../../src/jobs/handout.ts";
-import { startHandoutService } from "../../src/control/handout.ts";
-import { loadConfig } from "../../src/core/config/load.ts";
-import { logSettings } from "../../src/logs/config.ts";
-import { startLogService } from "../../src/logs/server.ts";
+import { freePort } from "../support/net.ts";
 import { createLogger } from "../../src/core/log.ts";
 import { LOG_CREDENTIAL_HEADER } from "../../src/auth/log-credential.ts";
 import { AgentStore } from "../../agent/store.ts";
 import { LogShipper } from "../../agent/logs/shipper.ts";
+import { startLogsBed, type LogsBed } from "./bed.ts";
 
 const AUTH = "p".repeat(40);
-let nats: NatsServer;
-let nc: NatsConnection;
-let t: Topology;
-let store: JobStore;
-let handout: { stop(): void };
-let logs: { url: string; stop(): Promise<void> };
+let bed: LogsBed;
+let logs: LogsBed["logs"];
 let relay: ReturnType<typeof Bun.serve>;
 let dir: string;
 let agentToken: string;
@@ -48,16 +28,11 @@ let reader: string;
 const seen = { now: 0, max: 0, perAttempt: new Map<string, number>(), maxPerAttempt: 0, firstLines: new Map<string, number[]>() };
 
 beforeAll(async () => {
-  nats = await startNats();
-  nc = await connectNats({ url: nats.url, name: "test" });
-  t = await ensureTopology(nc);
-  store = new JobStore(t.jobs, t.js);
-  handout = startHandoutService({ nc, store, leases: t.leases, secretsKey: new Uint8Array(randomBytes(32)), authSecret: AUTH, log: createLogger("test") });
-  dir = mkdtempSync(join(tmpdir(), "nimbus-shipper-"));
-  logs = await startLogService(loadConfig(logSettings, { NIMBUS_NATS_URL: nats.url, NIMBUS_AUTH_SECRET: AUTH, NIMBUS_LOGS_PORT: String(await freePort()), NIMBUS_LOGS_DB: join(dir, "logs.sqlite") }));
-  agentToken = await recordedToken(nats.url, AUTH, { sub: "agent-s", role: "agent", ttlSeconds: 600 });
-  otherAgentToken = await recordedToken(nats.url, AUTH, { sub: "agent-o", role: "agent", ttlSeconds: 600 });
-  reader = await recordedToken(nats.url, AUTH, { sub: "ops", role: "operator", ttlSeconds: 600 });
+  bed = await startLogsBed(AUTH, "shipper");
+  ({ logs, dir } = bed);
+  agentToken = await recordedToken(bed.nats.url, AUTH, { sub: "agent-s", role: "agent", ttlSeconds: 600 });
+  otherAgentToken = await recordedToken(bed.nats.url, AUTH, { sub: "agent-o", role: "agent", ttlSeconds: 600 });
+  reader = await recordedToken(bed.nats.url, AUTH, { sub: "ops", role: "operator", ttlSeconds: 600 });
   // Forwards every request unchanged to the log service, holding each for 30 ms so overlaps show.
   relay = Bun.serve({
     port: 0,
@@ -85,20 +60,13 @@ beforeAll(async () => {
 
 afterAll(async () => {
   relay?.stop(true);
-  await logs?.stop();
-  handout?.stop();
-  await nc?.close();
-  await nats?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await bed?.stop();
 });
 
 /** A job leased by `agentId`, and the log credential the handout gave that agent for it. */
 async function leasedJob(agentId: string, token: string): Promise<{ id: string; credential: string }> {
-  const { job } = await submitJob({ store, labels: { baseLabel: "nimbus", defaultIsolation: "sandbox" }, maxAttempts: 2 }, parseJobSpec({ command: ["true"] }), { sub: "someone", org: "default" });
-  const lease = (await Lease.acquire(t.leases, { jobId: job.value.id, agentId, attempt: 1, ttlMs: 60_000 }))!;
-  if ((await tryTransition(store, job, "leased", { agentId })) === "stale") throw new Error("stale");
-  const h = await requestHandout(nc, { jobId: job.value.id, attempt: 1, agentId, leaseRevision: lease.revision, agentToken: token });
-  return { id: job.value.id, credential: h.logCredential! };
+  const { job, credential } = await bed.leasedJob(agentId, token);
+  return { id: job.value.id, credential };
 }
 
 function spool(local: AgentStore, id: string, lines: number): void {

@@ -4,70 +4,37 @@
  * forgery"), and reads (logs, search, follow) only by principals of the job's organisation.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { randomBytes } from "node:crypto";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { startNats, type NatsServer } from "../support/nats.ts";
-import { freePort } from "../support/net.ts";
-import { connectNats } from "../../src/nats/connect.ts";
-import { ensureTopology, type Topology } from "../../src/nats/topology.ts";
-import { JobStore } from "../../src/jobs/store.ts";
 import { Lease } from "../../src/jobs/lifecycle/lease.ts";
-import { fencedWrite, tryTransition } from "../../src/jobs/lifecycle/transition.ts";
-import { submitJob } from "../../src/jobs/submit.ts";
-import { parseJobSpec } from "../../src/jobs/spec.ts";
-import { requestHandout } from "../../src/jobs/handout.ts";
-import { startHandoutService } from "../../src/control/handout.ts";
+import { fencedWrite } from "../../src/jobs/lifecycle/transition.ts";
 import { LOG_CREDENTIAL_HEADER, mintLogCredential } from "../../src/auth/log-credential.ts";
 import { recordedToken } from "../support/tokens.ts";
-import { loadConfig } from "../../src/core/config/load.ts";
-import { logSettings } from "../../src/logs/config.ts";
-import { startLogService } from "../../src/logs/server.ts";
-import { createLogger } from "../../src/core/log.ts";
 import type { Role } from "../../src/auth/principal.ts";
+import { startLogsBed, type LogsBed } from "./bed.ts";
 
 const AUTH = "l".repeat(40);
-let nats: NatsServer;
-let nc: NatsConnection;
-let t: Topology;
-let store: JobStore;
-let handout: { stop(): void };
-let logs: { url: string; stop(): Promise<void> };
-let dir: string;
+let bed: LogsBed;
+let logs: LogsBed["logs"];
+let t: LogsBed["t"];
+let store: LogsBed["store"];
 const agentToken: Record<string, string> = {};
 
 beforeAll(async () => {
-  nats = await startNats();
-  nc = await connectNats({ url: nats.url, name: "test" });
-  t = await ensureTopology(nc);
-  store = new JobStore(t.jobs, t.js);
-  handout = startHandoutService({ nc, store, leases: t.leases, secretsKey: new Uint8Array(randomBytes(32)), authSecret: AUTH, log: createLogger("test") });
-  dir = mkdtempSync(join(tmpdir(), "nimbus-logs-tenancy-"));
-  logs = await startLogService(loadConfig(logSettings, { NIMBUS_NATS_URL: nats.url, NIMBUS_AUTH_SECRET: AUTH, NIMBUS_LOGS_PORT: String(await freePort()), NIMBUS_LOGS_DB: join(dir, "logs.sqlite") }));
-  for (const a of ["agent-a", "agent-b"]) agentToken[a] = await recordedToken(nats.url, AUTH, { sub: a, role: "agent", ttlSeconds: 600 });
+  bed = await startLogsBed(AUTH, "logs-tenancy");
+  ({ logs, t, store } = bed);
+  for (const a of ["agent-a", "agent-b"]) agentToken[a] = await recordedToken(bed.nats.url, AUTH, { sub: a, role: "agent", ttlSeconds: 600 });
 }, 30_000);
 
 afterAll(async () => {
-  await logs?.stop();
-  handout?.stop();
-  await nc?.close();
-  await nats?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await bed?.stop();
 });
 
 /** A job of `org` running on `agentId`, and the log credential the handout gave that agent for it. */
 async function running(agentId: string, org?: string): Promise<{ id: string; credential: string }> {
-  const { job } = await submitJob({ store, labels: { baseLabel: "nimbus", defaultIsolation: "sandbox" }, maxAttempts: 2 }, parseJobSpec({ command: ["true"] }), { sub: "someone", org: org ?? "default" });
-  const lease = (await Lease.acquire(t.leases, { jobId: job.value.id, agentId, attempt: 1, ttlMs: 60_000 }))!;
-  const leased = await tryTransition(store, job, "leased", { agentId });
-  if (leased === "stale") throw new Error("stale");
-  const h = await requestHandout(nc, { jobId: job.value.id, attempt: 1, agentId, leaseRevision: lease.revision, agentToken: agentToken[agentId]! });
+  const { job: leased, lease, credential } = await bed.leasedJob(agentId, agentToken[agentId]!, org);
   const booting = await fencedWrite(lease, store, leased, "booting");
   if (booting === "lost") throw new Error("lost");
   if ((await fencedWrite(lease, store, booting, "running")) === "lost") throw new Error("lost");
-  return { id: job.value.id, credential: h.logCredential! };
+  return { id: leased.value.id, credential };
 }
 
 const batch = (jobId: string, texts: string[], attempt = 1, end = false) => ({
@@ -87,7 +54,7 @@ async function get(path: string, token: string) {
   return { status: res.status, text: await res.text(), type: res.headers.get("content-type") ?? "" };
 }
 
-const reader = async (role: Role, org: string | null) => await recordedToken(nats.url, AUTH, { sub: `${role}-${org}`, role, org, ttlSeconds: 600 });
+const reader = async (role: Role, org: string | null) => await recordedToken(bed.nats.url, AUTH, { sub: `${role}-${org}`, role, org, ttlSeconds: 600 });
 const texts = async (id: string) => JSON.parse((await get(`/v1/jobs/${id}/logs`, await reader("operator", null))).text).lines.map((l: { text: string }) => l.text);
 
 describe("log forgery (issue #11 part 4.1)", () => {
