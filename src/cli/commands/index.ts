@@ -14,5 +14,6 @@ import { limitsSet, limitsShow } from "./limits.ts";
 import { audit } from "./audit.ts";
 import { registryGc } from "./registry-gc.ts";
 import { registryLs, registryRm, registryUsage } from "./registry.ts";
+import { doctor } from "./doctor.ts";
 
-export const COMMANDS: Command[] = [up, status, run, jobsList, jobsShow, jobsCancel, logs, agentsList, tokenMint, tokenList, tokenRevoke, limitsShow, limitsSet, audit, configShow, configCheck, labelsExplain, imagesBuild, imagesActivate, imagesList, cacheLs, cacheUsage, cacheRm, cacheEnvCommand, registryLs, registryUsage, registryRm, registryGc];
+export const COMMANDS: Command[] = [up, status, run, jobsList, jobsShow, jobsCancel, logs, agentsList, tokenMint, tokenList, tokenRevoke, limitsShow, limitsSet, audit, configShow, configCheck, labelsExplain, doctor, imagesBuild, imagesActivate, imagesList, cacheLs, cacheUsage, cacheRm, cacheEnvCommand, registryLs, registryUsage, registryRm, registryGc];
