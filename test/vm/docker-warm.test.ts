@@ -80,6 +80,8 @@ function dockerScript(): string {
   return [
     "set -e",
     "docker info --format 'info {{.Driver}} {{.DockerRootDir}}'",
+    // The daemon ran before this job's config came (it was reloaded for the job's gateway, once), not started for it.
+    "echo \"daemon started $(grep -c 'API listen on' /var/log/dockerd.log) time(s), reloaded $(grep -c 'Reloaded configuration' /var/log/dockerd.log) time(s)\"",
     `docker pull -q ${image} > /dev/null && echo pulled`,
     `docker run --rm ${image} /bin/busybox echo run-rm-ok`,
     `docker run -d --name web -p 8080:80 ${image} /bin/busybox httpd -f -p 80 -h /www > /dev/null`,
@@ -104,7 +106,7 @@ async function runDockerJob(driver: QemuDriver, jobId: string) {
   return { inst, ms, code: res.exitCode, lines: lines.filter((l) => !l.startsWith("clock ")), err: out.text("err"), sys: out.text("sys"), clockSkewS: Math.abs(clock - Date.now() / 1000) };
 }
 
-const EXPECTED = ["info overlay2 /var/lib/docker", "pulled", "run-rm-ok", "port loopback: hello from a container", "port eth0: hello from a container"];
+const EXPECTED = ["info overlay2 /var/lib/docker", "daemon started 1 time(s), reloaded 1 time(s)", "pulled", "run-rm-ok", "port loopback: hello from a container", "port eth0: hello from a container"];
 
 test("a docker job takes a 2c4g+docker warm VM (restored from the docker snapshot): dockerd is ready, pulls from the local registry, runs, publishes a port; a job without docker does not take that VM", async () => {
   const driver = new QemuDriver(options("pool", { warmPool: { classes: parseWarmClasses("2c4g+docker=1..1") } }));
