@@ -8,7 +8,7 @@
  * and reach a container's published port on 127.0.0.1 and on the address the guest got after the
  * restore; the guest's clock is the host's. A job without docker does not take the docker VM.
  *
- * SLOW: under software emulation here (one template boot with dockerd ~1-2 min, two restores); the
+ * SLOW: under software emulation here (one template boot with dockerd, 30-50 s, two restores, ~2 min in all); the
  * ci image is built once per inputs digest into its cache (test/vm/ci-image.ts). The network lives
  * in namespaces this test makes (private test addresses; test/vm/netns.ts). Needs root.
  */
