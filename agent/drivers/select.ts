@@ -14,7 +14,8 @@ import { ImageStore } from "../images/store.ts";
 import { OciImages } from "../images/oci.ts";
 import { jobRootfs } from "../images/rootfs.ts";
 import { SnapshotPool } from "./qemu/snapshot-pool.ts";
-import { parseWarmClasses, parseWarmSchedule } from "../../src/agents/warm-schedule.ts";
+import { parseWarmClasses, parseWarmSchedule, warmClassName } from "../../src/agents/warm-schedule.ts";
+import { AppError } from "../../src/core/errors.ts";
 import type { Driver } from "./types.ts";
 
 export const ISOLATION_OF: Record<DriverName, Isolation> = { sandbox: "sandbox", noop: "sandbox", qemu: "vm", firecracker: "vm" };
@@ -96,12 +97,22 @@ function make(name: DriverName, config: AgentConfig, agentId: string, network: H
         standingMounts: extras.standingMounts,
         rootfs: vmRootfs(config),
         snapshots: config.vmSnapshots ? new SnapshotPool({ dir: join(config.stateDir, "snapshots"), jobDiskGiB: JOB_DISK_GIB, buildOnMiss: true }) : undefined,
-        warmPool: config.vmWarmPool
-          ? { classes: parseWarmClasses(config.vmWarmPool, "NIMBUS_VM_WARM_POOL"), schedule: parseWarmSchedule(config.vmWarmSchedule, "NIMBUS_VM_WARM_SCHEDULE") }
-          : undefined,
+        warmPool: config.vmWarmPool ? { classes: warmClasses(config), schedule: parseWarmSchedule(config.vmWarmSchedule, "NIMBUS_VM_WARM_SCHEDULE") } : undefined,
       });
     }
   }
+}
+
+/**
+ * The warm pool's classes; a `SIZE+docker` class needs an active image that carries Docker (the ci
+ * image), or its VMs could never start their daemon: the agent refuses to start, naming the key.
+ */
+function warmClasses(config: AgentConfig) {
+  const classes = parseWarmClasses(config.vmWarmPool, "NIMBUS_VM_WARM_POOL");
+  const docker = classes.filter((c) => c.docker).map(warmClassName);
+  if (docker.length && !new ImageStore(config.imagesDir).activeServesDocker())
+    throw new AppError("validation_failed", `NIMBUS_VM_WARM_POOL: ${docker.join(", ")}: a +docker class needs an active image that carries Docker (the ci image: nimbus images build ci --activate)`, { field: "NIMBUS_VM_WARM_POOL" });
+  return classes;
 }
 
 /** Sandbox jobs with a network get namespaces of their own on the agent's bridge: that needs root and a VM network. */

@@ -30,11 +30,14 @@ warm_up() {
   read_config "$CFG_DEV"
   b64 dHJ1ZQ== > /dev/null
   as_job env -i PATH=$DEFAULT_PATH /.nimbus/busybox sh -c 'cd / 2>/dev/null; exec "$@"' job true 2>/dev/null
+  [ -n "$DOCKERD_PID" ] && docker_ready
   sync
 }
 
 # setup_guest: what depends on the job's config: hostname, network, the job's user.
 setup_guest() {
+  # The host's clock: a restored VM's stands at its snapshot's moment, and microvm has no RTC.
+  [ -n "$CFG_TIME" ] && date -u -s "@$CFG_TIME" > /dev/null
   # The name resolves locally (as Debian's installer does with 127.0.1.1): sudo and others look it up.
   [ -n "$CFG_NAME" ] && { echo "$CFG_NAME" > /proc/sys/kernel/hostname; echo "$CFG_NAME" > $R/etc/hostname; echo "127.0.1.1 $CFG_NAME" >> $R/etc/hosts; }
   [ -n "$CFG_IP" ] && setup_net

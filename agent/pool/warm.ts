@@ -1,5 +1,5 @@
 /**
- * The warm pool: per size class, VMs started ahead (booted, or restored from a snapshot) that wait
+ * The warm pool: per class (a size class, or a size class `+docker`), VMs started ahead (booted, or restored from a snapshot) that wait
  * for a job. A job whose shape matches takes one in O(1) (`take(key)` pops a list) and a
  * replacement is started behind it. Per class the pool keeps `target` VMs ready or starting:
  *
@@ -14,7 +14,7 @@
 import { randomBytes } from "node:crypto";
 import { createLogger } from "../../src/core/log.ts";
 import { INSTANCE_PREFIX } from "../vm/run.ts";
-import { scheduledMin, type WarmClassConfig, type WarmScheduleEntry } from "../../src/agents/warm-schedule.ts";
+import { scheduledMin, warmClassName, type WarmClassConfig, type WarmScheduleEntry } from "../../src/agents/warm-schedule.ts";
 
 const log = createLogger("warm-pool");
 
@@ -27,10 +27,10 @@ export interface WarmVm {
 }
 
 export interface WarmFactory<V extends WarmVm> {
-  /** The shape key a VM of this size class gets now (it changes with the rootfs or boot files). */
-  keyFor(sizeClass: string): Promise<string>;
-  /** Starts a VM named `name` and resolves once it waits for a job. */
-  create(sizeClass: string, name: string): Promise<V>;
+  /** The shape key a VM of this class (`2c4g`, `2c4g+docker`) gets now (it changes with the rootfs or boot files). */
+  keyFor(cls: string): Promise<string>;
+  /** Starts a VM of class `cls` named `name` and resolves once it waits for a job. */
+  create(cls: string, name: string): Promise<V>;
   /** Stops the VM and removes every resource it has. Idempotent. */
   destroy(vm: V): Promise<void>;
 }
@@ -58,6 +58,8 @@ interface ClassState {
 }
 
 export interface WarmClassStats {
+  /** The class as configured: `2c4g` or `2c4g+docker`. */
+  class: string;
   sizeClass: string;
   idle: number;
   starting: number;
@@ -111,7 +113,7 @@ export class WarmPool<V extends WarmVm> {
       if (c.key !== key || c.idle.length === 0) continue;
       const vm = c.idle.shift() as V;
       c.takes.push(this.now());
-      log.info("warm vm taken", { name: vm.name, sizeClass: c.cfg.sizeClass, idle: c.idle.length });
+      log.info("warm vm taken", { name: vm.name, class: warmClassName(c.cfg), idle: c.idle.length });
       this.pump();
       return vm;
     }
@@ -124,7 +126,7 @@ export class WarmPool<V extends WarmVm> {
   }
 
   stats(): WarmClassStats[] {
-    return this.classes.map((c) => ({ sizeClass: c.cfg.sizeClass, idle: c.idle.length, starting: c.starting.size, target: this.target(c), failures: c.failures }));
+    return this.classes.map((c) => ({ class: warmClassName(c.cfg), sizeClass: c.cfg.sizeClass, idle: c.idle.length, starting: c.starting.size, target: this.target(c), failures: c.failures }));
   }
 
   /** Resolves when no VM is being created and every class is at its target (or backing off). */
@@ -147,11 +149,11 @@ export class WarmPool<V extends WarmVm> {
     if (this.stopping) return;
     for (const c of this.classes) {
       try {
-        const key = await this.factory.keyFor(c.cfg.sizeClass);
+        const key = await this.factory.keyFor(warmClassName(c.cfg));
         if (c.key && c.key !== key) this.discard(c, c.idle.splice(0), "stale shape");
         c.key = key;
       } catch (e) {
-        log.warn("warm pool cannot plan its VMs", { sizeClass: c.cfg.sizeClass, error: e });
+        log.warn("warm pool cannot plan its VMs", { class: warmClassName(c.cfg), error: e });
       }
       const extra = c.idle.length + c.starting.size - this.target(c);
       if (extra > 0) this.discard(c, c.idle.splice(0, Math.min(extra, c.idle.length)), "above target");
@@ -161,7 +163,7 @@ export class WarmPool<V extends WarmVm> {
 
   private discard(c: ClassState, vms: WarmVm[], why: string): void {
     for (const vm of vms) {
-      log.info("warm vm discarded", { name: vm.name, sizeClass: c.cfg.sizeClass, why });
+      log.info("warm vm discarded", { name: vm.name, class: warmClassName(c.cfg), why });
       this.track(this.factory.destroy(vm as V).catch((e) => log.warn("warm vm destroy failed", { name: vm.name, error: e })));
     }
   }
@@ -196,18 +198,18 @@ export class WarmPool<V extends WarmVm> {
     const t0 = performance.now();
     this.track(
       this.factory
-        .create(c.cfg.sizeClass, name)
+        .create(warmClassName(c.cfg), name)
         .then(async (vm) => {
           if (this.stopping || vm.key !== c.key) return this.factory.destroy(vm);
           c.failures = 0;
           c.idle.push(vm);
-          log.info("warm vm ready", { name, sizeClass: c.cfg.sizeClass, ms: Math.round(performance.now() - t0), idle: c.idle.length });
+          log.info("warm vm ready", { name, class: warmClassName(c.cfg), ms: Math.round(performance.now() - t0), idle: c.idle.length });
           vm.exited.then(() => this.lost(c, vm));
         })
         .catch((e) => {
           c.failures++;
           c.retryAt = this.now() + backoffMs(c.failures);
-          log.warn("warm vm failed to start", { name, sizeClass: c.cfg.sizeClass, failures: c.failures, error: e });
+          log.warn("warm vm failed to start", { name, class: warmClassName(c.cfg), failures: c.failures, error: e });
         })
         .finally(() => {
           c.starting.delete(name);
@@ -222,7 +224,7 @@ export class WarmPool<V extends WarmVm> {
     const i = c.idle.indexOf(vm);
     if (i < 0) return;
     c.idle.splice(i, 1);
-    log.warn("idle warm vm ended", { name: vm.name, sizeClass: c.cfg.sizeClass });
+    log.warn("idle warm vm ended", { name: vm.name, class: warmClassName(c.cfg) });
     this.discard(c, [vm], "ended");
     this.pump();
   }

@@ -9,6 +9,11 @@
  * $NIMBUS_IMAGES_DIR, else artifacts/images; skipped when it holds no ci version): cold boot and
  * snapshot restore to job exec, with the guest's marks of one cold boot (the `modules` mark is
  * when the image's kernel modules — what dockerd needs — are loaded, right after the rootfs mount).
+ * Also, on the ci image, a `docker` job (`docker info` then `echo docker-ok`): cold boot (the guest
+ * starts dockerd from the job's config) → `docker info` ok, snapshot restore of the docker shape
+ * (its template started dockerd before it was taken) → `docker info` ok, and warm pool take of a
+ * `2c4g+docker` VM → `docker info` ok, with the ratio restore / cold (issue 13's target ≤ 1/5).
+ * These VMs have no network (no gateway, so no daemon reload: docker-warm.test.ts runs that path).
  *
  * "launch" is the moment the VMM process is spawned; "guest userspace" is the guest init's ready
  * record on the console; "job exec" is the job's first output line (the job is `echo exec`).
@@ -36,6 +41,11 @@ const runs = Number(process.argv[process.argv.indexOf("--runs") + 1]) || 5;
 const dir = mkdtempSync(join(tmpdir(), "nimbus-bench-vm-"));
 const req = parseLabels(["nimbus"]);
 const common = { maxVcpus: 1, maxMemoryMiB: 512, jobDiskGiB: 2 };
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor((s.length - 1) / 2)]!;
+}
 
 function p50(xs: number[]): string {
   if (xs.length === 0) return "-";
@@ -108,6 +118,57 @@ async function ciImage(): Promise<string | undefined> {
   return store.verify(ci.digest);
 }
 
+/** The docker job: `docker info`, then a marker line; the clock stops at the marker. */
+function dockerSpec(): RunSpec {
+  return { ...spec(), command: ["sh", "-c", "docker info > /dev/null && echo docker-ok"], requirements: parseLabels(["nimbus", "docker"]) };
+}
+
+/** ms from `from` (start: cold boot or restore; prepare: warm take) to the job's "docker-ok". */
+async function dockerRun(driver: QemuDriver, from: "start" | "prepare"): Promise<{ ms: number; how: string }> {
+  const s = dockerSpec();
+  let t0 = performance.now();
+  const inst = await driver.prepare(s);
+  if (from === "start") t0 = performance.now();
+  let okAt = 0;
+  const exec = await driver.start(inst, s, (st, text) => void (st === "out" && text.includes("docker-ok") && !okAt && (okAt = performance.now())));
+  const res = await exec.exited;
+  await driver.destroy(inst);
+  if (res.exitCode !== 0 || !okAt) throw new Error(`docker run failed: exit ${res.exitCode}`);
+  return { ms: okAt - t0, how: inst.meta.warmVm ? "warm" : inst.meta.snapshot ? "restored" : "cold" };
+}
+
+/** Docker jobs on the ci image: cold boot, snapshot restore and warm take, each → `docker info` ok. */
+async function dockerRows(path: string) {
+  const cold = new QemuDriver({ stateDir: join(dir, "state-docker"), ...common, maxMemoryMiB: 1024, rootfs: async () => path });
+  const c: number[] = [];
+  for (let i = 0; i < runs; i++) c.push((await dockerRun(cold, "start")).ms);
+  const snaps = new SnapshotPool({ dir: join(dir, "snapshots-docker"), jobDiskGiB: common.jobDiskGiB });
+  const t0 = performance.now();
+  await snaps.prepare(await cold.planFor(dockerSpec().requirements, path));
+  const templateMs = performance.now() - t0;
+  const restoring = new QemuDriver({ stateDir: join(dir, "state-docker-snap"), ...common, maxMemoryMiB: 1024, rootfs: async () => path, snapshots: snaps });
+  const restored: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const r = await dockerRun(restoring, "start");
+    if (r.how !== "restored") throw new Error("the docker job was not restored from a snapshot");
+    restored.push(r.ms);
+  }
+  const pooled = new QemuDriver({ stateDir: join(dir, "state-docker-warm"), ...common, maxMemoryMiB: 1024, rootfs: async () => path, snapshots: snaps, warmPool: { classes: parseWarmClasses("2c4g+docker=1..1") } });
+  await pooled.probe();
+  const warm: number[] = [];
+  try {
+    for (let i = 0; i < runs; i++) {
+      await pooled.warm!.settled();
+      const r = await dockerRun(pooled, "prepare");
+      if (r.how !== "warm") throw new Error("the docker job did not take a warm VM");
+      warm.push(r.ms);
+    }
+  } finally {
+    await pooled.close();
+  }
+  return { c, restored, warm, templateMs };
+}
+
 /** Cold and restored runs on the ci image. */
 async function ciRows(path: string) {
   const driver = new QemuDriver({ stateDir: join(dir, "state-ci"), ...common, rootfs: async () => path });
@@ -154,6 +215,7 @@ async function main() {
 
   const ciPath = await ciImage();
   const ci = ciPath ? await ciRows(ciPath) : undefined;
+  const docker = ciPath ? await dockerRows(ciPath) : undefined;
   const plainMarks = (await cold(plain)).marks;
 
   const fc = await new FirecrackerDriver({ stateDir: join(dir, "fc") }).probe();
@@ -161,6 +223,7 @@ async function main() {
     ["driver", "KVM", "launch → guest userspace", "launch → job exec", "snapshot restore → job exec", "warm pool take → job exec", "runs"],
     ["qemu (-M microvm)", accel === "kvm" ? "yes" : "no (TCG)", p50(c.userspace), p50(c.exec), p50(restored), p50(warm), `${runs}`],
     ...(ci ? [["qemu, ci image", accel === "kvm" ? "yes" : "no (TCG)", p50(ci.c.userspace), p50(ci.c.exec), p50(ci.restored), "not measured", `${runs}`]] : []),
+    ...(docker ? [["qemu, ci image, docker job: → `docker info` ok", accel === "kvm" ? "yes" : "no (TCG)", "-", p50(docker.c), p50(docker.restored), p50(docker.warm), `${runs}`]] : []),
     ["firecracker", "-", fc.ok ? "not measured" : "cannot run here", "-", "-", "-", fc.ok ? "0" : `(${fc.detail})`],
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
@@ -172,6 +235,11 @@ async function main() {
   if (ci) {
     console.log(`ci raw (ms): cold userspace ${raw(ci.c.userspace)}; cold exec ${raw(ci.c.exec)}; restore exec ${raw(ci.restored)}`);
     console.log(`cold boot marks, ci image (ms after launch): ${ci.c.marks}`);
+  }
+  if (docker) {
+    const ratio = median(docker.restored) / median(docker.c);
+    console.log(`docker raw (ms): cold → docker info ${raw(docker.c)}; restore → docker info ${raw(docker.restored)}; warm take → docker info ${raw(docker.warm)}; docker snapshot template built in ${Math.round(docker.templateMs)}`);
+    console.log(`docker job, restore / cold boot (→ docker info ok): ${ratio.toFixed(2)} (target ≤ 0.20: ${ratio <= 0.2 ? "met" : "NOT met"}); warm take / cold: ${(median(docker.warm) / median(docker.c)).toFixed(2)}`);
   }
 }
 

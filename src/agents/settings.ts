@@ -73,13 +73,13 @@ export const agentSettings = {
   },
   vmWarmPool: {
     env: "NIMBUS_VM_WARM_POOL",
-    doc: "MicroVMs kept booted ahead per size class, as CLASS=MIN..MAX,… (e.g. 2c4g=1..3,4c16g=0..1). Empty: none.",
-    schema: v.pipe(optionalStr(), v.check((t) => parses(() => parseWarmClasses(t)), "must look like 2c4g=1..3,4c16g=0..1")),
+    doc: "MicroVMs kept booted ahead per class, as CLASS=MIN..MAX,… (e.g. 2c4g=1..3,4c16g=0..1). A class is a size class, or a size class +docker (e.g. 2c4g+docker=1..2) for `docker` jobs: those VMs start dockerd before they wait (needs the ci image; docs/vm.md). Empty: none.",
+    schema: v.pipe(optionalStr(), v.check((t) => parses(() => parseWarmClasses(t)), "must look like 2c4g=1..3,4c16g=0..1 (a class may be SIZE+docker, e.g. 2c4g+docker=0..2)")),
     default: "",
   },
   vmWarmSchedule: {
     env: "NIMBUS_VM_WARM_SCHEDULE",
-    doc: "Busy hours that raise a class's warm minimum, as CLASS DAYS HH:MM-HH:MM min=N; … (e.g. 2c4g mon-fri 08:00-18:00 min=3), in the agent's time zone.",
+    doc: "Busy hours that raise a class's warm minimum, as CLASS DAYS HH:MM-HH:MM min=N; … (e.g. 2c4g mon-fri 08:00-18:00 min=3; 2c4g+docker * 09:00-17:00 min=1), in the agent's time zone.",
     schema: v.pipe(optionalStr(), v.check((t) => parses(() => parseWarmSchedule(t)), "must look like 2c4g mon-fri 08:00-18:00 min=3")),
     default: "",
   },

@@ -10,42 +10,25 @@
  * builds it once. The bad-input cases below need no VM and no full build.
  */
 import { beforeAll, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { QemuDriver } from "../../agent/drivers/qemu/driver.ts";
 import { buildDebianImage } from "../../agent/images/debian-recipe.ts";
-import { kernelDebIn } from "../../agent/images/kernel-modules.ts";
 import { checkRunnerTarball } from "../../agent/images/runner-tarball.ts";
 import { ImageStore } from "../../agent/images/store.ts";
 import { loadVersions } from "../../agent/images/versions.ts";
 import { parseLabels } from "../../src/jobs/labels.ts";
 import { loadVmAssets } from "../../src/vm/assets.ts";
-import { ensureVmAssets } from "../../scripts/vm/build-assets.ts";
 import { capture } from "../drivers/conformance.ts";
+import { ciImage as buildCiImage, CI_IMAGE_CACHE as cacheDir, guestKernel, RECIPES, runnerTarball as makeTarball, sh } from "./ci-image.ts";
 
-const RECIPES = resolve(import.meta.dir, "../../scripts/images");
-const cacheDir = process.env.NIMBUS_TEST_CI_IMAGE_DIR || join(tmpdir(), "nimbus-ci-image-cache");
 const dir = mkdtempSync(join(tmpdir(), "nimbus-ci-image-"));
 let kernel: { version: string; deb: string };
 /** The ci image built by the first test (the docker test boots it too). */
 let ciImage: string | undefined;
 
-async function sh(script: string): Promise<void> {
-  const p = Bun.spawn(["sh", "-ec", script], { stderr: "inherit" });
-  if ((await p.exited) !== 0) throw new Error(script);
-}
-
-/** A gzip tar in the runner release's shape, made deterministically (same bytes every run: same inputs digest). */
-async function runnerTarball(out: string, files: Record<string, string>): Promise<string> {
-  const src = join(dir, `src-${Object.keys(files).length}-${out.replace(/\W/g, "")}`);
-  for (const [name, body] of Object.entries(files)) {
-    mkdirSync(join(src, name, ".."), { recursive: true });
-    writeFileSync(join(src, name), body, { mode: 0o755 });
-  }
-  await sh(`cd ${src} && tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - . | gzip -n > ${out}`);
-  return out;
-}
+const runnerTarball = (out: string, files: Record<string, string>) => makeTarball(dir, out, files);
 
 /** The error a promise rejects with (a test failure if it resolves). */
 async function errorOf(p: Promise<unknown>): Promise<Error> {
@@ -61,32 +44,17 @@ function imagesFile(name: string, body: string): string {
 }
 
 beforeAll(async () => {
-  const manifest = await ensureVmAssets();
-  const assetsDir = resolve(import.meta.dir, "../../artifacts/vm");
-  kernel = { version: manifest.kernelVersion, deb: kernelDebIn(assetsDir, manifest.kernelVersion) };
+  kernel = await guestKernel();
 });
 
 test("the ci image builds once per inputs digest, and a VM job on it has git, python3, passwordless sudo, uid 1000 and Docker's modules", async () => {
-  const runner = await runnerTarball(join(dir, "runner.tar.gz"), {
-    "config.sh": "#!/bin/sh\necho runner-config\n",
-    "bin/Runner.Listener": "#!/bin/sh\necho runner-listener-baked\n",
-  });
-  const file = imagesFile("ci.yaml", `versions:
-  ci:
-    debian:
-      packages_file: ${RECIPES}/ci-packages.txt
-      setup_script: ${RECIPES}/ci-setup.sh
-      modules: [overlay, bridge, br_netfilter, veth, nf_tables, nft_compat, nft_chain_nat, nft_masq, nf_nat, nf_conntrack, xt_MASQUERADE, xt_addrtype, xt_conntrack, xt_nat]
-    runner_tarball: ${runner}
-`);
   const store = new ImageStore(cacheDir);
-  const v = loadVersions(file).get("ci")!;
   const progress: string[] = [];
   const t0 = performance.now();
-  const first = await buildDebianImage(v, store, { kernel, onProgress: (l) => progress.push(l) });
+  const first = await buildCiImage(dir, { store, onProgress: (l) => progress.push(l) });
   const firstMs = performance.now() - t0;
   const t1 = performance.now();
-  const again = await buildDebianImage(v, store, { kernel });
+  const again = await buildCiImage(dir, { store });
   const againMs = performance.now() - t1;
   console.log(`ci image: ${first.cached ? "cached" : "built"} in ${Math.round(firstMs)} ms, then cached in ${Math.round(againMs)} ms; ${Math.round(first.sizeBytes / 1048576)} MiB`);
   expect(again).toMatchObject({ cached: true, digest: first.digest, inputs: first.inputs });

@@ -43,14 +43,32 @@ export interface LaunchPlan {
   mounts?: { id: string; image: string }[];
   /** Restore from a migration file instead of booting. */
   incomingFile?: string;
+  /**
+   * A VM for `docker` jobs: in modes "warm" and "template" the guest starts dockerd before it waits
+   * (kernel argument nimbus.docker=1), so a warm or restored VM has a ready daemon. A separate shape.
+   */
+  docker?: boolean;
+}
+
+/**
+ * How long a boot may take to reach userspace (a warm or template VM: to wait for a job). The
+ * docker shape's warm and template VMs also start dockerd first: about a minute under software
+ * emulation on a busy host, so they get longer.
+ */
+export function bootTimeoutMs(plan: Pick<LaunchPlan, "accel" | "mode" | "docker">): number {
+  const docker = plan.docker && (plan.mode === "warm" || plan.mode === "template");
+  if (plan.accel === "kvm") return docker ? 30_000 : 10_000;
+  return docker ? 240_000 : 60_000;
 }
 
 /** Software emulation cannot calibrate the guest clock; these make TCG boots reliable and faster. */
 export const TCG_KERNEL_ARGS = "tsc_early_khz=2000000 tsc=reliable no_timer_check cryptomgr.notests initcall_blacklist=cmos_init,init_kprobe_trace";
 
-export function kernelCmdline(plan: Pick<LaunchPlan, "accel" | "mode">): string {
+export function kernelCmdline(plan: Pick<LaunchPlan, "accel" | "mode" | "docker">): string {
   const base = "console=ttyS0 quiet loglevel=1 panic=-1 reboot=t random.trust_cpu=on";
-  return [base, plan.accel === "tcg" ? TCG_KERNEL_ARGS : "", `nimbus.mode=${plan.mode}`].filter(Boolean).join(" ");
+  // A cold docker job starts dockerd from its config ("docker 1"); a warm or template VM has none yet.
+  const docker = plan.docker && (plan.mode === "warm" || plan.mode === "template") ? "nimbus.docker=1" : "";
+  return [base, plan.accel === "tcg" ? TCG_KERNEL_ARGS : "", `nimbus.mode=${plan.mode}`, docker].filter(Boolean).join(" ");
 }
 
 function disk(id: string, file: string, readonly: boolean): string[] {

@@ -10,12 +10,13 @@ import { createLogger } from "../../../src/core/log.ts";
 import { writeConfigDisk, writeConfigInPlace, ensureJobDisk } from "../../guest/host/disks.ts";
 import { mountDisks, vmMounts, type MountDisk } from "../../guest/host/mount-disks.ts";
 import { WarmPool } from "../../pool/warm.ts";
+import { warmClassName } from "../../../src/agents/warm-schedule.ts";
 import { QemuWarmFactory, type QemuWarmVm } from "./warm.ts";
 import type { Requirements } from "../../../src/jobs/labels.ts";
 import type { Driver, Execution, Instance, OutputSink, ProbeResult, RunSpec } from "../types.ts";
 import { instanceName } from "../types.ts";
 import { chooseAccel } from "./accel.ts";
-import { ownerTag, type Accel, type LaunchPlan } from "./args.ts";
+import { bootTimeoutMs, ownerTag, type Accel, type LaunchPlan } from "./args.ts";
 import { loadVmAssets, type VmAssets } from "../../../src/vm/assets.ts";
 import { shapeFor, type QemuDriverOptions } from "./options.ts";
 import type { VmProcess } from "../../guest/host/vmm.ts";
@@ -99,7 +100,7 @@ export class QemuDriver implements Driver {
     }
     const accel = await this.accel();
     this.warm?.start();
-    const pool = this.warm ? `, warm pool ${this.opts.warmPool!.classes.map((c) => `${c.sizeClass}=${c.min}..${c.max}`).join(",")}` : "";
+    const pool = this.warm ? `, warm pool ${this.opts.warmPool!.classes.map((c) => `${warmClassName(c)}=${c.min}..${c.max}`).join(",")}` : "";
     return { ok: true, detail: `qemu microvm, accel ${accel}${accel === "tcg" ? " (software emulation)" : ""}, kernel ${assets.kernelVersion}${pool}` };
   }
 
@@ -121,8 +122,8 @@ export class QemuDriver implements Driver {
     mkdirSync(vmDir, { recursive: true });
     const paths = vmPaths(vmDir);
     const net = await this.opts.network?.attach(name);
-    const meta: QemuMeta = { vmDir, rootfs, ...shapeFor(spec.requirements, this.opts), tap: net?.tap, mac: net?.mac, ip: net?.ip, mounts: attached, mountIds: listed };
-    await writeConfigDisk(paths.configDisk, { hostname: name, command: spec.command, env: spec.env, net: net && { ...net }, mounts: QemuDriver.listed(meta), docker: spec.requirements.docker });
+    const meta: QemuMeta = { vmDir, rootfs, ...shapeFor(spec.requirements, this.opts), tap: net?.tap, mac: net?.mac, ip: net?.ip, mounts: attached, mountIds: listed, docker: spec.requirements.docker || undefined };
+    await writeConfigDisk(paths.configDisk, { hostname: name, command: spec.command, env: spec.env, net: net && { ...net }, mounts: QemuDriver.listed(meta), docker: spec.requirements.docker, time: Date.now() / 1000 });
     const inst: Instance = { driver: this.name, name, jobId: spec.jobId, attempt: spec.attempt, dir: spec.dir, meta };
     const snap = extra ? undefined : await this.opts.snapshots?.find(await this.plan(inst, "run"));
     if (existsSync(paths.jobDisk)) {
@@ -153,7 +154,7 @@ export class QemuDriver implements Driver {
     if (m.warmVm) {
       const warm = this.taken.get(inst.name);
       if (!warm) throw new AppError("unavailable", `${inst.name}: its warm VM ${m.warmVm} is gone (prepare again)`);
-      await writeConfigInPlace(vmPaths(m.vmDir).configDisk, { hostname: inst.name, command: spec.command, env: spec.env, net: warm.net && { ...warm.net }, mounts: QemuDriver.listed(m), docker: spec.requirements.docker });
+      await writeConfigInPlace(vmPaths(m.vmDir).configDisk, { hostname: inst.name, command: spec.command, env: spec.env, net: warm.net && { ...warm.net }, mounts: QemuDriver.listed(m), docker: spec.requirements.docker, time: Date.now() / 1000 });
       warm.relay.sink = sink;
       warm.vm.ring();
       vm = warm.vm;
@@ -175,12 +176,12 @@ export class QemuDriver implements Driver {
     const accel = await this.accel();
     const nic = m.tap && m.mac ? { tap: m.tap, mac: m.mac } : this.opts.network ? "placeholder" : undefined;
     const mounts = m.mounts?.length ? m.mounts.map(({ id, image }) => ({ id, image })) : undefined;
-    return { name: inst.name, owner: this.opts.owner, accel, vcpus: m.vcpus, memoryMiB: m.memoryMiB, kernel: a.kernel, initramfs: a.initramfs, rootfs: m.rootfs, mode, nic, mounts, ...vmPaths(m.vmDir) };
+    return { name: inst.name, owner: this.opts.owner, accel, vcpus: m.vcpus, memoryMiB: m.memoryMiB, kernel: a.kernel, initramfs: a.initramfs, rootfs: m.rootfs, mode, nic, mounts, docker: m.docker || undefined, ...vmPaths(m.vmDir) };
   }
 
   /** The plan a job with these requirements would get (placeholder paths): to build its snapshot ahead. */
   async planFor(req: Requirements, rootfs?: string): Promise<LaunchPlan> {
-    const meta: QemuMeta = { vmDir: "/nonexistent", rootfs: rootfs ?? this.assets().rootfs, ...shapeFor(req, this.opts), mounts: await this.standing() };
+    const meta: QemuMeta = { vmDir: "/nonexistent", rootfs: rootfs ?? this.assets().rootfs, ...shapeFor(req, this.opts), mounts: await this.standing(), docker: req.docker || undefined };
     return this.plan({ driver: this.name, name: "nimbus-template-0", jobId: "template", attempt: 0, dir: "", meta }, "template");
   }
 
@@ -194,7 +195,7 @@ export class QemuDriver implements Driver {
    */
   async boot(plan: LaunchPlan, sink: OutputSink): Promise<VmProcess> {
     const vm = spawnQemu(plan, this.binary, sink, (a) => this.inNetns(a));
-    const timeoutMs = this.opts.bootTimeoutMs ?? (plan.accel === "kvm" ? 10_000 : 60_000);
+    const timeoutMs = this.opts.bootTimeoutMs ?? bootTimeoutMs(plan);
     const timer = setTimeout(() => vm.kill(), timeoutMs);
     try {
       if (plan.mode === "warm") await Promise.race([vm.waiting, vm.exited.then(() => Promise.reject(new Error("the VMM exited")))]);

@@ -19,6 +19,8 @@ export interface QemuMeta {
   mounts?: MountDisk[];
   /** Which of them the job mounts (its config lists these). */
   mountIds?: string[];
+  /** The docker shape: a warm or template VM of it runs dockerd before it waits (LaunchPlan.docker). */
+  docker?: boolean;
   [k: string]: unknown;
 }
 

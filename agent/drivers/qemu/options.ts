@@ -42,7 +42,7 @@ export interface QemuDriverOptions {
   snapshots?: SnapshotSource;
   /** VMs started ahead per size class: a job whose shape matches takes one at prepare (agent/pool/warm.ts). */
   warmPool?: WarmPoolOptions;
-  /** How long a cold boot may take to reach guest userspace. Default 60 s (TCG) / 10 s (KVM). */
+  /** How long a cold boot may take to reach guest userspace. Default 60 s (TCG) / 10 s (KVM); a docker warm VM 240 s / 30 s (args.ts bootTimeoutMs). */
   bootTimeoutMs?: number;
 }
 

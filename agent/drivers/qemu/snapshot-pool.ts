@@ -38,6 +38,14 @@ export class SnapshotPool implements SnapshotSource {
     return join(this.opts.dir, `${shapeKey(plan, this.opts.jobDiskGiB)}.snap`);
   }
 
+  /**
+   * Where a template VM runs while its snapshot is built: short, whatever the shape key's length
+   * (its QMP and control sockets must fit a unix socket path, 107 bytes).
+   */
+  private templateDir(file: string): string {
+    return join(this.opts.dir, `tpl-${new Bun.CryptoHasher("sha256").update(file).digest("hex").slice(0, 12)}`);
+  }
+
   private existing(file: string): Snapshot | undefined {
     return existsSync(file) && existsSync(`${file}.disk`) ? { file, jobDisk: `${file}.disk` } : undefined;
   }
@@ -47,7 +55,7 @@ export class SnapshotPool implements SnapshotSource {
     this.closed = true;
     for (const [file, build] of this.building) {
       try {
-        process.kill(Number(readFileSync(`${file}.template/qemu.pid`, "utf8").trim()), "SIGKILL");
+        process.kill(Number(readFileSync(join(this.templateDir(file), "qemu.pid"), "utf8").trim()), "SIGKILL");
       } catch {
         // not started yet, or gone already
       }
@@ -76,7 +84,7 @@ export class SnapshotPool implements SnapshotSource {
   }
 
   private async build(plan: LaunchPlan, file: string): Promise<Snapshot> {
-    const dir = `${file}.template`;
+    const dir = this.templateDir(file);
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     const tpl: LaunchPlan = { ...plan, name: "nimbus-template-0", jobDisk: join(dir, "job.ext4"), configDisk: join(dir, "config.img"), qmpSocket: join(dir, "qmp.sock"), pidFile: join(dir, "qemu.pid") };

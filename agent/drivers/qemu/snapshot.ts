@@ -11,7 +11,7 @@ import { renameSync, rmSync } from "node:fs";
 import { copySparse } from "../../guest/host/disks.ts";
 import { AppError } from "../../../src/core/errors.ts";
 import type { OutputSink } from "../types.ts";
-import type { LaunchPlan } from "./args.ts";
+import { bootTimeoutMs, type LaunchPlan } from "./args.ts";
 import type { VmProcess } from "../../guest/host/vmm.ts";
 import { spawnQemu } from "./spawn.ts";
 import { Qmp } from "./qmp.ts";
@@ -35,7 +35,8 @@ export function shapeKey(plan: LaunchPlan, jobDiskGiB: number): string {
   const nic = plan.nic ? "nic" : "nonic";
   // Mount images are part of the shape: a VM booted with an older runner image must not serve new jobs.
   const h = new Bun.CryptoHasher("sha256").update([plan.kernel, plan.initramfs, plan.rootfs, ...(plan.mounts ?? []).map((m) => `${m.id}=${m.image}`)].join("\n")).digest("hex").slice(0, 12);
-  return `${plan.accel}-${plan.vcpus}c-${plan.memoryMiB}m-${jobDiskGiB}g-${nic}-${h}`;
+  // A docker VM (dockerd started before it waits) is its own shape: other jobs never get its daemon.
+  return `${plan.accel}-${plan.vcpus}c-${plan.memoryMiB}m-${jobDiskGiB}g-${nic}${plan.docker ? "-docker" : ""}-${h}`;
 }
 
 async function waitFor<T>(what: string, timeoutMs: number, poll: () => Promise<T | undefined>): Promise<T> {
@@ -54,9 +55,9 @@ export async function installJobDisk(snap: Snapshot, jobDisk: string): Promise<v
 }
 
 /** Boots `plan` (mode "template", blank config disk) and writes its snapshot to `file` and `file.disk`. */
-export async function createSnapshot(plan: LaunchPlan, file: string, binary: string, sink: OutputSink, bootTimeoutMs = 60_000): Promise<Snapshot> {
+export async function createSnapshot(plan: LaunchPlan, file: string, binary: string, sink: OutputSink, timeoutMs = bootTimeoutMs({ ...plan, mode: "template" })): Promise<Snapshot> {
   const vm = spawnQemu({ ...plan, mode: "template", nic: plan.nic ? "placeholder" : undefined }, binary, sink);
-  const timer = setTimeout(() => vm.kill(), bootTimeoutMs);
+  const timer = setTimeout(() => vm.kill(), timeoutMs);
   try {
     await Promise.race([vm.waiting, vm.exited.then(() => Promise.reject(new AppError("unavailable", "template VM ended before it was ready")))]);
     const qmp = await Qmp.connect(plan.qmpSocket);

@@ -1,7 +1,8 @@
 /**
  * The qemu driver's warm VMs (agent/pool/warm.ts decides how many): each lives in
  * `<stateDir>/warm/<name>/` with its own job disk, a blank config disk and (with networking) its
- * own tap, boots in "warm" mode or is restored from the shape's snapshot, and waits for the
+ * own tap, boots in "warm" mode or is restored from the shape's snapshot (a `+docker` class's VM
+ * has dockerd running by then: LaunchPlan.docker), and waits for the
  * doorbell. It has an instance record like a job's, so a crashed agent's warm VMs are found and
  * reaped by list()/destroy() like any other. A job takes one at prepare (QemuDriver.adopt): its
  * config is written into the VM's config disk at start, its console is relayed to the job's sink,
@@ -15,6 +16,7 @@ import type { VmProcess } from "../../guest/host/vmm.ts";
 import type { VmNetAttachment } from "../../net/types.ts";
 import type { WarmFactory, WarmVm } from "../../pool/warm.ts";
 import { SIZE_CLASSES, type Requirements } from "../../../src/jobs/labels.ts";
+import { parseWarmClassName } from "../../../src/agents/warm-schedule.ts";
 import { AppError } from "../../../src/core/errors.ts";
 import type { Instance, OutputSink, RunSpec } from "../types.ts";
 import { INSTANCE_PREFIX } from "../types.ts";
@@ -34,15 +36,19 @@ export interface QemuWarmVm extends WarmVm {
   relay: { sink?: OutputSink };
 }
 
-/** What a job of this size class asks for (no docker, GPU or image: those shapes are not pooled). */
-export function vmRequirements(sizeClass: string): Requirements {
+/**
+ * What a job of this warm class asks for: `2c4g` (no docker), `2c4g+docker` (the docker label).
+ * GPU and image: shapes are not pooled.
+ */
+export function vmRequirements(cls: string): Requirements {
+  const { sizeClass, docker } = parseWarmClassName(cls);
   const size = SIZE_CLASSES.find((c) => c.name === sizeClass);
   if (!size) throw new AppError("validation_failed", `unknown size class ${sizeClass}`, { field: "sizeClass" });
-  return { arch: "x64", isolation: "vm", size, docker: false, gpus: 0 };
+  return { arch: "x64", isolation: "vm", size, docker: docker === true, gpus: 0 };
 }
 
-function specFor(sizeClass: string, name: string, dir: string): RunSpec {
-  return { jobId: name.slice(INSTANCE_PREFIX.length), attempt: 0, command: ["true"], env: {}, dir, requirements: vmRequirements(sizeClass) };
+function specFor(cls: string, name: string, dir: string): RunSpec {
+  return { jobId: name.slice(INSTANCE_PREFIX.length), attempt: 0, command: ["true"], env: {}, dir, requirements: vmRequirements(cls) };
 }
 
 /** What warming needs of its driver: the QEMU driver passes itself. */
@@ -64,17 +70,17 @@ export interface WarmHost {
 export class QemuWarmFactory implements WarmFactory<QemuWarmVm> {
   constructor(private readonly d: WarmHost) {}
 
-  async keyFor(sizeClass: string): Promise<string> {
-    const spec = specFor(sizeClass, `${INSTANCE_PREFIX}warm-key-0`, this.d.opts.stateDir);
+  async keyFor(cls: string): Promise<string> {
+    const spec = specFor(cls, `${INSTANCE_PREFIX}warm-key-0`, this.d.opts.stateDir);
     return shapeKey(await this.d.planFor(spec.requirements, await this.d.rootfsFor(spec)), this.d.jobDiskGiB);
   }
 
-  async create(sizeClass: string, name: string): Promise<QemuWarmVm> {
+  async create(cls: string, name: string): Promise<QemuWarmVm> {
     const vmDir = join(this.d.opts.stateDir, "warm", name);
     mkdirSync(vmDir, { recursive: true });
-    const spec = specFor(sizeClass, name, vmDir);
+    const spec = specFor(cls, name, vmDir);
     const rootfs = await this.d.rootfsFor(spec);
-    const meta0: QemuMeta = { vmDir, rootfs, ...shapeFor(spec.requirements, this.d.opts), mounts: await this.d.standing(), warm: true };
+    const meta0: QemuMeta = { vmDir, rootfs, ...shapeFor(spec.requirements, this.d.opts), mounts: await this.d.standing(), warm: true, docker: spec.requirements.docker || undefined };
     const inst: Instance = { driver: this.d.name, name, jobId: spec.jobId, attempt: 0, dir: vmDir, meta: meta0 };
     this.d.records.save(inst); // before anything exists: a crash from here on leaves a record to reap
     try {

@@ -26,6 +26,8 @@ export interface GuestConfig {
   mounts?: { id: string; target: string }[];
   /** The job asked for docker (label `docker`): the guest starts dockerd before it (agent/guest/docker.sh). */
   docker?: boolean;
+  /** The host's clock, unix seconds: the guest sets its own to it (a restored VM's stands at its snapshot's moment). */
+  time?: number;
 }
 
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -52,6 +54,7 @@ export function encodeGuestConfig(cfg: GuestConfig): string {
     if (cfg.net.dns) lines.push(scalar("dns", cfg.net.dns));
   }
   if (cfg.docker) lines.push("docker 1");
+  if (cfg.time !== undefined) lines.push(scalar("time", String(Math.floor(cfg.time))));
   for (const m of cfg.mounts ?? []) lines.push(`mount ${safe("mount", m.id)} ${safe("mount", m.target)}`);
   for (const [k, v] of Object.entries(cfg.env)) {
     if (!ENV_KEY.test(k)) throw new AppError("validation_failed", `environment name "${k}" is not valid`, { field: "env", key: k });
