@@ -33,7 +33,7 @@ const byId = (rs: CheckResult[]) => Object.fromEntries(rs.map((r) => [r.id, r]))
 describe("verdicts", () => {
   test("a host with everything passes every check, in a fixed order, and exits 0", async () => {
     const rs = await runChecks(host(), input);
-    expect(rs.map((r) => r.id)).toEqual(["kvm", "tun", "nftables", "bubblewrap", "qemu", "firecracker", "cgroup-v2", "kernel", "disk", "nats", "clock", "ports"]);
+    expect(rs.map((r) => r.id)).toEqual(["kvm", "tun", "nftables", "bubblewrap", "qemu", "mmdebstrap", "firecracker", "cgroup-v2", "kernel", "disk", "nats", "clock", "ports"]);
     expect(rs.filter((r) => r.verdict !== "pass")).toEqual([]);
     expect(rs.every((r) => r.fix === undefined && r.neededBy.length > 0)).toBe(true);
     expect(byId(rs).clock!.detail).toBe("this host's clock is 50 ms ahead of NATS's");
@@ -54,6 +54,7 @@ describe("verdicts", () => {
     expect(rs.bubblewrap).toMatchObject({ verdict: "fail", fix: "apt-get install bubblewrap" });
     expect(rs.qemu!.verdict).toBe("pass");
     expect(rs.firecracker!.verdict).toBe("warn");
+    expect(rs.mmdebstrap).toMatchObject({ verdict: "warn", fix: "apt-get install mmdebstrap" });
     expect(rs["cgroup-v2"]).toMatchObject({ verdict: "warn", detail: "no cgroup v2 hierarchy" });
     expect(exitCodeOf(Object.values(rs))).toBe(1);
     // A hybrid hierarchy (v2 only under unified/) is named as such.
@@ -114,7 +115,7 @@ describe("nimbus doctor on this host", () => {
     expect(doc.ok).toBe(false);
     expect(r.code).toBe(1);
     // What the test setup installs is found (bubblewrap, nftables, qemu).
-    for (const id of ["bubblewrap", "nftables", "qemu", "kernel"]) expect(c[id]!.verdict).toBe("pass");
+    for (const id of ["bubblewrap", "nftables", "qemu", "mmdebstrap", "kernel"]) expect(c[id]!.verdict).toBe("pass");
     expect(c.disk!.detail).toContain(dataDir);
   });
 

@@ -139,6 +139,7 @@ export async function runChecks(p: HostProbe, input: DoctorInput): Promise<Check
     await tool(p, "nftables", ["nft", "--version"], nftNeed, "fail", p.isRoot() ? "apt-get install nftables" : "apt-get install nftables, as root (agents that run VMs run as root)"),
     await tool(p, "bubblewrap", ["bwrap", "--version"], "sandbox agents", "fail", "apt-get install bubblewrap"),
     await tool(p, "qemu", ["qemu-system-x86_64", "--version"], "microVM agents with the qemu driver", "warn", "apt-get install qemu-system-x86"),
+    await tool(p, "mmdebstrap", ["mmdebstrap", "--version"], "nimbus images build ci (and nimbus up --vm, which builds it)", "warn", "apt-get install mmdebstrap"),
     await tool(p, "firecracker", ["firecracker", "--version"], "microVM agents with the firecracker driver; optional, qemu serves the same jobs", "warn", "install a firecracker release binary on PATH, or use the qemu driver"),
     cgroupV2(p),
     kernel(p),
