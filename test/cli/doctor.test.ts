@@ -111,7 +111,8 @@ describe("nimbus doctor on this host", () => {
     const c = byId(doc.checks);
     expect(c.nats).toMatchObject({ verdict: "pass", detail: expect.stringContaining("JetStream enabled") });
     expect(c.clock!.verdict).toBe("pass");
-    expect(c.ports).toMatchObject({ verdict: "fail", detail: `in use by something else: ${base + 1} (logs)` });
+    // (Another port of that base may be taken too on a busy machine: the one held here must be named.)
+    expect(c.ports).toMatchObject({ verdict: "fail", detail: expect.stringContaining(`${base + 1} (logs)`) });
     expect(doc.ok).toBe(false);
     expect(r.code).toBe(1);
     // What the test setup installs is found (bubblewrap, nftables, qemu).
