@@ -43,6 +43,14 @@ function cpuMs(pid: number): number {
 const pids: Record<string, number> = { bench: process.pid, ...Object.fromEntries([...stack.children].map(([name, c]) => [name, c.proc.pid])) };
 const cpuSnapshot = () => Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuMs(pid)]));
 
+/** Messages each named NATS connection has sent and received so far (nats-server's connz), summed by name. */
+async function natsMsgs(): Promise<Record<string, number>> {
+  const connz = (await (await fetch(`${stack.natsMonitorUrl}/connz?limit=1024`)).json()) as { connections: { name?: string; in_msgs: number; out_msgs: number }[] };
+  const by: Record<string, number> = {};
+  for (const c of connz.connections) by[c.name ?? "?"] = (by[c.name ?? "?"] ?? 0) + c.in_msgs + c.out_msgs;
+  return by;
+}
+
 async function submit(): Promise<{ id: string; at: number }> {
   const at = Date.now();
   const r = await fetch(`${stack.controlUrl}/api/jobs`, { method: "POST", headers, body });
@@ -66,6 +74,7 @@ function latencies(jobs: JobRecord[]) {
 
 async function throughput() {
   const cpu0 = cpuSnapshot();
+  const msgs0 = await natsMsgs();
   const t0 = performance.now();
   const ids: string[] = [];
   let next = 0;
@@ -81,9 +90,11 @@ async function throughput() {
   const jobs = await waitAll(ids);
   const elapsed = performance.now() - t0;
   const cpu1 = cpuSnapshot();
+  const msgs1 = await natsMsgs();
   const cpu = Object.fromEntries(Object.keys(pids).map((k) => [k, (cpu1[k]! - cpu0[k]!) / jobs.length]));
+  const msgs = Object.fromEntries(Object.keys(msgs1).map((k) => [k, (msgs1[k]! - (msgs0[k] ?? 0)) / jobs.length]));
   const { leased, done } = latencies(jobs);
-  return { jobs: jobs.length, ok: jobs.filter((j) => j.state === "succeeded").length, submitted, elapsed, leased, done, cpu };
+  return { jobs: jobs.length, ok: jobs.filter((j) => j.state === "succeeded").length, submitted, elapsed, leased, done, cpu, msgs };
 }
 
 async function atRate() {
@@ -139,6 +150,7 @@ printTable(`Pipeline: ${JOBS} jobs over HTTP, 1 NATS node, 1 agent (noop executo
   { measure: `at ${RATE}/s: p50 / p99 submit → completed (ms)`, value: `${percentile(lat.done, 50)} / ${percentile(lat.done, 99)}`, target: "" },
   ...["control", "agent-1", "nats", "logs", "bench"].map((k) => ({ measure: `CPU per job at full load, ${k} (ms)`, value: tp.cpu[k]!.toFixed(3), target: "" })),
   { measure: "CPU per job at full load, every process (ms)", value: Object.values(tp.cpu).reduce((a, b) => a + b, 0).toFixed(3), target: "" },
+  ...Object.entries(tp.msgs).filter(([k]) => k !== "bench").sort().map(([k, n]) => ({ measure: `NATS messages per job at full load, ${k} (in + out)`, value: n.toFixed(1), target: "" })),
   { measure: "raw NATS KV CAS, one at a time (ops/s)", value: cas.sequential.toFixed(0), target: "reference" },
   { measure: "raw NATS KV CAS, 64 keys in parallel (ops/s)", value: cas.parallel.toFixed(0), target: "reference" },
 ]);

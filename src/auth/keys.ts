@@ -1,13 +1,12 @@
 /**
- * WebCrypto keys imported once per secret instead of once per JWT or JWE: jose imports a raw
- * Uint8Array key for every sign, verify, seal and open, which cost the job pipeline's hot path an
- * import per token it minted or checked. The keys are non-extractable; only a handful of secrets
- * exist per process (its auth secret, its secrets key), and a process that is handed more (tests)
- * starts over past `MAX_KEYS` rather than keep them all.
+ * WebCrypto keys imported once per secret instead of once per JWT: jose imports a raw Uint8Array
+ * key for every verify, which cost the job pipeline's hot path an import per token it checked
+ * (minting and sealing do not use WebCrypto: src/auth/compact.ts). The keys are non-extractable;
+ * only a handful of secrets exist per process (its auth secret), and a process that is handed more
+ * (tests) starts over past `MAX_KEYS` rather than keep them all.
  */
 const MAX_KEYS = 32;
 const hmacKeys = new Map<string, Promise<CryptoKey>>();
-const aesKeys = new WeakMap<Uint8Array, Promise<CryptoKey>>();
 
 /** The HS256 key of a shared secret (the text's UTF-8 bytes, as jose takes a Uint8Array), for signing and verifying. */
 export function hmacKey(secret: string): Promise<CryptoKey> {
@@ -17,17 +16,6 @@ export function hmacKey(secret: string): Promise<CryptoKey> {
     k = crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
     hmacKeys.set(secret, k);
     k.catch(() => hmacKeys.delete(secret));
-  }
-  return k;
-}
-
-/** The A256GCM key of 32 raw bytes (JWE `dir`), for sealing and opening. Keyed by the array itself, so it is not kept past it. */
-export function aesGcmKey(bytes: Uint8Array): Promise<CryptoKey> {
-  let k = aesKeys.get(bytes);
-  if (!k) {
-    k = crypto.subtle.importKey("raw", new Uint8Array(bytes), { name: "AES-GCM" }, false, ["encrypt", "decrypt"]);
-    aesKeys.set(bytes, k);
-    k.catch(() => aesKeys.delete(bytes));
   }
   return k;
 }

@@ -6,7 +6,8 @@
  * A distinct audience keeps it from ever passing as a Nimbus token or a cache runtime token, and
  * keeps those from passing as a credential.
  */
-import { SignJWT, jwtVerify, errors as joseErrors } from "jose";
+import { jwtVerify, errors as joseErrors } from "jose";
+import { signHs256 } from "./compact.ts";
 import { hmacKey } from "./keys.ts";
 import { AppError } from "../core/errors.ts";
 import { isJobId } from "../core/ids.ts";
@@ -38,14 +39,7 @@ export async function mintLogCredential(secret: string, c: Omit<LogCredential, "
   if (!isJobId(c.jobId) || !Number.isInteger(c.attempt) || c.attempt < 1 || !c.agentId || !isOrgId(c.org))
     throw new AppError("validation_failed", "a log credential names a job id, an attempt, an agent and an organisation");
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ job: c.jobId, att: c.attempt, org: c.org })
-    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-    .setIssuer(ISSUER)
-    .setAudience(LOG_CREDENTIAL_AUDIENCE)
-    .setSubject(c.agentId)
-    .setIssuedAt(now)
-    .setExpirationTime(now + c.ttlSeconds)
-    .sign(await hmacKey(secret));
+  return signHs256(secret, { job: c.jobId, att: c.attempt, org: c.org, iss: ISSUER, aud: LOG_CREDENTIAL_AUDIENCE, sub: c.agentId, iat: now, exp: now + c.ttlSeconds });
 }
 
 /** Verify a credential; every failure is `forbidden` (the agent's token was fine, this batch is not its to send). */

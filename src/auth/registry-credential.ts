@@ -6,7 +6,8 @@
  * push on `ORG/...` — what a member of the org has. A distinct audience keeps it from passing as a
  * Nimbus token, a log credential or a registry token, and keeps those from passing as it.
  */
-import { SignJWT, jwtVerify, errors as joseErrors } from "jose";
+import { jwtVerify, errors as joseErrors } from "jose";
+import { signHs256 } from "./compact.ts";
 import { hmacKey } from "./keys.ts";
 import { AppError } from "../core/errors.ts";
 import { isJobId } from "../core/ids.ts";
@@ -36,14 +37,7 @@ export async function mintRegistryCredential(secret: string, c: Omit<RegistryCre
   if (!isJobId(c.jobId) || !Number.isInteger(c.attempt) || c.attempt < 1 || !isOrgId(c.org) || !Number.isInteger(c.ttlSeconds) || c.ttlSeconds < 1)
     throw new AppError("validation_failed", "a registry credential names a job id, an attempt, an organisation and a lifetime");
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ job: c.jobId, att: c.attempt, org: c.org })
-    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-    .setIssuer(ISSUER)
-    .setAudience(REGISTRY_CREDENTIAL_AUDIENCE)
-    .setSubject(`job:${c.jobId}`)
-    .setIssuedAt(now)
-    .setExpirationTime(now + c.ttlSeconds)
-    .sign(await hmacKey(secret));
+  return signHs256(secret, { job: c.jobId, att: c.attempt, org: c.org, iss: ISSUER, aud: REGISTRY_CREDENTIAL_AUDIENCE, sub: `job:${c.jobId}`, iat: now, exp: now + c.ttlSeconds });
 }
 
 /** Verify a credential; every failure is `unauthorized` (it is presented as a password). */

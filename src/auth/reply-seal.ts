@@ -5,7 +5,7 @@
  * `ROTATE_MS`; it sends the public half, with a key id, in each request. The answerer (a control
  * plane replica) holds one P-256 key pair per process. Each side derives the pair's shared
  * 256-bit key once (ECDH, then SHA-256 over the shared secret, a label and both public keys) and
- * keeps it, so an answer costs no key agreement: it is a compact JWE (`dir`, A256GCM, a fresh
+ * keeps it (as raw bytes in the process's memory, beside the answers themselves), so an answer costs no key agreement: it is a compact JWE (`dir`, A256GCM, a fresh
  * 96-bit IV each time) whose integrity-protected header names the asker's key id (`kid`) and
  * carries the answerer's public key (`spk`). Nothing else on the bus can open it: the private
  * halves never leave their processes. What it does not give: an answer sealed under a rotated key
@@ -14,7 +14,8 @@
  *
  * `ReplyKeys` is the asker's side, `ReplySealer` the answerer's.
  */
-import { CompactEncrypt, compactDecrypt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, type JWK } from "jose";
+import { decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, type JWK } from "jose";
+import { openDirA256Gcm, sealDirA256Gcm } from "./compact.ts";
 import { AppError, errorMessage } from "../core/errors.ts";
 
 /** How long an asker uses one key pair; the one before stays openable for answers still in flight. */
@@ -51,7 +52,7 @@ export function isReplyKey(k: unknown): k is ReplyKey {
 }
 
 /** The shared AES-GCM key of `own` (private) and `peer` (public); `first`/`second` order both sides' public keys alike. */
-async function sharedKey(own: CryptoKey, peer: JWK, askerPub: { x: string; y: string }, answererPub: { x: string; y: string }): Promise<CryptoKey> {
+async function sharedKey(own: CryptoKey, peer: JWK, askerPub: { x: string; y: string }, answererPub: { x: string; y: string }): Promise<Uint8Array> {
   const peerKey = (await importJWK({ ...publicP256(peer, "the peer key") }, "ECDH-ES")) as CryptoKey;
   const z = new Uint8Array(await crypto.subtle.deriveBits({ name: "ECDH", public: peerKey }, own, 256));
   const enc = new TextEncoder();
@@ -59,15 +60,15 @@ async function sharedKey(own: CryptoKey, peer: JWK, askerPub: { x: string; y: st
   const input = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) input.set(p, (at += p.length) - p.length);
-  const bytes = await crypto.subtle.digest("SHA-256", input);
+  const bytes = new Uint8Array(await crypto.subtle.digest("SHA-256", input));
   z.fill(0);
-  return crypto.subtle.importKey("raw", bytes, { name: "AES-GCM" }, false, ["encrypt", "decrypt"]);
+  return bytes;
 }
 
 /** A bounded map of derived keys (insertion order: the oldest goes first). */
 class SharedKeys {
-  private readonly m = new Map<string, Promise<CryptoKey>>();
-  get(id: string, derive: () => Promise<CryptoKey>): Promise<CryptoKey> {
+  private readonly m = new Map<string, Promise<Uint8Array>>();
+  get(id: string, derive: () => Promise<Uint8Array>): Promise<Uint8Array> {
     let k = this.m.get(id);
     if (!k) {
       if (this.m.size >= MAX_SHARED) this.m.delete(this.m.keys().next().value!);
@@ -137,7 +138,7 @@ export class ReplyKeys {
     }
     const key = await this.shared.get(`${own.kid}.${spk.x}.${spk.y}`, () => sharedKey(own.privateKey, spk as JWK, own.pub, spk));
     try {
-      return (await compactDecrypt(jwe, key, { keyManagementAlgorithms: ["dir"], contentEncryptionAlgorithms: ["A256GCM"] })).plaintext;
+      return openDirA256Gcm(key, jwe).plaintext;
     } catch (e) {
       throw new AppError("unavailable", `the sealed reply does not open: ${errorMessage(e)}`);
     }
@@ -155,6 +156,6 @@ export class ReplySealer {
     const own = await (this.own ??= makePair(Date.now()));
     const key = await this.shared.get(`${to.kid}.${to.x}.${to.y}`, () => sharedKey(own.privateKey, to, to, own.pub));
     const spk = { kty: "EC", crv: "P-256", x: own.pub.x, y: own.pub.y };
-    return new CompactEncrypt(plaintext).setProtectedHeader({ alg: "dir", enc: "A256GCM", kid: to.kid, spk }).encrypt(key);
+    return sealDirA256Gcm(key, { kid: to.kid, spk }, plaintext);
   }
 }

@@ -4,9 +4,8 @@
  * integrity-protected header and in the payload, so a sealed blob copied into another job's record
  * does not open for that job.
  */
-import { CompactEncrypt, compactDecrypt } from "jose";
+import { openDirA256Gcm, sealDirA256Gcm } from "./compact.ts";
 import { AppError } from "../core/errors.ts";
-import { aesGcmKey } from "./keys.ts";
 
 export interface SealedPayload {
   /** Secret environment values, by name. */
@@ -37,17 +36,15 @@ export function isSecretsKey(text: string): boolean {
 }
 
 export async function sealJobSecrets(key: Uint8Array, jobId: string, payload: SealedPayload): Promise<string> {
-  return new CompactEncrypt(enc.encode(JSON.stringify({ jobId, ...payload })))
-    .setProtectedHeader({ alg: "dir", enc: "A256GCM", [HEADER_JOB]: jobId })
-    .encrypt(await aesGcmKey(key));
+  return sealDirA256Gcm(key, { [HEADER_JOB]: jobId }, enc.encode(JSON.stringify({ jobId, ...payload })));
 }
 
 /** Open a job's sealed secrets; `forbidden` when the blob is not this job's or does not open with this key. */
 export async function openJobSecrets(key: Uint8Array, jobId: string, sealed: string): Promise<SealedPayload> {
   let opened: { jobId?: unknown } & SealedPayload;
   try {
-    const { plaintext, protectedHeader } = await compactDecrypt(sealed, await aesGcmKey(key), { keyManagementAlgorithms: ["dir"], contentEncryptionAlgorithms: ["A256GCM"] });
-    if (protectedHeader[HEADER_JOB] !== jobId) throw new Error("bound to another job");
+    const { plaintext, header } = openDirA256Gcm(key, sealed);
+    if (header[HEADER_JOB] !== jobId) throw new Error("bound to another job");
     opened = JSON.parse(dec.decode(plaintext));
   } catch {
     throw new AppError("forbidden", `the sealed secrets of job ${jobId} do not open for it`, { jobId });

@@ -4,7 +4,8 @@
  * verifying: whether a token is still valid beyond its signature (revoked, superseded) is the
  * ledger's answer, checked by the caller (src/http/common.ts `authenticate`).
  */
-import { SignJWT, jwtVerify, errors as joseErrors } from "jose";
+import { jwtVerify, errors as joseErrors } from "jose";
+import { signHs256 } from "./compact.ts";
 import { hmacKey } from "./keys.ts";
 import { AppError } from "../core/errors.ts";
 import { newTokenId } from "../core/ids.ts";
@@ -64,15 +65,7 @@ export async function mintToken(secret: string, r: TokenRequest): Promise<{ toke
   if (r.org) claims.org = r.org;
   if (r.service) claims.svc = true;
   if (r.role === "agent") claims.agent = r.agentId ?? r.sub;
-  const token = await new SignJWT(claims)
-    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-    .setIssuer(ISSUER)
-    .setAudience(AUDIENCE)
-    .setSubject(r.sub)
-    .setJti(id)
-    .setIssuedAt(now)
-    .setExpirationTime(exp)
-    .sign(await hmacKey(secret));
+  const token = signHs256(secret, { ...claims, iss: ISSUER, aud: AUDIENCE, sub: r.sub, jti: id, iat: now, exp });
   return { token, id, expiresAt: exp };
 }
 

@@ -14,7 +14,7 @@ import { isReplyKey, ReplySealer } from "../auth/reply-seal.ts";
 import { logCredentialTtl, mintLogCredential } from "../auth/log-credential.ts";
 import { mintRegistryCredential, registryCredentialTtl } from "../auth/registry-credential.ts";
 import { readLease } from "../jobs/lifecycle/lease.ts";
-import { ACTIVE } from "../jobs/record.ts";
+import { ACTIVE, type JobRecord } from "../jobs/record.ts";
 import { orgOf } from "../jobs/org.ts";
 import type { JobStore } from "../jobs/store.ts";
 import { HANDOUT_QUEUE, HANDOUT_SUBJECT, type Handout, type HandoutRefusal, type HandoutReply, type HandoutRequest } from "../jobs/handout.ts";
@@ -29,6 +29,9 @@ export interface HandoutDeps {
   authSecret: string;
   /** Mints a job's Actions cache runtime token (jobs with a cache scope get one in their handout). */
   mintCacheToken?: (i: { org: string; repo: string; ref: string; ttlSeconds: number; jobId: string }) => Promise<string>;
+  /** This replica's live copy of the job records (the job index): a record it holds that already names the
+   * asker at this attempt spares the handout a read; one that does not (the watch lags) is read from NATS. */
+  cachedRecord?: (jobId: string) => JobRecord | undefined;
   /** The token ledger's verdict (revoked, superseded, unknown agent tokens are refused). */
   ledger?: { check(t: VerifiedToken): void | Promise<void> };
   log: Logger;
@@ -42,23 +45,29 @@ export async function handoutFor(deps: Omit<HandoutDeps, "nc" | "log">, r: Hando
   await deps.ledger?.check(caller);
   if (caller.role !== "agent") throw new AppError("unauthorized", "the secrets handout takes an agent token");
   if (caller.agentId !== r.agentId) throw refuse("not_holder", `this agent token is bound to agent ${caller.agentId}, not ${r.agentId}`);
-  // The record and the lease are read at once (one round trip, not two); both are checked before anything is minted or opened.
+  // The lease is always read from NATS: it is the fence (holder, attempt, revision). The record comes from this
+  // replica's copy when that copy already shows the asker running this attempt (its secrets, cache scope and
+  // org never change after the job is created), else it is read with the lease in the same round trip. Both
+  // are checked before anything is minted or opened.
   const jobId = String(r.jobId);
-  const [job, lease] = await Promise.all([deps.store.get(jobId), readLease(deps.leases, jobId)]);
+  const cached = deps.cachedRecord?.(jobId);
+  const current = cached && cached.attempt === r.attempt && ACTIVE.has(cached.state) && cached.agentId === r.agentId ? cached : undefined;
+  const [fresh, lease] = await Promise.all([current ? null : deps.store.get(jobId), readLease(deps.leases, jobId)]);
+  const job = current ?? fresh?.value;
   if (!job) throw new AppError("not_found", `job ${r.jobId} not found`);
-  if (job.value.attempt !== r.attempt) throw refuse("wrong_attempt", `job ${r.jobId} is not at attempt ${r.attempt}`);
-  if (!ACTIVE.has(job.value.state)) throw refuse("not_active", `job ${r.jobId} is ${job.value.state}, not on an agent`);
-  if (!lease || lease.value.agentId !== r.agentId || job.value.agentId !== r.agentId) throw refuse("not_holder", `agent ${r.agentId} does not hold the lease of ${r.jobId}`);
+  if (job.attempt !== r.attempt) throw refuse("wrong_attempt", `job ${r.jobId} is not at attempt ${r.attempt}`);
+  if (!ACTIVE.has(job.state)) throw refuse("not_active", `job ${r.jobId} is ${job.state}, not on an agent`);
+  if (!lease || lease.value.agentId !== r.agentId || job.agentId !== r.agentId) throw refuse("not_holder", `agent ${r.agentId} does not hold the lease of ${r.jobId}`);
   if (lease.value.attempt !== r.attempt) throw refuse("wrong_attempt", `the lease of ${r.jobId} is for attempt ${lease.value.attempt}`);
   if (lease.revision !== r.leaseRevision) throw refuse("stale_lease", `the lease of ${r.jobId} is at revision ${lease.revision}, not ${r.leaseRevision}`);
-  const org = orgOf(job.value);
-  const cache = job.value.cache;
+  const org = orgOf(job);
+  const cache = job.cache;
   const [logCredential, registryCredential, opened, cacheToken] = await Promise.all([
-    mintLogCredential(deps.authSecret, { jobId: r.jobId, attempt: r.attempt, agentId: r.agentId, org, ttlSeconds: logCredentialTtl(job.value.timeoutSeconds) }),
-    mintRegistryCredential(deps.authSecret, { jobId: r.jobId, attempt: r.attempt, org, ttlSeconds: registryCredentialTtl(job.value.timeoutSeconds) }),
-    job.value.sealed ? openJobSecrets(deps.secretsKey, r.jobId, job.value.sealed) : ({ secrets: {} } as SealedPayload),
+    mintLogCredential(deps.authSecret, { jobId: r.jobId, attempt: r.attempt, agentId: r.agentId, org, ttlSeconds: logCredentialTtl(job.timeoutSeconds) }),
+    mintRegistryCredential(deps.authSecret, { jobId: r.jobId, attempt: r.attempt, org, ttlSeconds: registryCredentialTtl(job.timeoutSeconds) }),
+    job.sealed ? openJobSecrets(deps.secretsKey, r.jobId, job.sealed) : ({ secrets: {} } as SealedPayload),
     // Valid for this attempt's run (its timeout plus the log credential's grace), not for the time it waited.
-    cache && deps.mintCacheToken ? deps.mintCacheToken({ org, repo: cache.repo, ref: cache.ref, ttlSeconds: logCredentialTtl(job.value.timeoutSeconds), jobId: r.jobId }) : undefined,
+    cache && deps.mintCacheToken ? deps.mintCacheToken({ org, repo: cache.repo, ref: cache.ref, ttlSeconds: logCredentialTtl(job.timeoutSeconds), jobId: r.jobId }) : undefined,
   ]);
   // A record sealed before the handout minted cache tokens brings its own.
   return { ...opened, ...(cache && !opened.cacheToken && cacheToken ? { cacheToken } : {}), logCredential, registryCredential };

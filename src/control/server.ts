@@ -97,6 +97,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
     authSecret: config.authSecret,
     mintCacheToken: ({ org, repo, ref, ttlSeconds, jobId }) => mintRuntimeToken(config.authSecret, { org, repo, scopes: scopesForRun({ ref }), ttlSeconds, subject: jobId }),
     ledger: ledgerView,
+    cachedRecord: (id) => index.get(id),
     log,
   });
   const pruner = startLedgerPruner(ctx.tokens.ledger, log);

@@ -22,6 +22,9 @@ export async function connectNats(opts: NatsOptions): Promise<NatsConnection> {
     ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
+    // Without it every request and flush builds an Error up front for a stack trace it might need: a
+    // few percent of each service's CPU on the job pipeline. Errors still name their cause.
+    noAsyncTraces: true,
   });
 }
 

@@ -7,7 +7,8 @@
  * the same name; a token without one (minted before organisations) is of "default".
  * Shared below the apps: the cache verifies them; the control plane and the cache's admin API mint them.
  */
-import { SignJWT, jwtVerify, errors as joseErrors } from "jose";
+import { jwtVerify, errors as joseErrors } from "jose";
+import { signHs256 } from "../auth/compact.ts";
 import { hmacKey } from "../auth/keys.ts";
 import { AppError } from "../core/errors.ts";
 import { isOrgId } from "../auth/principal.ts";
@@ -94,15 +95,7 @@ export async function mintRuntimeToken(secret: string, input: MintInput): Promis
   if (!isOrgId(org)) throw bad("org", "must be an organisation id");
   const now = Math.floor(Date.now() / 1000);
   const ac = JSON.stringify(input.scopes.map((s) => ({ Scope: s.scope, Permission: s.permission })));
-  return new SignJWT({ ac, repository: repo, org })
-    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-    .setIssuer(ISSUER)
-    .setAudience(CACHE_AUDIENCE)
-    .setSubject(input.subject ?? `repo:${repo}`)
-    .setIssuedAt(now)
-    .setNotBefore(now - 5)
-    .setExpirationTime(now + input.ttlSeconds)
-    .sign(await hmacKey(secret));
+  return signHs256(secret, { ac, repository: repo, org, iss: ISSUER, aud: CACHE_AUDIENCE, sub: input.subject ?? `repo:${repo}`, iat: now, nbf: now - 5, exp: now + input.ttlSeconds });
 }
 
 function parseAc(raw: unknown): CacheScope[] {

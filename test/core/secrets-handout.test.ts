@@ -210,6 +210,34 @@ describe("the claim-time handout", () => {
     expect(await refusal(requestHandout(nc, { ...base, leaseRevision: lease.revision }))).toEqual({ code: "forbidden", refusal: "not_active" });
   });
 
+  test("with the replica's record copy: a copy that lags is read again from NATS; the lease stays the fence", async () => {
+    const { job, lease } = await claimed("agent-a", { secrets: { TOKEN: SECRET } });
+    const copies = new Map<string, JobRecord>();
+    const reads: string[] = [];
+    const counting = { ...store, get: async (id: string) => (reads.push(id), store.get(id)) } as typeof store;
+    const hdeps = { store: counting, leases: t.leases, secretsKey: KEY, authSecret: AUTH, cachedRecord: (id: string) => copies.get(id) };
+    const req = { jobId: job.value.id, attempt: 1, agentId: "agent-a", leaseRevision: lease.revision, agentToken: tokenA, replyKey: {} };
+    // No copy yet, or one from before the claim (queued, no agent): read from NATS, served.
+    expect((await handoutFor(hdeps, req)).secrets).toEqual({ TOKEN: SECRET });
+    copies.set(job.value.id, { ...job.value, state: "queued", agentId: undefined });
+    expect((await handoutFor(hdeps, req)).secrets).toEqual({ TOKEN: SECRET });
+    expect(reads).toEqual([job.value.id, job.value.id]);
+    // A current copy spares the read.
+    copies.set(job.value.id, (await store.get(job.value.id))!.value);
+    expect((await handoutFor(hdeps, req)).secrets).toEqual({ TOKEN: SECRET });
+    expect(reads.length).toBe(2);
+    // The copy never stands in for the lease: another agent, a stale revision, another attempt are refused.
+    expect(await refusal(handoutFor(hdeps, { ...req, agentId: "agent-b", agentToken: tokenB }))).toEqual({ code: "forbidden", refusal: "not_holder" });
+    const old = lease.revision;
+    await lease.renew();
+    expect(await refusal(handoutFor(hdeps, { ...req, leaseRevision: old }))).toEqual({ code: "forbidden", refusal: "stale_lease" });
+    copies.set(job.value.id, { ...copies.get(job.value.id)!, attempt: 2 });
+    expect(await refusal(handoutFor(hdeps, { ...req, attempt: 2, leaseRevision: lease.revision }))).toEqual({ code: "forbidden", refusal: "wrong_attempt" });
+    await lease.release();
+    copies.set(job.value.id, (await store.get(job.value.id))!.value);
+    expect(await refusal(handoutFor(hdeps, { ...req, leaseRevision: lease.revision }))).toEqual({ code: "forbidden", refusal: "not_holder" });
+  });
+
   test("a job no agent holds, or that does not exist, gives nothing", async () => {
     const { job } = await submitJob(deps(), parseJobSpec({ command: ["true"], secrets: { TOKEN: SECRET } }), { sub: "admin", org: "default" });
     const r = await refusal(requestHandout(nc, { jobId: job.value.id, attempt: 1, agentId: "agent-a", leaseRevision: 1, agentToken: tokenA }));

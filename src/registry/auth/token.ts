@@ -9,7 +9,8 @@
  * the same kind of JWT with another audience and no access, living as long as the credential behind them.
  */
 import { createHmac } from "node:crypto";
-import { SignJWT, jwtVerify, errors as joseErrors } from "jose";
+import { jwtVerify, errors as joseErrors } from "jose";
+import { signHs256 } from "../../auth/compact.ts";
 import { AppError } from "../../core/errors.ts";
 import { isOrgId, ROLES, type Principal, type Role } from "../../auth/principal.ts";
 import { REGISTRY_ACTIONS, isRepositoryName, type RegistryAction } from "./scope.ts";
@@ -57,14 +58,7 @@ function claimsOf(id: Identity): Record<string, unknown> {
 }
 
 async function sign(key: Uint8Array, audience: string, id: Identity, claims: Record<string, unknown>, exp: number, now: number): Promise<string> {
-  return new SignJWT({ ...claimsOf(id), ...claims })
-    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-    .setIssuer(ISSUER)
-    .setAudience(audience)
-    .setSubject(id.principal.sub)
-    .setIssuedAt(now)
-    .setExpirationTime(exp)
-    .sign(key);
+  return signHs256(key, { ...claimsOf(id), ...claims, iss: ISSUER, aud: audience, sub: id.principal.sub, iat: now, exp });
 }
 
 /** A registry token for `id` granting `access`; it expires after `ttlSeconds` or with its credential, whichever is first. */
