@@ -47,7 +47,10 @@ const cpuSnapshot = () => Object.fromEntries(Object.entries(pids).map(([k, pid])
 async function natsMsgs(): Promise<Record<string, number>> {
   const connz = (await (await fetch(`${stack.natsMonitorUrl}/connz?limit=1024`)).json()) as { connections: { name?: string; in_msgs: number; out_msgs: number }[] };
   const by: Record<string, number> = {};
-  for (const c of connz.connections) by[c.name ?? "?"] = (by[c.name ?? "?"] ?? 0) + c.in_msgs + c.out_msgs;
+  for (const c of connz.connections) {
+    const name = (c.name ?? "?").replace(/-[0-9a-f]{6}$/, ""); // an agent's connection name ends in its process's random id
+    by[name] = (by[name] ?? 0) + c.in_msgs + c.out_msgs;
+  }
   return by;
 }
 
@@ -150,7 +153,7 @@ printTable(`Pipeline: ${JOBS} jobs over HTTP, 1 NATS node, 1 agent (noop executo
   { measure: `at ${RATE}/s: p50 / p99 submit → completed (ms)`, value: `${percentile(lat.done, 50)} / ${percentile(lat.done, 99)}`, target: "" },
   ...["control", "agent-1", "nats", "logs", "bench"].map((k) => ({ measure: `CPU per job at full load, ${k} (ms)`, value: tp.cpu[k]!.toFixed(3), target: "" })),
   { measure: "CPU per job at full load, every process (ms)", value: Object.values(tp.cpu).reduce((a, b) => a + b, 0).toFixed(3), target: "" },
-  ...Object.entries(tp.msgs).filter(([k]) => k !== "bench").sort().map(([k, n]) => ({ measure: `NATS messages per job at full load, ${k} (in + out)`, value: n.toFixed(1), target: "" })),
+  ...Object.entries(tp.msgs).filter(([k, n]) => k !== "bench" && n > 0).sort().map(([k, n]) => ({ measure: `NATS messages per job at full load, ${k} (in + out)`, value: n.toFixed(1), target: "" })),
   { measure: "raw NATS KV CAS, one at a time (ops/s)", value: cas.sequential.toFixed(0), target: "reference" },
   { measure: "raw NATS KV CAS, 64 keys in parallel (ops/s)", value: cas.parallel.toFixed(0), target: "reference" },
 ]);

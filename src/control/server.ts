@@ -40,7 +40,8 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
   const nc = await connectNats({ url: config.natsUrl, user: config.natsUser, password: config.natsPassword, token: config.natsToken, name: "nimbus-control" });
   const topology = await ensureTopology(nc, { replicas: config.natsReplicas });
   const store = new JobStore(topology.jobs, topology.js, (m, f) => log.warn(m, f), publishNoAck(nc), () => maxPayloadOf(nc));
-  const index = await JobIndex.start(topology.jobs);
+  const metrics = controlMetrics({ index: () => index, agents: () => listAgents(topology.agents) });
+  const index = await JobIndex.start(topology.jobs, (next, prev) => metrics.observeChange(next, prev));
   const ledgerView = await LedgerView.start(topology.tokens);
   const auth = { secret: config.authSecret, ledger: ledgerView };
   const sealKey = secretsKey(config.secretsKey);
@@ -52,7 +53,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
     store,
     index,
     log,
-    metrics: controlMetrics(() => index),
+    metrics,
     submitDeps: {
       store,
       labels: { baseLabel: config.baseLabel, defaultIsolation: config.defaultIsolation },

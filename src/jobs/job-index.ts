@@ -3,7 +3,7 @@
  * its own; NATS stays the only source of truth (writes never go through this).
  */
 import type { KV } from "@nats-io/kv";
-import { KvMirror } from "../nats/kv-mirror.ts";
+import { KvMirror, type Changed } from "../nats/kv-mirror.ts";
 import { ACTIVE, type JobRecord, type JobState } from "./record.ts";
 import { orgOf } from "./org.ts";
 
@@ -27,8 +27,9 @@ function parseRecord(text: string): JobRecord | null {
 export class JobIndex {
   private constructor(private readonly jobs: KvMirror<JobRecord>) {}
 
-  static async start(kv: KV): Promise<JobIndex> {
-    return new JobIndex(await KvMirror.start(kv, (e) => parseRecord(e.string())));
+  /** `onChange`: every record change seen after the start (the job metrics watch transitions with it). */
+  static async start(kv: KV, onChange?: Changed<JobRecord>): Promise<JobIndex> {
+    return new JobIndex(await KvMirror.start(kv, (e) => parseRecord(e.string()), onChange));
   }
 
   get(id: string): JobRecord | undefined {

@@ -18,6 +18,9 @@ import { lastEventSeq, sse, type StreamServer } from "../http/sse.ts";
 import { parseLogBatch } from "../protocol/log-batch.ts";
 import { followLines, IngestNotifier } from "./follow.ts";
 import type { LogStore } from "./store.ts";
+import type { LogMetrics } from "./metrics.ts";
+import { checkMetricsAccess } from "../http/metrics-access.ts";
+import { ERROR_CODES } from "../core/errors.ts";
 
 export interface LogAppDeps {
   store: LogStore;
@@ -26,6 +29,10 @@ export interface LogAppDeps {
   log: Logger;
   /** The organisation of a job's record (the control plane's truth), null when there is none. */
   jobOrg(id: string): Promise<string | null>;
+  /** Served at /metrics (open on a loopback bind, else for metrics:read tokens: src/http/metrics-access.ts). */
+  metrics?: LogMetrics;
+  /** The address the service listens on (decides who may read /metrics). */
+  bindHost?: string;
 }
 
 const READERS: readonly Role[] = ["operator", "org-admin", "member", "viewer"];
@@ -62,23 +69,35 @@ async function* toEvents(lines: AsyncIterable<{ line: unknown; next: number }>) 
 
 export function logApp(deps: LogAppDeps) {
   const notifier = new IngestNotifier();
-  const { store } = deps;
-  return baseApp("logs", { maxBodyBytes: deps.maxBodyBytes, log: deps.log })
+  const { store, metrics } = deps;
+  /** Token and credential before a byte of the body is read. */
+  const ingest = async (request: Request) => {
+    const agent = await authenticate(request, deps.auth, ["agent"]);
+    const credential = await verifyLogCredential(deps.auth.secret, request.headers.get(LOG_CREDENTIAL_HEADER));
+    if (credential.agentId !== agent.agentId) throw new AppError("forbidden", `this log credential was handed to agent ${credential.agentId}, not ${agent.agentId}`, { credential: "other_agent" });
+    const batch = parseLogBatch(parseJsonBody(await readBodyText(request, deps.maxBodyBytes)));
+    if (batch.jobId !== credential.jobId || batch.attempt !== credential.attempt)
+      throw new AppError("forbidden", `this log credential covers job ${credential.jobId} attempt ${credential.attempt} only`, { credential: "other_attempt" });
+    const r = store.ingest(batch, credential.org);
+    notifier.notify(batch.jobId);
+    return r;
+  };
+  const refused = (e: unknown) => metrics?.batches.inc({ outcome: e instanceof AppError && (ERROR_CODES as readonly string[]).includes(e.code) ? e.code : "error" });
+  const app = baseApp("logs", { maxBodyBytes: deps.maxBodyBytes, log: deps.log })
     .get("/healthz", () => ({ ok: true }))
     .get("/readyz", () => ({ ok: true }))
     .post(
       "/v1/logs",
       async ({ request }) => {
-        // Token and credential before a byte of the body is read.
-        const agent = await authenticate(request, deps.auth, ["agent"]);
-        const credential = await verifyLogCredential(deps.auth.secret, request.headers.get(LOG_CREDENTIAL_HEADER));
-        if (credential.agentId !== agent.agentId) throw new AppError("forbidden", `this log credential was handed to agent ${credential.agentId}, not ${agent.agentId}`, { credential: "other_agent" });
-        const batch = parseLogBatch(parseJsonBody(await readBodyText(request, deps.maxBodyBytes)));
-        if (batch.jobId !== credential.jobId || batch.attempt !== credential.attempt)
-          throw new AppError("forbidden", `this log credential covers job ${credential.jobId} attempt ${credential.attempt} only`, { credential: "other_attempt" });
-        const r = store.ingest(batch, credential.org);
-        notifier.notify(batch.jobId);
-        return { ok: true, inserted: r.inserted };
+        try {
+          const r = await ingest(request);
+          metrics?.batches.inc({ outcome: "stored" });
+          metrics?.linesStored.inc(r.inserted);
+          return { ok: true, inserted: r.inserted };
+        } catch (e) {
+          refused(e);
+          throw e;
+        }
       },
       { parse: "none" },
     )
@@ -101,11 +120,20 @@ export function logApp(deps: LogAppDeps) {
           const id = await readableJob(deps, request, params.id);
           const offset = lastEventSeq(request) ?? intParam("offset", query.offset, 0, Number.MAX_SAFE_INTEGER);
           const abort = new AbortController();
+          metrics?.followers.inc();
           return sse(toEvents(followLines(store, notifier, id, offset, abort.signal)), {
             request,
             server: server as StreamServer | null,
-            onClose: () => abort.abort(),
+            onClose: () => {
+              metrics?.followers.dec();
+              abort.abort();
+            },
           });
         }),
     );
+  if (!metrics) return app;
+  return app.get("/metrics", async ({ request }) => {
+    await checkMetricsAccess(request, deps.bindHost ?? "0.0.0.0", deps.auth);
+    return new Response(await metrics.registry.metrics(), { headers: { "content-type": metrics.registry.contentType } });
+  });
 }

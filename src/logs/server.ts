@@ -12,6 +12,7 @@ import { orgOf } from "../jobs/org.ts";
 import { logApp } from "./app.ts";
 import type { logSettings } from "./config.ts";
 import { openSqliteLogStore } from "./store.ts";
+import { logMetrics } from "./metrics.ts";
 
 /** How many jobs' organisations are remembered (a job's org never changes, so only the bound matters). */
 const ORG_CACHE_SIZE = 10_000;
@@ -54,6 +55,8 @@ export async function startLogService(config: ConfigOf<typeof logSettings>) {
     maxBodyBytes: config.maxBodyBytes,
     log,
     jobOrg: jobOrgs(jetstream(nc)),
+    metrics: logMetrics(),
+    bindHost: config.host,
   }).listen({ hostname: config.host, port: config.port });
   const url = `http://${config.host}:${app.server!.port}`;
   log.info("log service listening", { url });

@@ -5,6 +5,9 @@
  */
 import type { KV, KvEntry } from "@nats-io/kv";
 
+/** Called for each change after the initial values (a deleted key: `next` null), with the value it replaced. */
+export type Changed<T> = (next: T | null, prev: T | undefined) => void;
+
 export class KvMirror<T> {
   private readonly map = new Map<string, T>();
   private stopWatch: () => void = () => {};
@@ -15,7 +18,7 @@ export class KvMirror<T> {
    * Resolves once the bucket's values at the time of the call are in the mirror. `parse` returns
    * null for a value to leave out (a deleted key, or one written by something else).
    */
-  static async start<T>(kv: KV, parse: (e: KvEntry) => T | null): Promise<KvMirror<T>> {
+  static async start<T>(kv: KV, parse: (e: KvEntry) => T | null, onChange?: Changed<T>): Promise<KvMirror<T>> {
     const m = new KvMirror<T>();
     const initial = (await kv.status()).values;
     const watch = await kv.watch();
@@ -27,8 +30,16 @@ export class KvMirror<T> {
     (async () => {
       for await (const e of watch) {
         const v = e.operation === "PUT" && e.value.length ? parse(e) : null;
+        const prev = m.map.get(e.key);
         if (v !== null) m.map.set(e.key, v);
         else m.map.delete(e.key);
+        if (onChange && e.isUpdate) {
+          try {
+            onChange(v, prev);
+          } catch {
+            // an observer's fault never stops the mirror
+          }
+        }
         if (++seen >= initial || e.isUpdate) markReady();
       }
     })();

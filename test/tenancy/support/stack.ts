@@ -52,7 +52,7 @@ export async function startMatrixStack(): Promise<MatrixStack> {
     authSecret: AUTH, natsUrl: nats.url, natsToken: "", natsUser: "", natsPassword: "", natsReplicas: 1,
   }));
   const logs = await startLogService(
-    loadConfig(logSettings, { NIMBUS_NATS_URL: nats.url, NIMBUS_AUTH_SECRET: AUTH, NIMBUS_LOGS_PORT: String(await freePort()), NIMBUS_LOGS_DB: join(dir, "logs.sqlite") }),
+    loadConfig(logSettings, { NIMBUS_NATS_URL: nats.url, NIMBUS_AUTH_SECRET: AUTH, NIMBUS_LOGS_HOST: "0.0.0.0", NIMBUS_LOGS_PORT: String(await freePort()), NIMBUS_LOGS_DB: join(dir, "logs.sqlite") }),
   );
   const key = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs1", format: "pem" }).toString();
   const control = await startControlPlane(
@@ -62,7 +62,7 @@ export async function startMatrixStack(): Promise<MatrixStack> {
       NIMBUS_SECRETS_KEY: Buffer.alloc(32, 7).toString("base64url"),
       NIMBUS_CONTROL_HOST: "0.0.0.0",
       NIMBUS_CONTROL_PORT: String(await freePort()),
-      NIMBUS_LOGS_URL: logs.url,
+      NIMBUS_LOGS_URL: local(logs.url),
       NIMBUS_REGISTRY_URL: local(registry.url),
       // Nothing in the background writes while the matrix compares state.
       NIMBUS_SWEEP_INTERVAL_MS: "600000",
@@ -79,7 +79,7 @@ export async function startMatrixStack(): Promise<MatrixStack> {
   return {
     nats, control, cache,
     controlUrl: local(control.url),
-    logsUrl: logs.url,
+    logsUrl: local(logs.url),
     cacheUrl: local(cache.url),
     registry,
     registryUrl: local(registry.url),
