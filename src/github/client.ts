@@ -53,6 +53,7 @@ export interface GhJob {
   runner_name: string | null;
   name?: string;
   workflow_name?: string | null;
+  head_branch?: string | null;
   created_at?: string;
   started_at?: string | null;
   completed_at?: string | null;

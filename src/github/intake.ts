@@ -218,6 +218,7 @@ export async function createGithubJob(
       repo: p.repository.name,
       org: p.organization?.login ?? (p.repository.owner.type === "Organization" ? p.repository.owner.login : undefined),
       workflowName: wj.workflow_name ?? undefined,
+      branch: typeof wj.head_branch === "string" ? wj.head_branch.slice(0, 255) : undefined,
       jobName: wj.name,
       htmlUrl: wj.html_url,
       createdAt: ghTime(wj.created_at),

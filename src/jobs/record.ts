@@ -95,6 +95,8 @@ export interface GithubRef {
   /** Set when the repository belongs to an organisation (org-scoped runners are possible). */
   org?: string;
   workflowName?: string;
+  /** The branch the workflow run is for (`head_branch`). */
+  branch?: string;
   jobName?: string;
   htmlUrl?: string;
   /** GitHub's `created_at` (ms since epoch). */

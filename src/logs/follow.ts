@@ -41,8 +41,8 @@ export async function* followLines(
 ): AsyncGenerator<{ line: StoredLine; next: number }> {
   let pos = offset;
   while (!signal.aborted) {
-    const ended = store.ended(jobId); // read before the lines, so no line after the end marker is missed
-    const lines = store.read(jobId, pos, 1000);
+    const ended = await store.ended(jobId); // read before the lines, so no line after the end marker is missed
+    const lines = await store.read(jobId, pos, 1000);
     for (const line of lines) yield { line, next: ++pos };
     if (lines.length === 1000) continue;
     if (ended) return;

@@ -27,6 +27,7 @@ import { mintRuntimeToken, scopesForRun } from "../../src/protocol/cache-token.t
 import { controlApp } from "../../src/control/app.ts";
 import { logApp } from "../../src/logs/app.ts";
 import { logMetrics } from "../../src/logs/metrics.ts";
+import { NO_META } from "../../src/logs/store.ts";
 import { cacheApp } from "../../src/cache/app.ts";
 import { registryApp } from "../../src/registry/app.ts";
 import { route as registryRoute } from "../../src/registry/http/router.ts";
@@ -132,6 +133,9 @@ export const RULES: Record<string, Rule> = {
   "logs GET /v1/jobs/:id/logs/search": { auth: "bearer", allow: READERS, scope: "path", query: "q=line" },
   "logs GET /v1/jobs/:id/logs/follow": { auth: "bearer", allow: READERS, scope: "path" },
   "logs GET /metrics": { auth: "bearer", allow: OPERATOR },
+  "logs GET /v1/logs/search": { auth: "bearer", allow: READERS, scope: "query", query: "q=line" },
+  "logs GET /v1/logs/histogram": { auth: "bearer", allow: READERS, scope: "query", query: "q=line" },
+  "logs GET /v1/logs/search/follow": { auth: "bearer", allow: READERS, scope: "query", query: "q=line" },
   // cache service: the Actions protocols (runtime tokens) and signed blob URLs
   "cache GET /healthz": { auth: "public" },
   "cache GET /readyz": { auth: "public" },
@@ -487,7 +491,7 @@ function routeTable(): string[] {
   const { ctx } = s.control;
   const control = controlApp(ctx).routes.map((r) => `control ${r.method} ${r.path}`);
   // The log app's routes do not depend on its store: a stand-in is enough to read the table.
-  const logs = logApp({ store: {} as never, auth: ctx.auth, maxBodyBytes: 1024, log: ctx.log, jobOrg: async () => null, metrics: logMetrics(), bindHost: "0.0.0.0" }).routes.map((r) => `logs ${r.method} ${r.path}`);
+  const logs = logApp({ store: {} as never, auth: ctx.auth, maxBodyBytes: 1024, log: ctx.log, jobOrg: async () => null, jobMeta: async () => NO_META, metrics: logMetrics(), bindHost: "0.0.0.0" }).routes.map((r) => `logs ${r.method} ${r.path}`);
   const cache = cacheApp(s.cache.deps, { auth: ctx.auth, metrics: true, bindHost: "0.0.0.0" }).routes.map((r) => `cache ${r.method} ${r.path}`);
   const regAuth = registryAuthDeps(ctx.auth, { externalUrl: "", publicOrgs: [], tokenTtlSeconds: 300 });
   const ops = { admin: { auth: ctx.auth, publicOrgs: new Set<string>(), log: ctx.log }, metrics: s.registry.metrics, serveMetrics: true, bindHost: "0.0.0.0" };
