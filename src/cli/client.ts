@@ -106,6 +106,12 @@ export class ApiClient {
     return this.follow(this.logsUrl, `/v1/jobs/${encodeURIComponent(jobId)}/logs/follow?offset=${offset}`, opts);
   }
 
+  /** Lines matching a query from every job of the caller's org (an operator's: `org`, or all), live. */
+  followSearch<T>(q: string, org: string | undefined, opts: Partial<FollowOptions> = {}): AsyncGenerator<T> {
+    const qs = new URLSearchParams({ q, ...(org ? { org } : {}) });
+    return this.follow(this.logsUrl, `/v1/logs/search/follow?${qs}`, opts);
+  }
+
   health(url: string): Promise<boolean> {
     return fetch(url, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
   }

@@ -6,6 +6,7 @@ import { jobsCancel, jobsList, jobsShow } from "./jobs.ts";
 import { labelsExplain } from "./labels.ts";
 import { imagesActivate, imagesBuild, imagesList } from "./images.ts";
 import { logs } from "./logs.ts";
+import { logsHistogram, logsSearch } from "./logs-search.ts";
 import { run } from "./run.ts";
 import { status } from "./status.ts";
 import { tokenList, tokenMint, tokenRevoke } from "./token.ts";
@@ -16,4 +17,4 @@ import { registryGc } from "./registry-gc.ts";
 import { registryLs, registryRm, registryUsage } from "./registry.ts";
 import { doctor } from "./doctor.ts";
 
-export const COMMANDS: Command[] = [up, status, run, jobsList, jobsShow, jobsCancel, logs, agentsList, tokenMint, tokenList, tokenRevoke, limitsShow, limitsSet, audit, configShow, configCheck, labelsExplain, doctor, imagesBuild, imagesActivate, imagesList, cacheLs, cacheUsage, cacheRm, cacheEnvCommand, registryLs, registryUsage, registryRm, registryGc];
+export const COMMANDS: Command[] = [up, status, run, jobsList, jobsShow, jobsCancel, logs, logsSearch, logsHistogram, agentsList, tokenMint, tokenList, tokenRevoke, limitsShow, limitsSet, audit, configShow, configCheck, labelsExplain, doctor, imagesBuild, imagesActivate, imagesList, cacheLs, cacheUsage, cacheRm, cacheEnvCommand, registryLs, registryUsage, registryRm, registryGc];
