@@ -47,6 +47,17 @@ if [ ! -x node_modules/.bin/bun ] || [ package.json -nt node_modules/.package-lo
     exit 1
   }
 fi
+# Test-only npm packages (chdb's ClickHouse engine, ~550 MB) in their own directory, so `npm start` never
+# fetches them and `npm install` never prunes them: scripts/test-deps/package.json.
+if [ "$tests" = 1 ] && { [ ! -f .test-deps/node_modules/.package-lock.json ] || [ scripts/test-deps/package.json -nt .test-deps/node_modules/.package-lock.json ]; }; then
+  say "installing test-only npm packages (chdb)"
+  mkdir -p .test-deps
+  cp scripts/test-deps/package.json .test-deps/package.json
+  (cd .test-deps && npm install --no-audit --no-fund --no-package-lock --loglevel=error) >/tmp/nimbus-npm-test.log 2>&1 || {
+    echo "setup: npm install of the test-only packages failed; see /tmp/nimbus-npm-test.log" >&2
+    exit 1
+  }
+fi
 # The dashboard (web/), served by the control plane at /: built with Bun's bundler in milliseconds.
 node_modules/.bin/bun run web/build.ts --quiet || {
   echo "setup: the dashboard build failed (bun run web/build.ts)" >&2

@@ -17,7 +17,8 @@ import { LOG_CREDENTIAL_HEADER, verifyLogCredential } from "../auth/log-credenti
 import { lastEventSeq, sse, type StreamServer } from "../http/sse.ts";
 import { parseLogBatch } from "../protocol/log-batch.ts";
 import { followLines, IngestNotifier } from "./follow.ts";
-import type { JobMeta, LogStore } from "./store.ts";
+import type { IngestContext, JobMeta, LogStore } from "./store.ts";
+import type { LogBatch } from "../protocol/log-batch.ts";
 import type { LogMetrics } from "./metrics.ts";
 import { checkMetricsAccess } from "../http/metrics-access.ts";
 import { ERROR_CODES } from "../core/errors.ts";
@@ -40,6 +41,10 @@ export interface LogAppDeps {
   metrics?: LogMetrics;
   /** The address the service listens on (decides who may read /metrics). */
   bindHost?: string;
+  /** Live searches of this replica (shared with the fan-out from the others; a new one when absent). */
+  live?: LiveSearch;
+  /** Told of every stored batch (tells the other replicas: live-fanout.ts). */
+  announce?: (batch: LogBatch, ctx: IngestContext) => void;
 }
 
 const READERS: readonly Role[] = ["operator", "org-admin", "member", "viewer"];
@@ -96,7 +101,7 @@ async function* toEvents(lines: AsyncIterable<{ line: unknown; next: number }>) 
 export function logApp(deps: LogAppDeps) {
   const notifier = new IngestNotifier();
   const { store, metrics } = deps;
-  const live = new LiveSearch();
+  const live = deps.live ?? new LiveSearch();
   /** Token and credential before a byte of the body is read. */
   const ingest = async (request: Request) => {
     const agent = await authenticate(request, deps.auth, ["agent"]);
@@ -109,6 +114,7 @@ export function logApp(deps: LogAppDeps) {
     const r = await store.ingest(batch, ctx);
     notifier.notify(batch.jobId);
     live.publish(batch, ctx);
+    deps.announce?.(batch, ctx);
     return r;
   };
   const refused = (e: unknown) => metrics?.batches.inc({ outcome: e instanceof AppError && (ERROR_CODES as readonly string[]).includes(e.code) ? e.code : "error" });

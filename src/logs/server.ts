@@ -1,6 +1,5 @@
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import type { ConfigOf } from "../core/config/settings.ts";
 import { createLogger } from "../core/log.ts";
 import { connectNats } from "../nats/connect.ts";
 import { SERVICE_INBOX } from "../nats/permissions.ts";
@@ -10,11 +9,15 @@ import { LedgerView } from "../auth/ledger-store.ts";
 import { JobStore } from "../jobs/store.ts";
 import { orgOf } from "../jobs/org.ts";
 import { logApp } from "./app.ts";
-import type { logSettings } from "./config.ts";
+import { checkLogConfig, type LogConfig } from "./config.ts";
+import { createClient, type ClickHouseClient } from "@clickhouse/client";
+import { openClickHouseLogStore } from "./backends/clickhouse.ts";
 import { openSqliteLogStore } from "./backends/sqlite.ts";
-import { NO_META, type JobMeta } from "./store.ts";
+import { NO_META, type JobMeta, type LogStore } from "./store.ts";
 import { jobMetaOf } from "./job-meta.ts";
 import { logMetrics } from "./metrics.ts";
+import { LiveSearch } from "./live-search.ts";
+import { startLiveFanout } from "./live-fanout.ts";
 
 /** How many jobs' records are remembered (a job's org and fields never change, so only the bound matters). */
 const RECORD_CACHE_SIZE = 10_000;
@@ -52,13 +55,26 @@ function jobRecords(js: JetStreamClient): { org(id: string): Promise<string | nu
   };
 }
 
-export async function startLogService(config: ConfigOf<typeof logSettings>) {
+/** The configured backend; `clickhouse` overrides how its client is made (tests give it chdb's engine). */
+async function openStore(config: LogConfig, clickhouse?: () => ClickHouseClient): Promise<LogStore> {
+  if (config.backend === "sqlite") return openSqliteLogStore(config.dbPath, { retentionDays: config.retentionDays });
+  const client = clickhouse?.() ?? createClient({ url: config.clickhouseUrl, username: config.clickhouseUser, password: config.clickhousePassword, application: "nimbus-logs" });
+  return openClickHouseLogStore(client, { database: config.clickhouseDatabase, retentionDays: config.retentionDays });
+}
+
+export async function startLogService(config: LogConfig, opts: { clickhouse?: () => ClickHouseClient } = {}) {
+  checkLogConfig(config);
   const log = createLogger("logs");
   const nc = await connectNats({ url: config.natsUrl, user: config.natsUser, password: config.natsPassword, token: config.natsToken, name: "nimbus-logs", inboxPrefix: SERVICE_INBOX.logs });
   const ledger = await LedgerView.start(await ensureTokenLedger(nc, { replicas: config.natsReplicas }));
-  const store = openSqliteLogStore(config.dbPath);
+  const store = await openStore(config, opts.clickhouse);
   const records = jobRecords(jetstream(nc));
+  const live = new LiveSearch();
+  // Only a shared store has fellow replicas to hear from (SQLite is one service's own).
+  const fanout = store.kind === "sqlite" ? null : startLiveFanout(nc, live, store, records.meta, log);
   const app = logApp({
+    live,
+    announce: fanout?.announce,
     store,
     auth: { secret: config.authSecret, ledger },
     maxBodyBytes: config.maxBodyBytes,
@@ -69,11 +85,12 @@ export async function startLogService(config: ConfigOf<typeof logSettings>) {
     bindHost: config.host,
   }).listen({ hostname: config.host, port: config.port });
   const url = `http://${config.host}:${app.server!.port}`;
-  log.info("log service listening", { url });
+  log.info("log service listening", { url, backend: store.kind });
   return {
     url,
     async stop() {
       await app.stop(true);
+      fanout?.stop();
       await store.close();
       ledger.stop();
       await nc.close();

@@ -82,6 +82,8 @@ export interface LogStore {
   /** The organisation of a job the store has lines or an end of; null when it has none. */
   orgOf(jobId: string): Promise<string | null>;
   read(jobId: string, offset: number, limit: number): Promise<StoredLine[]>;
+  /** One attempt's lines numbered `from` to `to` (inclusive), in order. */
+  lines(jobId: string, attempt: number, from: number, to: number): Promise<StoredLine[]>;
   count(jobId: string): Promise<number>;
   /** True once the newest attempt that has any line (or an end) has ended. */
   ended(jobId: string): Promise<boolean>;

@@ -4,7 +4,8 @@
  * uses for what each process does (found against nats-server 2.9: test/core/nats-permissions.test.ts).
  *
  * - control: everything (it creates the streams and buckets and serves the agents' requests).
- * - logs: reads job records and leases (is the job real, who holds it) and watches the token ledger.
+ * - logs: reads job records and leases (is the job real, who holds it), watches the token ledger, and tells
+ *   its fellow replicas which lines it stored (live search).
  * - registry: watches the token ledger and the org limits (it enforces the registry quota), appends to the audit stream (deletes).
  * - cache: watches the token ledger and the org limits (it enforces the cache quota).
  *   Both may create the ledger's and the limits' buckets (whichever service starts first does; creating it again
@@ -16,7 +17,7 @@
  *   stream's configuration (create, update, delete, purge).
  */
 import { AppError } from "../core/errors.ts";
-import { AUDIT_SUBJECT_PREFIX, EVENTS_STREAM, EVENTS_SUBJECT_PREFIX, JOBS_BUCKET, QUEUE_STREAM } from "./topology.ts";
+import { AUDIT_SUBJECT_PREFIX, EVENTS_STREAM, EVENTS_SUBJECT_PREFIX, JOBS_BUCKET, LOGS_STORED_SUBJECT, QUEUE_STREAM } from "./topology.ts";
 
 /** The control plane's request/reply services an agent may call (src/github/service.ts, src/jobs/handout.ts, src/jobs/requeue.ts). */
 export const AGENT_SERVICE_SUBJECTS = ["nimbus.github.jit", "nimbus.github.remove", "nimbus.github.lookup", "nimbus.jobs.handout", "nimbus.jobs.requeue"];
@@ -104,8 +105,8 @@ export function agentPermissions(agentId: string): Permissions {
 const watchLedger = () => [api(`STREAM.CREATE.${kvStream(TOKEN_LEDGER_BUCKET)}`), ...readBucket(TOKEN_LEDGER_BUCKET)];
 
 export const logsPermissions = (): Permissions => ({
-  publish: { allow: [api("INFO"), ...getBucket(JOBS_BUCKET), ...getBucket("nimbus_leases"), ...watchLedger()] },
-  subscribe: { allow: [`${SERVICE_INBOX.logs}.>`] },
+  publish: { allow: [api("INFO"), ...getBucket(JOBS_BUCKET), ...getBucket("nimbus_leases"), ...watchLedger(), LOGS_STORED_SUBJECT] },
+  subscribe: { allow: [`${SERVICE_INBOX.logs}.>`, LOGS_STORED_SUBJECT] },
 });
 
 /** Watching the org limits, and creating their bucket if the control plane has not yet (ensureLimitsBucket). */

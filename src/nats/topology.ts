@@ -20,6 +20,8 @@ export const EVENTS_SUBJECT_PREFIX = "nimbus.events.job";
 
 export const AUDIT_STREAM = "NIMBUS_AUDIT";
 export const AUDIT_SUBJECT_PREFIX = "nimbus.audit";
+/** Log service replicas tell each other which lines they stored (live searches on every replica see them). */
+export const LOGS_STORED_SUBJECT = "nimbus.logs.stored";
 
 export const queueSubject = (pool: string) => `${QUEUE_SUBJECT_PREFIX}.${pool}`;
 export const eventSubject = (jobId: string) => `${EVENTS_SUBJECT_PREFIX}.${jobId}`;

@@ -89,6 +89,8 @@ export function backendConformance(name: string, open: () => Promise<LogStore>, 
       expect(await store.ended("j-suite-a1")).toBe(true);
       expect(await store.ended("j-suite-a3")).toBe(false);
       expect((await store.searchJob("j-suite-a3", "TIMEOUT", 10)).map((l) => l.n)).toEqual([2, 3]);
+      expect((await store.lines("j-suite-a1", 1, 3, 5)).map((l) => l.text)).toEqual(["##[group]Run npm test", "> app@1.0.0 test", "PASS src/a.test.js"]);
+      expect(await store.lines("j-suite-a1", 2, 0, 100)).toEqual([]);
     });
 
     test("each line's fields: the job's, the attempt's status, the line's level and step", async () => {

@@ -14,7 +14,17 @@ import type { HistogramBucket, LogStore, SearchHit, StoredLine } from "../store.
 /** Attempts whose current step is remembered between batches (older ones are read back from the store). */
 const STEPS_KEPT = 10_000;
 
-export function openSqliteLogStore(path: string): LogStore {
+export interface SqliteLogOptions {
+  /** Lines (and ends) older than this are deleted, once at open and then hourly. Absent: kept. */
+  retentionDays?: number;
+  now?: () => number;
+}
+
+const PRUNE_EVERY_MS = 3_600_000;
+/** Rows deleted per statement while pruning (a long delete would hold the write lock from ingest). */
+const PRUNE_CHUNK = 50_000;
+
+export function openSqliteLogStore(path: string, opts: SqliteLogOptions = {}): LogStore & { prune(): number } {
   privateSqlite(path); // 0600, and so are its -wal and -shm files
   const db = new Database(path, { create: true, strict: true });
   db.run("pragma journal_mode = wal");
@@ -34,19 +44,24 @@ export function openSqliteLogStore(path: string): LogStore {
   addColumn(db, "lines", "level", "text not null default 'info'");
   addColumn(db, "lines", "step", "text not null default ''");
   addColumn(db, "lines", "agent", "text not null default ''");
+  addColumn(db, "ends", "at", "integer not null default 0");
+  addColumn(db, "job_meta", "at", "integer not null default 0");
   db.run("create index if not exists lines_org_ts on lines (org, ts)");
   db.function("nimbus_regexp", (source: string, flags: string, text: string) => (jsRegex(source, flags).test(text) ? 1 : 0));
 
   const insertLine = db.prepare(
     "insert or ignore into lines (job_id, attempt, n, ts, stream, text, org, level, step, agent) values ($job, $attempt, $n, $ts, $stream, $text, $org, $level, $step, $agent)",
   );
-  const insertEnd = db.prepare("insert or ignore into ends (job_id, attempt, lines, exit_code, org) values ($job, $attempt, $lines, $exit, $org)");
-  const insertMeta = db.prepare("insert or ignore into job_meta (job_id, org, repo, workflow, job_name, branch) values ($job, $org, $repo, $workflow, $name, $branch)");
+  const insertEnd = db.prepare("insert or ignore into ends (job_id, attempt, lines, exit_code, org, at) values ($job, $attempt, $lines, $exit, $org, $at)");
+  const insertMeta = db.prepare("insert or ignore into job_meta (job_id, org, repo, workflow, job_name, branch, at) values ($job, $org, $repo, $workflow, $name, $branch, $at)");
   const orgOfJob = db.prepare<{ org: string }, { job: string }>(
     "select org from (select org from lines where job_id = $job limit 1) union all select org from (select org from ends where job_id = $job limit 1) limit 1",
   );
   const selectLines = db.prepare<StoredLine, { job: string; limit: number; offset: number }>(
     "select attempt, n, ts, stream, text from lines where job_id = $job order by attempt, n limit $limit offset $offset",
+  );
+  const rangeLines = db.prepare<StoredLine, { job: string; attempt: number; from: number; to: number }>(
+    "select attempt, n, ts, stream, text from lines where job_id = $job and attempt = $attempt and n between $from and $to order by n",
   );
   const countLines = db.prepare<{ c: number }, { job: string }>("select count(*) as c from lines where job_id = $job");
   const lastAttempt = db.prepare<{ a: number | null }, { job: string }>(
@@ -58,6 +73,32 @@ export function openSqliteLogStore(path: string): LogStore {
   );
   const lastStep = db.prepare<{ step: string }, { job: string; attempt: number }>("select step from lines where job_id = $job and attempt = $attempt order by n desc limit 1");
 
+  const orgs = db.prepare<{ org: string }, []>("select distinct org from lines");
+  const pruneLines = db.prepare<unknown, { org: string; before: number; chunk: number }>(
+    "delete from lines where (job_id, attempt, n) in (select job_id, attempt, n from lines where org = $org and ts < $before limit $chunk)",
+  );
+  // An end or a job's fields go with the retention too (by when they were stored), unless lines of the job are still kept.
+  const pruneRest = [
+    db.prepare<unknown, { before: number }>("delete from ends where at < $before and not exists (select 1 from lines l where l.job_id = ends.job_id)"),
+    db.prepare<unknown, { before: number }>("delete from job_meta where at < $before and not exists (select 1 from lines l where l.job_id = job_meta.job_id)"),
+  ];
+  /** Delete what is past the retention; returns the lines deleted. */
+  const prune = (): number => {
+    if (!opts.retentionDays) return 0;
+    const before = (opts.now?.() ?? Date.now()) - opts.retentionDays * 86_400_000;
+    let deleted = 0;
+    for (const { org } of orgs.all())
+      for (;;) {
+        const n = pruneLines.run({ org, before, chunk: PRUNE_CHUNK }).changes;
+        deleted += n;
+        if (n < PRUNE_CHUNK) break;
+      }
+    for (const q of pruneRest) q.run({ before });
+    return deleted;
+  };
+  prune();
+  const pruner = opts.retentionDays ? setInterval(prune, PRUNE_EVERY_MS) : undefined;
+  pruner?.unref?.();
   const steps = new Map<string, string>();
   const stepOf = (job: string, attempt: number): string => {
     const k = `${job}\0${attempt}`;
@@ -71,7 +112,8 @@ export function openSqliteLogStore(path: string): LogStore {
 
   const ingestTx = db.transaction((batch: Parameters<LogStore["ingest"]>[0], ctx: Parameters<LogStore["ingest"]>[1]) => {
     const { org, agent, meta } = ctx;
-    insertMeta.run({ job: batch.jobId, org, repo: meta.repo, workflow: meta.workflow, name: meta.jobName, branch: meta.branch });
+    const at = opts.now?.() ?? Date.now();
+    insertMeta.run({ job: batch.jobId, org, repo: meta.repo, workflow: meta.workflow, name: meta.jobName, branch: meta.branch, at });
     let step = stepOf(batch.jobId, batch.attempt);
     let inserted = 0;
     for (const l of batch.lines) {
@@ -79,7 +121,7 @@ export function openSqliteLogStore(path: string): LogStore {
       inserted += insertLine.run({ job: batch.jobId, attempt: batch.attempt, n: l.n, ts: l.ts, stream: l.stream, text: l.text, org, level: levelOf(l.text, l.stream), step, agent }).changes;
     }
     steps.set(`${batch.jobId}\0${batch.attempt}`, step);
-    if (batch.end) insertEnd.run({ job: batch.jobId, attempt: batch.attempt, lines: batch.end.lines, exit: batch.end.exitCode ?? null, org });
+    if (batch.end) insertEnd.run({ job: batch.jobId, attempt: batch.attempt, lines: batch.end.lines, exit: batch.end.exitCode ?? null, org, at });
     return inserted;
   });
 
@@ -96,6 +138,7 @@ export function openSqliteLogStore(path: string): LogStore {
     ingest: async (batch, ctx) => ({ inserted: ingestTx(batch, ctx) }),
     orgOf: async (jobId) => orgOfJob.get({ job: jobId })?.org ?? null,
     read: async (jobId, offset, limit) => selectLines.all({ job: jobId, limit, offset }),
+    lines: async (jobId, attempt, from, to) => rangeLines.all({ job: jobId, attempt, from, to }),
     count: async (jobId) => countLines.get({ job: jobId })?.c ?? 0,
     async ended(jobId) {
       const a = lastAttempt.get({ job: jobId })?.a;
@@ -128,7 +171,11 @@ export function openSqliteLogStore(path: string): LogStore {
       const sql = `select (l.ts / ?) * ? as t, l.level as level, count(*) as count ${FROM} where ${where} group by t, l.level order by t, l.level`;
       return db.query<HistogramBucket, (string | number)[]>(sql).all(...params);
     },
-    close: async () => db.close(),
+    prune,
+    close: async () => {
+      clearInterval(pruner);
+      db.close();
+    },
   };
 }
 
