@@ -95,8 +95,14 @@ export async function openClickHouseLogStore(client: ClickHouseClient, o: ClickH
         const token = createHash("sha256").update(`${batch.jobId}\0${batch.attempt}\0${values.map((v) => v.n).join(",")}`).digest("hex");
         await client.insert({ table: `${db}.log_lines`, values, format: "JSONEachRow", clickhouse_settings: { insert_deduplication_token: token } });
       }
+      // Each insert names its own deduplication token: a session-scoped engine (chdb) would otherwise carry the last one over.
       if (batch.end)
-        await client.insert({ table: `${db}.log_ends`, values: [{ org, job_id: batch.jobId, attempt: batch.attempt, lines: batch.end.lines, exit_code: batch.end.exitCode ?? null, has_end: 1, at: Date.now() }], format: "JSONEachRow" });
+        await client.insert({
+          table: `${db}.log_ends`,
+          values: [{ org, job_id: batch.jobId, attempt: batch.attempt, lines: batch.end.lines, exit_code: batch.end.exitCode ?? null, has_end: 1, at: Date.now() }],
+          format: "JSONEachRow",
+          clickhouse_settings: { insert_deduplication_token: `end\0${batch.jobId}\0${batch.attempt}` },
+        });
       return { inserted: values.length };
     },
     async orgOf(jobId) {
