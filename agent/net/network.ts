@@ -33,8 +33,11 @@ export class HostNetwork implements VmNetwork {
   readonly host: HostNet;
   readonly store: NetStore;
   private ready?: Promise<void>;
+  /** The policy in force (setup without one re-applies it). */
+  private policy: EgressPolicy;
 
   constructor(private readonly opts: HostNetworkOptions) {
+    this.policy = opts.policy;
     this.bridge = opts.bridge ?? "nimbus0";
     this.subnet = parseCidr(opts.subnet ?? "10.88.0.0/24");
     this.host = new HostNet(opts.netns);
@@ -51,12 +54,23 @@ export class HostNetwork implements VmNetwork {
   }
 
   /** Bridge, addresses and policy; idempotent, and re-applying replaces the policy atomically. */
-  async setup(policy: EgressPolicy = this.opts.policy): Promise<void> {
+  async setup(policy: EgressPolicy = this.policy): Promise<void> {
+    this.policy = policy;
     // What is not there yet is ours: recorded before it is created, so close() removes it (and only it).
     if (!(await this.host.linkExists(this.bridge))) this.store.own("bridge", this.bridge);
     await this.host.ensureBridge(this.bridge, `${this.gateway}/${this.subnet.prefix}`);
     if (!(await this.host.nftTableExists("inet", tableName(this.bridge)))) this.store.own("nft-table", tableName(this.bridge));
     await this.host.applyNft(egressRuleset(this.bridge, cidrOf(this.subnet), this.gateway, policy));
+  }
+
+  /**
+   * Guest TCP to `port` on the gateway address goes to `to` there, and only so (the results
+   * gateway listens on `to`): the bridge is set up if it is not, and the policy re-applied.
+   */
+  async redirect(port: number, to: number): Promise<void> {
+    await this.ensureSetup();
+    const redirects = [...(this.policy.redirects ?? []).filter((r) => r.port !== port), { port, to }];
+    await this.setup({ ...this.policy, redirects });
   }
 
   /** The bridge and policy, set up once (the first attach does it). */

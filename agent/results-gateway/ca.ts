@@ -4,7 +4,7 @@
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { AppError } from "../../core/errors.ts";
+import { AppError } from "../../src/core/errors.ts";
 
 export const RESULTS_HOSTS = ["results-receiver.actions.githubusercontent.com", "artifactcache.actions.githubusercontent.com"];
 
