@@ -59,6 +59,27 @@ describe("egress policy (guest namespace on the VM bridge)", () => {
     }
   });
 
+  test("the results gateway redirect: guest TCP to 443 on the gateway reaches the gateway's port; that port dialled directly, and every other refused port, stays refused", async () => {
+    expect(await world.fetchFromGuest(net.gateway, 443)).toBe("refused");
+    await net.redirect(443, HOST_SERVICES.results);
+    try {
+      expect(await world.fetchFromGuest(net.gateway, 443)).toBe("results");
+      expect(await world.fetchFromGuest(net.gateway, HOST_SERVICES.results)).toBe("refused");
+      expect(await world.fetchFromGuest(net.gateway, HOST_SERVICES.admin)).toBe("refused");
+      expect(await world.fetchFromGuest(net.gateway, HOST_SERVICES.nats)).toBe("refused");
+      expect(await world.fetchFromGuest(net.gateway, HOST_SERVICES.cache)).toBe("cache");
+      expect(await world.fetchFromGuest("169.254.169.254", 80)).toBe("refused");
+      // Only the gateway address is redirected: 443 beyond the host is not taken over.
+      expect(await world.fetchFromGuest(OUT_IP, 443)).toBe("refused");
+      // Re-applied (an offline switch, a restart's setup): the redirect stays with the policy.
+      await net.setup();
+      expect(await world.fetchFromGuest(net.gateway, 443)).toBe("results");
+    } finally {
+      await net.setup(online);
+    }
+    expect(await world.fetchFromGuest(net.gateway, 443)).toBe("refused");
+  });
+
   test("attach and detach are idempotent; leases live in SQLite; stray taps are reaped", async () => {
     const a1 = await net.attach("nimbus-neta-1");
     const a2 = await net.attach("nimbus-neta-1");
