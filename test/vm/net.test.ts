@@ -11,6 +11,8 @@ import { QemuDriver } from "../../agent/drivers/qemu/driver.ts";
 import type { Instance } from "../../agent/drivers/types.ts";
 import { tapName } from "../../agent/net/addr.ts";
 import { HostNetwork } from "../../agent/net/network.ts";
+import { JobNamespaces } from "../../agent/net/job-netns.ts";
+import { guardTableName } from "../../agent/net/guard.ts";
 import type { EgressPolicy } from "../../agent/net/policy.ts";
 import { parseLabels } from "../../src/jobs/labels.ts";
 import { parseWarmClasses } from "../../src/agents/warm-schedule.ts";
@@ -78,6 +80,44 @@ describe("egress policy (guest namespace on the VM bridge)", () => {
       await net.setup(online);
     }
     expect(await world.fetchFromGuest(net.gateway, 443)).toBe("refused");
+  });
+
+  test("a guest cannot pass for another: a forged source address or ARP claim from its port is dropped; the pairs follow attach and detach", async () => {
+    const jobs = new JobNamespaces(net);
+    const a = await jobs.attachNamespace("nimbus-spoofa-1");
+    const b = await jobs.attachNamespace("nimbus-spoofb-1");
+    const from = async (ns: string) => {
+      const p = Bun.spawn(["ip", "netns", "exec", ns, "sh", "-c", `printf 'GET /id HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 ${net.gateway} ${HOST_SERVICES.cache}`], { stdout: "pipe", stderr: "ignore" });
+      const out = await new Response(p.stdout).text();
+      await p.exited;
+      return out.trim().split("\n").at(-1)?.trim() || "refused";
+    };
+    const readdress = (ns: string, ip: string) => {
+      for (const argv of [["addr", "flush", "dev", "eth0"], ["addr", "add", ip, "dev", "eth0"], ["route", "replace", "default", "via", net.gateway]])
+        expect(Bun.spawnSync(["ip", "-n", ns, ...argv]).exitCode).toBe(0);
+      Bun.spawnSync(["ip", "-n", world.hostNs, "neigh", "flush", "dev", "nmbtbr0"]);
+    };
+    try {
+      expect(await from(a.netns)).toBe("cache");
+      expect(await from(b.netns)).toBe("cache");
+      const set = () => Bun.spawnSync(["ip", "netns", "exec", world.hostNs, "nft", "list", "set", "bridge", guardTableName("nmbtbr0"), "guests"]).stdout.toString();
+      expect(set()).toContain(`"${a.veth}" . ${a.ip.split("/")[0]}`);
+      readdress(a.netns, b.ip); // a takes b's address
+      expect(await from(a.netns)).toBe("refused");
+      readdress(a.netns, "10.88.0.250/24"); // an address no guest has
+      expect(await from(a.netns)).toBe("refused");
+      expect(await from(b.netns)).toBe("cache");
+      readdress(a.netns, a.ip); // its own again
+      expect(await from(a.netns)).toBe("cache");
+      // Re-applying the policy keeps every leased guest's pair.
+      await net.setup();
+      expect(await from(b.netns)).toBe("cache");
+      await jobs.detachNamespace("nimbus-spoofb-1");
+      expect(set()).not.toContain(b.veth);
+    } finally {
+      await jobs.detachNamespace("nimbus-spoofa-1");
+      await jobs.detachNamespace("nimbus-spoofb-1");
+    }
   });
 
   test("attach and detach are idempotent; leases live in SQLite; stray taps are reaped", async () => {
