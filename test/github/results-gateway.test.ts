@@ -19,7 +19,7 @@ import { egressRuleset } from "../../agent/net/policy.ts";
 import { ensureGatewayCerts, RESULTS_HOSTS } from "../../agent/results-gateway/ca.ts";
 import { startResultsGateway, type ResultsGateway } from "../../agent/results-gateway/gateway.ts";
 import { guestResultsSetup, ResultsBindings } from "../../agent/github/results-gateway.ts";
-import { GUEST_CA_PATH } from "../../agent/vm/run.ts";
+import { GUEST_CA_PATH, guestAddress } from "../../agent/vm/run.ts";
 import { freePort } from "../support/net.ts";
 import { removeDir, tempDir } from "../cache/support/files.ts";
 import { startTestCache, type TestCache } from "../cache/support/service.ts";
@@ -96,6 +96,14 @@ test("the bridge policy: 443 on the gateway address redirected to the gateway's 
   expect(rules.match(/redirect/g)?.length).toBe(1);
   // No redirect asked for: no nat prerouting chain at all (the policy before the gateway).
   expect(egressRuleset("nmbx0", "10.77.0.0/24", "10.77.0.1", { hostPorts: [{ port: 7074 }] })).not.toContain("prerouting");
+});
+
+test("the address a VM is bound at: a QEMU instance's (cold or taken warm) and a Firecracker one's, without the prefix", () => {
+  const inst = (meta: Record<string, unknown>) => ({ driver: "qemu", name: "nimbus-gh-1-1", jobId: "gh-1", attempt: 1, dir: "/x", meta });
+  expect(guestAddress(inst({ ip: "10.88.0.2/24", tap: "nmb0" }))).toBe("10.88.0.2");
+  expect(guestAddress(inst({ warmVm: "nimbus-warm-3", ip: "10.88.0.7/24" }))).toBe("10.88.0.7");
+  expect(guestAddress(inst({ net: { ip: "10.88.0.9/24", gateway: "10.88.0.1" } }))).toBe("10.88.0.9");
+  expect(guestAddress(inst({}))).toBeUndefined(); // no network: nothing to bind
 });
 
 describe("bind and unbind at a real gateway", () => {

@@ -133,7 +133,9 @@ and activated on first use, with progress, reused after; when another version is
 --vm-image none builds nothing: the active image, else the small test rootfs.
 --vm-network nat|offline|none: the guests' network (default nat as root, none otherwise). With a
 network, guests reach the Actions cache and the registry on their gateway (both then listen on all
-addresses; their tokens still guard them) and nothing else of the host. Jobs with a network (microVMs,
+addresses; their tokens still guard them) and nothing else of the host; a GitHub job's microVM reaches
+the cache as GitHub's results host, through the agent's results-host gateway (docs/cache.md; the
+cache then runs with NIMBUS_CACHE_TRUST_FORWARDED=true). Jobs with a network (microVMs,
 GitHub runners) get a Docker config.json holding a registry credential for their organisation.
 --sample runs a sample job once the stack is up and shows its output.
 --demo also starts a GitHub simulator (GitHub cannot be reached from here) wired to the stack, and
