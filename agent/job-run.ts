@@ -232,6 +232,7 @@ export class JobRun {
       stop: async () => {
         if (this.instance) await this.deps.driver.stop(this.instance);
       },
+      unbindResults: () => this.unbindResults(),
       exited: () => this.execution?.exited,
       end: (o) => this.end(o),
       alarm: this.alarm,
@@ -328,6 +329,11 @@ export class JobRun {
     this.log.debug("results gateway: VM bound", { ip, repo: this.job.value.cache?.repo, ref: this.job.value.cache?.ref });
   }
 
+  private unbindResults(): void {
+    if (this.resultsBound) this.deps.resultsGateway?.bindings.unbind(this.resultsBound.ip, this.resultsBound.owner);
+    this.resultsBound = null;
+  }
+
   /** Nap until the first of: exit, timeout, cancel, lost lease. */
   private async run(): Promise<StepResult<Step>> {
     if (this.runUntil === undefined) {
@@ -371,8 +377,7 @@ export class JobRun {
     this.secrets = { secrets: {} }; // the job ended here: its secrets go with it
     this.capture = null;
     // Before the VM (and its address lease) goes: the address may be leased to another VM next.
-    if (this.resultsBound) this.deps.resultsGateway?.bindings.unbind(this.resultsBound.ip, this.resultsBound.owner);
-    this.resultsBound = null;
+    this.unbindResults();
     if (this.instance) await this.deps.driver.destroy(this.instance).catch((e) => this.log.warn("destroy failed", { error: e }));
     rmSync(`${this.deps.workRoot}/${this.jobId}-${this.attempt}`, { recursive: true, force: true });
     if (this.lease) await this.lease.release().catch((e) => (isLeaseLost(e) ? undefined : this.log.warn("lease release failed", { error: e })));
