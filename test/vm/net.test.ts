@@ -4,7 +4,7 @@
  * the whole path: tap, address from SQLite, guest network config, NAT, refusals.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { QemuDriver } from "../../agent/drivers/qemu/driver.ts";
@@ -13,6 +13,9 @@ import { tapName } from "../../agent/net/addr.ts";
 import { HostNetwork } from "../../agent/net/network.ts";
 import { JobNamespaces } from "../../agent/net/job-netns.ts";
 import { guardTableName } from "../../agent/net/guard.ts";
+import { guestResultsSetup, type GuestResultsSetup } from "../../agent/github/results-gateway.ts";
+import { ensureGatewayCerts } from "../../agent/results-gateway/ca.ts";
+import { guestAddress } from "../../agent/vm/run.ts";
 import type { EgressPolicy } from "../../agent/net/policy.ts";
 import { parseLabels } from "../../src/jobs/labels.ts";
 import { parseWarmClasses } from "../../src/agents/warm-schedule.ts";
@@ -141,15 +144,27 @@ describe("egress policy (guest namespace on the VM bridge)", () => {
 
 const TARGETS = () => [`${net.gateway}:${HOST_SERVICES.cache}`, `${OUT_IP}:80`, "169.254.169.254:80", `${net.gateway}:${HOST_SERVICES.admin}`, `${net.gateway}:${HOST_SERVICES.nats}`];
 
-/** Runs the probe of every target in a VM of `driver`; checks its address and the policy's answers. */
-async function probeInVm(driver: QemuDriver, jobId: string): Promise<Instance> {
+/** A GitHub job's guest extras (agent/github/results-gateway.ts): results host names at the gateway, the CA. */
+async function resultsGuest(): Promise<GuestResultsSetup> {
+  const certs = await ensureGatewayCerts(join(state, "results-tls"));
+  return guestResultsSetup(net.gateway, readFileSync(certs.caCertPath, "utf8"));
+}
+
+/**
+ * Runs the probe of every target in a VM of `driver`; checks its address and the policy's answers.
+ * With `results`, the job is given a GitHub job's guest extras, and the guest must show them: the
+ * host lines in /etc/hosts, the CA where NODE_EXTRA_CA_CERTS names it; the address the agent binds
+ * (guestAddress) is the guest's own.
+ */
+async function probeInVm(driver: QemuDriver, jobId: string, results?: GuestResultsSetup): Promise<Instance> {
   const targets = TARGETS();
   // The policy is judged once the guest's link answers at all: under software emulation on a loaded
   // host a warm VM's first packets after its network is configured were seen to go unanswered for a
   // moment (2 of 4 full runs); waiting up to 10 s for the cache keeps this test about the policy.
   const [gw, port] = targets[0]!.split(":");
   const ready = `i=0; while [ $i -lt 40 ]; do r=$(printf 'GET /id HTTP/1.0\\r\\n\\r\\n' | nc -w 1 ${gw} ${port} 2>/dev/null | tail -n1); [ -n "$r" ] && break; i=$((i+1)); sleep 0.25; done; echo "ready after $i tries"`;
-  const spec = { jobId, attempt: 1, command: ["sh", "-c", `ip -4 -o addr show eth0 | awk '{print "addr " $4}'\n${ready}\n${probeScript(targets)}`], env: {}, dir: join(state, jobId), requirements: parseLabels(["nimbus"]) };
+  const extras = results ? `\ngrep actions.githubusercontent.com /etc/hosts\nsha256sum "$NODE_EXTRA_CA_CERTS" | cut -c1-64 | sed 's/^/ca /'` : "";
+  const spec = { jobId, attempt: 1, command: ["sh", "-c", `ip -4 -o addr show eth0 | awk '{print "addr " $4}'\n${ready}\n${probeScript(targets)}${extras}`], env: { ...results?.env }, dir: join(state, jobId), requirements: parseLabels(["nimbus"]), guest: results?.guest };
   const inst = await driver.prepare(spec);
   const out = capture();
   const res = await (await driver.start(inst, spec, out.sink)).exited;
@@ -159,6 +174,11 @@ async function probeInVm(driver: QemuDriver, jobId: string): Promise<Instance> {
   expect(text).toContain(`${targets[0]} -> cache`);
   expect(text).toContain(`${targets[1]} -> outside`);
   for (const t of targets.slice(2)) expect(text).toContain(`${t} -> refused`);
+  if (results) {
+    expect(`${guestAddress(inst)}/24`).toBe(String(inst.meta.ip));
+    for (const h of results.guest.hosts!) expect(text).toContain(`${h.ip} ${h.name}\n`);
+    expect(text).toContain(`ca ${new Bun.CryptoHasher("sha256").update(results.guest.caPem!).digest("hex")}`);
+  }
   return inst;
 }
 
@@ -172,7 +192,7 @@ test("a VM on its tap: reaches the cache and the outside, refused metadata, admi
   expect(existsSync(join(inst.dir, "qemu"))).toBe(false);
 }, 90_000);
 
-test("a warm VM with its own tap: a job takes it, gets the VM's address and the policy; destroy and close remove taps and leases", async () => {
+test("a warm VM with its own tap: a job takes it, gets the VM's address, the policy and a GitHub job's results names and CA; destroy and close remove taps and leases", async () => {
   await ensureVmAssets();
   const driver = new QemuDriver({
     stateDir: join(state, "qemu-warm"), maxVcpus: 1, maxMemoryMiB: 512, jobDiskGiB: 2, network: net, netns: world.hostNs, accel: "tcg",
@@ -183,7 +203,7 @@ test("a warm VM with its own tap: a job takes it, gets the VM's address and the 
     await driver.probe(); // starts filling the pool
     await driver.warm!.settled();
     expect(driver.warm!.stats()[0]).toMatchObject({ idle: 1 });
-    const inst = await probeInVm(driver, `warmnet${world.tag}`);
+    const inst = await probeInVm(driver, `warmnet${world.tag}`, await resultsGuest());
     expect(inst.meta.warmVm).toBeString();
     await driver.destroy(inst);
     expect(await net.host.linkExists(String(inst.meta.tap))).toBe(false);
@@ -201,12 +221,12 @@ test("a warm VM with its own tap: a job takes it, gets the VM's address and the 
   }
 }, 180_000);
 
-test("a VM restored from a snapshot gets its own tap: address, egress policy (the template's NIC has no state to restore)", async () => {
+test("a VM restored from a snapshot gets its own tap: address, egress policy (the template's NIC has no state to restore), a GitHub job's results names and CA", async () => {
   await ensureVmAssets();
   const snapshots = new SnapshotPool({ dir: join(state, "net-snaps"), jobDiskGiB: 2 });
   const driver = new QemuDriver({ stateDir: join(state, "qemu-snap"), maxVcpus: 1, maxMemoryMiB: 512, jobDiskGiB: 2, network: net, netns: world.hostNs, accel: "tcg", snapshots });
   await snapshots.prepare(await driver.planFor(parseLabels(["nimbus"])));
-  const inst = await probeInVm(driver, `snapnet${world.tag}`);
+  const inst = await probeInVm(driver, `snapnet${world.tag}`, await resultsGuest());
   expect(inst.meta.snapshot).toBeDefined();
   await driver.destroy(inst);
   expect(await net.host.linkExists(String(inst.meta.tap))).toBe(false);
