@@ -49,6 +49,23 @@ beforeAll(async () => {
 });
 afterAll(() => removeDir(dir));
 
+test("the CA vouches for the results host names only: a certificate it signs for another site does not verify", async () => {
+  const tls = join(dir, "tls");
+  const sign = (name: string) => {
+    writeFileSync(join(tls, "other.ext"), `basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:${name}\n`);
+    const steps = [
+      ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "other-key.pem", "-out", "other.csr", "-subj", `/CN=${name}`],
+      ["x509", "-req", "-in", "other.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial", "-out", "other.pem", "-days", "1", "-extfile", "other.ext"],
+    ];
+    for (const a of steps) expect(Bun.spawnSync(["openssl", ...a], { cwd: tls, stderr: "pipe" }).exitCode).toBe(0);
+    return Bun.spawnSync(["openssl", "verify", "-CAfile", "ca.pem", "other.pem"], { cwd: tls, stdout: "pipe", stderr: "pipe" }).exitCode;
+  };
+  expect(sign(RESULTS_HOSTS[0]!)).toBe(0);
+  for (const other of ["github.com", "api.github.com", "registry.npmjs.org", "evil-actions.githubusercontent.com.example"]) expect(sign(other)).not.toBe(0);
+  // And the gateway's own certificate verifies against it.
+  expect(Bun.spawnSync(["openssl", "verify", "-CAfile", "ca.pem", "results.pem"], { cwd: tls }).exitCode).toBe(0);
+});
+
 describe("guest config", () => {
   test("the results host names at the gateway address, the CA, NODE_EXTRA_CA_CERTS", () => {
     const setup = guestResultsSetup("10.88.0.1", caPem);
