@@ -8,7 +8,7 @@ import { TAP_PREFIX, tapName } from "./addr.ts";
 import { HostNet } from "./host.ts";
 import { deleteRuleset, egressRuleset, tableName, type EgressPolicy } from "./policy.ts";
 import { NetStore } from "./store.ts";
-import { deleteGuardRuleset, guardElement, guardRuleset, guardTableName } from "./guard.ts";
+import { deleteGuardRuleset, guardAdd, guardDelete, guardRuleset, guardTableName } from "./guard.ts";
 import type { VmNetAttachment, VmNetwork } from "./types.ts";
 
 const log = createLogger("vm-net");
@@ -73,12 +73,12 @@ export class HostNetwork implements VmNetwork {
 
   /** The guest on `port` may send from `ip` (and nothing else); idempotent. */
   async guard(port: string, ip: string): Promise<void> {
-    await this.host.must(guardElement("add", this.bridge, { port, ip: ip.split("/")[0]! }));
+    await this.host.applyNft(guardAdd(this.bridge, { port, ip: ip.split("/")[0]! }));
   }
 
   /** Forget the guest on `port` (gone already is fine). */
   async unguard(port: string, ip: string): Promise<void> {
-    await this.host.run(guardElement("delete", this.bridge, { port, ip: ip.split("/")[0]! }));
+    for (const argv of guardDelete(this.bridge, { port, ip: ip.split("/")[0]! })) await this.host.run(argv);
   }
 
   /**

@@ -103,6 +103,16 @@ describe("egress policy (guest namespace on the VM bridge)", () => {
     try {
       expect(await from(a.netns)).toBe("cache");
       expect(await from(b.netns)).toBe("cache");
+      // Another agent's bridge on the same host has its own table, which leaves this bridge's ports alone.
+      const other = new HostNetwork({ dbPath: join(state, "net-other.sqlite"), bridge: "nmbtbr1", subnet: "10.88.1.0/24", policy: online, netns: world.hostNs });
+      try {
+        await other.attach("nimbus-otherbr-1");
+        expect(await from(a.netns)).toBe("cache");
+      } finally {
+        await other.detach("nimbus-otherbr-1");
+        await other.teardown();
+        other.store.close();
+      }
       const set = () => Bun.spawnSync(["ip", "netns", "exec", world.hostNs, "nft", "list", "set", "bridge", guardTableName("nmbtbr0"), "guests"]).stdout.toString();
       expect(set()).toContain(`"${a.veth}" . ${a.ip.split("/")[0]}`);
       readdress(a.netns, b.ip); // a takes b's address
