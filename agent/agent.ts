@@ -29,6 +29,7 @@ import { AgentStore } from "./store.ts";
 import { ImageStore } from "./images/store.ts";
 import { reconcile } from "./reconcile.ts";
 import type { GithubAgentConfig } from "../src/github/config.ts";
+import { startAgentResultsGateway, type AgentResultsGateway } from "./github/results-gateway.ts";
 
 export interface RunningAgent {
   id: string;
@@ -99,12 +100,15 @@ export async function startAgent(config: AgentConfig, githubConfig: GithubAgentC
   // Jobs with a network (microVMs, GitHub runners' sandboxes in their own namespace) reach the registry on their gateway.
   const registryPort = config.registryUrl ? new URL(config.registryUrl).port || "80" : undefined;
   const registryHost = network && registryPort ? `${network.gateway}:${registryPort}` : undefined;
+  // GitHub jobs' VMs reach the cache through the results-host gateway (when the agent has all it needs).
+  const results = await resultsGatewayFor(config, drivers, network, log);
+  const resultsFor = (driver: Driver) => (ISOLATION_OF[driver.name as DriverName] === "vm" ? results : undefined);
   const networkByDefault = (driver: Driver) => !!network && ISOLATION_OF[driver.name as DriverName] === "vm";
   const handle = async (m: import("@nats-io/jetstream").JsMsg, driver: Driver) => {
     const { jobId, attempt } = m.json<{ jobId: string; attempt: number }>();
     const url = jobCacheUrl(driver);
     const cacheEnvFor = url ? (token: string) => cacheEnv({ url, token, protocol: "v2" }) : undefined;
-    const run = new JobRun({ ...deps, driver, cacheEnvFor, registryHost, networkByDefault: networkByDefault(driver) }, jobId, attempt, m);
+    const run = new JobRun({ ...deps, driver, cacheEnvFor, registryHost, networkByDefault: networkByDefault(driver), resultsGateway: resultsFor(driver) }, jobId, attempt, m);
     runs.add(run);
     try {
       await run.execute();
@@ -133,6 +137,7 @@ export async function startAgent(config: AgentConfig, githubConfig: GithubAgentC
       await slots.idle();
       await Promise.all(loops);
       for (const driver of drivers.values()) await driver.close?.().catch((e) => log.warn("driver close failed", { driver: driver.name, error: e }));
+      await results?.stop().catch((e) => log.warn("results gateway stop failed", { error: e }));
       // The bridge and nftables table it created (never ones that were there before) go with it.
       await network?.close().catch((e) => log.warn("vm network cleanup failed", { error: e }));
       clearInterval(registry);
@@ -144,6 +149,28 @@ export async function startAgent(config: AgentConfig, githubConfig: GithubAgentC
       local.close();
     },
   };
+}
+
+/**
+ * The results-host gateway of this agent, when it has a microVM driver, a VM network of its own
+ * namespace and a cache URL (docs/cache.md). One that cannot start is reported and left out: GitHub
+ * jobs then run as before, their cache calls going to GitHub.
+ */
+async function resultsGatewayFor(config: AgentConfig, drivers: Map<Isolation, Driver>, network: AgentDrivers["network"], log: Logger): Promise<AgentResultsGateway | undefined> {
+  if (!config.resultsGateway || !network || !config.cacheUrl || !drivers.has("vm")) return undefined;
+  if (config.vmNetns) {
+    log.warn("results gateway not started: the VM network lives in another network namespace (NIMBUS_VM_NETNS)");
+    return undefined;
+  }
+  try {
+    return await startAgentResultsGateway({
+      dir: `${config.stateDir}/results-gateway`, gatewayIp: network.gateway, port: config.resultsGatewayPort, cacheUrl: config.cacheUrl,
+      upstreamUrl: config.resultsUpstreamUrl, network, log: log.child({ component: "results-gateway" }),
+    });
+  } catch (e) {
+    log.warn("results gateway not started: GitHub jobs' cache calls go to GitHub", { error: e });
+    return undefined;
+  }
 }
 
 /**

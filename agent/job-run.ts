@@ -27,6 +27,8 @@ import { GithubRun, type GithubRunHandle } from "./github/steps.ts";
 import type { GithubAgentDeps } from "./github/runner.ts";
 import type { Outcome } from "./outcome.ts";
 import { jobRegistryAuth, type JobRegistryAuth } from "./registry-auth.ts";
+import { guestAddress } from "./vm/run.ts";
+import type { AgentResultsGateway } from "./github/results-gateway.ts";
 
 export interface JobRunDeps {
   agentId: string;
@@ -49,6 +51,8 @@ export interface JobRunDeps {
   github?: GithubAgentDeps;
   /** Ask the control plane for a job's secrets as the holder of its lease (src/jobs/handout.ts). */
   handout?: (req: { jobId: string; attempt: number; leaseRevision: number }) => Promise<Handout>;
+  /** The agent's results-host gateway, for this driver's instances (microVMs): GitHub jobs' VMs are bound to it. */
+  resultsGateway?: Pick<AgentResultsGateway, "guest" | "env" | "bindings">;
   /** Per-org running-job slots (src/jobs/lifecycle/slots.ts): a job over its org's limit waits in the queue. */
   orgSlots?: { kv: KV; limitOf: (org: string) => number; retryMs: number };
 }
@@ -73,6 +77,8 @@ export class JobRun {
   /** The org whose running-job slot this attempt holds (null: none held). */
   private slotOrg: string | null = null;
   private instance: Instance | null = null;
+  /** The VM address bound to this job's cache token at the results gateway (unbound at cleanup). */
+  private resultsBound: { ip: string; owner: string } | null = null;
   private execution: Execution | null = null;
   private capture: LineCapture | null = null;
   private outcome: Outcome | null = null;
@@ -222,10 +228,11 @@ export class JobRun {
         await this.lease?.release().catch(() => {});
         this.lease = null;
       },
-      start: (extra) => this.startInstance(extra),
+      start: (extra) => this.startInstance({ ...extra, results: true }),
       stop: async () => {
         if (this.instance) await this.deps.driver.stop(this.instance);
       },
+      unbindResults: () => this.unbindResults(),
       exited: () => this.execution?.exited,
       end: (o) => this.end(o),
       alarm: this.alarm,
@@ -281,17 +288,21 @@ export class JobRun {
   }
 
   /** Prepare and start the instance, output into the log capture; the error text when the driver failed. */
-  private async startInstance(extra: { secrets: Record<string, string>; env?: Record<string, string>; network: boolean; mounts: { source: string; target: string }[] }): Promise<string | null> {
+  private async startInstance(extra: { secrets: Record<string, string>; env?: Record<string, string>; network: boolean; mounts: { source: string; target: string }[]; results?: boolean }): Promise<string | null> {
     const spec = this.spec();
     const registry = this.registryAuth(extra.network);
     if (registry) spec.command = registry.wrap(spec.command);
-    spec.env = { ...extra.env, ...registry?.env, ...spec.env, ...extra.secrets, ...registry?.secrets };
+    // A GitHub job's VM: GitHub's results host names at the gateway, its CA trusted.
+    const results = extra.results ? this.deps.resultsGateway : undefined;
+    if (results) spec.guest = results.guest;
+    spec.env = { ...extra.env, ...results?.env, ...registry?.env, ...spec.env, ...extra.secrets, ...registry?.secrets };
     if (extra.network) spec.network = true;
     if (extra.mounts.length) spec.mounts = extra.mounts;
     const secrets = [...Object.values(this.secrets.secrets), ...Object.values(extra.secrets), ...Object.values(registry?.secrets ?? {}), ...(registry?.mask ?? [])];
     this.capture = new LineCapture(this.deps.local, this.jobId, this.attempt, secrets, () => this.deps.shipper.poke());
     try {
       this.instance = await this.deps.driver.prepare(spec);
+      if (results) this.bindResults(results, this.instance);
       this.deps.local.putRun({ jobId: this.jobId, attempt: this.attempt, leaseRevision: this.lease!.revision, instance: this.instance, startedAt: Date.now() });
       this.execution = await this.deps.driver.start(this.instance, spec, (s, c) => this.capture?.write(s, c));
     } catch (e) {
@@ -299,6 +310,28 @@ export class JobRun {
     }
     this.deps.local.putRun({ jobId: this.jobId, attempt: this.attempt, leaseRevision: this.lease!.revision, instance: this.instance, startedAt: Date.now() });
     return null;
+  }
+
+  /**
+   * Bind the VM's address to the job's cache token before the VM runs (a warm VM: as it is taken).
+   * No token (the job has no cache scope, or the handout minted none): no binding, and the
+   * gateway sends the VM's calls to GitHub.
+   */
+  private bindResults(results: NonNullable<JobRunDeps["resultsGateway"]>, inst: Instance): void {
+    const ip = guestAddress(inst);
+    const token = this.secrets.cacheToken;
+    if (!ip || !token) {
+      this.log.info("results gateway: VM not bound (its cache calls go to GitHub)", { why: !ip ? "the VM has no address" : "the job has no cache token" });
+      return;
+    }
+    results.bindings.bind(ip, token, inst.name);
+    this.resultsBound = { ip, owner: inst.name };
+    this.log.debug("results gateway: VM bound", { ip, repo: this.job.value.cache?.repo, ref: this.job.value.cache?.ref });
+  }
+
+  private unbindResults(): void {
+    if (this.resultsBound) this.deps.resultsGateway?.bindings.unbind(this.resultsBound.ip, this.resultsBound.owner);
+    this.resultsBound = null;
   }
 
   /** Nap until the first of: exit, timeout, cancel, lost lease. */
@@ -343,6 +376,8 @@ export class JobRun {
     clearInterval(this.heartbeat);
     this.secrets = { secrets: {} }; // the job ended here: its secrets go with it
     this.capture = null;
+    // Before the VM (and its address lease) goes: the address may be leased to another VM next.
+    this.unbindResults();
     if (this.instance) await this.deps.driver.destroy(this.instance).catch((e) => this.log.warn("destroy failed", { error: e }));
     rmSync(`${this.deps.workRoot}/${this.jobId}-${this.attempt}`, { recursive: true, force: true });
     if (this.lease) await this.lease.release().catch((e) => (isLeaseLost(e) ? undefined : this.log.warn("lease release failed", { error: e })));

@@ -39,6 +39,8 @@ export interface GithubRunHandle {
   /** Prepare and start the sandbox/VM; an error message when the driver failed. */
   start(extra: { secrets: Record<string, string>; network: boolean; mounts: { source: string; target: string }[] }): Promise<string | null>;
   stop(): Promise<void>;
+  /** The runner serves another GitHub job: its VM loses this job's cache binding (agent/github/results-gateway.ts). */
+  unbindResults(): void;
   exited(): Promise<{ exitCode: number }> | undefined;
   end(o: Outcome): void;
   /** The job's alarm: rung by `end`; the program rings it too when a watched fact changes. */
@@ -229,6 +231,8 @@ export class GithubRun {
   private async detached(): Promise<StepResult<S>> {
     const other = this.tookJobId!;
     this.h.log.info("runner given to another job; starting another runner for this one", { runnerName: this.name, tookJobId: other });
+    // Its cache scope is this job's, not the other's (maybe another repository): the VM's calls go to GitHub from now on.
+    this.h.unbindResults();
     const facts = this.watch!.job;
     const patch = { ...this.pairing(other), reason: `runner ${this.name} was given to GitHub job ${other}` };
     if (facts?.status === "completed") await this.h.fenced(verdictOf(facts.conclusion).state, { ...patch, ...verdictPatch({ ...this.h.job().value, ...patch }, facts) });

@@ -41,6 +41,7 @@ setup_guest() {
   # The name resolves locally (as Debian's installer does with 127.0.1.1): sudo and others look it up.
   [ -n "$CFG_NAME" ] && { echo "$CFG_NAME" > /proc/sys/kernel/hostname; echo "$CFG_NAME" > $R/etc/hostname; echo "127.0.1.1 $CFG_NAME" >> $R/etc/hosts; }
   [ -n "$CFG_IP" ] && setup_net
+  setup_names
   setup_user
   mount_extra
   [ "$CFG_DOCKER" = 1 ] && { start_docker || fail "docker: the job asked for docker and dockerd did not start"; }
@@ -55,6 +56,21 @@ mount_extra() {
     dev=$(disk_by_serial "nimbus-$id") || dev=/dev/vd$(echo defghijklmnopqrstuvwxyz | cut -c$((${id#m} + 1)))
     mkdir -p "$R$target"
     mount -t ext4 -o ro,noload "$dev" "$R$target" || fail "cannot mount disk $id at $target"
+  done < $CONFIG
+}
+
+# setup_names: the config's "host IP NAME" lines go into the job root's /etc/hosts (a GitHub job's
+# results host names, pointed at the agent's gateway); a "ca B64" line, a PEM certificate, is
+# added to the system bundle (curl, git, Go) and kept at nimbus.crt (NODE_EXTRA_CA_CERTS names it).
+setup_names() {
+  while read -r k a b && [ "$k" != end ]; do
+    case "$k" in
+      host) echo "$a $b" >> $R/etc/hosts ;;
+      ca)
+        mkdir -p $R/usr/local/share/ca-certificates
+        b64 "$a" > $R/usr/local/share/ca-certificates/nimbus.crt
+        [ -f $R/etc/ssl/certs/ca-certificates.crt ] && b64 "$a" >> $R/etc/ssl/certs/ca-certificates.crt ;;
+    esac
   done < $CONFIG
 }
 

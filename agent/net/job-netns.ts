@@ -34,6 +34,8 @@ export class JobNamespaces implements JobNetworks {
     const ip = `${guestIp(this.net.subnet, lease.host)}/${this.net.subnet.prefix}`;
     if (!netnsExists(ns)) await this.global.must(["ip", "netns", "add", ns]);
     // Half made (the veth without its peer cannot be: deleting the namespace deletes both ends).
+    // Before the veth joins the bridge: it may send from its own address only (agent/net/guard.ts).
+    await this.net.guard(lease.tap, ip);
     if (!(await this.net.host.linkExists(lease.tap))) await this.net.host.must(["ip", "link", "add", lease.tap, "type", "veth", "peer", "name", "eth0", "netns", ns]);
     await this.net.host.must(["ip", "link", "set", lease.tap, "master", this.net.bridge]);
     await this.net.host.must(["ip", "link", "set", "dev", lease.tap, "type", "bridge_slave", "isolated", "on"]);
@@ -55,6 +57,7 @@ export class JobNamespaces implements JobNetworks {
     // Two destroys of one instance may race (a run's cleanup, a cancel): gone is what we want.
     await this.net.host.deleteLink(veth).catch(async (e) => { if (await this.net.host.linkExists(veth)) throw e; });
     if (netnsExists(ns)) await this.global.must(["ip", "netns", "del", ns]).catch((e) => { if (netnsExists(ns)) throw e; });
+    if (lease) await this.net.unguard(lease.tap, guestIp(this.net.subnet, lease.host));
     this.net.store.release(name);
   }
 

@@ -20,6 +20,26 @@ export interface RunSpec {
   network?: boolean;
   /** Host directories made visible read-only inside the instance (e.g. the runner at /runner). */
   mounts?: { source: string; target: string }[];
+  /** What the guest's root gets before the job starts (microVMs only): host names and a trusted CA. */
+  guest?: GuestExtras;
+}
+
+/** Names and trust a microVM's job root is given (a GitHub job's results-host gateway). */
+export interface GuestExtras {
+  /** Lines added to the job root's /etc/hosts. */
+  hosts?: { ip: string; name: string }[];
+  /** A PEM certificate added to the job root's trust store (and kept at GUEST_CA_PATH). */
+  caPem?: string;
+}
+
+/** Where the guest keeps the CA of GuestExtras.caPem (NODE_EXTRA_CA_CERTS points here). */
+export const GUEST_CA_PATH = "/usr/local/share/ca-certificates/nimbus.crt";
+
+/** The guest address of a microVM instance (without its prefix length), when it has one. */
+export function guestAddress(inst: Instance): string | undefined {
+  const m = inst.meta as { ip?: unknown; net?: { ip?: unknown } };
+  const ip = typeof m.ip === "string" ? m.ip : typeof m.net?.ip === "string" ? m.net.ip : undefined;
+  return ip?.split("/")[0];
 }
 
 /** Everything needed to find and clean up an instance later; stored in the agent's SQLite. */

@@ -135,6 +135,24 @@ export const agentSettings = {
     schema: optionalStr(),
     default: "",
   },
+  resultsGateway: {
+    env: "NIMBUS_AGENT_RESULTS_GATEWAY",
+    doc: "Run the results-host gateway (docs/cache.md) when the agent has a microVM driver, a VM network and NIMBUS_AGENT_CACHE_URL: GitHub jobs' VMs resolve GitHub's results host names to it and trust its CA, so an unmodified actions/cache uses the Nimbus cache (the cache service needs NIMBUS_CACHE_TRUST_FORWARDED=true; `nimbus up` sets it).",
+    schema: bool(),
+    default: "true",
+  },
+  resultsGatewayPort: {
+    env: "NIMBUS_AGENT_RESULTS_GATEWAY_PORT",
+    doc: "Port the results-host gateway listens on at the bridge address (guests reach it as port 443 through a redirect, never directly); 0: any free port.",
+    schema: int(0, 65535),
+    default: "0",
+  },
+  resultsUpstreamUrl: {
+    env: "NIMBUS_AGENT_RESULTS_UPSTREAM_URL",
+    doc: "Where the results-host gateway sends calls that are not the Nimbus cache's (artifacts; every call of a VM with no cache binding). Empty: GitHub's own results host that the guest named.",
+    schema: v.union([v.literal(""), url(["http", "https"])]) as v.GenericSchema<string, string>,
+    default: "",
+  },
   registryUrl: {
     env: "NIMBUS_AGENT_REGISTRY_URL",
     doc: "The registry as the agent's host reaches it (e.g. http://127.0.0.1:7075; `nimbus up` sets it). Jobs with a network (microVMs on the agent's bridge, GitHub runners) get a Docker config.json (DOCKER_CONFIG, REGISTRY_AUTH_FILE) holding their registry credential for its port on their gateway. Empty: jobs get no registry login.",

@@ -19,6 +19,7 @@ import type { GithubConfig } from "./config.ts";
 import { ghJobKey, noteInstallation, recordAssignment, recordJobFacts, type GhStatus } from "./facts.ts";
 import { bounded, WEBHOOK_EVENTS, WEBHOOK_OUTCOMES, type GithubMetrics } from "./metrics.ts";
 import type { Admission } from "../jobs/limits/window.ts";
+import { githubCacheScope } from "./cache-scope.ts";
 import { asWorkflowJob, ghTime, type Delivery, type WorkflowJobPayload } from "./webhook.ts";
 
 export interface IntakeDeps {
@@ -209,6 +210,7 @@ export async function createGithubJob(
     times: { [state]: now },
     reason: error ? `rejected: ${error}` : undefined,
     createdBy: `github:${org}`,
+    cache: githubCacheScope(p),
     github: {
       jobId: wj.id,
       runId: wj.run_id,

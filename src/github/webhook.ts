@@ -31,6 +31,8 @@ export interface WorkflowJobPayload {
     started_at?: string | null;
     completed_at?: string | null;
     html_url?: string;
+    /** The branch the run is on (GitHub names it for push and pull request runs). */
+    head_branch?: string | null;
   };
   repository: { name: string; full_name: string; owner: { login: string; type?: string } };
   organization?: { login: string } | null;

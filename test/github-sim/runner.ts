@@ -2,7 +2,9 @@
  * The runner stand-in: started from a JIT config (ACTIONS_RUNNER_INPUT_JITCONFIG, the same
  * encoding as the real runner: base64 JSON of `.runner` and `.credentials`, each base64), it
  * connects to the simulator, takes one job, runs its steps as shell commands (output on
- * stdout/stderr like the real runner's log), reports the conclusion and exits 0. Exits 2 on an
+ * stdout/stderr like the real runner's log) with the job's variables in their environment and the
+ * workspace as their directory (as the real runner gives a JavaScript action: GitHub's results URL
+ * and runtime token, GITHUB_WORKSPACE, RUNNER_TEMP), reports the conclusion and exits 0. Exits 2 on an
  * acquire error (rejected, or removed while waiting), as the real runner exits on such errors.
  */
 export {};
@@ -43,7 +45,7 @@ if (!connected.ok) {
 console.log(`runner ${runner.agentName}: listening for jobs`);
 const beat = setInterval(() => void call("heartbeat").catch(() => {}), 500);
 
-let job = null as { id: number; name: string; steps: string[] } | null;
+let job = null as { id: number; name: string; steps: string[]; variables?: Record<string, string> } | null;
 while (!job) {
   const r = await call("acquire").catch(() => null);
   if (!r) continue;
@@ -55,10 +57,21 @@ while (!job) {
   job = ((await r.json()) as { job: typeof job }).job;
 }
 console.log(`Running job: ${job.name} (${job.id})`);
+const { mkdirSync } = require("node:fs") as typeof import("node:fs");
+const home = process.env.HOME || process.cwd();
+let workspace = `${home}/work/${(job.variables?.GITHUB_REPOSITORY ?? "repo").split("/").pop()}`;
+let temp = `${home}/work/_temp`;
+try {
+  mkdirSync(workspace, { recursive: true });
+  mkdirSync(temp, { recursive: true });
+} catch {
+  workspace = temp = process.cwd(); // a home it may not write: where it was started
+}
+const stepEnv = { ...process.env, ...job.variables, GITHUB_WORKSPACE: workspace, RUNNER_TEMP: temp };
 let conclusion = "success";
 for (const step of job.steps) {
   console.log(`##[group]Run ${step}`);
-  const p = Bun.spawn(["sh", "-c", step], { stdout: "inherit", stderr: "inherit" });
+  const p = Bun.spawn(["sh", "-c", step], { stdout: "inherit", stderr: "inherit", env: stepEnv, cwd: workspace });
   const code = await p.exited;
   if (code !== 0) {
     console.log(`##[error]Process completed with exit code ${code}.`);

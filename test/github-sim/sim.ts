@@ -5,6 +5,9 @@
  * runner whose labels include the job's, adversarially: preferring a runner started for another
  * job); and faults on demand (webhook drop/delay/duplicate, API 5xx and rate limits, runner
  * acquire errors). Runners are the stand-in in ./runner.ts, started from the JIT config.
+ * A runner that takes a job gets the variables GitHub's broker gives one (its results URL, a
+ * GitHub-style runtime token, v2 on), and the simulator also answers as GitHub's results service
+ * (cache calls are recorded in `resultsCalls` and answered as misses).
  */
 import { generateKeyPairSync, randomBytes, type KeyObject } from "node:crypto";
 import { jwtVerify } from "jose";
@@ -20,6 +23,10 @@ export interface SimJob {
   repo: string;
   labels: string[];
   steps: string[];
+  /** The branch of the run (null: GitHub names none). */
+  head_branch: string | null;
+  /** The runtime token GitHub gives this job's runner (a JWT of GitHub's, not Nimbus's). */
+  runtime_token: string;
   status: "queued" | "in_progress" | "completed";
   conclusion: string | null;
   runner_id: number | null;
@@ -84,6 +91,26 @@ function mulberry32(seed: number): () => number {
   };
 }
 
+/** GitHub's results host, as the broker names it in a job's variables. */
+export const GITHUB_RESULTS_URL = "https://results-receiver.actions.githubusercontent.com/";
+
+/** A JWT-shaped token as GitHub mints for a job's runner (signed by GitHub: meaningless to Nimbus). */
+function githubStyleToken(jobId: number): string {
+  const part = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
+  return `${part({ typ: "JWT", alg: "RS256", x5t: "sim" })}.${part({ scp: "Actions.Results:5000:" + jobId, iss: "https://token.actions.githubusercontent.com" })}.${randomBytes(32).toString("base64url")}`;
+}
+
+/** What the runner exports to a JavaScript action from the job message (the cache-related part of it). */
+const RUNNER_VARIABLES = (j: SimJob): Record<string, string> => ({
+  ACTIONS_RESULTS_URL: GITHUB_RESULTS_URL,
+  ACTIONS_CACHE_SERVICE_V2: "True",
+  ACTIONS_RUNTIME_TOKEN: j.runtime_token,
+  ACTIONS_RUNTIME_URL: `https://pipelines.actions.githubusercontent.com/${j.run_id}/`,
+  GITHUB_SERVER_URL: "https://github.com",
+  GITHUB_REPOSITORY: `${j.owner}/${j.repo}`,
+  ...(j.head_branch ? { GITHUB_REF: `refs/heads/${j.head_branch}` } : {}),
+});
+
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   new Response(body === null ? null : JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } });
 
@@ -146,11 +173,11 @@ export class GithubSim {
   }
 
   /** A workflow job is queued on GitHub (as a push would do): GitHub sends `queued`. */
-  queueJob(spec: { labels: string[]; steps: string[]; name?: string; repo?: string }): SimJob {
+  queueJob(spec: { labels: string[]; steps: string[]; name?: string; repo?: string; branch?: string | null }): SimJob {
     const id = this.nextJobId++;
     const job: SimJob = {
       id, run_id: 5_000_000 + id, run_attempt: 1, name: spec.name ?? `job-${id}`, workflow_name: "CI", owner: this.org, repo: spec.repo ?? this.repos[0]!,
-      labels: spec.labels, steps: spec.steps, status: "queued", conclusion: null, runner_id: null, runner_name: null,
+      labels: spec.labels, steps: spec.steps, head_branch: spec.branch === undefined ? "main" : spec.branch, runtime_token: githubStyleToken(id), status: "queued", conclusion: null, runner_id: null, runner_name: null,
       created_at: new Date().toISOString(), started_at: null, completed_at: null, assignments: 0, completions: 0,
     };
     this.jobs.set(id, job);
@@ -164,7 +191,7 @@ export class GithubSim {
     return {
       action,
       workflow_job: {
-        id: j.id, run_id: j.run_id, run_attempt: j.run_attempt, node_id: `WJ_${j.id}`, head_sha: "3484a3fb816e0859fd6e1cea078d76385ff50625", head_branch: "main",
+        id: j.id, run_id: j.run_id, run_attempt: j.run_attempt, node_id: `WJ_${j.id}`, head_sha: "3484a3fb816e0859fd6e1cea078d76385ff50625", head_branch: j.head_branch,
         url: `https://api.github.com/repos/${j.owner}/${j.repo}/actions/jobs/${j.id}`, html_url: `${base}/actions/runs/${j.run_id}/job/${j.id}`,
         run_url: `https://api.github.com/repos/${j.owner}/${j.repo}/actions/runs/${j.run_id}`, check_run_url: `https://api.github.com/repos/${j.owner}/${j.repo}/check-runs/${j.id}`,
         status: j.status, conclusion: j.conclusion, created_at: j.created_at, started_at: j.started_at ?? j.created_at, completed_at: j.completed_at,
@@ -242,6 +269,7 @@ export class GithubSim {
     const url = new URL(req.url);
     const p = url.pathname;
     if (p.startsWith("/_runner/")) return this.runnerApi(p.slice(9), req);
+    if (p.startsWith("/twirp/github.actions.results.") || p.startsWith("/_apis/artifactcache/")) return this.resultsApi(p, req);
     this.stats.apiCalls++;
     if (this.rand() < this.faults.api5xx) {
       this.stats.api5xx++;
@@ -284,12 +312,23 @@ export class GithubSim {
     }
   }
 
+  /** GitHub's results service: cache calls recorded and answered as misses (nothing is stored here). */
+  readonly resultsCalls: { path: string; auth: string | null }[] = [];
+  private async resultsApi(path: string, req: Request): Promise<Response> {
+    this.resultsCalls.push({ path, auth: req.headers.get("authorization") });
+    await req.arrayBuffer().catch(() => {});
+    if (path.endsWith("/GetCacheEntryDownloadURL")) return json(200, { ok: false, signed_download_url: "", matched_key: "" });
+    if (path.endsWith("/CreateCacheEntry")) return json(200, { ok: false, signed_upload_url: "" });
+    if (path.startsWith("/_apis/artifactcache/cache")) return new Response(null, { status: 204 });
+    return json(404, { code: "not_found", msg: "not simulated" });
+  }
+
   private validToken(token: string): boolean {
     return (this.tokens.get(token) ?? 0) > Date.now();
   }
 
   private ghJob(j: SimJob) {
-    const { steps: _s, assignments: _a, completions: _c, owner: _o, repo: _r, ...rest } = j;
+    const { steps: _s, assignments: _a, completions: _c, owner: _o, repo: _r, runtime_token: _t, ...rest } = j;
     return rest;
   }
 
@@ -385,7 +424,7 @@ export class GithubSim {
       const job = r.pending;
       if (!job) return json(204, null);
       r.pending = null;
-      return json(200, { job: { id: job.id, name: job.name, steps: job.steps } });
+      return json(200, { job: { id: job.id, name: job.name, steps: job.steps, variables: RUNNER_VARIABLES(job) } });
     }
     if (op === "complete") {
       const job = jobId ? this.jobs.get(jobId) : undefined;

@@ -13,6 +13,7 @@ import { agentSettings } from "../../src/agents/settings.ts";
 import { NoopDriver } from "../../agent/drivers/noop.ts";
 import { HostNetwork } from "../../agent/net/network.ts";
 import { tableName } from "../../agent/net/policy.ts";
+import { guardTableName } from "../../agent/net/guard.ts";
 import { loadConfig } from "../../src/core/config/load.ts";
 import { githubAgentSettings } from "../../src/github/config.ts";
 import { startNats, type NatsServer } from "../support/nats.ts";
@@ -44,6 +45,8 @@ function stateDir(): string {
 
 const bridgeIn = (ns: string) => sh("ip", "-n", ns, "link", "show", "dev", BRIDGE).code === 0;
 const tableIn = (ns: string) => sh("ip", "netns", "exec", ns, "nft", "list", "table", "inet", tableName(BRIDGE)).code === 0;
+/** The anti-spoofing table (agent/net/guard.ts), made and removed with the policy's. */
+const guardIn = (ns: string) => sh("ip", "netns", "exec", ns, "nft", "list", "table", "bridge", guardTableName(BRIDGE)).code === 0;
 const network = (ns: string, dir: string) =>
   new HostNetwork({ dbPath: join(dir, "net.sqlite"), bridge: BRIDGE, subnet: "10.88.7.0/24", policy: { hostPorts: [{ port: 18080 }] }, netns: ns });
 
@@ -55,23 +58,24 @@ afterAll(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-test("close removes the bridge and the nftables table it created", async () => {
+test("close removes the bridge and the nftables tables it created", async () => {
   const ns = namespace();
   const net = network(ns, stateDir());
   await net.setup();
-  expect([bridgeIn(ns), tableIn(ns)]).toEqual([true, true]);
-  expect(await net.close()).toEqual([`nftables table inet ${tableName(BRIDGE)}`, `bridge ${BRIDGE}`]);
-  expect([bridgeIn(ns), tableIn(ns)]).toEqual([false, false]);
+  expect([bridgeIn(ns), tableIn(ns), guardIn(ns)]).toEqual([true, true, true]);
+  expect(await net.close()).toEqual([`nftables table inet ${tableName(BRIDGE)}`, `nftables table bridge ${guardTableName(BRIDGE)}`, `bridge ${BRIDGE}`]);
+  expect([bridgeIn(ns), tableIn(ns), guardIn(ns)]).toEqual([false, false, false]);
 });
 
 test("a bridge and a table that existed before stay", async () => {
   const ns = namespace();
   expect(sh("ip", "-n", ns, "link", "add", BRIDGE, "type", "bridge").code).toBe(0);
   expect(sh("ip", "netns", "exec", ns, "nft", "add", "table", "inet", tableName(BRIDGE)).code).toBe(0);
+  expect(sh("ip", "netns", "exec", ns, "nft", "add", "table", "bridge", guardTableName(BRIDGE)).code).toBe(0);
   const net = network(ns, stateDir());
   await net.setup();
   expect(await net.close()).toEqual([]);
-  expect([bridgeIn(ns), tableIn(ns)]).toEqual([true, true]);
+  expect([bridgeIn(ns), tableIn(ns), guardIn(ns)]).toEqual([true, true, true]);
 });
 
 test("only the one it created goes: a bridge that was there stays, its new table is removed", async () => {
@@ -79,8 +83,8 @@ test("only the one it created goes: a bridge that was there stays, its new table
   expect(sh("ip", "-n", ns, "link", "add", BRIDGE, "type", "bridge").code).toBe(0);
   const net = network(ns, stateDir());
   await net.setup();
-  expect(await net.close()).toEqual([`nftables table inet ${tableName(BRIDGE)}`]);
-  expect([bridgeIn(ns), tableIn(ns)]).toEqual([true, false]);
+  expect(await net.close()).toEqual([`nftables table inet ${tableName(BRIDGE)}`, `nftables table bridge ${guardTableName(BRIDGE)}`]);
+  expect([bridgeIn(ns), tableIn(ns), guardIn(ns)]).toEqual([true, false, false]);
 });
 
 test("what a crashed run created is still known as ours after a restart, and removed on the next stop", async () => {
@@ -91,8 +95,8 @@ test("what a crashed run created is still known as ours after a restart, and rem
   first.store.close(); // crashed: no close()
   const second = network(ns, dir);
   await second.setup(); // finds them present, but its store says they are its own
-  expect(await second.close()).toHaveLength(2);
-  expect([bridgeIn(ns), tableIn(ns)]).toEqual([false, false]);
+  expect(await second.close()).toHaveLength(3);
+  expect([bridgeIn(ns), tableIn(ns), guardIn(ns)]).toEqual([false, false, false]);
 });
 
 test("the agent's stop removes them (the shutdown path Ctrl-C on nimbus up takes)", async () => {
@@ -115,5 +119,5 @@ test("the agent's stop removes them (the shutdown path Ctrl-C on nimbus up takes
   await net.setup(); // what the first VM job's attach does
   expect([bridgeIn(ns), tableIn(ns)]).toEqual([true, true]);
   await agent.stop();
-  expect([bridgeIn(ns), tableIn(ns)]).toEqual([false, false]);
+  expect([bridgeIn(ns), tableIn(ns), guardIn(ns)]).toEqual([false, false, false]);
 }, 30_000);

@@ -1,6 +1,7 @@
 /**
  * A small world of network namespaces for the egress tests, all on private test addresses:
- *   host  (the agent's host: VM bridge, policy, "Nimbus services" on 18080, admin 18081, NATS 14222)
+ *   host  (the agent's host: VM bridge, policy, "Nimbus services" on 18080, admin 18081, NATS 14222,
+ *          a results gateway stand-in on 18443)
  *   out   (stands in for everything beyond the host: 10.99.0.2:80 and :8080, and the metadata address)
  *   guest (a namespace plugged into the VM bridge like a VM, for cheap policy checks)
  */
@@ -9,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 export const OUT_IP = "10.99.0.2";
-export const HOST_SERVICES = { cache: 18080, admin: 18081, nats: 14222 };
+export const HOST_SERVICES = { cache: 18080, admin: 18081, nats: 14222, results: 18443 };
 
 async function sh(script: string): Promise<string> {
   const p = Bun.spawn(["sh", "-ec", script], { stdout: "pipe", stderr: "pipe" });

@@ -210,7 +210,7 @@ export async function configureAndStart(api: FirecrackerApi, plan: FcPlan, vm: P
 }
 
 function guestConfig(name: string, spec: RunSpec, net: GuestNet | undefined, mounts: MountDisk[]): GuestConfig {
-  return { hostname: name, command: spec.command, env: spec.env, net, mounts };
+  return { hostname: name, command: spec.command, env: spec.env, net, mounts, ...spec.guest };
 }
 
 /**

@@ -123,7 +123,7 @@ export class QemuDriver implements Driver {
     const paths = vmPaths(vmDir);
     const net = await this.opts.network?.attach(name);
     const meta: QemuMeta = { vmDir, rootfs, ...shapeFor(spec.requirements, this.opts), tap: net?.tap, mac: net?.mac, ip: net?.ip, mounts: attached, mountIds: listed, docker: spec.requirements.docker || undefined };
-    await writeConfigDisk(paths.configDisk, { hostname: name, command: spec.command, env: spec.env, net: net && { ...net }, mounts: QemuDriver.listed(meta), docker: spec.requirements.docker, time: Date.now() / 1000 });
+    await writeConfigDisk(paths.configDisk, { hostname: name, command: spec.command, env: spec.env, net: net && { ...net }, mounts: QemuDriver.listed(meta), docker: spec.requirements.docker, ...spec.guest, time: Date.now() / 1000 });
     const inst: Instance = { driver: this.name, name, jobId: spec.jobId, attempt: spec.attempt, dir: spec.dir, meta };
     const snap = extra ? undefined : await this.opts.snapshots?.find(await this.plan(inst, "run"));
     if (existsSync(paths.jobDisk)) {
@@ -154,7 +154,7 @@ export class QemuDriver implements Driver {
     if (m.warmVm) {
       const warm = this.taken.get(inst.name);
       if (!warm) throw new AppError("unavailable", `${inst.name}: its warm VM ${m.warmVm} is gone (prepare again)`);
-      await writeConfigInPlace(vmPaths(m.vmDir).configDisk, { hostname: inst.name, command: spec.command, env: spec.env, net: warm.net && { ...warm.net }, mounts: QemuDriver.listed(m), docker: spec.requirements.docker, time: Date.now() / 1000 });
+      await writeConfigInPlace(vmPaths(m.vmDir).configDisk, { hostname: inst.name, command: spec.command, env: spec.env, net: warm.net && { ...warm.net }, mounts: QemuDriver.listed(m), docker: spec.requirements.docker, ...spec.guest, time: Date.now() / 1000 });
       warm.relay.sink = sink;
       warm.vm.ring();
       vm = warm.vm;

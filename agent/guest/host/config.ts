@@ -26,12 +26,19 @@ export interface GuestConfig {
   mounts?: { id: string; target: string }[];
   /** The job asked for docker (label `docker`): the guest starts dockerd before it (agent/guest/docker.sh). */
   docker?: boolean;
+  /** Lines for the job root's /etc/hosts ("host IP NAME"). */
+  hosts?: { ip: string; name: string }[];
+  /** A PEM certificate the guest adds to its trust store ("ca BASE64"). */
+  caPem?: string;
   /** The host's clock, unix seconds: the guest sets its own to it (a restored VM's stands at its snapshot's moment). */
   time?: number;
 }
 
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const SAFE = /^[A-Za-z0-9._:/-]*$/;
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const PEM_CERT = /^-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----\n?$/;
 
 function b64(s: string): string {
   return Buffer.from(s, "utf8").toString("base64");
@@ -55,6 +62,14 @@ export function encodeGuestConfig(cfg: GuestConfig): string {
   }
   if (cfg.docker) lines.push("docker 1");
   if (cfg.time !== undefined) lines.push(scalar("time", String(Math.floor(cfg.time))));
+  for (const h of cfg.hosts ?? []) {
+    if (!IPV4.test(h.ip) || !HOSTNAME.test(h.name)) throw new AppError("validation_failed", `guest config host "${h.ip} ${h.name}" is not an IPv4 address and a host name`, { field: "hosts" });
+    lines.push(`host ${h.ip} ${h.name}`);
+  }
+  if (cfg.caPem !== undefined) {
+    if (!PEM_CERT.test(cfg.caPem)) throw new AppError("validation_failed", "guest config ca is not a PEM certificate", { field: "caPem" });
+    lines.push(`ca ${b64(cfg.caPem)}`);
+  }
   for (const m of cfg.mounts ?? []) lines.push(`mount ${safe("mount", m.id)} ${safe("mount", m.target)}`);
   for (const [k, v] of Object.entries(cfg.env)) {
     if (!ENV_KEY.test(k)) throw new AppError("validation_failed", `environment name "${k}" is not valid`, { field: "env", key: k });

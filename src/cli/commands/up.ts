@@ -133,7 +133,9 @@ and activated on first use, with progress, reused after; when another version is
 --vm-image none builds nothing: the active image, else the small test rootfs.
 --vm-network nat|offline|none: the guests' network (default nat as root, none otherwise). With a
 network, guests reach the Actions cache and the registry on their gateway (both then listen on all
-addresses; their tokens still guard them) and nothing else of the host. Jobs with a network (microVMs,
+addresses; their tokens still guard them) and nothing else of the host; a GitHub job's microVM reaches
+the cache as GitHub's results host, through the agent's results-host gateway (docs/cache.md; the
+cache then runs with NIMBUS_CACHE_TRUST_FORWARDED=true). Jobs with a network (microVMs,
 GitHub runners) get a Docker config.json holding a registry credential for their organisation.
 --sample runs a sample job once the stack is up and shows its output.
 --demo also starts a GitHub simulator (GitHub cannot be reached from here) wired to the stack, and
@@ -172,7 +174,12 @@ stops every process the stack started, removes the state file and says what it s
       const net = String(v["vm-network"] ?? (process.getuid?.() === 0 ? "nat" : "none"));
       if (!["nat", "offline", "none"].includes(net)) throw new AppError("bad_request", "--vm-network must be nat, offline or none");
       agentEnv.NIMBUS_VM_NETWORK = net;
-      if (net !== "none") cacheEnv.NIMBUS_CACHE_HOST = "0.0.0.0";
+      if (net !== "none") {
+        cacheEnv.NIMBUS_CACHE_HOST = "0.0.0.0";
+        // GitHub jobs' VMs reach the cache through each agent's results-host gateway: blob URLs must name
+        // the results host the guest asked for (X-Forwarded-Host), not the cache's own address.
+        cacheEnv.NIMBUS_CACHE_TRUST_FORWARDED = "true";
+      }
       if (v.demo && net !== "nat") ctx.err(`nimbus up: --demo with --vm-network ${net}: guests cannot reach the GitHub simulator, so the demo's runner runs in a sandbox (--vm-network nat, as root, runs it in a microVM)`);
     } else if (v.demo) {
       // The demo's runner is a sandbox job with a network: a namespace of its own on the agent's bridge, which needs root.

@@ -7,7 +7,8 @@
  * forwarded to GitHub unchanged, its own token included. A VM with no binding is forwarded to
  * GitHub entirely, so a job never fails because the Nimbus cache is not set up for it.
  */
-import type { Logger } from "../../core/log.ts";
+import type { Logger } from "../../src/core/log.ts";
+import { RESULTS_HOSTS } from "./ca.ts";
 
 export interface GatewayOptions {
   hostname: string;
@@ -15,8 +16,8 @@ export interface GatewayOptions {
   tls: { cert: string; key: string };
   /** The Nimbus cache service (it must run with NIMBUS_CACHE_TRUST_FORWARDED=true). */
   cacheUrl: string;
-  /** GitHub's real results service. */
-  upstreamUrl: string;
+  /** GitHub's real results service; absent: https:// and the results host the guest named (one of RESULTS_HOSTS, never another). */
+  upstreamUrl?: string;
   log: Logger;
 }
 
@@ -53,7 +54,12 @@ async function forward(request: Request, target: string, headers: Headers): Prom
 export function startResultsGateway(o: GatewayOptions): ResultsGateway {
   const bindings = new Map<string, string>();
   const cache = o.cacheUrl.replace(/\/+$/, "");
-  const upstream = o.upstreamUrl.replace(/\/+$/, "");
+  const fixed = o.upstreamUrl?.replace(/\/+$/, "");
+  const upstreamFor = (host: string | null): string | undefined => {
+    if (fixed) return fixed;
+    const name = (host ?? "").replace(/:\d+$/, "").toLowerCase();
+    return RESULTS_HOSTS.includes(name) ? `https://${name}` : undefined;
+  };
   const server = Bun.serve({
     hostname: o.hostname,
     port: o.port,
@@ -71,9 +77,12 @@ export function startResultsGateway(o: GatewayOptions): ResultsGateway {
           headers.set("x-forwarded-proto", "https");
           return await forward(request, cache, headers);
         }
+        const upstream = upstreamFor(request.headers.get("host"));
+        if (!upstream) return Response.json({ code: "bad_request", msg: "not a results host" }, { status: 421 });
         return await forward(request, upstream, headers);
       } catch (e) {
-        o.log.warn("results gateway could not forward", { path, error: e });
+        // Never the error's text: it may carry the URL, and a signed URL is a credential (so is any token).
+        o.log.warn("results gateway could not forward", { path, error: (e as { code?: string; name?: string }).code ?? (e as Error).name });
         return Response.json({ code: "unavailable", msg: "results gateway could not reach its upstream" }, { status: 502 });
       }
     },
