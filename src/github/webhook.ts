@@ -21,7 +21,6 @@ export interface WorkflowJobPayload {
     run_attempt?: number;
     name?: string;
     workflow_name?: string | null;
-    head_branch?: string | null;
     status?: string;
     conclusion?: string | null;
     labels: string[];
