@@ -81,6 +81,15 @@ export function backendConformance(name: string, open: () => Promise<LogStore>, 
       expect(await store.count(batch.jobId)).toBe(batch.lines.length);
     });
 
+    test("a large batch, then one overlapping it: only the new lines are stored, in order (before the other tests' time range)", async () => {
+      const ctx = { org: "acme", agent: "agent-1", meta: { repo: "", workflow: "", jobName: "", branch: "" } };
+      const mk = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => ({ n: from + i, ts: T0 - 7_200_000 + from + i, stream: "out" as const, text: `bulk line ${from + i}` }));
+      expect((await store.ingest({ jobId: "j-suite-bulk", attempt: 1, lines: mk(0, 250) }, ctx)).inserted).toBe(250);
+      expect((await store.ingest({ jobId: "j-suite-bulk", attempt: 1, lines: mk(200, 301) }, ctx)).inserted).toBe(51);
+      expect(await store.count("j-suite-bulk")).toBe(301);
+      expect((await store.read("j-suite-bulk", 0, 1000)).map((l) => l.n)).toEqual(Array.from({ length: 301 }, (_, i) => i));
+    });
+
     test("a job's lines in order, its org, whether it ended, its own text search", async () => {
       const lines = await store.read("j-suite-a2", 1, 2);
       expect(lines.map((l) => [l.attempt, l.n, l.stream, l.text])).toEqual([[1, 1, "err", "src/x.ts: 3:1 error no-unused-vars"], [1, 2, "out", "##[error]Process completed with exit code 1."]]);
