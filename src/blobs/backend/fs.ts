@@ -1,9 +1,9 @@
 /**
  * Filesystem store: one file per object under `root/objects`, written to `root/tmp` with positional
  * writes (the fastest path measured under Bun), fsynced, then renamed into place. Reads return a
- * file slice, which Bun sends with sendfile and a Content-Length; for reads of 1 MiB or more the
- * kernel is first asked to read the range ahead (warm.ts: posix_fadvise WILLNEED), which keeps a
- * cold disk busy where sendfile alone waits on one read at a time.
+ * file slice, which Bun sends with sendfile and a Content-Length. Nothing is read ahead: asking the
+ * kernel for the range first (posix_fadvise WILLNEED) made cold downloads slower, not faster
+ * (scripts/bench/registry.ts --profile).
  */
 import { mkdirSync, readdirSync, statSync } from "node:fs";
 import { open, rename, rm, rmdir, stat, utimes } from "node:fs/promises";
@@ -12,7 +12,6 @@ import { randomBytes } from "node:crypto";
 import { AppError } from "../../core/errors.ts";
 import { privateDir } from "../../core/private-files.ts";
 import { fsyncDir } from "../atomic.ts";
-import { warm } from "./warm.ts";
 import { checkFinalSize, chunksOf, tooLarge } from "./limits.ts";
 import { checkObjectName, type ObjectStore, type Piece, type PutLimits } from "./types.ts";
 
@@ -23,11 +22,7 @@ export interface FsStoreOptions {
    * store's own temp files, so such a caller must not use them.
    */
   objectsDir?: string;
-  /** Reads of at least this many bytes get a read-ahead (warm.ts); false: none (sendfile alone). */
-  readAheadFrom?: number | false;
 }
-
-const READ_AHEAD_FROM = 1024 * 1024;
 
 export function fsStore(root: string, o: FsStoreOptions = {}): ObjectStore {
   const objects = o.objectsDir ?? join(root, "objects");
@@ -139,8 +134,6 @@ export function fsStore(root: string, o: FsStoreOptions = {}): ObjectStore {
     async read(name, start, end) {
       const file = path(name);
       if (!(await stat(file).catch(() => undefined))?.isFile()) throw new AppError("not_found", "the stored object is missing");
-      const from = o.readAheadFrom ?? READ_AHEAD_FROM;
-      if (from !== false && end - start + 1 >= from) await warm(file, start, end);
       return Bun.file(file).slice(start, end + 1);
     },
     async size(name) {

@@ -1,5 +1,5 @@
 /**
- * Read-ahead for sendfile. Bun sends a file slice with sendfile (zero copy, with its Content-Length),
+ * A profile aid of scripts/bench/registry.ts (--profile), no longer in the services: read-ahead for sendfile. Bun sends a file slice with sendfile (zero copy, with its Content-Length),
  * but on a cold page cache each sendfile call waits on the disk in the event loop's thread, one
  * kernel read-ahead window at a time. Before the slice goes out, `warm` asks the kernel to read the
  * range into the page cache asynchronously: posix_fadvise(POSIX_FADV_WILLNEED), called through
@@ -9,8 +9,9 @@
  * Where the C library cannot be opened this way (not glibc), there is no read-ahead and sendfile
  * works alone. A failure only means no read-ahead; sendfile reports real errors.
  *
- * (Measured in scripts/bench/registry.ts: a read-ahead copying through user space in the thread
- * pool was slower than sendfile alone on the 2 shared cores; the advice costs no CPU.)
+ * Measured in scripts/bench/registry.ts: a read-ahead copying through user space in the thread
+ * pool was slower than sendfile alone on the 2 shared cores, and so was this advice (cold GETs of a
+ * 256 MiB file: slower than sendfile alone), so the filesystem store sends its slices without it.
  */
 import { open } from "node:fs/promises";
 
