@@ -12,6 +12,9 @@ import { hmacKey } from "./keys.ts";
 import { AppError } from "../core/errors.ts";
 import { isJobId } from "../core/ids.ts";
 import { isOrgId } from "./principal.ts";
+import type { JobMeta } from "../jobs/job-meta.ts";
+
+const text = (v: unknown) => (typeof v === "string" ? v.slice(0, 255) : "");
 
 const ISSUER = "nimbus";
 export const LOG_CREDENTIAL_AUDIENCE = "nimbus-log-writer";
@@ -27,6 +30,8 @@ export interface LogCredential {
   org: string;
   /** Seconds since epoch. */
   exp: number;
+  /** The job's searchable fields, as its record named them when the credential was minted (absent in older ones). */
+  meta?: JobMeta;
 }
 
 
@@ -39,7 +44,8 @@ export async function mintLogCredential(secret: string, c: Omit<LogCredential, "
   if (!isJobId(c.jobId) || !Number.isInteger(c.attempt) || c.attempt < 1 || !c.agentId || !isOrgId(c.org))
     throw new AppError("validation_failed", "a log credential names a job id, an attempt, an agent and an organisation");
   const now = Math.floor(Date.now() / 1000);
-  return signHs256(secret, { job: c.jobId, att: c.attempt, org: c.org, iss: ISSUER, aud: LOG_CREDENTIAL_AUDIENCE, sub: c.agentId, iat: now, exp: now + c.ttlSeconds });
+  const meta = c.meta ? { meta: { r: c.meta.repo, w: c.meta.workflow, j: c.meta.jobName, b: c.meta.branch } } : {};
+  return signHs256(secret, { job: c.jobId, att: c.attempt, org: c.org, ...meta, iss: ISSUER, aud: LOG_CREDENTIAL_AUDIENCE, sub: c.agentId, iat: now, exp: now + c.ttlSeconds });
 }
 
 /** Verify a credential; every failure is `forbidden` (the agent's token was fine, this batch is not its to send). */
@@ -55,5 +61,7 @@ export async function verifyLogCredential(secret: string, token: string | null |
   const { job, att, org } = payload;
   if (typeof job !== "string" || !isJobId(job) || typeof att !== "number" || !Number.isInteger(att) || !isOrgId(org))
     throw new AppError("forbidden", "the log credential names no job attempt", { credential: "invalid" });
-  return { jobId: job, attempt: att, agentId: String(payload.sub), org, exp: Number(payload.exp) };
+  const m = payload.meta as Record<string, unknown> | undefined;
+  const meta = m && typeof m === "object" ? { meta: { repo: text(m.r), workflow: text(m.w), jobName: text(m.j), branch: text(m.b) } } : {};
+  return { jobId: job, attempt: att, agentId: String(payload.sub), org, exp: Number(payload.exp), ...meta };
 }

@@ -16,6 +16,7 @@ import { mintRegistryCredential, registryCredentialTtl } from "../auth/registry-
 import { readLease } from "../jobs/lifecycle/lease.ts";
 import { ACTIVE, type JobRecord } from "../jobs/record.ts";
 import { orgOf } from "../jobs/org.ts";
+import { jobMetaOf } from "../jobs/job-meta.ts";
 import type { JobStore } from "../jobs/store.ts";
 import { HANDOUT_QUEUE, HANDOUT_SUBJECT, type Handout, type HandoutRefusal, type HandoutReply, type HandoutRequest } from "../jobs/handout.ts";
 
@@ -63,7 +64,7 @@ export async function handoutFor(deps: Omit<HandoutDeps, "nc" | "log">, r: Hando
   const org = orgOf(job);
   const cache = job.cache;
   const [logCredential, registryCredential, opened, cacheToken] = await Promise.all([
-    mintLogCredential(deps.authSecret, { jobId: r.jobId, attempt: r.attempt, agentId: r.agentId, org, ttlSeconds: logCredentialTtl(job.timeoutSeconds) }),
+    mintLogCredential(deps.authSecret, { jobId: r.jobId, attempt: r.attempt, agentId: r.agentId, org, meta: jobMetaOf(job), ttlSeconds: logCredentialTtl(job.timeoutSeconds) }),
     mintRegistryCredential(deps.authSecret, { jobId: r.jobId, attempt: r.attempt, org, ttlSeconds: registryCredentialTtl(job.timeoutSeconds) }),
     job.sealed ? openJobSecrets(deps.secretsKey, r.jobId, job.sealed) : ({ secrets: {} } as SealedPayload),
     // Valid for this attempt's run (its timeout plus the log credential's grace), not for the time it waited.

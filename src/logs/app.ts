@@ -110,7 +110,8 @@ export function logApp(deps: LogAppDeps) {
     const batch = parseLogBatch(parseJsonBody(await readBodyText(request, deps.maxBodyBytes)));
     if (batch.jobId !== credential.jobId || batch.attempt !== credential.attempt)
       throw new AppError("forbidden", `this log credential covers job ${credential.jobId} attempt ${credential.attempt} only`, { credential: "other_attempt" });
-    const ctx = { org: credential.org, agent: credential.agentId, meta: await deps.jobMeta(batch.jobId) };
+    // The credential carries the job's fields (the control plane's word, signed); an older one's are read from the record.
+    const ctx = { org: credential.org, agent: credential.agentId, meta: credential.meta ?? (await deps.jobMeta(batch.jobId)) };
     const r = await store.ingest(batch, ctx);
     notifier.notify(batch.jobId);
     live.publish(batch, ctx);

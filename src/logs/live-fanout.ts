@@ -1,6 +1,6 @@
 /**
  * Live search across log service replicas: each replica announces on NATS which lines it stored
- * (job, attempt, line range, org, agent: never the text), and the others, when they have live
+ * (job, attempt, line range, org, agent, the job's fields: never the text), and the others, when they have live
  * searches open, read those lines back from the shared store and offer them to their followers.
  * With the SQLite backend there is one replica and nothing arrives.
  */
@@ -20,6 +20,7 @@ interface Stored {
   to: number;
   org: string;
   agent: string;
+  meta?: JobMeta;
   end?: { lines: number; exitCode?: number };
 }
 
@@ -43,7 +44,7 @@ export function startLiveFanout(nc: NatsConnection, live: LiveSearch, store: Log
       }
       if (m.replica === replica || typeof m.jobId !== "string" || !Number.isInteger(m.from) || !Number.isInteger(m.to) || m.to - m.from > 10_000) return;
       void (async () => {
-        const [lines, meta] = await Promise.all([store.lines(m.jobId, m.attempt, m.from, m.to), jobMeta(m.jobId)]);
+        const [lines, meta] = await Promise.all([store.lines(m.jobId, m.attempt, m.from, m.to), m.meta ?? jobMeta(m.jobId)]);
         live.publish({ jobId: m.jobId, attempt: m.attempt, lines, ...(m.end ? { end: m.end } : {}) }, { org: m.org, agent: m.agent, meta });
       })().catch((e) => log.warn("live search could not read announced lines", { jobId: m.jobId, error: e }));
     },
@@ -52,7 +53,7 @@ export function startLiveFanout(nc: NatsConnection, live: LiveSearch, store: Log
     announce(batch, ctx) {
       if (!batch.lines.length) return;
       const ns = batch.lines.map((l) => l.n);
-      const m: Stored = { replica, jobId: batch.jobId, attempt: batch.attempt, from: Math.min(...ns), to: Math.max(...ns), org: ctx.org, agent: ctx.agent, ...(batch.end ? { end: batch.end } : {}) };
+      const m: Stored = { replica, jobId: batch.jobId, attempt: batch.attempt, from: Math.min(...ns), to: Math.max(...ns), org: ctx.org, agent: ctx.agent, meta: ctx.meta, ...(batch.end ? { end: batch.end } : {}) };
       try {
         nc.publish(LOGS_STORED_SUBJECT, enc.encode(JSON.stringify(m)));
       } catch (e) {

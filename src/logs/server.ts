@@ -14,7 +14,7 @@ import { createClient, type ClickHouseClient } from "@clickhouse/client";
 import { openClickHouseLogStore } from "./backends/clickhouse.ts";
 import { openSqliteLogStore } from "./backends/sqlite.ts";
 import { NO_META, type JobMeta, type LogStore } from "./store.ts";
-import { jobMetaOf } from "./job-meta.ts";
+import { jobMetaOf } from "../jobs/job-meta.ts";
 import { logMetrics } from "./metrics.ts";
 import { LiveSearch } from "./live-search.ts";
 import { startLiveFanout } from "./live-fanout.ts";

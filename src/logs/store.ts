@@ -11,15 +11,8 @@ import type { Node } from "./query/ast.ts";
 
 export type { StoredLine };
 
-/** A job's fields as the control plane's record gives them (empty strings when unknown). */
-export interface JobMeta {
-  repo: string;
-  workflow: string;
-  jobName: string;
-  branch: string;
-}
-
-export const NO_META: JobMeta = { repo: "", workflow: "", jobName: "", branch: "" };
+import type { JobMeta } from "../jobs/job-meta.ts";
+export { NO_META, type JobMeta } from "../jobs/job-meta.ts";
 
 export interface IngestContext {
   org: string;

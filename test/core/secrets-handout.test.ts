@@ -150,6 +150,8 @@ describe("the claim-time handout", () => {
     expect(rest).toEqual({ secrets: { TOKEN: SECRET }, cacheToken: CACHE_TOKEN });
     // The attempt's log credential: this job, this attempt, this agent, the job's org ("default" on a record without one).
     expect(await verifyLogCredential(AUTH, logCredential)).toMatchObject({ jobId: job.value.id, attempt: 1, agentId: "agent-a", org: "default" });
+    // It carries the job's searchable fields, so the log service stores them without reading the record.
+    expect((await verifyLogCredential(AUTH, logCredential)).meta).toEqual({ repo: job.value.cache?.repo ?? "", workflow: "", jobName: job.value.name ?? "", branch: "main" });
   });
 
   test("a job with a cache scope and no secrets stores no sealed blob; its cache token is minted at claim, for its scope, valid for its run", async () => {

@@ -124,6 +124,8 @@ export const RULES: Record<string, Rule> = {
   // control plane: the registry's overview, relayed with the caller's token (the registry decides)
   "control GET /api/registry/usage": { auth: "bearer", allow: READERS, scope: "query" },
   "control GET /api/registry/repositories": { auth: "bearer", allow: READERS, scope: "query" },
+  "control GET /api/logs/search": { auth: "bearer", allow: READERS, scope: "query", query: "q=line" },
+  "control GET /api/logs/histogram": { auth: "bearer", allow: READERS, scope: "query", query: "q=line" },
   "control POST /webhooks/github": { auth: "webhook" },
   // log service
   "logs GET /healthz": { auth: "public" },

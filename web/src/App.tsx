@@ -8,6 +8,7 @@ import { JobPage } from "./pages/Job.tsx";
 import { JobsPage } from "./pages/Jobs.tsx";
 import { TokensPage } from "./pages/Tokens.tsx";
 import { RegistryPage } from "./pages/Registry.tsx";
+import { LogsPage } from "./pages/Logs.tsx";
 import { usePoll } from "./poll.ts";
 import { href, useRoute } from "./router.ts";
 
@@ -81,6 +82,7 @@ export function App() {
         <h1><a href={href.jobs()}>Nimbus</a></h1>
         <nav>
           <a href={href.jobs()} className={route.page === "jobs" || route.page === "job" ? "on" : ""}>Jobs</a>
+          <a href={href.logs()} className={route.page === "logs" ? "on" : ""}>Logs</a>
           <a href={href.agents()} className={route.page === "agents" ? "on" : ""}>Agents</a>
           <a href={href.tokens()} className={route.page === "tokens" ? "on" : ""}>Tokens</a>
           <a href={href.registry()} className={route.page === "registry" ? "on" : ""}>Registry</a>
@@ -92,7 +94,8 @@ export function App() {
       </header>
       <main>
         {route.page === "jobs" && <JobsPage state={route.state} org={org} allOrgs={me.data?.role === "operator" && !org} />}
-        {route.page === "job" && <JobPage id={route.id} />}
+        {route.page === "job" && <JobPage id={route.id} focus={route.line !== undefined ? { attempt: route.attempt ?? 1, n: route.line } : undefined} />}
+        {route.page === "logs" && <LogsPage key={route.q ?? ""} org={org} q={route.q} />}
         {route.page === "agents" && <AgentsPage queue={queue.data} />}
         {route.page === "tokens" && <TokensPage />}
         {route.page === "registry" && <RegistryPage org={org} />}

@@ -11,21 +11,22 @@ interface Page {
   total: number;
 }
 
-function Line({ l, mark }: { l: LogLine; mark?: string }) {
+function Line({ l, mark, focused }: { l: LogLine; mark?: string; focused?: boolean }) {
   let text: React.ReactNode = l.text;
   if (mark) {
     const i = l.text.toLowerCase().indexOf(mark.toLowerCase());
     if (i >= 0) text = <>{l.text.slice(0, i)}<mark>{l.text.slice(i, i + mark.length)}</mark>{l.text.slice(i + mark.length)}</>;
   }
   return (
-    <div className={`line ${l.stream}`} data-n={l.n}>
+    <div className={`line ${l.stream}${focused ? " focus" : ""}`} data-n={l.n} data-attempt={l.attempt} ref={focused ? (el) => el?.scrollIntoView({ block: "center" }) : undefined}>
       <span className="n">{l.attempt > 1 ? `${l.attempt}·` : ""}{l.n + 1}</span>
       <span className="t">{text}</span>
     </div>
   );
 }
 
-export function LogView({ jobId, live }: { jobId: string; live: boolean }) {
+/** `focus`: a line to show and mark (a log search result opened here). */
+export function LogView({ jobId, live, focus }: { jobId: string; live: boolean; focus?: { attempt: number; n: number } }) {
   const [lines, setLines] = useState<LogLine[]>([]);
   const [ended, setEnded] = useState(false);
   const [error, setError] = useState<string>();
@@ -85,7 +86,7 @@ export function LogView({ jobId, live }: { jobId: string; live: boolean }) {
       </div>
       {error && <p className="error">{error}</p>}
       <div className="loglines" role="log">
-        {shown.length === 0 ? <p className="empty">{hits ? "No line matches." : "No output yet."}</p> : shown.map((l) => <Line key={`${l.attempt}-${l.n}`} l={l} mark={hits ? query.trim() : undefined} />)}
+        {shown.length === 0 ? <p className="empty">{hits ? "No line matches." : "No output yet."}</p> : shown.map((l) => <Line key={`${l.attempt}-${l.n}`} l={l} mark={hits ? query.trim() : undefined} focused={!hits && focus?.attempt === l.attempt && focus.n === l.n} />)}
       </div>
     </div>
   );

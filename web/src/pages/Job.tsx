@@ -11,7 +11,7 @@ import { ago, jobTiming, shellQuote } from "../format.ts";
 import { usePoll } from "../poll.ts";
 import { href } from "../router.ts";
 
-export function JobPage({ id }: { id: string }) {
+export function JobPage({ id, focus }: { id: string; focus?: { attempt: number; n: number } }) {
   const path = `/api/jobs/${encodeURIComponent(id)}`;
   // Once the job is over, its record, events and spans no longer change: each is loaded once more, then
   // the page stops asking.
@@ -60,7 +60,7 @@ export function JobPage({ id }: { id: string }) {
       <Latency l={latency.data} />
       {events.data ? <Timeline events={events.data.events} now={done ? j.updatedAt : now} /> : <p className="muted">Loading…</p>}
       <h3>Logs</h3>
-      <LogView jobId={j.id} live={!done} />
+      <LogView jobId={j.id} live={!done} focus={focus} />
     </section>
   );
 }
