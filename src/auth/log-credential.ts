@@ -12,7 +12,16 @@ import { hmacKey } from "./keys.ts";
 import { AppError } from "../core/errors.ts";
 import { isJobId } from "../core/ids.ts";
 import { isOrgId } from "./principal.ts";
-import type { JobMeta } from "../jobs/job-meta.ts";
+
+/** A job's searchable fields (empty strings when unknown), carried in its log credentials (src/jobs/job-meta.ts says where they come from). */
+export interface JobMeta {
+  repo: string;
+  workflow: string;
+  jobName: string;
+  branch: string;
+}
+
+export const NO_META: JobMeta = { repo: "", workflow: "", jobName: "", branch: "" };
 
 const text = (v: unknown) => (typeof v === "string" ? v.slice(0, 255) : "");
 
@@ -41,7 +50,7 @@ export function logCredentialTtl(timeoutSeconds: number): number {
 }
 
 export async function mintLogCredential(secret: string, c: Omit<LogCredential, "exp"> & { ttlSeconds: number }): Promise<string> {
-  if (!isJobId(c.jobId) || !Number.isInteger(c.attempt) || c.attempt < 1 || !c.agentId || !isOrgId(c.org))
+  if (!isJobId(c.jobId) || !Number.isInteger(c.attempt) || c.attempt < 0 || !c.agentId || !isOrgId(c.org))
     throw new AppError("validation_failed", "a log credential names a job id, an attempt, an agent and an organisation");
   const now = Math.floor(Date.now() / 1000);
   const meta = c.meta ? { meta: { r: c.meta.repo, w: c.meta.workflow, j: c.meta.jobName, b: c.meta.branch } } : {};

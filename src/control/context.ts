@@ -7,6 +7,7 @@ import type { JobStore } from "../jobs/store.ts";
 import type { JobIndex } from "../jobs/job-index.ts";
 import type { SubmitDeps } from "../jobs/submit.ts";
 import type { VerifiedToken } from "../auth/tokens.ts";
+import type { JobLogSink } from "../github/job-log-sync.ts";
 import type { AuthOptions } from "../http/common.ts";
 import type { MintDeps } from "../auth/mint.ts";
 import type { LimitsStore } from "../jobs/limits/store.ts";
@@ -33,4 +34,6 @@ export interface ControlContext {
   limits: LimitsStore;
   /** Per-organisation submission windows (direct and GitHub share them). */
   admission: Admission;
+  /** Where ended GitHub jobs' own logs go (the log service: github-log-sink.ts). */
+  jobLogSink?: JobLogSink;
 }

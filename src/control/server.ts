@@ -15,6 +15,7 @@ import { controlApp } from "./app.ts";
 import { API_ROLES } from "./access.ts";
 import { mintRuntimeToken, scopesForRun } from "../protocol/cache-token.ts";
 import { startGithubWorkers } from "../github/runtime.ts";
+import { githubLogSink } from "./github-log-sink.ts";
 import { controlMetrics } from "./metrics.ts";
 import { sealJobSecrets, secretsKey } from "../auth/seal.ts";
 import { startHandoutService } from "./handout.ts";
@@ -104,6 +105,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
   const pruner = startLedgerPruner(ctx.tokens.ledger, log);
   const requeue = startRequeueService({ nc, store, log });
   const app = controlApp(ctx).listen({ hostname: config.host, port: config.port });
+  ctx.jobLogSink = githubLogSink({ logsUrl: config.logsUrl, tokens: ctx.tokens });
   const github = await startGithubWorkers(ctx); // agents' runner service + the reconciler (off without a webhook secret)
   const url = `http://${config.host}:${app.server!.port}`;
   log.info("control plane listening", { url });

@@ -93,19 +93,19 @@ export class GithubClient {
   }
 
   /** One API call with retries; statuses in `accept` are returned instead of thrown. */
-  async request<T>(method: string, path: string, auth: Auth, body?: unknown, accept: number[] = []): Promise<{ status: number; data: T }> {
+  async request<T>(method: string, path: string, auth: Auth, body?: unknown, accept: number[] = [], redirect: RequestRedirect = "follow"): Promise<{ status: number; data: T; headers: Headers }> {
     try {
-      return await this.call<T>(method, path, await this.authHeader(auth), body, accept);
+      return await this.call<T>(method, path, await this.authHeader(auth), body, accept, redirect);
     } catch (e) {
       if (e instanceof AppError && e.details?.status === 401 && auth !== "app") {
         this.auth.invalidate(auth.installationId); // a revoked token: mint a new one once
-        return this.call<T>(method, path, await this.authHeader(auth), body, accept);
+        return this.call<T>(method, path, await this.authHeader(auth), body, accept, redirect);
       }
       throw e;
     }
   }
 
-  private async call<T>(method: string, path: string, authorization: string, body?: unknown, accept: number[] = []): Promise<{ status: number; data: T }> {
+  private async call<T>(method: string, path: string, authorization: string, body?: unknown, accept: number[] = [], redirect: RequestRedirect = "follow"): Promise<{ status: number; data: T; headers: Headers }> {
     const maxRetries = this.o.maxRetries ?? 4;
     for (let attempt = 0; ; attempt++) {
       await this.waitGate();
@@ -121,6 +121,7 @@ export class GithubClient {
             ...(body === undefined ? {} : { "content-type": "application/json" }),
           },
           body: body === undefined ? undefined : JSON.stringify(body),
+          redirect,
           signal: AbortSignal.timeout(30_000),
         });
       } catch (e) {
@@ -132,7 +133,7 @@ export class GithubClient {
       this.o.onStatus?.(res.status);
       const text = await res.text();
       const data = (text ? safeJson(text) : null) as T;
-      if (res.ok || accept.includes(res.status)) return { status: res.status, data };
+      if (res.ok || accept.includes(res.status)) return { status: res.status, data, headers: res.headers };
       const wait = this.rateLimitWait(res);
       if (wait !== null) {
         const retryAfterMs = Math.max(wait, 1000);
@@ -207,6 +208,33 @@ export class GithubClient {
   async getJob(installationId: number, owner: string, repo: string, jobId: number): Promise<GhJob | null> {
     const r = await this.request<GhJob>("GET", `/repos/${owner}/${repo}/actions/jobs/${jobId}`, { installationId }, undefined, [404]);
     return r.status === 404 ? null : r.data;
+  }
+
+  /**
+   * A finished job's log as GitHub serves it (`GET …/actions/jobs/ID/logs`: a redirect to the text, fetched
+   * without our token); null while GitHub has none yet (404). Bounded: past `maxBytes` the rest is cut.
+   */
+  async jobLog(installationId: number, owner: string, repo: string, jobId: number, maxBytes: number): Promise<{ text: string; truncated: boolean } | null> {
+    const r = await this.request("GET", `/repos/${owner}/${repo}/actions/jobs/${jobId}/logs`, { installationId }, undefined, [302, 404], "manual");
+    if (r.status === 404) return null;
+    const location = r.headers.get("location");
+    if (r.status !== 302 || !location || !/^https?:\/\//.test(location)) throw new AppError("unavailable", `GitHub's job log for ${jobId} came with no redirect to it (status ${r.status})`);
+    const res = await this.fetchFn(location, { redirect: "follow", signal: AbortSignal.timeout(120_000) });
+    if (res.status === 404) return null;
+    if (!res.ok || !res.body) throw new AppError("unavailable", `GitHub's job log for ${jobId} answered ${res.status}`);
+    const parts: Uint8Array[] = [];
+    let size = 0;
+    let truncated = false;
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      if (size + chunk.length > maxBytes) {
+        parts.push(chunk.subarray(0, maxBytes - size));
+        truncated = true;
+        break;
+      }
+      parts.push(chunk);
+      size += chunk.length;
+    }
+    return { text: new TextDecoder().decode(Buffer.concat(parts)), truncated };
   }
 
   async installationRepos(installationId: number): Promise<{ name: string; owner: { login: string; type?: string } }[]> {

@@ -26,6 +26,8 @@ export interface ReconcilerDeps {
   metrics: GithubMetrics;
   log: Logger;
   replicaId: string;
+  /** Fetches and stores ended GitHub jobs' own logs (leader only, each tick); absent: not done. */
+  jobLogs?: { sync(): Promise<number> };
 }
 
 /** What the reconciler did since it started (the control plane's GitHub status shows it). */

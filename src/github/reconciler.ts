@@ -47,6 +47,7 @@ export class Reconciler {
   async tick(): Promise<void> {
     if (!(await this.isLeader())) return;
     await this.checks.checkJobs();
+    await this.d.jobLogs?.sync().catch((e) => this.d.log.warn("GitHub job logs not synced", { error: errorMessage(e) }));
     if (Date.now() - this.lastPoll >= this.d.config.githubPollIntervalMs) {
       this.lastPoll = Date.now();
       await this.polls.poll();

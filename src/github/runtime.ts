@@ -21,6 +21,7 @@ import { API_STATUSES, bounded, githubMetrics, type GithubMetrics } from "./metr
 import { lookupJob, Reconciler } from "./reconciler.ts";
 import { startGithubService } from "./service.ts";
 import { WebhookVerifier } from "./webhook.ts";
+import { JobLogSync, RETRY_MS, type JobLogSink } from "./job-log-sync.ts";
 
 export interface GithubRuntime {
   enabled: boolean;
@@ -46,6 +47,8 @@ export interface GithubHost {
   admission: Admission;
   metrics: { registry: Registry };
   log: Logger;
+  /** Where ended GitHub jobs' own logs are stored (the log service); absent: they are not fetched. */
+  jobLogSink?: JobLogSink;
 }
 
 const runtimes = new WeakMap<GithubHost, GithubRuntime>();
@@ -111,6 +114,7 @@ export async function startGithubWorkers(ctx: GithubHost): Promise<{ stop(): Pro
     leaders: ctx.topology.leaders,
     jsm: ctx.topology.jsm,
     replicaId: `control-${randomBytes(4).toString("hex")}`,
+    jobLogs: ctx.jobLogSink ? new JobLogSync({ client: rt.client, jobs: () => ctx.index.all(), sink: ctx.jobLogSink, log: ctx.log, retryMs: RETRY_MS.map((ms) => (ms * ctx.config.githubRetryBaseMs) / 1000) }) : undefined,
   });
   rt.reconciler = reconciler;
   reconciler.start();

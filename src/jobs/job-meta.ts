@@ -3,16 +3,9 @@
  * plane puts them in the attempt's log credential (src/auth/log-credential.ts), so ingest reads no record.
  */
 import type { JobRecord } from "./record.ts";
+import type { JobMeta } from "../auth/log-credential.ts";
 
-/** A job's fields (empty strings when unknown). */
-export interface JobMeta {
-  repo: string;
-  workflow: string;
-  jobName: string;
-  branch: string;
-}
-
-export const NO_META: JobMeta = { repo: "", workflow: "", jobName: "", branch: "" };
+export { NO_META, type JobMeta } from "../auth/log-credential.ts";
 
 const bounded = (s: string | undefined) => (s ?? "").slice(0, 255);
 

@@ -15,7 +15,8 @@ export const LogLineSchema = v.strictObject({
 
 export const LogBatchSchema = v.strictObject({
   jobId: v.pipe(v.string(), v.regex(JOB_ID_PATTERN, "is not a job id")),
-  attempt: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  /** 1 and up: the job's runs on agents; 0: the workflow's own log as GitHub serves it (src/github/job-log-sync.ts). */
+  attempt: v.pipe(v.number(), v.integer(), v.minValue(0)),
   lines: v.pipe(v.array(LogLineSchema), v.maxLength(10_000)),
   /** Set on the last batch of an attempt: the attempt's total line count. */
   end: v.optional(v.strictObject({ lines: v.pipe(v.number(), v.integer(), v.minValue(0)), exitCode: v.optional(v.number()) })),

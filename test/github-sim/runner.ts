@@ -4,7 +4,8 @@
  * connects to the simulator, takes one job, runs its steps as shell commands (output on
  * stdout/stderr like the real runner's log) with the job's variables in their environment and the
  * workspace as their directory (as the real runner gives a JavaScript action: GitHub's results URL
- * and runtime token, GITHUB_WORKSPACE, RUNNER_TEMP), reports the conclusion and exits 0. Exits 2 on an
+ * and runtime token, GITHUB_WORKSPACE, RUNNER_TEMP), reports the conclusion with the job's log (each line
+ * after its time, steps under `##[group]Run …` headers, as the real runner uploads it) and exits 0. Exits 2 on an
  * acquire error (rejected, or removed while waiting), as the real runner exits on such errors.
  */
 export {};
@@ -69,19 +70,37 @@ try {
 }
 const stepEnv = { ...process.env, ...job.variables, GITHUB_WORKSPACE: workspace, RUNNER_TEMP: temp };
 let conclusion = "success";
+/** The job's log as GitHub keeps it: each line after the time it was written. */
+const jobLog: string[] = [];
+const logged = (text: string, to: NodeJS.WriteStream = process.stdout) => {
+  to.write(`${text}\n`);
+  jobLog.push(`${new Date().toISOString().replace("Z", "0000Z")} ${text}`);
+};
+async function pipe(stream: ReadableStream<Uint8Array>, to: NodeJS.WriteStream): Promise<void> {
+  let rest = "";
+  for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
+    const parts = (rest + new TextDecoder().decode(chunk)).split("\n");
+    rest = parts.pop()!;
+    for (const line of parts) logged(line, to);
+  }
+  if (rest) logged(rest, to);
+}
 for (const step of job.steps) {
-  console.log(`##[group]Run ${step}`);
-  const p = Bun.spawn(["sh", "-c", step], { stdout: "inherit", stderr: "inherit", env: stepEnv, cwd: workspace });
+  logged(`##[group]Run ${step}`);
+  logged("##[endgroup]");
+  const p = Bun.spawn(["sh", "-c", step], { stdout: "pipe", stderr: "pipe", env: stepEnv, cwd: workspace });
+  await Promise.all([pipe(p.stdout, process.stdout), pipe(p.stderr, process.stderr)]);
   const code = await p.exited;
   if (code !== 0) {
-    console.log(`##[error]Process completed with exit code ${code}.`);
+    logged(`##[error]Process completed with exit code ${code}.`);
     conclusion = "failure";
     break;
   }
 }
+logged("Cleaning up orphan processes");
 // The real runner retries its completion report; a lost answer must not leave the job or the runner behind.
 for (let i = 0; i < 5; i++) {
-  const r = await call("complete", { jobId: job.id, conclusion }).catch(() => null);
+  const r = await call("complete", { jobId: job.id, conclusion, log: jobLog.join("\n") + "\n" }).catch(() => null);
   if (r) break;
   await Bun.sleep(500);
 }

@@ -37,6 +37,10 @@ export interface SimJob {
   /** How many times GitHub handed the job to a runner / completed it (each must end at 1). */
   assignments: number;
   completions: number;
+  /** The log the runner uploaded with its completion (GitHub serves it at …/jobs/ID/logs). */
+  log?: string;
+  /** Log requests answered so far (the `logs404` fault answers the first ones 404). */
+  logRequests?: number;
 }
 
 export interface SimRunner {
@@ -59,6 +63,8 @@ export interface SimFaults extends WebhookFaults {
   api5xx: number;
   apiRateLimit: number;
   acquireError: number;
+  /** A job's log is "not there yet" (404) for this many requests after its completion, as GitHub's often is. */
+  logs404: number;
 }
 
 export interface SimOptions {
@@ -125,7 +131,7 @@ export class GithubSim {
   readonly jobs = new Map<number, SimJob>();
   readonly runners = new Map<number, SimRunner>();
   readonly webhooks: WebhookSender;
-  faults: SimFaults = { drop: 0, dropRecorded: 0.5, delay: 0, delayMs: 0, duplicate: 0, api5xx: 0, apiRateLimit: 0, acquireError: 0 };
+  faults: SimFaults = { drop: 0, dropRecorded: 0.5, delay: 0, delayMs: 0, duplicate: 0, api5xx: 0, apiRateLimit: 0, acquireError: 0, logs404: 0 };
   readonly stats = { apiCalls: 0, api5xx: 0, apiRateLimited: 0, jitConfigs: 0, runnersDeleted: 0, deleteRefusedBusy: 0, acquireErrors: 0, runnersLost: 0, runnersLostBusy: 0 };
   /** Jobs GitHub failed because their runner was lost mid-job. */
   readonly lostJobs: number[] = [];
@@ -269,6 +275,12 @@ export class GithubSim {
     const url = new URL(req.url);
     const p = url.pathname;
     if (p.startsWith("/_runner/")) return this.runnerApi(p.slice(9), req);
+    if (p.startsWith("/_logs/")) {
+      const id = this.logFetches.get(p.slice(7));
+      this.logDownloads.push({ auth: req.headers.get("authorization") });
+      const j = id === undefined ? undefined : this.jobs.get(id);
+      return j ? new Response(j.log ?? "", { headers: { "content-type": "text/plain; charset=utf-8" } }) : json(404, { message: "Not Found" });
+    }
     if (p.startsWith("/twirp/github.actions.results.") || p.startsWith("/_apis/artifactcache/")) return this.resultsApi(p, req);
     this.stats.apiCalls++;
     if (this.rand() < this.faults.api5xx) {
@@ -314,6 +326,9 @@ export class GithubSim {
 
   /** GitHub's results service: cache calls recorded and answered as misses (nothing is stored here). */
   readonly resultsCalls: { path: string; auth: string | null }[] = [];
+  /** Signed log download paths handed out, and the downloads made (with whatever authorization came along). */
+  private readonly logFetches = new Map<string, number>();
+  readonly logDownloads: { auth: string | null }[] = [];
   private async resultsApi(path: string, req: Request): Promise<Response> {
     this.resultsCalls.push({ path, auth: req.headers.get("authorization") });
     await req.arrayBuffer().catch(() => {});
@@ -350,6 +365,16 @@ export class GithubSim {
     if ((m = rest.match(/^runs\/(\d+)\/jobs$/))) {
       const jobs = mine.filter((j) => j.run_id === Number(m![1])).map((j) => this.ghJob(j));
       return json(200, { total_count: jobs.length, jobs: Number(url.searchParams.get("page") ?? 1) > 1 ? [] : jobs });
+    }
+    // The job's log: a redirect to the text on another path (GitHub's goes to blob storage), which needs no token.
+    if ((m = rest.match(/^jobs\/(\d+)\/logs$/))) {
+      const j = this.jobs.get(Number(m[1]));
+      if (!j || j.owner !== owner || j.repo !== repo || j.status !== "completed") return json(404, { message: "Not Found" });
+      j.logRequests = (j.logRequests ?? 0) + 1;
+      if (j.logRequests <= this.faults.logs404) return json(404, { message: "Not Found" });
+      this.logFetches.set(`l${j.id}-${randomBytes(8).toString("hex")}`, j.id);
+      const key = [...this.logFetches.keys()].at(-1)!;
+      return new Response(null, { status: 302, headers: { location: `${this.url}/_logs/${key}` } });
     }
     if ((m = rest.match(/^jobs\/(\d+)$/))) {
       const j = this.jobs.get(Number(m[1]));
@@ -397,7 +422,7 @@ export class GithubSim {
 
   /** The runner's own protocol (the real runner talks to a broker; this is its stand-in). */
   private async runnerApi(op: string, req: Request): Promise<Response> {
-    const { token, jobId, conclusion } = (await req.json().catch(() => ({}))) as { token?: string; jobId?: number; conclusion?: string };
+    const { token, jobId, conclusion, log } = (await req.json().catch(() => ({}))) as { token?: string; jobId?: number; conclusion?: string; log?: string };
     const r = [...this.runners.values()].find((x) => x.token === token);
     if (!r) return json(404, { message: "runner not registered" });
     r.lastSeen = Date.now();
@@ -428,7 +453,10 @@ export class GithubSim {
     }
     if (op === "complete") {
       const job = jobId ? this.jobs.get(jobId) : undefined;
-      if (job && r.jobId === job.id) this.complete(job, conclusion ?? "failure");
+      if (job && r.jobId === job.id) {
+        if (typeof log === "string") job.log = log;
+        this.complete(job, conclusion ?? "failure");
+      }
       this.runners.delete(r.id); // ephemeral: gone after its one job
       this.assign();
       return json(200, {});
