@@ -58,7 +58,7 @@ export const otelSettings = {
   } satisfies Setting<string>,
   otelHeaders: {
     env: "NIMBUS_OTEL_EXPORTER_HEADERS",
-    doc: "Headers sent with every export, `NAME=VALUE` pairs separated by commas (e.g. `Authorization=Bearer x`; values may be percent-encoded). Never logged.",
+    doc: "Headers sent with every export, `NAME=VALUE` pairs separated by commas (e.g. `Authorization=Bearer x`; values may be percent-encoded).",
     schema: headers,
     default: "",
     secret: true,
