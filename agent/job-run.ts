@@ -31,7 +31,7 @@ import { guestAddress } from "./vm/run.ts";
 import type { AgentResultsGateway } from "./github/results-gateway.ts";
 import { reserveSpanId, type Tracing } from "../src/core/trace/tracer.ts";
 import { childTraceparent, parseTraceparent } from "../src/core/trace/traceparent.ts";
-import { attemptSpans } from "../src/jobs/trace/spans.ts";
+import { attemptSpanId, attemptSpans } from "../src/jobs/trace/spans.ts";
 
 export interface JobRunDeps {
   agentId: string;
@@ -98,7 +98,9 @@ export class JobRun {
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   /** This attempt's part of the job's trace: when the message was taken, the span ids fixed in advance
    * (the handout names the attempt span as its parent; the job gets the run span in TRACEPARENT). */
-  private readonly traced = { takenAt: Date.now(), attemptSpanId: reserveSpanId(), runSpanId: reserveSpanId(), startedAt: undefined as number | undefined };
+  private readonly traced = { takenAt: Date.now(), attemptSpanId: undefined as string | undefined, runSpanId: reserveSpanId(), startedAt: undefined as number | undefined };
+  /** The spans of this attempt already sent (each step's as it ends: a killed agent loses only the steps it was in). */
+  private readonly traceSent = new Set<string>();
   readonly log: Logger;
 
   constructor(
@@ -156,7 +158,10 @@ export class JobRun {
     }
     this.job = leased;
     this.traceparent ??= leased.value.trace?.traceparent;
+    const tc = parseTraceparent(this.traceparent);
+    if (tc) this.traced.attemptSpanId = attemptSpanId(tc.traceId, this.attempt);
     this.msg?.ack();
+    this.traceAttempt();
     this.deps.local.putRun({ jobId: this.jobId, attempt: this.attempt, leaseRevision: this.lease.revision, instance: null, startedAt: Date.now() });
     await this.fetchSecrets(); // before the heartbeat: the lease revision it names is still the one held
     this.startHeartbeat();
@@ -200,7 +205,7 @@ export class JobRun {
       // unanswered handout is retried (renewing the lease, whose new revision the next ask names).
       for (let i = 0; ; i++) {
         try {
-          this.secrets = await this.deps.handout({ jobId: this.jobId, attempt: this.attempt, leaseRevision: this.lease!.revision }, this.childTrace(this.traced.attemptSpanId));
+          this.secrets = await this.deps.handout({ jobId: this.jobId, attempt: this.attempt, leaseRevision: this.lease!.revision }, this.traced.attemptSpanId && this.childTrace(this.traced.attemptSpanId));
           break;
         } catch (e) {
           if (!isAppError(e, "unavailable") || i >= HANDOUT_TRIES) throw e;
@@ -297,6 +302,7 @@ export class JobRun {
       return hop("finish");
     }
     if (!(await this.fenced("running"))) return hop("abandon");
+    this.traceAttempt();
     return hop("run");
   }
 
@@ -409,11 +415,13 @@ export class JobRun {
     return done();
   }
 
-  /** This attempt's spans, once it is torn down (only an attempt that took the lease has any). */
-  private traceAttempt(teardownStart: number): void {
+  /** This attempt's spans not sent yet: the steps it has finished, and all the rest once it is torn down (only an attempt that took the lease has any). */
+  private traceAttempt(teardownStart?: number): void {
     if (!this.deps.tracing?.enabled || !this.job || !this.traceparent) return;
-    const local = { agentId: this.deps.agentId, ...this.traced, teardownStart, teardownEnd: Date.now() };
-    this.deps.tracing.emit(this.traceparent, attemptSpans(this.job.value, local, this.outcome?.kind === "lost"));
+    const local = { agentId: this.deps.agentId, ...this.traced, teardownStart, teardownEnd: teardownStart === undefined ? undefined : Date.now() };
+    const spans = attemptSpans(this.job.value, local, this.outcome?.kind === "lost").filter((p) => !this.traceSent.has(p.name));
+    for (const p of spans) this.traceSent.add(p.name);
+    this.deps.tracing.emit(this.traceparent, spans);
   }
 
   /** Renew the lease, then CAS the job. False when the fence moved (lease lost). */

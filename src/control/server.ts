@@ -28,7 +28,7 @@ import { pruneSlots } from "../jobs/lifecycle/slots.ts";
 import { readLease } from "../jobs/lifecycle/lease.ts";
 import type { ControlContext } from "./context.ts";
 import { startTracing } from "../core/trace/tracer.ts";
-import { jobTraceHooks } from "../jobs/trace/hooks.ts";
+import { jobTraceHooks, lostAttemptTracer } from "../jobs/trace/hooks.ts";
 import type { controlSettings } from "./config.ts";
 
 export interface RunningControlPlane {
@@ -90,6 +90,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
       // A running-job slot whose job holds no lease for that attempt (its agent died) goes back to its org.
       pruneSlots: () =>
         pruneSlots(topology.slots, async (jobId, attempt) => (await readLease(topology.leases, jobId))?.value.attempt === attempt, config.leaseTtlMs),
+      onAttemptLost: lostAttemptTracer(tracing),
     },
     config.sweepIntervalMs,
   );

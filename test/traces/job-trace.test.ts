@@ -93,6 +93,50 @@ describe("a job's trace", () => {
   }, 30_000);
 });
 
+describe("an agent killed mid-job", () => {
+  let rx: OtlpReceiver;
+  let s: TestStack;
+  beforeAll(async () => {
+    rx = startOtlpReceiver();
+    const env = otel(rx.url);
+    s = await testStack({ agents: 2, controlEnv: env, agentEnv: env });
+    await s.waitAgents(2);
+  }, 30_000);
+  afterAll(async () => {
+    await s?.destroy();
+    await rx?.stop();
+  }, 30_000);
+
+  test("both attempts in the job's one trace: the lost one reported by the sweeper, its finished steps under it", async () => {
+    const job = await s.submit({ command: ["sh", "-c", "sleep 3; echo finished"] });
+    const tp = parseTraceparent(job.trace?.traceparent)!;
+    const running = await s.waitJob(job.id, (j) => j.state === "running");
+    await Bun.sleep(1500); // the agent's batch of finished steps (queue, lease, boot) goes out
+    process.kill(s.children.get(running.agentId!.replace(/-[0-9a-f]{6}$/, ""))!.proc.pid, "SIGKILL");
+    const done = await s.waitJob(job.id, undefined, 30_000);
+    expect(done).toMatchObject({ state: "succeeded", attempt: 2 });
+
+    let mine: ReceivedSpan[] = [];
+    const count = (n: string) => mine.filter((x) => x.name === n).length;
+    await waitFor(() => {
+      mine = rx.spans.filter((x) => x.traceId === tp.traceId);
+      return count("job") === 1 && count("attempt") === 2 && count("teardown") === 1;
+    }, 15_000, "both attempts' spans");
+    const attempts = mine.filter((x) => x.name === "attempt").sort((a, b) => a.start - b.start);
+    expect(attempts.map((x) => [x.attributes["nimbus.job.attempt"], x.attributes["nimbus.job.outcome"], x.service, x.parentSpanId])).toEqual([
+      [1, "lost", "nimbus-control", tp.spanId],
+      [2, "succeeded", "nimbus-agent", tp.spanId],
+    ]);
+    expect(attempts[0]!.attributes["nimbus.agent.id"]).toBe(running.agentId!);
+    // Attempt 1's finished steps, sent by the agent before it died, hang under the sweeper's attempt span.
+    const under = (a: ReceivedSpan) => mine.filter((x) => x.parentSpanId === a.spanId).map((x) => x.name).sort();
+    expect(under(attempts[0]!)).toEqual(["boot", "handout", "lease"]);
+    expect(under(attempts[1]!)).toEqual(["boot", "handout", "lease", "run", "teardown"]);
+    expect(mine.filter((x) => x.name === "queue").sort((a, b) => a.start - b.start).map((x) => [x.attributes["nimbus.job.attempt"], x.parentSpanId])).toEqual([[1, tp.spanId], [2, tp.spanId]]);
+    expect(count("job")).toBe(1);
+  }, 60_000);
+});
+
 describe("sampling ratio 0", () => {
   let rx: OtlpReceiver;
   let s: TestStack;

@@ -5,7 +5,7 @@ import { childTraceparent, formatTraceparent, newJobTrace, parseTraceparent } fr
 import { otelSettings, parseOtlpHeaders } from "../../src/core/trace/settings.ts";
 import { tracesUrl, startTracing } from "../../src/core/trace/tracer.ts";
 import { ConfigError, loadConfig } from "../../src/core/config/load.ts";
-import { attemptSpans, jobSpans } from "../../src/jobs/trace/spans.ts";
+import { attemptSpanId, attemptSpans, jobSpans, lostAttemptSpans } from "../../src/jobs/trace/spans.ts";
 import { traceHeaders, traceparentOf } from "../../src/nats/trace-headers.ts";
 import type { JobRecord } from "../../src/jobs/record.ts";
 
@@ -132,6 +132,18 @@ describe("a job's record as spans", () => {
     expect(JSON.stringify(spans)).not.toContain("env-value");
   });
 
+  test("while the attempt runs: only its finished steps; the sweeper's attempt span for an agent gone", () => {
+    const running = base({ state: "running", times: { queued: 1000, leased: 1100, booting: 1150, running: 1300 } });
+    const { teardownStart: _s, teardownEnd: _e, ...live } = local;
+    expect(attemptSpans(running, live).map((s) => s.name)).toEqual(["queue", "lease", "boot"]);
+    const withTrace = { ...running, agentId: "a-1", trace: { traceparent: `00-${T}-${S}-01` } };
+    const [lostSpan, ...more] = lostAttemptSpans(withTrace, 2000);
+    expect(more).toEqual([]);
+    expect(lostSpan).toMatchObject({ name: "attempt", parent: "root", spanId: attemptSpanId(T, 1), start: 1100, end: 2000, attributes: { "nimbus.job.outcome": "lost", "nimbus.agent.id": "a-1" } });
+    expect(attemptSpanId(T, 1)).not.toBe(attemptSpanId(T, 2));
+    expect(lostAttemptSpans(running, 2000)).toEqual([]); // no trace
+  });
+
   test("a GitHub attempt splits boot, registration and assignment; a lost lease ends the run at teardown", () => {
     const gh = base({ source: "github", times: { queued: 1000, leased: 1100, booting: 1150, runner_registered: 1250, running: 1400, succeeded: 1600 } });
     const spans = attemptSpans(gh, { ...local, startedAt: 1200 });
@@ -139,6 +151,8 @@ describe("a job's record as spans", () => {
       ["lease", 1090, 1100], ["boot", 1150, 1200], ["runner.registration", 1200, 1250], ["assignment", 1250, 1400], ["run", 1400, 1600], ["teardown", 1610, 1700],
     ]);
     const lost = attemptSpans(base({ state: "running", times: { queued: 1000, leased: 1100, booting: 1150, running: 1300 } }), local, true);
+    expect(lost.map((s) => s.name)).toEqual(["queue", "lease", "boot", "run", "teardown"]); // the attempt span is the sweeper's
+    expect(lost.filter((s) => s.parent === "attempt").every((s) => s.parentSpanId === local.attemptSpanId)).toBe(true);
     expect(lost.find((s) => s.name === "run")).toMatchObject({ start: 1300, end: 1610, attributes: { "nimbus.job.outcome": "lost" } });
     expect(lost.find((s) => s.name === "run")!.attributes["nimbus.job.exit_code"]).toBeUndefined();
     // The driver never started the job: boot runs until the end, and there is no run.

@@ -4,7 +4,7 @@
  * touches the job (control plane, agent, the job itself through TRACEPARENT) joins the same trace
  * and agrees on whether it is recorded. Pure.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 
 export interface TraceContext {
   traceId: string;
@@ -23,6 +23,15 @@ const ZERO_SPAN = "0".repeat(16);
 
 export const randomTraceId = (): string => randomBytes(16).toString("hex");
 export const randomSpanId = (): string => randomBytes(8).toString("hex");
+
+/**
+ * A span id every process derives alike from the trace and a name (a job's attempt span: the agent
+ * running it and, when that agent is gone, the control plane that re-queues it both know its id).
+ */
+export function derivedSpanId(traceId: string, name: string): string {
+  const id = createHash("sha256").update(`${traceId}\0${name}`).digest("hex").slice(0, 16);
+  return id === "0".repeat(16) ? "0000000000000001" : id;
+}
 
 export function formatTraceparent(c: TraceContext): string {
   return `00-${c.traceId}-${c.spanId}-${c.sampled ? "01" : "00"}`;

@@ -76,7 +76,7 @@ export function startTracing(config: OtelConfig, service: string, opts: { export
       // Parents first: the attempt span before its children.
       const ordered = [...plans].sort((a, b) => rank(a) - rank(b));
       for (const p of ordered) {
-        const parent = p.parent === null ? ROOT_CONTEXT : p.parent === "attempt" ? attempt ?? root : root;
+        const parent = p.parent === null ? ROOT_CONTEXT : p.parent === "attempt" ? (p.parentSpanId ? parentOf(c, p.parentSpanId) : attempt ?? root) : root;
         ids.next = { traceId: p.parent === null ? c.traceId : undefined, spanId: p.parent === null ? c.spanId : p.spanId };
         const span = tracer.startSpan(p.name, { startTime: p.start, attributes: p.attributes }, parent);
         ids.next = {};
