@@ -94,7 +94,7 @@ async function sealForAgent(sealer: ReplySealer, replyKey: HandoutRequest["reply
 }
 
 /** The handout's span, only under the lease holder's attempt span of the job's own trace (a forged header names another trace: no span). */
-function traceHandout(tracing: Tracing | undefined, traceparent: string | undefined, job: JobRecord | undefined, attempt: number, start: number): void {
+export function traceHandout(tracing: Tracing | undefined, traceparent: string | undefined, job: JobRecord | undefined, attempt: number, start: number): void {
   if (!tracing?.enabled || !traceparent || !job?.trace) return;
   if (parseTraceparent(traceparent)?.traceId !== parseTraceparent(job.trace.traceparent)?.traceId) return;
   const attributes = { "nimbus.job.id": job.id, "nimbus.org": job.org, "nimbus.pool": job.pool, "nimbus.job.source": job.source, "nimbus.job.attempt": attempt, "nimbus.agent.id": job.agentId ?? "" };
