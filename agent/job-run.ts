@@ -108,7 +108,7 @@ export class JobRun {
     readonly jobId: string,
     readonly attempt: number,
     private readonly msg?: JsMsg,
-    /** The job's traceparent from the queue message's headers (else the record's is used). */
+    /** The job's traceparent from the queue message's headers (the record's wins when they disagree). */
     private traceparent?: string,
   ) {
     this.log = deps.log.child({ jobId, attempt });
@@ -157,7 +157,9 @@ export class JobRun {
       return this.drop("job changed while leasing");
     }
     this.job = leased;
-    this.traceparent ??= leased.value.trace?.traceparent;
+    // The record is the truth: a message whose header names another trace (or none) follows the record's.
+    const recorded = leased.value.trace?.traceparent;
+    if (recorded && parseTraceparent(this.traceparent)?.traceId !== parseTraceparent(recorded)?.traceId) this.traceparent = recorded;
     const tc = parseTraceparent(this.traceparent);
     if (tc) this.traced.attemptSpanId = attemptSpanId(tc.traceId, this.attempt);
     this.msg?.ack();

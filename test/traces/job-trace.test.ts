@@ -72,6 +72,9 @@ describe("a job's trace", () => {
     // The job's own telemetry would join the trace under the run span.
     const lines = (await s.logs(job.id)).map((l) => l.text);
     expect(lines).toEqual([`tp=00-${tp.traceId}-${by.run!.spanId}-01`]);
+    // `nimbus jobs show` names the trace, to look it up in the tracing backend.
+    const cli = Bun.spawnSync([process.execPath, "run", "src/cli/main.ts", "jobs", "show", job.id], { env: { ...process.env, NIMBUS_URL: s.controlUrl, NIMBUS_TOKEN: s.adminToken }, stdout: "pipe", stderr: "pipe" });
+    expect(cli.stdout.toString()).toContain(`trace    ${tp.traceId}\n`);
     // The exporter's headers came from NIMBUS_OTEL_EXPORTER_HEADERS (percent-decoded).
     const sent = rx.requests.find((r) => r.path === "/v1/traces")!;
     expect(sent.contentType).toBe("application/x-protobuf");
