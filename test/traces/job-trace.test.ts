@@ -9,7 +9,12 @@ import { createServer, type AddressInfo, type Server, type Socket } from "node:n
 import { testStack, type TestStack } from "../support/stack.ts";
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from "../support/otlp-receiver.ts";
 import { waitFor } from "../support/net.ts";
-import { parseTraceparent } from "../../src/core/trace/traceparent.ts";
+import { newJobTrace, parseTraceparent } from "../../src/core/trace/traceparent.ts";
+import { connectNats } from "../../src/nats/connect.ts";
+import { openTopology, queueSubject } from "../../src/nats/topology.ts";
+import { traceHeaders } from "../../src/nats/trace-headers.ts";
+import { JobStore } from "../../src/jobs/store.ts";
+import { submitJob } from "../../src/jobs/submit.ts";
 
 const otel = (url: string, extra: Record<string, string> = {}) => ({ NIMBUS_OTEL_EXPORTER_ENDPOINT: url, ...extra });
 
@@ -81,6 +86,29 @@ describe("a job's trace", () => {
     expect(sent.headers.get("authorization")).toBe("Bearer otel-test-token");
     expect(sent.headers.get("x-tenant")).toBe("nimbus ci");
   }, 60_000);
+
+  test("a forged context is not followed: a submitted `trace` is refused, a queue header naming another trace is overruled by the record", async () => {
+    const forgedSpec = await s.api("/api/jobs", { method: "POST", json: { command: ["true"], trace: { traceparent: `00-${"ab".repeat(16)}-${"cd".repeat(8)}-01` } } });
+    expect(forgedSpec.status).toBeGreaterThanOrEqual(400);
+    expect(forgedSpec.status).toBeLessThan(500);
+    // A record with its own trace, whose queue message carries a header naming another trace.
+    const nc = await connectNats({ url: s.natsUrl, ...s.natsAuth, name: "test-forger" });
+    try {
+      const t = await openTopology(nc);
+      const forged = newJobTrace(1).traceparent;
+      const store = new JobStore(t.jobs, t.js, undefined, undefined, undefined, async (j) => {
+        await t.js.publish(queueSubject(j.pool), new TextEncoder().encode(JSON.stringify({ jobId: j.id, attempt: j.attempt })), { msgID: `${j.id}:${j.attempt}`, headers: traceHeaders(forged) });
+      }, { newTrace: () => newJobTrace(1), ended: () => {} });
+      const { job } = await submitJob({ store, labels: { baseLabel: "nimbus", defaultIsolation: "sandbox" }, maxAttempts: 1 }, { command: ["sh", "-c", 'echo "tp=$TRACEPARENT"'], env: {}, secrets: {}, labels: ["nimbus"], timeoutSeconds: 60 }, { sub: "forger", org: "default" });
+      const tp = parseTraceparent(job.value.trace!.traceparent)!;
+      expect((await s.waitJob(job.value.id)).state).toBe("succeeded");
+      await waitFor(() => rx.spans.some((x) => x.traceId === tp.traceId && x.name === "teardown"), 15_000, "the record's trace");
+      expect(rx.spans.filter((x) => x.traceId === parseTraceparent(forged)!.traceId)).toEqual([]);
+      expect((await s.logs(job.value.id)).map((l) => l.text)[0]).toStartWith(`tp=00-${tp.traceId}-`);
+    } finally {
+      await nc.close();
+    }
+  }, 30_000);
 
   test("a job cancelled in the queue is a job span and a queue wait, no attempt", async () => {
     // No agent serves this pool: the job waits until it is cancelled.
