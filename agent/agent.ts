@@ -64,7 +64,7 @@ export async function startAgent(config: AgentConfig, githubConfig: GithubAgentC
   const topology = await openTopology(nc, { onWait: (stream) => log.info("waiting for the control plane to create a stream", { stream }) });
   // A re-queue (retry, restart reconcile) goes through the control plane: an agent may not publish into the queue.
   const enqueueVia = (job: JobRecord) => requestRequeue(nc, job).catch((e) => log.warn("requeue not confirmed; the sweeper republishes a queued job", { jobId: job.id, error: e }));
-  const tracing = startTracing(config, "agent");
+  const tracing = startTracing(config, "agent", { warn: (m, f) => log.warn(m, f) });
   const jobs = new JobStore(topology.jobs, topology.js, (m, f) => log.warn(m, f), publishNoAck(nc), undefined, enqueueVia, jobTraceHooks(tracing));
   const shipper = new LogShipper({ store: local, logsUrl: config.logsUrl, token: config.token, log });
   shipper.start();

@@ -41,7 +41,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
   const log = createLogger("control");
   const nc = await connectNats({ url: config.natsUrl, user: config.natsUser, password: config.natsPassword, token: config.natsToken, name: "nimbus-control" });
   const topology = await ensureTopology(nc, { replicas: config.natsReplicas });
-  const tracing = startTracing(config, "control");
+  const tracing = startTracing(config, "control", { warn: (m, f) => log.warn(m, f) });
   const store = new JobStore(topology.jobs, topology.js, (m, f) => log.warn(m, f), publishNoAck(nc), () => maxPayloadOf(nc), undefined, jobTraceHooks(tracing));
   const metrics = controlMetrics({ index: () => index, agents: () => listAgents(topology.agents) });
   const index = await JobIndex.start(topology.jobs, (next, prev) => metrics.observeChange(next, prev));

@@ -5,6 +5,8 @@
  * jobs nothing.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { testStack, type TestStack } from "../support/stack.ts";
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from "../support/otlp-receiver.ts";
@@ -211,7 +213,7 @@ describe("an unreachable receiver", () => {
     await new Promise<void>((r) => hole.listen(0, "127.0.0.1", r));
     s = await testStack({
       agents: 1,
-      controlEnv: otel(`http://127.0.0.1:${closed}`),
+      controlEnv: otel(`http://127.0.0.1:${closed}`, { NIMBUS_OTEL_EXPORTER_HEADERS: "authorization=Bearer hunter2-export" }),
       agentEnv: otel(`http://127.0.0.1:${(hole.address() as AddressInfo).port}`),
     });
     await s.waitAgents(1);
@@ -237,5 +239,10 @@ describe("an unreachable receiver", () => {
     expect(again.state).toBe("succeeded");
     expect(Date.now() - t1).toBeLessThan(5000);
     expect((await s.logs(done[0]!.id)).map((l) => l.text)).toEqual(["job 1"]);
+    // The refused exports are reported in the control plane's log (at most once a minute), never with the export headers.
+    const controlLog = () => readFileSync(join(s.dataDir, "logs", "control.log"), "utf8");
+    await waitFor(() => controlLog().includes("trace export failed"), 5000, "the export failure in the log");
+    expect(controlLog().split("trace export failed").length - 1).toBe(1);
+    expect(controlLog()).not.toContain("hunter2");
   }, 40_000);
 });

@@ -7,7 +7,7 @@
  * Off (no endpoint): nothing is set up and every call returns at once.
  */
 import { context as otelContext, ROOT_CONTEXT, trace, TraceFlags, type Context } from "@opentelemetry/api";
-import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, AlwaysOnSampler, RandomIdGenerator, type IdGenerator } from "@opentelemetry/sdk-trace-base";
+import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, AlwaysOnSampler, RandomIdGenerator, type IdGenerator, type ReadableSpan, type SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import type { SpanPlan } from "./plan.ts";
@@ -31,6 +31,38 @@ class FixableIds implements IdGenerator {
   }
 }
 
+/** Reports failed exports (the receiver refused, timed out, is unreachable): the first, then at most once a minute with a count. */
+class ReportingExporter implements SpanExporter {
+  private lastReport = 0;
+  private failedSince = 0;
+  constructor(
+    private readonly inner: SpanExporter,
+    private readonly report: (msg: string, fields: Record<string, unknown>) => void,
+    private readonly everyMs = 60_000,
+  ) {}
+  export(spans: ReadableSpan[], done: Parameters<SpanExporter["export"]>[1]): void {
+    this.inner.export(spans, (result) => {
+      // 0 is ExportResultCode.SUCCESS.
+      if (result.code !== 0) this.failed(spans.length, result.error);
+      done(result);
+    });
+  }
+  private failed(spans: number, error: Error | undefined): void {
+    this.failedSince += spans;
+    const now = Date.now();
+    if (now - this.lastReport < this.everyMs) return;
+    this.report("trace export failed; spans dropped (jobs are not affected)", { spans: this.failedSince, error: error?.message ?? "unknown" });
+    this.lastReport = now;
+    this.failedSince = 0;
+  }
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush?.() ?? Promise.resolve();
+  }
+}
+
 export interface Tracing {
   readonly enabled: boolean;
   /** A new job's trace (sampling decided now), or undefined when tracing is off. */
@@ -48,10 +80,15 @@ export function tracesUrl(endpoint: string): string {
   return /\/v1\/traces\/?$/.test(endpoint) ? endpoint : `${endpoint.replace(/\/+$/, "")}/v1/traces`;
 }
 
-export function startTracing(config: OtelConfig, service: string, opts: { exportTimeoutMs?: number; scheduledDelayMs?: number } = {}): Tracing {
+export function startTracing(
+  config: OtelConfig,
+  service: string,
+  opts: { exportTimeoutMs?: number; scheduledDelayMs?: number; warn?: (msg: string, fields: Record<string, unknown>) => void } = {},
+): Tracing {
   if (!config.otelEndpoint) return TRACING_OFF;
   const ids = new FixableIds();
-  const exporter = new OTLPTraceExporter({ url: tracesUrl(config.otelEndpoint), headers: config.otelHeaders, timeoutMillis: opts.exportTimeoutMs ?? 5000 });
+  const otlp = new OTLPTraceExporter({ url: tracesUrl(config.otelEndpoint), headers: config.otelHeaders, timeoutMillis: opts.exportTimeoutMs ?? 5000 });
+  const exporter = opts.warn ? new ReportingExporter(otlp, opts.warn) : otlp;
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ "service.name": `nimbus-${service}`, "service.version": VERSION }),
     // The decision is the job's (its traceparent's flags); a root span is made only for a sampled job.
