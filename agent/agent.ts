@@ -30,6 +30,9 @@ import { ImageStore } from "./images/store.ts";
 import { reconcile } from "./reconcile.ts";
 import type { GithubAgentConfig } from "../src/github/config.ts";
 import { startAgentResultsGateway, type AgentResultsGateway } from "./github/results-gateway.ts";
+import { startTracing } from "../src/core/trace/tracer.ts";
+import { jobTraceHooks } from "../src/jobs/trace/hooks.ts";
+import { traceparentOf } from "../src/nats/trace-headers.ts";
 
 export interface RunningAgent {
   id: string;
@@ -61,7 +64,8 @@ export async function startAgent(config: AgentConfig, githubConfig: GithubAgentC
   const topology = await openTopology(nc, { onWait: (stream) => log.info("waiting for the control plane to create a stream", { stream }) });
   // A re-queue (retry, restart reconcile) goes through the control plane: an agent may not publish into the queue.
   const enqueueVia = (job: JobRecord) => requestRequeue(nc, job).catch((e) => log.warn("requeue not confirmed; the sweeper republishes a queued job", { jobId: job.id, error: e }));
-  const jobs = new JobStore(topology.jobs, topology.js, (m, f) => log.warn(m, f), publishNoAck(nc), undefined, enqueueVia);
+  const tracing = startTracing(config, "agent", { warn: (m, f) => log.warn(m, f) });
+  const jobs = new JobStore(topology.jobs, topology.js, (m, f) => log.warn(m, f), publishNoAck(nc), undefined, enqueueVia, jobTraceHooks(tracing));
   const shipper = new LogShipper({ store: local, logsUrl: config.logsUrl, token: config.token, log });
   shipper.start();
   const workRoot = `${config.stateDir}/jobs`;
@@ -70,7 +74,8 @@ export async function startAgent(config: AgentConfig, githubConfig: GithubAgentC
   const deps = { agentId: id, jobs, leases: topology.leases, signals: topology.signals, local, shipper, leaseTtlMs: config.leaseTtlMs, workRoot, log,
     orgSlots: { kv: topology.slots, limitOf: running.of, retryMs: 1000 },
     github: { nc, github: topology.github, config: githubConfig },
-    handout: (r: { jobId: string; attempt: number; leaseRevision: number }) => requestHandout(nc, { ...r, agentId: id, agentToken: config.token }) };
+    tracing,
+    handout: (r: { jobId: string; attempt: number; leaseRevision: number }, traceparent?: string) => requestHandout(nc, { ...r, agentId: id, agentToken: config.token }, undefined, undefined, traceparent) };
 
   await reconcile({ agentId: id, workRoot, local, drivers: [...drivers.values()], jobs, leases: topology.leases, log });
 
@@ -108,7 +113,7 @@ export async function startAgent(config: AgentConfig, githubConfig: GithubAgentC
     const { jobId, attempt } = m.json<{ jobId: string; attempt: number }>();
     const url = jobCacheUrl(driver);
     const cacheEnvFor = url ? (token: string) => cacheEnv({ url, token, protocol: "v2" }) : undefined;
-    const run = new JobRun({ ...deps, driver, cacheEnvFor, registryHost, networkByDefault: networkByDefault(driver), resultsGateway: resultsFor(driver) }, jobId, attempt, m);
+    const run = new JobRun({ ...deps, driver, cacheEnvFor, registryHost, networkByDefault: networkByDefault(driver), resultsGateway: resultsFor(driver) }, jobId, attempt, m, traceparentOf(m.headers));
     runs.add(run);
     try {
       await run.execute();
@@ -146,6 +151,7 @@ export async function startAgent(config: AgentConfig, githubConfig: GithubAgentC
       await shipper.stop();
       await removeAgent(topology.agents, id).catch(() => {});
       await nc.drain();
+      await tracing.shutdown();
       local.close();
     },
   };

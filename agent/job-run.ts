@@ -29,6 +29,9 @@ import type { Outcome } from "./outcome.ts";
 import { jobRegistryAuth, type JobRegistryAuth } from "./registry-auth.ts";
 import { guestAddress } from "./vm/run.ts";
 import type { AgentResultsGateway } from "./github/results-gateway.ts";
+import { reserveSpanId, type Tracing } from "../src/core/trace/tracer.ts";
+import { childTraceparent, parseTraceparent } from "../src/core/trace/traceparent.ts";
+import { attemptSpanId, attemptSpans } from "../src/jobs/trace/spans.ts";
 
 export interface JobRunDeps {
   agentId: string;
@@ -50,7 +53,9 @@ export interface JobRunDeps {
   /** Present when the agent serves GitHub jobs (their runner comes from a JIT config). */
   github?: GithubAgentDeps;
   /** Ask the control plane for a job's secrets as the holder of its lease (src/jobs/handout.ts). */
-  handout?: (req: { jobId: string; attempt: number; leaseRevision: number }) => Promise<Handout>;
+  handout?: (req: { jobId: string; attempt: number; leaseRevision: number }, traceparent?: string) => Promise<Handout>;
+  /** Exports this attempt's spans into the job's trace (src/jobs/trace/spans.ts `attemptSpans`). */
+  tracing?: Tracing;
   /** The agent's results-host gateway, for this driver's instances (microVMs): GitHub jobs' VMs are bound to it. */
   resultsGateway?: Pick<AgentResultsGateway, "guest" | "env" | "bindings">;
   /** Per-org running-job slots (src/jobs/lifecycle/slots.ts): a job over its org's limit waits in the queue. */
@@ -91,6 +96,11 @@ export class JobRun {
   /** When the `run` step times the job out (set when it first runs). */
   private runUntil: number | undefined;
   private heartbeat: ReturnType<typeof setInterval> | undefined;
+  /** This attempt's part of the job's trace: when the message was taken, the span ids fixed in advance
+   * (the handout names the attempt span as its parent; the job gets the run span in TRACEPARENT). */
+  private readonly traced = { takenAt: Date.now(), attemptSpanId: undefined as string | undefined, runSpanId: reserveSpanId(), startedAt: undefined as number | undefined };
+  /** The spans of this attempt already sent (each step's as it ends: a killed agent loses only the steps it was in). */
+  private readonly traceSent = new Set<string>();
   readonly log: Logger;
 
   constructor(
@@ -98,6 +108,8 @@ export class JobRun {
     readonly jobId: string,
     readonly attempt: number,
     private readonly msg?: JsMsg,
+    /** The job's traceparent from the queue message's headers (the record's wins when they disagree). */
+    private traceparent?: string,
   ) {
     this.log = deps.log.child({ jobId, attempt });
   }
@@ -145,7 +157,13 @@ export class JobRun {
       return this.drop("job changed while leasing");
     }
     this.job = leased;
+    // The record is the truth: a message whose header names another trace (or none) follows the record's.
+    const recorded = leased.value.trace?.traceparent;
+    if (recorded && parseTraceparent(this.traceparent)?.traceId !== parseTraceparent(recorded)?.traceId) this.traceparent = recorded;
+    const tc = parseTraceparent(this.traceparent);
+    if (tc) this.traced.attemptSpanId = attemptSpanId(tc.traceId, this.attempt);
     this.msg?.ack();
+    this.traceAttempt();
     this.deps.local.putRun({ jobId: this.jobId, attempt: this.attempt, leaseRevision: this.lease.revision, instance: null, startedAt: Date.now() });
     await this.fetchSecrets(); // before the heartbeat: the lease revision it names is still the one held
     this.startHeartbeat();
@@ -189,7 +207,7 @@ export class JobRun {
       // unanswered handout is retried (renewing the lease, whose new revision the next ask names).
       for (let i = 0; ; i++) {
         try {
-          this.secrets = await this.deps.handout({ jobId: this.jobId, attempt: this.attempt, leaseRevision: this.lease!.revision });
+          this.secrets = await this.deps.handout({ jobId: this.jobId, attempt: this.attempt, leaseRevision: this.lease!.revision }, this.traced.attemptSpanId && this.childTrace(this.traced.attemptSpanId));
           break;
         } catch (e) {
           if (!isAppError(e, "unavailable") || i >= HANDOUT_TRIES) throw e;
@@ -253,9 +271,18 @@ export class JobRun {
     return done();
   }
 
+  /** The job's trace with `spanId` as the parent, sampled or not as the job's trace is; undefined without one. */
+  private childTrace(spanId: string): string | undefined {
+    const c = parseTraceparent(this.traceparent);
+    return c ? childTraceparent(c, spanId) : undefined;
+  }
+
   private spec(): RunSpec {
     const j = this.job.value;
-    return { jobId: j.id, attempt: j.attempt, command: j.command, env: { ...j.env, ...this.secrets.secrets }, dir: `${this.deps.workRoot}/${j.id}-${j.attempt}`, requirements: j.requirements };
+    // The job's own telemetry joins its trace under the run span (a TRACEPARENT the job sets itself wins).
+    const tp = this.childTrace(this.traced.runSpanId);
+    const env = { ...(tp ? { TRACEPARENT: tp } : {}), ...j.env, ...this.secrets.secrets };
+    return { jobId: j.id, attempt: j.attempt, command: j.command, env, dir: `${this.deps.workRoot}/${j.id}-${j.attempt}`, requirements: j.requirements };
   }
 
   private async boot(): Promise<StepResult<Step>> {
@@ -277,6 +304,7 @@ export class JobRun {
       return hop("finish");
     }
     if (!(await this.fenced("running"))) return hop("abandon");
+    this.traceAttempt();
     return hop("run");
   }
 
@@ -305,6 +333,7 @@ export class JobRun {
       if (results) this.bindResults(results, this.instance);
       this.deps.local.putRun({ jobId: this.jobId, attempt: this.attempt, leaseRevision: this.lease!.revision, instance: this.instance, startedAt: Date.now() });
       this.execution = await this.deps.driver.start(this.instance, spec, (s, c) => this.capture?.write(s, c));
+      this.traced.startedAt = Date.now();
     } catch (e) {
       return `driver ${this.deps.driver.name} failed to start the job: ${(e as Error).message}`;
     }
@@ -373,6 +402,7 @@ export class JobRun {
   }
 
   private async cleanup(): Promise<StepResult<Step>> {
+    const teardownStart = Date.now();
     clearInterval(this.heartbeat);
     this.secrets = { secrets: {} }; // the job ended here: its secrets go with it
     this.capture = null;
@@ -383,7 +413,17 @@ export class JobRun {
     if (this.lease) await this.lease.release().catch((e) => (isLeaseLost(e) ? undefined : this.log.warn("lease release failed", { error: e })));
     await this.giveSlot();
     this.deps.local.deleteRun(this.jobId, this.attempt);
+    this.traceAttempt(teardownStart);
     return done();
+  }
+
+  /** This attempt's spans not sent yet: the steps it has finished, and all the rest once it is torn down (only an attempt that took the lease has any). */
+  private traceAttempt(teardownStart?: number): void {
+    if (!this.deps.tracing?.enabled || !this.job || !this.traceparent) return;
+    const local = { agentId: this.deps.agentId, ...this.traced, teardownStart, teardownEnd: teardownStart === undefined ? undefined : Date.now() };
+    const spans = attemptSpans(this.job.value, local, this.outcome?.kind === "lost").filter((p) => !this.traceSent.has(p.name));
+    for (const p of spans) this.traceSent.add(p.name);
+    this.deps.tracing.emit(this.traceparent, spans);
   }
 
   /** Renew the lease, then CAS the job. False when the fence moved (lease lost). */

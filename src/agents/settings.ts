@@ -11,6 +11,7 @@ import { DEFAULT_ASSETS_DIR } from "../vm/assets.ts";
 import { DEFAULT_VM_SUBNET } from "../vm/subnet.ts";
 import { parseWarmClasses, parseWarmSchedule } from "./warm-schedule.ts";
 import { orgRunningSetting } from "../jobs/limits/config.ts";
+import { otelSettings } from "../core/trace/settings.ts";
 
 /** Where built rootfs images live unless NIMBUS_IMAGES_DIR says otherwise. */
 export const DEFAULT_IMAGES_DIR = resolve(import.meta.dir, "../../artifacts/images");
@@ -197,6 +198,7 @@ export const agentSettings = {
     defaultDoc: "$TMPDIR/nimbus-sandboxes",
   },
   sandboxUid: { env: "NIMBUS_SANDBOX_UID", doc: "Unprivileged uid (and gid) sandboxed jobs run as.", schema: int(1, 2 ** 31), default: "65534" },
+  ...otelSettings,
 } satisfies SettingsSpec;
 
 export type AgentConfig = ConfigOf<typeof agentSettings>;

@@ -5,6 +5,7 @@ import { int, oneOf, str, url, type SettingsSpec } from "../core/config/settings
 import { isSecretsKey } from "../auth/seal.ts";
 import { githubSettings } from "../github/config.ts";
 import { orgLimitSettings } from "../jobs/limits/config.ts";
+import { otelSettings } from "../core/trace/settings.ts";
 
 export const controlSettings = {
   host: host("NIMBUS_CONTROL_HOST", "Address the control plane listens on."),
@@ -41,4 +42,5 @@ export const controlSettings = {
   },
   ...orgLimitSettings,
   ...githubSettings,
+  ...otelSettings,
 } satisfies SettingsSpec;

@@ -18,6 +18,9 @@ import { ACTIVE, type JobRecord } from "../jobs/record.ts";
 import { orgOf } from "../jobs/org.ts";
 import { jobMetaOf } from "../jobs/job-meta.ts";
 import type { JobStore } from "../jobs/store.ts";
+import type { Tracing } from "../core/trace/tracer.ts";
+import { parseTraceparent } from "../core/trace/traceparent.ts";
+import { traceparentOf } from "../nats/trace-headers.ts";
 import { HANDOUT_QUEUE, HANDOUT_SUBJECT, type Handout, type HandoutRefusal, type HandoutReply, type HandoutRequest } from "../jobs/handout.ts";
 
 export interface HandoutDeps {
@@ -35,13 +38,15 @@ export interface HandoutDeps {
   cachedRecord?: (jobId: string) => JobRecord | undefined;
   /** The token ledger's verdict (revoked, superseded, unknown agent tokens are refused). */
   ledger?: { check(t: VerifiedToken): void | Promise<void> };
+  /** Exports the handout's span into the job's trace (the request's traceparent, when it names the job's own trace). */
+  tracing?: Tracing;
   log: Logger;
 }
 
 const refuse = (refusal: HandoutRefusal, message: string) => new AppError("forbidden", message, { refusal });
 
 /** The job's secrets, the attempt's log credential and the job's registry credential, for the lease holder only. */
-export async function handoutFor(deps: Omit<HandoutDeps, "nc" | "log">, r: HandoutRequest): Promise<Handout> {
+export async function handoutFor(deps: Omit<HandoutDeps, "nc" | "log">, r: HandoutRequest, checked?: (job: JobRecord) => void): Promise<Handout> {
   const caller = await verifyToken(deps.authSecret, r.agentToken);
   await deps.ledger?.check(caller);
   if (caller.role !== "agent") throw new AppError("unauthorized", "the secrets handout takes an agent token");
@@ -61,6 +66,7 @@ export async function handoutFor(deps: Omit<HandoutDeps, "nc" | "log">, r: Hando
   if (!lease || lease.value.agentId !== r.agentId || job.agentId !== r.agentId) throw refuse("not_holder", `agent ${r.agentId} does not hold the lease of ${r.jobId}`);
   if (lease.value.attempt !== r.attempt) throw refuse("wrong_attempt", `the lease of ${r.jobId} is for attempt ${lease.value.attempt}`);
   if (lease.revision !== r.leaseRevision) throw refuse("stale_lease", `the lease of ${r.jobId} is at revision ${lease.revision}, not ${r.leaseRevision}`);
+  checked?.(job);
   const org = orgOf(job);
   const cache = job.cache;
   const [logCredential, registryCredential, opened, cacheToken] = await Promise.all([
@@ -88,6 +94,14 @@ async function sealForAgent(sealer: ReplySealer, replyKey: HandoutRequest["reply
   return new CompactEncrypt(plaintext).setProtectedHeader({ alg: "ECDH-ES", enc: "A256GCM" }).encrypt(key);
 }
 
+/** The handout's span, only under the lease holder's attempt span of the job's own trace (a forged header names another trace: no span). */
+export function traceHandout(tracing: Tracing | undefined, traceparent: string | undefined, job: JobRecord | undefined, attempt: number, start: number): void {
+  if (!tracing?.enabled || !traceparent || !job?.trace) return;
+  if (parseTraceparent(traceparent)?.traceId !== parseTraceparent(job.trace.traceparent)?.traceId) return;
+  const attributes = { "nimbus.job.id": job.id, "nimbus.org": job.org, "nimbus.pool": job.pool, "nimbus.job.source": job.source, "nimbus.job.attempt": attempt, "nimbus.agent.id": job.agentId ?? "" };
+  tracing.emit(traceparent, [{ name: "handout", parent: "root", start, end: Date.now(), attributes }]);
+}
+
 export function startHandoutService(deps: HandoutDeps): { stop(): void } {
   const enc = new TextEncoder();
   const sealer = new ReplySealer();
@@ -97,9 +111,12 @@ export function startHandoutService(deps: HandoutDeps): { stop(): void } {
       if (err) return;
       void (async () => {
         let reply: HandoutReply;
+        const start = Date.now();
+        let job: JobRecord | undefined;
         try {
           const r = msg.json<HandoutRequest>();
-          reply = { ok: true, sealedForAgent: await sealForAgent(sealer, r.replyKey, await handoutFor(deps, r)) };
+          reply = { ok: true, sealedForAgent: await sealForAgent(sealer, r.replyKey, await handoutFor(deps, r, (j) => (job = j))) };
+          traceHandout(deps.tracing, traceparentOf(msg.headers), job, r.attempt, start);
         } catch (e) {
           const code: ErrorCode = e instanceof AppError ? e.code : "unavailable";
           const refusal = e instanceof AppError ? (e.details?.refusal as HandoutRefusal | undefined) : undefined;

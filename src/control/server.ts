@@ -28,6 +28,8 @@ import { admission, SubmissionWindows } from "../jobs/limits/window.ts";
 import { pruneSlots } from "../jobs/lifecycle/slots.ts";
 import { readLease } from "../jobs/lifecycle/lease.ts";
 import type { ControlContext } from "./context.ts";
+import { startTracing } from "../core/trace/tracer.ts";
+import { jobTraceHooks, lostAttemptTracer } from "../jobs/trace/hooks.ts";
 import type { controlSettings } from "./config.ts";
 
 export interface RunningControlPlane {
@@ -40,7 +42,8 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
   const log = createLogger("control");
   const nc = await connectNats({ url: config.natsUrl, user: config.natsUser, password: config.natsPassword, token: config.natsToken, name: "nimbus-control" });
   const topology = await ensureTopology(nc, { replicas: config.natsReplicas });
-  const store = new JobStore(topology.jobs, topology.js, (m, f) => log.warn(m, f), publishNoAck(nc), () => maxPayloadOf(nc));
+  const tracing = startTracing(config, "control", { warn: (m, f) => log.warn(m, f) });
+  const store = new JobStore(topology.jobs, topology.js, (m, f) => log.warn(m, f), publishNoAck(nc), () => maxPayloadOf(nc), undefined, jobTraceHooks(tracing));
   const metrics = controlMetrics({ index: () => index, agents: () => listAgents(topology.agents) });
   const index = await JobIndex.start(topology.jobs, (next, prev) => metrics.observeChange(next, prev));
   const ledgerView = await LedgerView.start(topology.tokens);
@@ -88,6 +91,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
       // A running-job slot whose job holds no lease for that attempt (its agent died) goes back to its org.
       pruneSlots: () =>
         pruneSlots(topology.slots, async (jobId, attempt) => (await readLease(topology.leases, jobId))?.value.attempt === attempt, config.leaseTtlMs),
+      onAttemptLost: lostAttemptTracer(tracing),
     },
     config.sweepIntervalMs,
   );
@@ -100,6 +104,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
     mintCacheToken: ({ org, repo, ref, ttlSeconds, jobId }) => mintRuntimeToken(config.authSecret, { org, repo, scopes: scopesForRun({ ref }), ttlSeconds, subject: jobId }),
     ledger: ledgerView,
     cachedRecord: (id) => index.get(id),
+    tracing,
     log,
   });
   const pruner = startLedgerPruner(ctx.tokens.ledger, log);
@@ -124,6 +129,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
       ledgerView.stop();
       limits.stop();
       await nc.drain();
+      await tracing.shutdown();
     },
   };
 }

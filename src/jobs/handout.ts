@@ -11,6 +11,7 @@ import type { NatsConnection, Msg } from "@nats-io/transport-node";
 import type { JWK } from "jose";
 import { AppError, errorMessage, type ErrorCode } from "../core/errors.ts";
 import { ReplyKeys } from "../auth/reply-seal.ts";
+import { traceHeaders } from "../nats/trace-headers.ts";
 
 export const HANDOUT_SUBJECT = "nimbus.jobs.handout";
 export const HANDOUT_QUEUE = "nimbus-handout";
@@ -48,12 +49,15 @@ export type HandoutReply = { ok: true; sealedForAgent: string } | { ok: false; c
 /** This process's reply keys, when the caller brings none (an agent is one process: one set). */
 const processKeys = new ReplyKeys();
 
-/** The agent's side: ask for the job's secrets; a refusal comes back as an AppError with its code. */
-export async function requestHandout(nc: NatsConnection, req: Omit<HandoutRequest, "replyKey">, timeoutMs = 15_000, keys: ReplyKeys = processKeys): Promise<Handout> {
+/**
+ * The agent's side: ask for the job's secrets; a refusal comes back as an AppError with its code.
+ * `traceparent` (the attempt's span, in the request's headers) makes the control plane's answer a span of the job's trace.
+ */
+export async function requestHandout(nc: NatsConnection, req: Omit<HandoutRequest, "replyKey">, timeoutMs = 15_000, keys: ReplyKeys = processKeys, traceparent?: string): Promise<Handout> {
   const body: HandoutRequest = { ...req, replyKey: await keys.replyKey() };
   let msg: Msg;
   try {
-    msg = await nc.request(HANDOUT_SUBJECT, new TextEncoder().encode(JSON.stringify(body)), { timeout: timeoutMs });
+    msg = await nc.request(HANDOUT_SUBJECT, new TextEncoder().encode(JSON.stringify(body)), { timeout: timeoutMs, ...(traceparent ? { headers: traceHeaders(traceparent) } : {}) });
   } catch (e) {
     throw new AppError("unavailable", `the control plane's secrets handout did not answer: ${errorMessage(e)}`);
   }

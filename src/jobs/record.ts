@@ -4,6 +4,7 @@
  */
 import { AppError } from "../core/errors.ts";
 import type { Requirements } from "./labels.ts";
+import type { JobTrace } from "../core/trace/traceparent.ts";
 
 export const STATES = [
   "queued", "leased", "booting", "runner_registered", "running", "awaiting_github", "stuck",
@@ -82,6 +83,8 @@ export interface JobRecord {
   notBefore?: number;
   /** For jobs that came from GitHub: where the job lives there and what happened to its runners. */
   github?: GithubRef;
+  /** The job's trace (W3C traceparent; its span id is the job's root span), made at creation when tracing is on. */
+  trace?: JobTrace;
 }
 
 /** A GitHub workflow job as Nimbus tracks it (written into the job record; data only). */

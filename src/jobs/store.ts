@@ -9,9 +9,17 @@ import { AppError } from "../core/errors.ts";
 import { isWrongLastSequence } from "../nats/errors.ts";
 import { eventSubject, queueSubject } from "../nats/topology.ts";
 import { assertFitsPayload, DEFAULT_MAX_PAYLOAD } from "../nats/limits.ts";
-import { assertTransition, type JobRecord, type JobState, type Versioned } from "./record.ts";
+import { assertTransition, TERMINAL, type JobRecord, type JobState, type Versioned } from "./record.ts";
 import type { JobEvent } from "./events.ts";
 import { orgOf } from "./org.ts";
+import type { JobTrace } from "../core/trace/traceparent.ts";
+
+/** What the store asks of tracing (src/jobs/trace/hooks.ts). */
+export interface JobTraceHooks {
+  newTrace(): JobTrace | undefined;
+  ended(job: JobRecord): void;
+}
+import { traceHeaders } from "../nats/trace-headers.ts";
 
 export class StaleRevision extends AppError {
   constructor(jobId: string) {
@@ -38,6 +46,9 @@ export class JobStore {
     /** How a queued job reaches its pool's queue when this process may not publish there itself (an
      * agent asks the control plane: src/jobs/requeue.ts). Absent: publish into the queue stream. */
     private readonly enqueueVia?: (job: JobRecord) => Promise<void>,
+    /** Tracing (src/jobs/trace/hooks.ts): a trace for every record created here, and the job's span exported by
+     * the writer whose compare-and-set ended the job (one writer wins that CAS: the span is exported once). */
+    private readonly trace?: JobTraceHooks,
   ) {}
 
   /** Refuse (413, nothing written) a record too large for one NATS message. */
@@ -55,8 +66,13 @@ export class JobStore {
 
   /** Create the record; an existing key is a conflict (the caller decides whether that is a duplicate). */
   async create(job: JobRecord): Promise<Versioned<JobRecord>> {
+    if (!job.trace) {
+      const trace = this.trace?.newTrace();
+      if (trace) job = { ...job, trace };
+    }
     try {
       const revision = await this.kv.create(job.id, this.assertFits(job));
+      if (TERMINAL.has(job.state)) this.trace?.ended(job);
       await this.emit({ jobId: job.id, org: orgOf(job), from: null, to: job.state, at: job.createdAt, attempt: job.attempt, revision, reason: job.reason });
       return { value: job, revision };
     } catch (e) {
@@ -81,6 +97,7 @@ export class JobStore {
       if (isWrongLastSequence(e)) throw new StaleRevision(next.id);
       throw e;
     }
+    if (TERMINAL.has(to)) this.trace?.ended(next);
     await this.emit({
       jobId: next.id,
       org: orgOf(next),
@@ -99,7 +116,9 @@ export class JobStore {
   /** Put the job on its pool's queue. Idempotent per attempt within the duplicate window. */
   async enqueue(job: JobRecord): Promise<void> {
     if (this.enqueueVia) return this.enqueueVia(job);
-    await this.js.publish(queueSubject(job.pool), encode({ jobId: job.id, attempt: job.attempt }), { msgID: `${job.id}:${job.attempt}` });
+    // The job's trace context rides in the message's headers (W3C `traceparent`), as the agent reads it.
+    const traced = job.trace ? { headers: traceHeaders(job.trace.traceparent) } : {};
+    await this.js.publish(queueSubject(job.pool), encode({ jobId: job.id, attempt: job.attempt }), { msgID: `${job.id}:${job.attempt}`, ...traced });
   }
 
   private async emit(event: JobEvent): Promise<void> {

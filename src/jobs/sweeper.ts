@@ -26,6 +26,8 @@ export interface SweepDeps {
   orphanAfterMs: number;
   /** Give back running-job slots whose job lost its lease (src/jobs/lifecycle/slots.ts); returns how many. */
   pruneSlots?: () => Promise<number>;
+  /** An attempt whose agent is gone was ended here (re-queued or failed): `prev` is its record before (tracing reports the attempt). */
+  onAttemptLost?: (prev: JobRecord, at: number) => void;
   log: Logger;
   now?: () => number;
 }
@@ -49,7 +51,9 @@ async function expireLease(deps: SweepDeps, key: string, now: number, result: Sw
   const job = await deps.store.get(key);
   if (!job || !ACTIVE.has(job.value.state) || job.value.attempt !== lease.attempt) return;
   const outcome = await retryOrFail(deps.store, job, { reason: `lease expired on agent ${lease.agentId}`, cancelled: await deps.cancelRequested(key) });
-  if (outcome !== "stale") result[outcome]++;
+  if (outcome === "stale") return;
+  result[outcome]++;
+  deps.onAttemptLost?.(job.value, deps.now?.() ?? Date.now());
 }
 
 export async function sweepOnce(deps: SweepDeps): Promise<SweepResult> {
@@ -81,7 +85,9 @@ export async function sweepOnce(deps: SweepDeps): Promise<SweepResult> {
     const cur = await deps.store.get(job.id);
     if (!cur || !ACTIVE.has(cur.value.state) || (await readLease(deps.leases, job.id))) continue;
     const outcome = await retryOrFail(deps.store, cur, { reason: "job had no lease", cancelled: await deps.cancelRequested(job.id) });
-    if (outcome !== "stale") result[outcome]++;
+    if (outcome === "stale") continue;
+    result[outcome]++;
+    deps.onAttemptLost?.(cur.value, deps.now?.() ?? Date.now());
   }
   // After the expired leases are broken above, their slots are found free of a lease.
   if (deps.pruneSlots) result.slotsPruned = await deps.pruneSlots();

@@ -28,3 +28,14 @@ test("the agent and the log service name what is missing", () => {
   expect(logs.err).toContain("NIMBUS_AUTH_SECRET: is required but not set");
   expect(logs.err).toContain("NIMBUS_LOGS_PORT: must be at most 65535");
 });
+
+test("the control plane and the agent refuse malformed tracing settings, naming the key and never the header value", () => {
+  for (const entry of ["src/control/main.ts", "agent/main.ts"]) {
+    const r = start(entry, { NIMBUS_OTEL_EXPORTER_HEADERS: "Authorization Bearer otel-hunter2", NIMBUS_OTEL_SAMPLER_RATIO: "2", NIMBUS_OTEL_EXPORTER_ENDPOINT: "collector:4318" });
+    expect(r.code).toBe(78);
+    expect(r.err).toContain("NIMBUS_OTEL_EXPORTER_HEADERS: must be NAME=VALUE pairs separated by commas: entry 1 is not NAME=VALUE");
+    expect(r.err).toContain("NIMBUS_OTEL_SAMPLER_RATIO: must be a number from 0 to 1");
+    expect(r.err).toContain("NIMBUS_OTEL_EXPORTER_ENDPOINT: must be a http or https URL");
+    expect(r.err).not.toContain("otel-hunter2");
+  }
+});

@@ -6,6 +6,7 @@ import { shellQuote } from "../../core/shell.ts";
 import type { Command } from "../command.ts";
 import { ago, duration, printListing } from "../output.ts";
 import type { LatencyBreakdown } from "../../github/latency.ts";
+import { parseTraceparent } from "../../core/trace/traceparent.ts";
 
 /** At most `n` characters, an ellipsis marking the cut. */
 const clip = (text: string, n: number) => ([...text].length > n ? [...text].slice(0, n - 1).join("") + "…" : text);
@@ -84,6 +85,7 @@ export const jobsShow: Command = {
       `timeout  ${job.timeoutSeconds}s`,
       `created  ${new Date(job.createdAt).toISOString()} · ${jobTiming(job)}`,
       ...(job.github ? [`github   ${job.github.owner}/${job.github.repo} job ${job.github.jobId} (run ${job.github.runId})${job.github.ranOn ? `, ran on ${job.github.ranOn.runnerName}` : ""}`] : []),
+      ...traceLine(job),
       "",
       "latency:",
       waterfall(latency),
@@ -95,6 +97,12 @@ export const jobsShow: Command = {
     return 0;
   },
 };
+
+/** The job's trace id, to look it up in the tracing backend (docs/operations.md "Traces"). */
+function traceLine(job: PublicJob): string[] {
+  const c = parseTraceparent(job.trace?.traceparent);
+  return c ? [`trace    ${c.traceId}${c.sampled ? "" : " (not sampled: not exported)"}`] : [];
+}
 
 export const jobsCancel: Command = {
   name: "jobs cancel",
