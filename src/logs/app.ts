@@ -94,6 +94,15 @@ async function scopedQuery(deps: LogAppDeps, request: Request, q: string | undef
   return { p, query, org };
 }
 
+/** A search's time range from `since` / `until` (default: the last 24 hours, and a minute ahead for clocks that run fast). */
+function timeRange(qs: { since?: string; until?: string }): { since: number; until: number } {
+  const now = Date.now();
+  const until = timeBound("until", qs.until, now, now + 60_000);
+  const since = timeBound("since", qs.since, now, now - 86_400_000);
+  if (since >= until) throw new AppError("validation_failed", "since: must be before until", { field: "since" });
+  return { since, until };
+}
+
 async function* toEvents(lines: AsyncIterable<{ line: unknown; next: number }>) {
   for await (const { line, next } of lines) yield { id: next, data: line };
 }
@@ -140,10 +149,7 @@ export function logApp(deps: LogAppDeps) {
     // Across the jobs of an organisation: newest first, a page at a time (`next` is the cursor of the page after).
     .get("/v1/logs/search", async ({ query: qs, request }) => {
       const { query, org } = await scopedQuery(deps, request, qs.q, qs.org);
-      const now = Date.now();
-      const until = timeBound("until", qs.until, now, now + 60_000);
-      const since = timeBound("since", qs.since, now, now - 86_400_000);
-      if (since >= until) throw new AppError("validation_failed", "since: must be before until", { field: "since" });
+      const { since, until } = timeRange(qs);
       const limit = intParam("limit", qs.limit, 100, 1000) || 100;
       const lines = await store.search({ query, org, since, until, limit, after: decodeCursor(qs.cursor) });
       const last = lines.at(-1);
@@ -151,10 +157,7 @@ export function logApp(deps: LogAppDeps) {
     })
     .get("/v1/logs/histogram", async ({ query: qs, request }) => {
       const { query, org } = await scopedQuery(deps, request, qs.q, qs.org);
-      const now = Date.now();
-      const until = timeBound("until", qs.until, now, now + 60_000);
-      const since = timeBound("since", qs.since, now, now - 86_400_000);
-      if (since >= until) throw new AppError("validation_failed", "since: must be before until", { field: "since" });
+      const { since, until } = timeRange(qs);
       const bucketMs = bucketFor(since, until, intParam("buckets", qs.buckets, 60, 1000) || 60);
       const from = Math.floor(since / bucketMs) * bucketMs;
       return { since: from, until, bucketMs, buckets: await store.histogram({ query, org, since: from, until, bucketMs }) };

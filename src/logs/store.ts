@@ -7,6 +7,8 @@
  * be searched across jobs even once the records are gone.
  */
 import type { LogBatch, StoredLine } from "../protocol/log-batch.ts";
+import type { SearchHit } from "../protocol/log-search.ts";
+export type { SearchHit };
 import type { Node } from "./query/ast.ts";
 
 export type { StoredLine };
@@ -40,18 +42,6 @@ export interface SearchCursor {
   n: number;
 }
 
-export interface SearchHit extends StoredLine {
-  jobId: string;
-  org: string;
-  repo: string;
-  workflow: string;
-  job: string;
-  branch: string;
-  step: string;
-  level: string;
-  agent: string;
-  status: string;
-}
 
 export interface HistogramRequest {
   query: Node;

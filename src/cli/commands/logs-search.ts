@@ -2,23 +2,10 @@
 import { UsageError, type CliContext } from "../context.ts";
 import type { Command } from "../command.ts";
 import type { ApiClient } from "../client.ts";
+import type { SearchHit } from "../../protocol/log-search.ts";
 
 /** A line as /v1/logs/search returns it. */
-interface Hit {
-  jobId: string;
-  attempt: number;
-  n: number;
-  ts: number;
-  stream: string;
-  text: string;
-  org: string;
-  repo: string;
-  workflow: string;
-  job: string;
-  step: string;
-  level: string;
-  status: string;
-}
+type Hit = SearchHit;
 
 const QUERY_HELP = `QUERY: words (substring, any case), "a phrase", /regex/ (RE2 subset; (?i) for any case),
 field:value with org (operators), repo, workflow, job (name or id), step, branch, level

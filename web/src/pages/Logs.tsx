@@ -6,20 +6,9 @@
 import { useEffect, useState } from "react";
 import { api, inOrg } from "../api.ts";
 import { href } from "../router.ts";
+import type { SearchHit } from "../../../src/protocol/log-search.ts";
 
-interface Hit {
-  jobId: string;
-  attempt: number;
-  n: number;
-  ts: number;
-  text: string;
-  repo: string;
-  workflow: string;
-  job: string;
-  step: string;
-  level: string;
-  status: string;
-}
+type Hit = SearchHit;
 interface Histogram {
   since: number;
   until: number;
