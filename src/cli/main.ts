@@ -93,6 +93,10 @@ export async function main(argv: string[]): Promise<number> {
     return unknownCommand(words);
   }
   const more = `nimbus ${command.name} --help for more`;
+  // A command that also heads a group (`logs` and `logs search`): bare, it lists them all; its help names the others.
+  const heads = COMMANDS.filter((c) => c.name.startsWith(`${command.name} `));
+  if (heads.length && !tail.length && !args.some((a) => !a.startsWith("-")) && !args.some((a) => a === "-h" || a === "--help"))
+    return process.stdout.write(groupHelp(command.name, [command, ...heads]) + "\n"), 0;
   let parsed;
   try {
     parsed = parseCommandArgs(command, args, tail);
@@ -101,7 +105,7 @@ export async function main(argv: string[]): Promise<number> {
     throw e;
   }
   const { values, positionals } = parsed;
-  if (values.help) return process.stdout.write(helpText(command) + "\n"), 0;
+  if (values.help) return process.stdout.write(helpText(command) + (heads.length ? `\n\n${groupHelp(command.name, [command, ...heads])}` : "") + "\n"), 0;
   const ctx = makeContext(values["data-dir"] as string | undefined, Boolean(values.json));
   try {
     return await command.run(ctx, values, positionals);
