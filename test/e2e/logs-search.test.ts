@@ -89,3 +89,27 @@ describe("nimbus logs search", () => {
     }
   }, 40_000);
 });
+
+describe("hostile input to the search endpoints", () => {
+  const get = async (path: string, token: string | null = tokens.acme!) => {
+    const r = await fetch(t.logsUrl + path, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+    return { status: r.status, body: (await r.json().catch(() => null)) as { code?: string; message?: string } | null };
+  };
+  test("a malformed cursor, limit or time, an oversized query, no token or a forged one: 4xx naming the problem", async () => {
+    expect(await get(`/v1/logs/search?q=widget&cursor=${"A".repeat(40)}`)).toMatchObject({ status: 422, body: { message: expect.stringContaining("cursor: is not a cursor") } });
+    expect(await get(`/v1/logs/search?q=widget&cursor=${"x".repeat(5000)}`)).toMatchObject({ status: 422 });
+    expect(await get("/v1/logs/search?q=widget&limit=abc")).toMatchObject({ status: 422, body: { message: expect.stringContaining("limit:") } });
+    expect(await get("/v1/logs/search?q=widget&since=1h&until=2h")).toMatchObject({ status: 422, body: { message: expect.stringContaining("since: must be before until") } });
+    expect(await get(`/v1/logs/search?q=${"w".repeat(5000)}`)).toMatchObject({ status: 422, body: { message: expect.stringContaining("longer than 1024") } });
+    expect(await get(`/v1/logs/histogram?q=widget&buckets=100000`)).toMatchObject({ status: 422, body: { message: expect.stringContaining("buckets:") } });
+    expect(await get("/v1/logs/search")).toMatchObject({ status: 422, body: { message: expect.stringContaining("q: is required") } });
+    expect((await get("/v1/logs/search?q=widget", null)).status).toBe(401);
+    expect((await get("/v1/logs/search?q=widget", `${tokens.acme!.slice(0, -4)}AAAA`)).status).toBe(401);
+    // The control plane's relay refuses an oversized query itself, and a bad token before relaying.
+    const relay = await fetch(`${t.controlUrl}/api/logs/search?q=${"w".repeat(5000)}`, { headers: { authorization: `Bearer ${tokens.acme}` } });
+    expect(relay.status).toBe(400);
+    expect((await fetch(`${t.controlUrl}/api/logs/search?q=widget`)).status).toBe(401);
+    // Nothing was disturbed: the org's search still answers.
+    expect((await get("/v1/logs/search?q=widget")).status).toBe(200);
+  });
+});
