@@ -128,7 +128,12 @@ test("a GitHub workflow job runs its JIT runner inside a microVM and completes",
   expect(logs).toContain("nimbus-test");
   expect(logs).toContain("uid=1000");
   expect(logs).not.toContain(sim.secret);
-  await waitFor(() => sim.runners.size === 0 && !Bun.spawnSync(["pgrep", "-f", `guest=nimbus-${id}-`]).stdout.toString().trim(), 20_000, "no runner or VM left");
+  // Only this stack's QEMU counts (its sockets live under this data dir): another test's simulator
+  // numbers its jobs the same way, so a bare `guest=nimbus-gh-1000-` could match a VM of theirs.
+  const left = () => ({ runners: [...sim.runners.keys()], vms: Bun.spawnSync(["pgrep", "-af", `guest=nimbus-${id}-.*${dir}`]).stdout.toString().trim() });
+  await waitFor(() => { const l = left(); return l.runners.length === 0 && !l.vms; }, 60_000, "no runner or VM left").catch((e) => {
+    throw new Error(`${(e as Error).message}: ${JSON.stringify(left())}`);
+  });
 }, 200_000);
 
 test("nimbus up --vm --demo: the simulated workflow job's runner runs in a microVM", async () => {
