@@ -23,6 +23,8 @@ export const LAYERS: { name: string; peers: boolean; units: string[] }[] = [
   { name: "core", peers: false, units: ["src/core", "src/jobs", "src/nats", "src/auth", "src/agents", "src/http", "src/protocol", "src/vm", "src/blobs", "src/version.ts"] },
   { name: "integrations", peers: true, units: ["src/github"] },
   { name: "apps", peers: true, units: ["src/control", "src/cache", "src/registry", "src/logs", "src/cli", "src/up", "agent", "web"] },
+  // The binaries' entry points (`npm run build`): each starts an app, so they sit above them all.
+  { name: "binaries", peers: false, units: ["src/bin"] },
 ];
 /** Units that are one app: `nimbus up` runs the single-host supervisor (src/up) inside the CLI's process. */
 const SAME_APP: Record<string, string> = { "src/up": "src/cli" };

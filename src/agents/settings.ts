@@ -2,6 +2,7 @@
  * The host agent's settings: declared once, validated at the agent's start. They live below the apps
  * because the agent reads them and the CLI shows and checks them (`nimbus config`).
  */
+import { ARTIFACTS_DIR } from "../core/binaries.ts";
 import * as v from "valibot";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
@@ -14,7 +15,7 @@ import { orgRunningSetting } from "../jobs/limits/config.ts";
 import { otelSettings } from "../core/trace/settings.ts";
 
 /** Where built rootfs images live unless NIMBUS_IMAGES_DIR says otherwise. */
-export const DEFAULT_IMAGES_DIR = resolve(import.meta.dir, "../../artifacts/images");
+export const DEFAULT_IMAGES_DIR = join(ARTIFACTS_DIR, "images");
 
 function parses(f: () => unknown): boolean {
   try {

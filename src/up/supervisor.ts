@@ -13,6 +13,7 @@ import { connectNats } from "../nats/connect.ts";
 import { ensureTokenLedger } from "../nats/topology.ts";
 import { keptSecret, writePrivate } from "./state.ts";
 import { privateDir } from "../core/private-files.ts";
+import { agentArgv, serviceArgv } from "../core/binaries.ts";
 import { agentPermissions, agentUser, authorizationBlock, cachePermissions, logsPermissions, registryPermissions, type NatsUser } from "../nats/permissions.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
@@ -131,7 +132,6 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     void proc.exited.then((code) => onCrash(child, code));
     return child;
   };
-  const bun = process.execPath;
 
   // The users and their passwords go in a 0600 config file, not on the command line where `ps` shows them.
   const natsConf = join(dataDir, "nats.conf");
@@ -165,12 +165,12 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const services: Record<string, () => Promise<Child>> = {
     nats: startNats,
     logs: async () => {
-      const c = spawn("logs", [bun, "run", "src/logs/main.ts"], { ...common, ...natsEnv("logs"), NIMBUS_LOGS_PORT: String(p.logs), NIMBUS_LOGS_DB: join(dataDir, "logs.sqlite") });
+      const c = spawn("logs", serviceArgv("logs", ROOT), { ...common, ...natsEnv("logs"), NIMBUS_LOGS_PORT: String(p.logs), NIMBUS_LOGS_DB: join(dataDir, "logs.sqlite") });
       await waitHealthy(`${logsUrl}/healthz`, c, timeout);
       return c;
     },
     cache: async () => {
-      const c = spawn("cache", [bun, "run", "src/cache/main.ts"], {
+      const c = spawn("cache", serviceArgv("cache", ROOT), {
         NIMBUS_AUTH_SECRET: authSecret,
         // Its NATS user reads the token ledger only (src/nats/permissions.ts).
         NIMBUS_NATS_URL: natsUrl,
@@ -184,7 +184,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       return c;
     },
     registry: async () => {
-      const c = spawn("registry", [bun, "run", "src/registry/main.ts"], {
+      const c = spawn("registry", serviceArgv("registry", ROOT), {
         NIMBUS_AUTH_SECRET: authSecret,
         // Its NATS user watches the token ledger only (src/nats/permissions.ts).
         NIMBUS_NATS_URL: natsUrl,
@@ -197,7 +197,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       return c;
     },
     control: async () => {
-      const c = spawn("control", [bun, "run", "src/control/main.ts"], { ...common, ...natsEnv("control"), NIMBUS_SECRETS_KEY: secretsKey, NIMBUS_CONTROL_PORT: String(p.control), ...opts.controlEnv });
+      const c = spawn("control", serviceArgv("control", ROOT), { ...common, ...natsEnv("control"), NIMBUS_SECRETS_KEY: secretsKey, NIMBUS_CONTROL_PORT: String(p.control), ...opts.controlEnv });
       await waitHealthy(`${controlUrl}/readyz`, c, timeout);
       return c;
     },
@@ -220,7 +220,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const token = await mint({ sub: id, role: "agent", agentId: id, ttlSeconds: 365 * 86400 });
     const user = agentUser(id);
     await addNatsUser(natsUser(user, agentPermissions(id)));
-    const c = spawn(name, [bun, "run", "agent/main.ts"], {
+    const c = spawn(name, agentArgv(ROOT), {
       ...common,
       ...natsEnv(user),
       NIMBUS_AGENT_TOKEN: token,
@@ -232,7 +232,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       ...opts.agentEnv,
       ...env,
     });
-    services[name] = async () => spawn(name, [bun, "run", "agent/main.ts"], c.env);
+    services[name] = async () => spawn(name, agentArgv(ROOT), c.env);
     return c;
   };
 

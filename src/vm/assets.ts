@@ -3,6 +3,7 @@
  * `bun run scripts/vm/build-assets.ts` (the default dir is artifacts/vm). Paths in the manifest are
  * relative to the dir. A missing asset is an error that names the command that builds it.
  */
+import { ARTIFACTS_DIR } from "../core/binaries.ts";
 import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { AppError } from "../core/errors.ts";
@@ -26,7 +27,7 @@ export interface VmAssets {
   rootfs: string;
 }
 
-export const DEFAULT_ASSETS_DIR = resolve(import.meta.dir, "../../artifacts/vm");
+export const DEFAULT_ASSETS_DIR = join(ARTIFACTS_DIR, "vm");
 export const BUILD_COMMAND = "bun run scripts/vm/build-assets.ts";
 
 /** Loads and checks the manifest; throws `unavailable` naming the build command. */

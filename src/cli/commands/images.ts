@@ -4,6 +4,7 @@
  * verified against its recorded digest. The pipeline is the agent's: this runs its command
  * (agent/images/main.ts) as a process and words the JSON it answers.
  */
+import { isCompiled } from "../../core/binaries.ts";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { AppError, type ErrorCode } from "../../core/errors.ts";
@@ -33,6 +34,8 @@ interface BuiltImage {
 
 /** Runs the agent's image command (its progress lines pass through on stderr); its errors come back with their codes. */
 export async function agentImages<T>(ctx: CliContext, args: string[]): Promise<T> {
+  // The image pipeline runs recipes from the source tree (mmdebstrap, the guest init): a checkout's job.
+  if (isCompiled()) throw new AppError("unavailable", "images are built from a Nimbus checkout (./bin/nimbus images …); copy its artifacts/images to this host's NIMBUS_IMAGES_DIR");
   const p = Bun.spawn([process.execPath, ENTRY, ...args], { env: ctx.env, stdout: "pipe", stderr: "inherit" });
   const [text, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
   let answer: { ok?: T; error?: { code: ErrorCode; message: string; details?: Record<string, unknown> } };

@@ -16,5 +16,6 @@ import { audit } from "./audit.ts";
 import { registryGc } from "./registry-gc.ts";
 import { registryLs, registryRm, registryUsage } from "./registry.ts";
 import { doctor } from "./doctor.ts";
+import { install } from "./install.ts";
 
-export const COMMANDS: Command[] = [up, status, run, jobsList, jobsShow, jobsCancel, logs, logsSearch, logsHistogram, agentsList, tokenMint, tokenList, tokenRevoke, limitsShow, limitsSet, audit, configShow, configCheck, labelsExplain, doctor, imagesBuild, imagesActivate, imagesList, cacheLs, cacheUsage, cacheRm, cacheEnvCommand, registryLs, registryUsage, registryRm, registryGc];
+export const COMMANDS: Command[] = [up, status, run, jobsList, jobsShow, jobsCancel, logs, logsSearch, logsHistogram, agentsList, tokenMint, tokenList, tokenRevoke, limitsShow, limitsSet, audit, configShow, configCheck, labelsExplain, doctor, install, imagesBuild, imagesActivate, imagesList, cacheLs, cacheUsage, cacheRm, cacheEnvCommand, registryLs, registryUsage, registryRm, registryGc];

@@ -1,3 +1,4 @@
+import { isCompiled } from "../../core/binaries.ts";
 import { existsSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { BUILD_COMMAND, DEFAULT_ASSETS_DIR } from "../../vm/assets.ts";
@@ -26,6 +27,7 @@ const SAMPLE = [
 /** The microVM boot assets: found, or built by the one command that builds them. */
 async function ensureVmAssets(ctx: CliContext): Promise<void> {
   if (existsSync(join(DEFAULT_ASSETS_DIR, "manifest.json"))) return;
+  if (isCompiled()) throw new AppError("unavailable", `no VM assets in ${DEFAULT_ASSETS_DIR}: build them in a Nimbus checkout (${BUILD_COMMAND}) and copy artifacts/vm there, or set NIMBUS_VM_ASSETS_DIR`);
   ctx.err(`nimbus up: building VM assets (kernel, initramfs, rootfs) into ${DEFAULT_ASSETS_DIR}: ${BUILD_COMMAND}`);
   const p = Bun.spawn([process.execPath, "run", resolve(import.meta.dir, "../../../scripts/vm/build-assets.ts")], { stdout: "ignore", stderr: "inherit" });
   if ((await p.exited) !== 0) throw new AppError("unavailable", `building the VM assets failed; run \`${BUILD_COMMAND}\` to see why`);
@@ -63,7 +65,9 @@ async function waitForAgent(api: ApiClient, timeoutMs: number): Promise<void> {
  */
 export function followUp(dataDir: string, command: string, args?: string): string {
   const flag = dataDir === defaultDataDir({}) ? "" : ` --data-dir ${quoteArg(dataDir)}`;
-  return `./bin/nimbus ${command}${flag}${args === undefined ? "" : ` -- ${args}`}`;
+  // From a checkout the wrapper script; the compiled binary names itself.
+  const bin = isCompiled() ? quoteArg(process.execPath) : "./bin/nimbus";
+  return `${bin} ${command}${flag}${args === undefined ? "" : ` -- ${args}`}`;
 }
 
 async function runSample(ctx: CliContext, api: ApiClient): Promise<number> {
