@@ -1,6 +1,8 @@
 /** What the cache core works with; the HTTP layer and tests build one of these. */
 import type { Logger } from "../core/log.ts";
 import type { CacheIndex } from "./index-db.ts";
+import type { SharedEntries } from "./shared/entries.ts";
+import type { PeerReader } from "./shared/peers.ts";
 import type { CacheMetrics } from "./metrics.ts";
 import type { BlockPlacer } from "./placement.ts";
 import type { UrlSigner } from "./signing.ts";
@@ -17,7 +19,12 @@ export interface CacheLimits {
 }
 
 export interface CacheDeps {
+  /** This replica's copy of the index: every read. */
   index: CacheIndex;
+  /** The shared index in NATS: every write of an entry. */
+  entries: SharedEntries;
+  /** Archives held by other replicas (fs storage), fetched from their home. */
+  peers: PeerReader;
   store: GuardedStore;
   signer: UrlSigner;
   metrics: CacheMetrics;

@@ -20,12 +20,13 @@ export interface Hit {
 export async function lookup(d: CacheDeps, caller: Caller, keys: string[], version: unknown, protocol: Protocol): Promise<Hit | undefined> {
   const checked = checkKeyList(keys);
   const entry = findEntry(d.index, caller, checkVersion(version), checked);
-  if (!entry || !(await d.store.healthy())) {
-    if (entry) d.log.warn("cache storage unavailable; lookup answered as a miss", { repo: caller.repo });
+  const remote = entry !== undefined && !servedHere(d, entry);
+  if (!entry || !(remote ? d.peers.reachable(entry.home) : await d.store.healthy())) {
+    if (entry) d.log.warn(remote ? "the cache replica holding the entry is unreachable; lookup answered as a miss" : "cache storage unavailable; lookup answered as a miss", { repo: caller.repo });
     d.metrics.misses.inc({ protocol });
     return undefined;
   }
-  d.index.touch(entry.id, d.now());
+  d.entries.touch(entry);
   d.metrics.hits.inc({ protocol });
   return { entry, downloadPath: d.signer.sign("r", "e", entry.id, d.now()) };
 }
@@ -59,8 +60,15 @@ function concat(store: ObjectStore, slices: Slice[]): ReadableStream<Uint8Array>
   }, { highWaterMark: 0 });
 }
 
-/** The archive of a ready entry (signature already checked by the caller), optionally a range. */
-export async function openDownload(d: CacheDeps, id: number, rangeHeader: string | null, withBody: boolean): Promise<Download> {
+/** Whether this replica reads the entry's archive from its own storage (else it asks the entry's home). */
+const servedHere = (d: CacheDeps, e: CacheEntry) => e.home === d.entries.self.home || (e.shared && d.entries.self.shared);
+
+/**
+ * The archive of a ready entry (signature already checked by the caller), optionally a range. One
+ * held by another replica is streamed from it, unless this request came from a replica itself
+ * (`fromPeer`): a replica asked for an archive serves it from its own storage or not at all.
+ */
+export async function openDownload(d: CacheDeps, id: number, rangeHeader: string | null, withBody: boolean, fromPeer = false): Promise<Download> {
   const e = d.index.get(id);
   if (!e || e.state !== "ready") throw new AppError("not_found", "no such cache entry");
   const range = parseRange(rangeHeader, e.size);
@@ -68,6 +76,12 @@ export async function openDownload(d: CacheDeps, id: number, rangeHeader: string
   const end = range?.end ?? e.size - 1;
   const meta = { size: e.size, range, etag: `"0x${e.id.toString(16)}${(e.committedAt ?? 0).toString(16)}"`, lastModified: new Date(e.committedAt ?? e.createdAt) };
   if (!withBody) return { ...meta, body: new Blob([]) };
+  if (!servedHere(d, e)) {
+    if (fromPeer) throw new AppError("not_found", "no such cache entry on this replica");
+    const body = await d.peers.read(e, start, end);
+    d.metrics.bytesOut.inc(end - start + 1);
+    return { ...meta, body };
+  }
   const slices = sliceSegments(e.segments, start, end);
   let body: ReadableStream<Uint8Array> | Blob;
   if (slices.length === 1) body = await d.store.read(slices[0]!.object, slices[0]!.start, slices[0]!.end);

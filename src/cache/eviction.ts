@@ -1,21 +1,23 @@
 /**
  * Removing entries: one at a time (admin delete, failed commits), past a quota (least recently used
- * first, per repository of an organisation, per organisation and for the whole cache), unused for too long, and
- * uploads abandoned half way. Data is deleted before the index row, so a storage outage leaves the
- * entry for the next sweep instead of orphaning bytes.
+ * first, per repository of an organisation, per organisation and for the whole cache, counted over
+ * every replica's entries), unused for too long, and uploads abandoned half way. Data is deleted
+ * before the entry, so a storage outage leaves the entry for the next sweep instead of orphaning bytes.
  */
 import { errorMessage } from "../core/errors.ts";
 import { orgQuotaOf, type CacheDeps } from "./deps.ts";
 import type { CacheEntry } from "./model.ts";
+import { objectsOf } from "./shared/entries.ts";
 
-function objectsOf(d: CacheDeps, e: CacheEntry): string[] {
-  return [...new Set([...e.segments.map((s) => s.object), ...d.index.parts(e.id).map((p) => p.object)])];
-}
-
-/** Delete an entry's data, then its index row. Throws if storage refuses (the row stays). */
+/**
+ * Delete an entry's data, then the entry; throws if storage refuses (the entry stays). Data another
+ * replica holds is left to it: the entry is marked deleting and its home finishes (shared/entries.ts).
+ */
 export async function discard(d: CacheDeps, e: CacheEntry, reason: string): Promise<void> {
-  await d.store.delete(objectsOf(d, e));
-  d.index.remove(e.id);
+  if (d.entries.holdsData(e)) {
+    await d.store.delete(objectsOf(d.index, e));
+    await d.entries.remove(e);
+  } else await d.entries.markDeleting(e);
   d.placer?.forget(e.id);
   d.metrics.evictions.inc({ reason });
   d.log.info("cache entry removed", { id: e.id, repo: e.repo, key: e.key, reason });
@@ -68,7 +70,10 @@ export async function sweep(d: CacheDeps): Promise<SweepResult> {
       }
     }
   };
-  await run(d.index.unusedSince(now - d.limits.unusedDays * 86_400_000), "unused");
-  await run(d.index.abandoned(now - d.limits.uploadTimeoutMinutes * 60_000), "abandoned");
+  // Each replica sweeps the entries it took; entries others marked deleting are finished here too.
+  const home = d.entries.self.home;
+  await run(d.index.unusedSince(now - d.limits.unusedDays * 86_400_000, home), "unused");
+  await run(d.index.abandoned(now - d.limits.uploadTimeoutMinutes * 60_000, home), "abandoned");
+  await d.entries.reap();
   return out;
 }

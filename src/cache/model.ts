@@ -5,7 +5,8 @@ import { READ, WRITE, type Caller } from "../protocol/cache-token.ts";
 /** Scopes and callers are the runtime token's (src/protocol/cache-token.ts). */
 export { READ, WRITE, type CacheScope, type Caller } from "../protocol/cache-token.ts";
 
-export type EntryState = "uploading" | "ready";
+/** `deleting`: removed from the index everywhere but its home, which deletes the data and then the entry. */
+export type EntryState = "uploading" | "ready" | "deleting";
 export type Protocol = "v1" | "v2";
 
 export interface Segment {
@@ -31,6 +32,10 @@ export interface CacheEntry {
   blockList: string[] | null;
   /** Ready entries: the objects that make up the archive, in order. */
   segments: Segment[];
+  /** The cache replica that took the upload (its peer URL): it holds the parts, sweeps the entry, and serves the archive to other replicas unless `shared`. */
+  home: string;
+  /** The archive is in storage every replica reads (S3), not on the home's disk. */
+  shared: boolean;
 }
 
 export interface Part {

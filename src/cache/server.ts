@@ -1,5 +1,6 @@
 /** Starts the cache service: index, storage behind its breaker, HTTP, and the periodic sweeper. */
 import type { ConfigOf } from "../core/config/settings.ts";
+import { hostname } from "node:os";
 import { createLogger } from "../core/log.ts";
 import { cacheApp } from "./app.ts";
 import type { cacheSettings } from "./config.ts";
@@ -12,7 +13,9 @@ import { openStore } from "../blobs/backend/open.ts";
 import { BlockPlacer } from "./placement.ts";
 import { connectNats } from "../nats/connect.ts";
 import { SERVICE_INBOX } from "../nats/permissions.ts";
-import { ensureLimitsBucket, ensureTokenLedger } from "../nats/topology.ts";
+import { ensureCacheEntriesBucket, ensureLimitsBucket, ensureTokenLedger } from "../nats/topology.ts";
+import { SharedEntries } from "./shared/entries.ts";
+import { PeerReader } from "./shared/peers.ts";
 import { watchedLimit } from "../jobs/limits/store.ts";
 import { LedgerView } from "../auth/ledger-store.ts";
 
@@ -36,9 +39,18 @@ export async function startCacheService(config: CacheConfig): Promise<RunningCac
     onBackendError: (op) => metrics.backendErrors.inc({ op }),
   });
   const index = new CacheIndex(config.dbPath);
+  const signer = new UrlSigner(config.authSecret, config.urlTtlSeconds);
+  // This replica's name in the shared index: where the others fetch the archives on its disk.
+  // Bound to every address, the host's name is the best guess; a fleet sets NIMBUS_CACHE_PEER_URL.
+  const reachableHost = ["0.0.0.0", "::", "[::]"].includes(config.host) ? hostname() : config.host;
+  const self = { home: (config.peerUrl || `http://${reachableHost}:${config.port}`).replace(/\/+$/, ""), shared: config.storage === "s3" };
+  const entries = await SharedEntries.start({
+    kv: await ensureCacheEntriesBucket(nc, { replicas: config.natsReplicas }), index, self, log, now: Date.now,
+    deleteObjects: (objects) => store.delete(objects),
+  });
   const deps: HttpDeps = {
-    index, store, metrics, log, now: Date.now, placer: new BlockPlacer(),
-    signer: new UrlSigner(config.authSecret, config.urlTtlSeconds),
+    index, entries, peers: new PeerReader(signer, log), store, metrics, log, now: Date.now, placer: new BlockPlacer(),
+    signer,
     limits: config,
     orgQuota: orgQuota.of,
     secret: config.authSecret,
@@ -68,6 +80,7 @@ export async function startCacheService(config: CacheConfig): Promise<RunningCac
       store.stopProbe();
       await app.stop(true);
       await store.close?.();
+      entries.stop();
       index.close();
       ledger.stop();
       orgQuota.stop();

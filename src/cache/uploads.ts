@@ -38,7 +38,7 @@ export async function reserve(d: CacheDeps, caller: Caller, req: ReserveRequest)
     d.metrics.skippedSaves.inc({ protocol: req.protocol });
     throw new AppError("forbidden", `${WRITE_DENIED} cache storage is unavailable, save skipped`);
   }
-  const entry = d.index.create({ repo: caller.repo, org: caller.org, scope, key, version, protocol: req.protocol, declaredSize: req.size ?? null }, d.now());
+  const entry = await d.entries.create({ repo: caller.repo, org: caller.org, scope, key, version, protocol: req.protocol, declaredSize: req.size ?? null });
   if (!entry) throw new AppError("conflict", "cache entry with the same key, version, and scope already exists");
   return entry;
 }
@@ -50,13 +50,19 @@ export function ownUpload(d: CacheDeps, caller: Caller, id: number): CacheEntry 
   if (e.org !== caller.org) throw new AppError("not_found", `no cache upload ${id}`); // another org's: as if it did not exist
   if (e.repo !== caller.repo || e.scope !== writeScope(caller)) throw new AppError("forbidden", "the cache entry belongs to another repository or scope");
   if (e.state !== "uploading") throw new AppError("conflict", `cache entry ${id} is already committed`);
+  return atHome(d, e);
+}
+
+/** An upload's parts live with the replica that reserved it: another replica refuses them, naming it. */
+function atHome(d: CacheDeps, e: CacheEntry): CacheEntry {
+  if (e.home !== d.entries.self.home) throw new AppError("conflict", `cache upload ${e.id} is held by the cache replica at ${e.home}; send its parts there`);
   return e;
 }
 
 function uploading(d: CacheDeps, id: number): CacheEntry {
   const e = d.index.get(id);
   if (!e || e.state !== "uploading") throw new AppError("not_found", `no cache upload ${id} in progress`);
-  return e;
+  return atHome(d, e);
 }
 
 /**
@@ -94,7 +100,7 @@ async function commitWith(d: CacheDeps, e: CacheEntry, size: number, assemble: (
     const parts = d.index.parts(e.id);
     const segments = assemble(parts);
     const keep = new Set(segments.map((s) => s.object));
-    if (!d.index.commit(e.id, segments, size, d.now())) throw new AppError("conflict", `cache entry ${e.id} is no longer uploading`);
+    if (!(await d.entries.commit(e, segments, size))) throw new AppError("conflict", `cache entry ${e.id} is no longer uploading`);
     const unused = parts.map((p) => p.object).filter((o) => !keep.has(o));
     if (unused.length) await d.store.delete(unused).catch(() => undefined);
   } catch (err) {
@@ -157,5 +163,6 @@ export async function finalize(d: CacheDeps, caller: Caller, key: unknown, versi
   if (!scope) throw new AppError("forbidden", `${WRITE_DENIED} the runtime token grants no writable cache scope`);
   const e = d.index.byIdentity(caller.org, caller.repo, scope, checkKey(key), checkVersion(version));
   if (!e || e.state !== "uploading") throw new AppError("not_found", "no cache upload in progress for that key and version");
+  atHome(d, e);
   return commitWith(d, e, size, (parts) => assembleByList(parts, e.blockList?.length ? e.blockList : null, size));
 }

@@ -7,7 +7,8 @@
  * - logs: reads job records and leases (is the job real, who holds it), watches the token ledger, and tells
  *   its fellow replicas which lines it stored (live search).
  * - registry: watches the token ledger and the org limits (it enforces the registry quota), appends to the audit stream (deletes).
- * - cache: watches the token ledger and the org limits (it enforces the cache quota).
+ * - cache: watches the token ledger and the org limits (it enforces the cache quota), and reads, watches
+ *   and writes the shared cache index (creating its bucket if it is the first replica).
  *   Both may create the ledger's and the limits' buckets (whichever service starts first does; creating it again
  *   with the same configuration changes nothing) but not change or delete it.
  * - agent: pulls the pool consumers of the queue and acks, reads and writes job records, leases,
@@ -17,7 +18,7 @@
  *   stream's configuration (create, update, delete, purge).
  */
 import { AppError } from "../core/errors.ts";
-import { AUDIT_SUBJECT_PREFIX, EVENTS_STREAM, EVENTS_SUBJECT_PREFIX, JOBS_BUCKET, LOGS_STORED_SUBJECT, QUEUE_STREAM } from "./topology.ts";
+import { AUDIT_SUBJECT_PREFIX, CACHE_ENTRIES_BUCKET, EVENTS_STREAM, EVENTS_SUBJECT_PREFIX, JOBS_BUCKET, LOGS_STORED_SUBJECT, QUEUE_STREAM } from "./topology.ts";
 
 /** The control plane's request/reply services an agent may call (src/github/service.ts, src/jobs/handout.ts, src/jobs/requeue.ts). */
 export const AGENT_SERVICE_SUBJECTS = ["nimbus.github.jit", "nimbus.github.remove", "nimbus.github.lookup", "nimbus.jobs.handout", "nimbus.jobs.requeue"];
@@ -113,7 +114,9 @@ export const logsPermissions = (): Permissions => ({
 const watchLimits = () => [api(`STREAM.CREATE.${kvStream("nimbus_limits")}`), ...readBucket("nimbus_limits")];
 
 export const cachePermissions = (): Permissions => ({
-  publish: { allow: [api("INFO"), ...watchLedger(), ...watchLimits()] },
+  publish: {
+    allow: [api("INFO"), ...watchLedger(), ...watchLimits(), api(`STREAM.CREATE.${kvStream(CACHE_ENTRIES_BUCKET)}`), ...readBucket(CACHE_ENTRIES_BUCKET), kvWrite(CACHE_ENTRIES_BUCKET)],
+  },
   subscribe: { allow: [`${SERVICE_INBOX.cache}.>`] },
 });
 

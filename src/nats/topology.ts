@@ -135,6 +135,14 @@ export async function ensureLimitsBucket(nc: NatsConnection, opts: { replicas?: 
   return new Kvm(jetstream(nc)).create(LIMITS_BUCKET, { replicas: opts.replicas ?? 1, history: 1 });
 }
 
+/** The shared cache index (src/cache/shared/entries.ts): one key per cache entry, every cache replica's. */
+export const CACHE_ENTRIES_BUCKET = "nimbus_cache_entries";
+
+/** The cache index's bucket, for the cache service: whichever replica starts first creates it. */
+export async function ensureCacheEntriesBucket(nc: NatsConnection, opts: { replicas?: number } = {}): Promise<KV> {
+  return new Kvm(jetstream(nc)).create(CACHE_ENTRIES_BUCKET, { replicas: opts.replicas ?? 1, history: 1 });
+}
+
 /** The streams `openTopology` waits for: the control plane creates them. */
 const BOUND_STREAMS = [QUEUE_STREAM, EVENTS_STREAM, ...["nimbus_jobs", "nimbus_leases", "nimbus_signals", "nimbus_agents", "nimbus_github", "nimbus_limits", "nimbus_slots"].map((b) => `KV_${b}`)];
 

@@ -12,8 +12,8 @@ import { bytesOf, testCore } from "./support/core.ts";
 const cleanups: (() => void)[] = [];
 afterEach(() => cleanups.splice(0).forEach((f) => f()));
 
-function core(limits = {}) {
-  const t = testCore(limits);
+async function core(limits = {}) {
+  const t = await testCore(limits);
   cleanups.push(() => (t.close(), removeDir(t.dir)));
   return t;
 }
@@ -24,7 +24,7 @@ const caller = (repo: string, ...scopes: [string, number][]): Caller => {
   return { org, repo: name, scopes: scopes.map(([scope, permission]) => ({ scope, permission })) };
 };
 
-async function put(t: ReturnType<typeof testCore>, who: Caller, key: string, body = "data", version = "v") {
+async function put(t: Awaited<ReturnType<typeof testCore>>, who: Caller, key: string, body = "data", version = "v") {
   const e = await reserve(t.d, who, { key, version, size: body.length, protocol: "v1" });
   await writeChunk(t.d, who, e.id, { start: 0, end: body.length - 1 }, bytesOf(body));
   const done = await commitById(t.d, who, e.id, body.length);
@@ -49,7 +49,7 @@ describe("scopes", () => {
 
 describe("lookup order", () => {
   test("own scope before default branch; exact before prefix; prefix picks the newest; restore keys in order", async () => {
-    const t = core();
+    const t = await core();
     const main = caller("a/b", ["refs/heads/main", 3]);
     const feat = caller("a/b", ["refs/heads/feat", 3], ["refs/heads/main", 1]);
     await put(t, main, "npm-1");
@@ -68,7 +68,7 @@ describe("lookup order", () => {
   });
 
   test("a restore touches the entry (LRU)", async () => {
-    const t = core();
+    const t = await core();
     const main = caller("a/b", ["refs/heads/main", 3]);
     const e = await put(t, main, "k");
     t.clock.now += 5000;
@@ -79,7 +79,7 @@ describe("lookup order", () => {
 
 describe("quotas and eviction", () => {
   test("past the repository quota the least recently used entries of that repository go", async () => {
-    const t = core({ repoQuotaBytes: 10 });
+    const t = await core({ repoQuotaBytes: 10 });
     const main = caller("a/b", ["refs/heads/main", 3]);
     await put(t, main, "one", "aaaa");
     await put(t, main, "two", "bbbb");
@@ -92,7 +92,7 @@ describe("quotas and eviction", () => {
   });
 
   test("organisation quota and total cap evict across repositories, LRU first", async () => {
-    const t = core({ orgQuotaBytes: 8, maxTotalBytes: 12 });
+    const t = await core({ orgQuotaBytes: 8, maxTotalBytes: 12 });
     await put(t, caller("org/a", ["refs/heads/main", 3]), "a1", "aaaa");
     await put(t, caller("org/b", ["refs/heads/main", 3]), "b1", "bbbb");
     await put(t, caller("org/c", ["refs/heads/main", 3]), "c1", "cccc"); // org over 8: a1 goes
@@ -102,12 +102,12 @@ describe("quotas and eviction", () => {
   });
 
   test("an entry larger than the quota is refused at reserve", async () => {
-    const t = core({ repoQuotaBytes: 10 });
+    const t = await core({ repoQuotaBytes: 10 });
     await expect(reserve(t.d, caller("a/b", ["refs/heads/main", 3]), { key: "big", version: "v", size: 11, protocol: "v1" })).rejects.toThrow("over the data cap");
   });
 
   test("the sweeper removes entries unused for N days and uploads abandoned half way, with their data", async () => {
-    const t = core({ unusedDays: 7, uploadTimeoutMinutes: 30 });
+    const t = await core({ unusedDays: 7, uploadTimeoutMinutes: 30 });
     const main = caller("a/b", ["refs/heads/main", 3]);
     await put(t, main, "old");
     const half = await reserve(t.d, main, { key: "half", version: "v", size: 8, protocol: "v1" });
@@ -126,7 +126,7 @@ describe("quotas and eviction", () => {
 
 describe("organisations", () => {
   test("the same repository name in two orgs shares nothing: lookups, saves, uploads", async () => {
-    const t = core({});
+    const t = await core({});
     const acme = caller("acme:shared/app", ["refs/heads/main", 3]);
     const globex = caller("globex:shared/app", ["refs/heads/main", 3]);
     await put(t, acme, "deps", "acme-bytes");
@@ -145,7 +145,7 @@ describe("organisations", () => {
   });
 
   test("quotas are per org: one org's saves never evict another's entries, even of a repository of the same name", async () => {
-    const t = core({ repoQuotaBytes: 8, orgQuotaBytes: 12 });
+    const t = await core({ repoQuotaBytes: 8, orgQuotaBytes: 12 });
     const acme = caller("acme:shared/app", ["refs/heads/main", 3]);
     const acmeLib = caller("acme:acme/lib", ["refs/heads/main", 3]);
     const globex = caller("globex:shared/app", ["refs/heads/main", 3]);

@@ -7,6 +7,7 @@ import { Elysia } from "elysia";
 import { randomUUID } from "node:crypto";
 import { AppError, isAppError } from "../../core/errors.ts";
 import { openDownload } from "../downloads.ts";
+import { PEER_HEADER } from "../shared/peers.ts";
 import { checkBlockId, parseId } from "../keys.ts";
 import { commitBlockList, writeBlob } from "../uploads.ts";
 import { contentLength, readText, requestBody, type HttpDeps } from "./context.ts";
@@ -49,7 +50,8 @@ async function put(d: HttpDeps, request: Request, id: number, url: URL): Promise
 
 async function get(d: HttpDeps, request: Request, id: number, url: URL, withBody: boolean): Promise<Response> {
   d.signer.verify("r", "e", id, url.searchParams, d.now());
-  const dl = await openDownload(d, id, request.headers.get("x-ms-range") ?? request.headers.get("range"), withBody); // the Azure SDK sends x-ms-range
+  const range = request.headers.get("x-ms-range") ?? request.headers.get("range"); // the Azure SDK sends x-ms-range
+  const dl = await openDownload(d, id, range, withBody, request.headers.get(PEER_HEADER) === "1");
   const headers: Record<string, string> = {
     ...azureHeaders(), "accept-ranges": "bytes", "content-type": "application/octet-stream", "x-ms-blob-type": "BlockBlob",
     etag: dl.etag, "last-modified": dl.lastModified.toUTCString(),
