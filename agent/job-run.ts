@@ -26,7 +26,7 @@ import type { AgentStore } from "./store.ts";
 import { GithubRun, type GithubRunHandle } from "./github/steps.ts";
 import type { GithubAgentDeps } from "./github/runner.ts";
 import type { Outcome } from "./outcome.ts";
-import { jobRegistryAuth, type JobRegistryAuth } from "./registry-auth.ts";
+import { dockerMirror, jobRegistryAuth, type JobRegistryAuth } from "./registry-auth.ts";
 import { guestAddress } from "./vm/run.ts";
 import type { AgentResultsGateway } from "./github/results-gateway.ts";
 import { reserveSpanId, type Tracing } from "../src/core/trace/tracer.ts";
@@ -323,6 +323,9 @@ export class JobRun {
     // A GitHub job's VM: GitHub's results host names at the gateway, its CA trusted.
     const results = extra.results ? this.deps.resultsGateway : undefined;
     if (results) spec.guest = results.guest;
+    // A docker job's daemon pulls Docker Hub images through the registry's pull-through mirror.
+    const mirror = dockerMirror(this.deps.registryHost, spec.requirements.docker, extra.network || !!this.deps.networkByDefault);
+    if (mirror) spec.guest = { ...spec.guest, registryMirror: mirror };
     spec.env = { ...extra.env, ...results?.env, ...registry?.env, ...spec.env, ...extra.secrets, ...registry?.secrets };
     if (extra.network) spec.network = true;
     if (extra.mounts.length) spec.mounts = extra.mounts;

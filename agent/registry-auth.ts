@@ -30,3 +30,12 @@ export function jobRegistryAuth(host: string, credential: string): JobRegistryAu
     wrap: (command) => ["/bin/sh", "-c", PRELUDE, "nimbus-registry-auth", ...command],
   };
 }
+
+/**
+ * dockerd's registry-mirrors endpoint for a docker job: the registry on the job's gateway
+ * (`registryHost`, IP:PORT), where its pull-through mirror answers for Docker Hub's library/ images
+ * (docs/registry.md). Only for a job with docker and a network to reach it.
+ */
+export function dockerMirror(registryHost: string | undefined, docker: boolean, network: boolean): string | undefined {
+  return registryHost && docker && network ? `http://${registryHost}` : undefined;
+}

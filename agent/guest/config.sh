@@ -21,13 +21,14 @@ load_config() {
 
 # parse_config: the scalar fields of $CONFIG; fails unless it is a whole config (NIMBUS1 … end).
 parse_config() {
-  CFG_OK=; CFG_NAME=; CFG_MAC=; CFG_IP=; CFG_GW=; CFG_DNS=; CFG_UID=1000; CFG_DOCKER=; CFG_TIME=
+  CFG_OK=; CFG_NAME=; CFG_MAC=; CFG_IP=; CFG_GW=; CFG_DNS=; CFG_UID=1000; CFG_DOCKER=; CFG_TIME=; CFG_MIRROR=
   while read -r k v; do
     case "$k" in
       NIMBUS1) CFG_OK=1 ;;
       end) [ -n "$CFG_OK" ] && return 0 ;;
       name) CFG_NAME=$v ;; mac) CFG_MAC=$v ;; ip) CFG_IP=$v ;;
       gw) CFG_GW=$v ;; dns) CFG_DNS=$v ;; uid) CFG_UID=$v ;; docker) CFG_DOCKER=$v ;; time) CFG_TIME=$v ;;
+      mirror) CFG_MIRROR=$v ;;
     esac
   done < $CONFIG
   return 1

@@ -15,11 +15,16 @@
 DOCKERD_PID=
 DOCKERD_CONFIG=/etc/nimbus/dockerd.json
 
-# dockerd_config: the daemon's settings file (reloadable ones only, so a running daemon takes them on SIGHUP).
+# dockerd_config: the daemon's settings file (reloadable ones only, so a running daemon takes them on
+# SIGHUP). With a mirror (config "mirror URL": Nimbus's registry on the gateway), Docker Hub pulls ask
+# it first: the registry's pull-through cache serves what any earlier job pulled (the daemon falls back
+# to Docker Hub itself when the mirror has no answer).
 dockerd_config() {
   mkdir -p $R/etc/nimbus
   if [ -n "$CFG_GW" ]; then
-    printf '{"insecure-registries": ["%s/32"]}\n' "$CFG_GW" > $R$DOCKERD_CONFIG
+    mirrors=
+    [ -n "$CFG_MIRROR" ] && mirrors=$(printf ', "registry-mirrors": ["%s"]' "$CFG_MIRROR")
+    printf '{"insecure-registries": ["%s/32"]%s}\n' "$CFG_GW" "$mirrors" > $R$DOCKERD_CONFIG
   else
     echo '{}' > $R$DOCKERD_CONFIG
   fi

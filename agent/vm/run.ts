@@ -24,12 +24,14 @@ export interface RunSpec {
   guest?: GuestExtras;
 }
 
-/** Names and trust a microVM's job root is given (a GitHub job's results-host gateway). */
+/** Names, trust and mirrors a microVM's job root is given (a GitHub job's results-host gateway, a docker job's registry mirror). */
 export interface GuestExtras {
   /** Lines added to the job root's /etc/hosts. */
   hosts?: { ip: string; name: string }[];
   /** A PEM certificate added to the job root's trust store (and kept at GUEST_CA_PATH). */
   caPem?: string;
+  /** A docker job's dockerd registry-mirrors endpoint: Nimbus's registry on the gateway (http://IP:PORT). */
+  registryMirror?: string;
 }
 
 /** Where the guest keeps the CA of GuestExtras.caPem (NODE_EXTRA_CA_CERTS points here). */

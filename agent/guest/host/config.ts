@@ -32,6 +32,8 @@ export interface GuestConfig {
   caPem?: string;
   /** The host's clock, unix seconds: the guest sets its own to it (a restored VM's stands at its snapshot's moment). */
   time?: number;
+  /** dockerd's registry-mirrors endpoint (http://GATEWAY:PORT, Nimbus's registry): "mirror URL". */
+  registryMirror?: string;
 }
 
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -62,6 +64,10 @@ export function encodeGuestConfig(cfg: GuestConfig): string {
   }
   if (cfg.docker) lines.push("docker 1");
   if (cfg.time !== undefined) lines.push(scalar("time", String(Math.floor(cfg.time))));
+  if (cfg.registryMirror !== undefined) {
+    if (!/^http:\/\/\d{1,3}(\.\d{1,3}){3}:\d{1,5}$/.test(cfg.registryMirror)) throw new AppError("validation_failed", "guest config mirror must be http://IPV4:PORT", { field: "registryMirror" });
+    lines.push(`mirror ${cfg.registryMirror}`);
+  }
   for (const h of cfg.hosts ?? []) {
     if (!IPV4.test(h.ip) || !HOSTNAME.test(h.name)) throw new AppError("validation_failed", `guest config host "${h.ip} ${h.name}" is not an IPv4 address and a host name`, { field: "hosts" });
     lines.push(`host ${h.ip} ${h.name}`);
