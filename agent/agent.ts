@@ -71,9 +71,11 @@ export async function startAgent(config: AgentConfig, githubConfig: GithubAgentC
   const workRoot = `${config.stateDir}/jobs`;
   mkdirSync(workRoot, { recursive: true });
   const running = await watchedLimit(topology.limits, "running", config.orgMaxRunning);
+  // What the active VM image carries (read once: activating another image needs an agent restart).
+  const images = new ImageStore(config.imagesDir);
   const deps = { agentId: id, jobs, leases: topology.leases, signals: topology.signals, local, shipper, leaseTtlMs: config.leaseTtlMs, workRoot, log,
     orgSlots: { kv: topology.slots, limitOf: running.of, retryMs: 1000 },
-    github: { nc, github: topology.github, config: githubConfig },
+    github: { nc, github: topology.github, config: githubConfig, bakedRunner: images.activeHasRunner() },
     tracing,
     handout: (r: { jobId: string; attempt: number; leaseRevision: number }, traceparent?: string) => requestHandout(nc, { ...r, agentId: id, agentToken: config.token }, undefined, undefined, traceparent) };
 
@@ -81,7 +83,7 @@ export async function startAgent(config: AgentConfig, githubConfig: GithubAgentC
 
   const poolDriver = new Map<string, Driver>();
   // docker pools: only a VM driver whose active image carries Docker (the ci image).
-  const docker = drivers.has("vm") && new ImageStore(config.imagesDir).activeServesDocker();
+  const docker = drivers.has("vm") && images.activeServesDocker();
   for (const [isolation, driver] of drivers)
     for (const pool of poolsFor({ arch: "x64", isolations: [isolation], vcpus: config.vcpus, memoryGb: config.memoryGb, gpus: 0, docker }))
       poolDriver.set(pool, driver);

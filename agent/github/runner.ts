@@ -20,6 +20,8 @@ export interface GithubAgentDeps {
   nc: NatsConnection;
   github: KV;
   config: GithubAgentConfig;
+  /** The VM image has a runner baked in at /runner (read at agent start): VM jobs use it, no mount. */
+  bakedRunner?: boolean;
 }
 
 export const JIT_ENV = "ACTIONS_RUNNER_INPUT_JITCONFIG";
@@ -27,9 +29,12 @@ export const JIT_ENV = "ACTIONS_RUNNER_INPUT_JITCONFIG";
 /** Where NIMBUS_GITHUB_RUNNER_DIR appears inside a sandbox or VM (read-only). */
 export const RUNNER_MOUNT_TARGET = "/runner";
 
-/** The runner directory as a mount, when the agent has one. */
-export function runnerMounts(config: Pick<GithubAgentConfig, "githubRunnerDir">): { source: string; target: string }[] {
-  return config.githubRunnerDir ? [{ source: config.githubRunnerDir, target: RUNNER_MOUNT_TARGET }] : [];
+/**
+ * The runner directory as a mount, when the agent has one; none for a microVM whose image has the
+ * runner baked in (the image's own /runner is the one the job runs).
+ */
+export function runnerMounts(config: Pick<GithubAgentConfig, "githubRunnerDir">, vmWithBakedRunner = false): { source: string; target: string }[] {
+  return config.githubRunnerDir && !vmWithBakedRunner ? [{ source: config.githubRunnerDir, target: RUNNER_MOUNT_TARGET }] : [];
 }
 
 /** Ask for the runner's JIT config, retrying while GitHub is unavailable or rate-limited, until `deadlineMs`. */

@@ -127,7 +127,7 @@ export class GithubRun {
       const minted = await requestRunner(this.h.gh, { jobId: job.id, attempt: job.attempt, agentId: this.h.agentId }, this.h.gh.config.githubAssignDeadlineMs, this.h.log);
       this.name = minted.runnerName;
       this.runnerId = minted.runnerId;
-      const err = await this.h.start({ secrets: { [JIT_ENV]: minted.encodedJitConfig }, network: true, mounts: runnerMounts(this.h.gh.config) });
+      const err = await this.h.start({ secrets: { [JIT_ENV]: minted.encodedJitConfig }, network: true, mounts: runnerMounts(this.h.gh.config, job.requirements.isolation === "vm" && !!this.h.gh.bakedRunner) });
       if (err) return (this.failure = err), hop("requeue");
     } catch (e) {
       this.failure = `no runner config: ${(e as Error).message}`;

@@ -145,7 +145,7 @@ export async function buildDebianImage(v: ImageVersion, store: ImageStore, opts:
   const known = recipes(store)[inputs];
   if (known && existsSync(store.pathOf(known.ext4Digest))) {
     await store.verify(known.ext4Digest);
-    const built = { version: v.name, digest: known.ext4Digest, sizeBytes: Bun.file(store.pathOf(known.ext4Digest)).size, builtAt: known.builtAt, inputs, docker: servesDocker(v, packages) };
+    const built = { version: v.name, digest: known.ext4Digest, sizeBytes: Bun.file(store.pathOf(known.ext4Digest)).size, builtAt: known.builtAt, inputs, docker: servesDocker(v, packages), runner: !!v.runnerTarball || undefined };
     store.record(built);
     say(`${v.name}: inputs ${inputs.slice(0, 12)} already built: sha256 ${known.ext4Digest}`);
     return { ...built, cached: true };
@@ -163,7 +163,7 @@ export async function buildDebianImage(v: ImageVersion, store: ImageStore, opts:
     if (d.setupScript) (say(`${v.name}: ${d.setupScript}`), await sh('sh -eu "$1" "$2"', [d.setupScript, root]));
     say(`${v.name}: mkfs.ext4`);
     const { digest, sizeBytes } = await ext4FromDir(root, work, store, v.sizeMiB);
-    const built = { version: v.name, digest, sizeBytes, builtAt: new Date().toISOString(), inputs, docker: servesDocker(v, packages) };
+    const built = { version: v.name, digest, sizeBytes, builtAt: new Date().toISOString(), inputs, docker: servesDocker(v, packages), runner: !!v.runnerTarball || undefined };
     remember(store, inputs, { version: v.name, ext4Digest: digest, builtAt: built.builtAt });
     store.record(built);
     say(`${v.name}: built sha256 ${digest} (${Math.round(sizeBytes / 1048576)} MiB) in ${Math.round((performance.now() - t0) / 1000)} s`);

@@ -16,6 +16,8 @@ export interface BuiltImage {
   inputs?: string;
   /** The image carries dockerd and the kernel modules it needs (the ci image): its agents serve `docker` jobs. */
   docker?: boolean;
+  /** The recipe baked a runner tarball in at /runner: GitHub jobs' VMs start it instead of a mounted one. */
+  runner?: boolean;
 }
 
 export class ImageStore {
@@ -60,11 +62,20 @@ export class ImageStore {
     return this.readJson<{ version: string; digest: string } | undefined>("active.json", undefined);
   }
 
-  /** Whether the active image serves `docker` jobs (read at agent start: activating another image needs an agent restart to change its pools). */
-  activeServesDocker(): boolean {
+  /** What the index says of the active image (read at agent start: activating another image needs an agent restart to change what follows from it). */
+  activeImage(): BuiltImage | undefined {
     const a = this.active();
-    const img = a && Object.values(this.index()).find((i) => i.digest === a.digest);
-    return !!img?.docker;
+    return a && Object.values(this.index()).find((i) => i.digest === a.digest);
+  }
+
+  /** Whether the active image serves `docker` jobs. */
+  activeServesDocker(): boolean {
+    return !!this.activeImage()?.docker;
+  }
+
+  /** Whether the active image has a runner baked in at /runner. */
+  activeHasRunner(): boolean {
+    return !!this.activeImage()?.runner;
   }
 
   /** The active image's path, after checking its content against its recorded digest. */

@@ -57,7 +57,7 @@ test("the ci image builds once per inputs digest, and a VM job on it has git, py
   const again = await buildCiImage(dir, { store });
   const againMs = performance.now() - t1;
   console.log(`ci image: ${first.cached ? "cached" : "built"} in ${Math.round(firstMs)} ms, then cached in ${Math.round(againMs)} ms; ${Math.round(first.sizeBytes / 1048576)} MiB`);
-  expect(again).toMatchObject({ cached: true, digest: first.digest, inputs: first.inputs });
+  expect(again).toMatchObject({ cached: true, digest: first.digest, inputs: first.inputs, runner: true, docker: true });
   if (!first.cached) expect(progress.some((l) => l.includes("mmdebstrap"))).toBe(true);
   expect(await store.verify(first.digest)).toBe(store.pathOf(first.digest));
 

@@ -15,6 +15,7 @@ import { loadVersions } from "../../agent/images/versions.ts";
 import { parseLabels } from "../../src/jobs/labels.ts";
 import { ensureVmAssets } from "../../scripts/vm/build-assets.ts";
 import { capture } from "../drivers/conformance.ts";
+import { runnerMounts } from "../../agent/github/runner.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "nimbus-images-"));
 const store = new ImageStore(join(dir, "images"));
@@ -105,4 +106,23 @@ test("nimbus images build | activate | list drive the same pipeline; bad version
   expect(badSum.err).toContain("expected 0000");
   expect(nimbus("activate", "bad-sum").err).toContain("not built (run: nimbus images build bad-sum)");
   expect(nimbus("build", "test-1", "--file", join(dir, "missing.yaml")).err).toContain("not found (give --file)");
+});
+
+test("an active image with a runner baked in: GitHub VM jobs start it and mount none; sandbox jobs still mount the agent's", () => {
+  const store = new ImageStore(join(dir, "baked-store"));
+  for (const [version, runner] of [["plain", undefined], ["baked", true]] as const) {
+    const digest = version.padEnd(64, "0");
+    writeFileSync(store.pathOf(digest), "");
+    store.record({ version, digest, sizeBytes: 0, builtAt: new Date().toISOString(), runner });
+  }
+  const config = { githubRunnerDir: "/opt/actions-runner" };
+  store.activate("plain");
+  expect(store.activeHasRunner()).toBe(false);
+  expect(runnerMounts(config, store.activeHasRunner())).toEqual([{ source: "/opt/actions-runner", target: "/runner" }]);
+  store.activate("baked");
+  expect(store.activeHasRunner()).toBe(true);
+  expect(runnerMounts(config, store.activeHasRunner())).toEqual([]);
+  // A sandbox job (vmWithBakedRunner false) mounts the agent's runner whatever the VM image has.
+  expect(runnerMounts(config, false)).toEqual([{ source: "/opt/actions-runner", target: "/runner" }]);
+  expect(runnerMounts({ githubRunnerDir: "" }, false)).toEqual([]);
 });
