@@ -45,27 +45,53 @@ export interface HandoutDeps {
 
 const refuse = (refusal: HandoutRefusal, message: string) => new AppError("forbidden", message, { refusal });
 
+/** Reads that lag the writes the asker has seen are taken again this many times, LAG_RETRY_MS apart. */
+const LAG_RETRIES = 40;
+const LAG_RETRY_MS = 25;
+
+/**
+ * The job record, once it and the lease show the asker holding this attempt at its revision.
+ *
+ * The lease is always read from NATS: it is the fence (holder, attempt, revision). The record comes from this
+ * replica's copy when that copy already shows the asker running this attempt (its secrets, cache scope and
+ * org never change after the job is created), else it is read with the lease in the same round trip. Both
+ * are checked before anything is minted or opened.
+ *
+ * On a replicated bucket a read may be answered by a replica that has not yet applied the latest write
+ * (direct gets): a lease older than the revision the asker holds, or a lease that matches the request
+ * exactly beside a record that does not yet show the lease, is such a lagging read, and is read again.
+ */
+async function readChecked(deps: Omit<HandoutDeps, "nc" | "log">, r: HandoutRequest): Promise<JobRecord> {
+  const jobId = String(r.jobId);
+  for (let i = 0; ; i++) {
+    const cached = i === 0 ? deps.cachedRecord?.(jobId) : undefined;
+    const current = cached && cached.attempt === r.attempt && ACTIVE.has(cached.state) && cached.agentId === r.agentId ? cached : undefined;
+    const [fresh, lease] = await Promise.all([current ? null : deps.store.get(jobId), readLease(deps.leases, jobId)]);
+    const job = current ?? fresh?.value;
+    const leaseLags = !!lease && lease.revision < r.leaseRevision;
+    const leaseMatches = !!lease && lease.revision === r.leaseRevision && lease.value.agentId === r.agentId && lease.value.attempt === r.attempt;
+    const recordLags = leaseMatches && (!job || job.attempt < r.attempt || (job.attempt === r.attempt && (!ACTIVE.has(job.state) || job.agentId !== r.agentId)));
+    if ((leaseLags || recordLags || (!lease && i === 0)) && i < LAG_RETRIES) {
+      await Bun.sleep(LAG_RETRY_MS);
+      continue;
+    }
+    if (!job) throw new AppError("not_found", `job ${r.jobId} not found`);
+    if (job.attempt !== r.attempt) throw refuse("wrong_attempt", `job ${r.jobId} is not at attempt ${r.attempt}`);
+    if (!ACTIVE.has(job.state)) throw refuse("not_active", `job ${r.jobId} is ${job.state}, not on an agent`);
+    if (!lease || lease.value.agentId !== r.agentId || job.agentId !== r.agentId) throw refuse("not_holder", `agent ${r.agentId} does not hold the lease of ${r.jobId}`);
+    if (lease.value.attempt !== r.attempt) throw refuse("wrong_attempt", `the lease of ${r.jobId} is for attempt ${lease.value.attempt}`);
+    if (lease.revision !== r.leaseRevision) throw refuse("stale_lease", `the lease of ${r.jobId} is at revision ${lease.revision}, not ${r.leaseRevision}`);
+    return job;
+  }
+}
+
 /** The job's secrets, the attempt's log credential and the job's registry credential, for the lease holder only. */
 export async function handoutFor(deps: Omit<HandoutDeps, "nc" | "log">, r: HandoutRequest, checked?: (job: JobRecord) => void): Promise<Handout> {
   const caller = await verifyToken(deps.authSecret, r.agentToken);
   await deps.ledger?.check(caller);
   if (caller.role !== "agent") throw new AppError("unauthorized", "the secrets handout takes an agent token");
   if (caller.agentId !== r.agentId) throw refuse("not_holder", `this agent token is bound to agent ${caller.agentId}, not ${r.agentId}`);
-  // The lease is always read from NATS: it is the fence (holder, attempt, revision). The record comes from this
-  // replica's copy when that copy already shows the asker running this attempt (its secrets, cache scope and
-  // org never change after the job is created), else it is read with the lease in the same round trip. Both
-  // are checked before anything is minted or opened.
-  const jobId = String(r.jobId);
-  const cached = deps.cachedRecord?.(jobId);
-  const current = cached && cached.attempt === r.attempt && ACTIVE.has(cached.state) && cached.agentId === r.agentId ? cached : undefined;
-  const [fresh, lease] = await Promise.all([current ? null : deps.store.get(jobId), readLease(deps.leases, jobId)]);
-  const job = current ?? fresh?.value;
-  if (!job) throw new AppError("not_found", `job ${r.jobId} not found`);
-  if (job.attempt !== r.attempt) throw refuse("wrong_attempt", `job ${r.jobId} is not at attempt ${r.attempt}`);
-  if (!ACTIVE.has(job.state)) throw refuse("not_active", `job ${r.jobId} is ${job.state}, not on an agent`);
-  if (!lease || lease.value.agentId !== r.agentId || job.agentId !== r.agentId) throw refuse("not_holder", `agent ${r.agentId} does not hold the lease of ${r.jobId}`);
-  if (lease.value.attempt !== r.attempt) throw refuse("wrong_attempt", `the lease of ${r.jobId} is for attempt ${lease.value.attempt}`);
-  if (lease.revision !== r.leaseRevision) throw refuse("stale_lease", `the lease of ${r.jobId} is at revision ${lease.revision}, not ${r.leaseRevision}`);
+  const job = await readChecked(deps, r);
   checked?.(job);
   const org = orgOf(job);
   const cache = job.cache;

@@ -44,12 +44,28 @@ async function holdsLease(leases: KV, r: JitRequest): Promise<boolean> {
   return !!v && v.agentId === r.agentId && v.attempt === r.attempt;
 }
 
+/**
+ * On a replicated bucket a read may come from a replica that has not applied the asker's latest write
+ * yet (direct gets): a record or lease that does not show the asker is read again a few times first.
+ */
+const LAG_RETRIES = 12;
+const LAG_RETRY_MS = 25;
+
 async function jit(deps: ServiceDeps, r: JitRequest): Promise<MintedRunner> {
-  const job = await deps.store.get(r.jobId);
-  if (!job || job.value.source !== "github") throw new AppError("not_found", `GitHub job ${r.jobId} not found`);
-  if (job.value.attempt !== r.attempt || !ACTIVE.has(job.value.state)) throw new AppError("conflict", `job ${r.jobId} is not at attempt ${r.attempt} on an agent`);
-  if (!(await holdsLease(deps.leases, r))) throw new AppError("forbidden", `agent ${r.agentId} does not hold the lease of ${r.jobId}`);
-  return mintRunner(deps, job.value);
+  for (let i = 0; ; i++) {
+    const job = await deps.store.get(r.jobId);
+    if (job && job.value.source !== "github") throw new AppError("not_found", `GitHub job ${r.jobId} not found`);
+    const onAgent = !!job && job.value.attempt === r.attempt && ACTIVE.has(job.value.state);
+    const held = onAgent && (await holdsLease(deps.leases, r));
+    if (held) return mintRunner(deps, job!.value);
+    if (i < LAG_RETRIES && (!job || job.value.attempt <= r.attempt)) {
+      await Bun.sleep(LAG_RETRY_MS);
+      continue;
+    }
+    if (!job) throw new AppError("not_found", `GitHub job ${r.jobId} not found`);
+    if (!onAgent) throw new AppError("conflict", `job ${r.jobId} is not at attempt ${r.attempt} on an agent`);
+    throw new AppError("forbidden", `agent ${r.agentId} does not hold the lease of ${r.jobId}`);
+  }
 }
 
 async function remove(deps: ServiceDeps, r: RemoveRequest): Promise<string> {

@@ -240,6 +240,21 @@ describe("the claim-time handout", () => {
     expect(await refusal(handoutFor(hdeps, { ...req, leaseRevision: lease.revision }))).toEqual({ code: "forbidden", refusal: "not_holder" });
   });
 
+  test("a read from a replica that lags the claim (a replicated bucket's direct get) is taken again, not refused", async () => {
+    const { job, lease } = await claimed("agent-a", { secrets: { TOKEN: SECRET } });
+    // The first two reads answer as a follower that has not applied the claim yet: the record still queued.
+    let reads = 0;
+    const lagging = { ...store, get: async (id: string) => (++reads <= 2 ? { ...job, value: { ...job.value, state: "queued" as const, agentId: undefined } } : store.get(id)) } as typeof store;
+    const hdeps = { store: lagging, leases: t.leases, secretsKey: KEY, authSecret: AUTH };
+    const req = { jobId: job.value.id, attempt: 1, agentId: "agent-a", leaseRevision: lease.revision, agentToken: tokenA, replyKey: {} };
+    expect((await handoutFor(hdeps, req)).secrets).toEqual({ TOKEN: SECRET });
+    expect(reads).toBe(3);
+    // A record that really is not on the asker (the lease is another's) is refused without waiting on it.
+    reads = 10;
+    expect(await refusal(handoutFor(hdeps, { ...req, agentId: "agent-b", agentToken: tokenB }))).toEqual({ code: "forbidden", refusal: "not_holder" });
+    expect(reads).toBe(11);
+  });
+
   test("a job no agent holds, or that does not exist, gives nothing", async () => {
     const { job } = await submitJob(deps(), parseJobSpec({ command: ["true"], secrets: { TOKEN: SECRET } }), { sub: "admin", org: "default" });
     const r = await refusal(requestHandout(nc, { jobId: job.value.id, attempt: 1, agentId: "agent-a", leaseRevision: 1, agentToken: tokenA }));
