@@ -103,11 +103,38 @@ export interface UserCredentials {
  * a client with a renewing authenticator reconnects with a fresh one).
  */
 export function mintUser(accountSeed: string, name: string, permissions: Permissions | undefined, ttlMs: number, now = Date.now(), userSeed?: string): UserCredentials {
-  const acct = fromSeed(new TextEncoder().encode(accountSeed));
   const user = userSeed ? fromSeed(new TextEncoder().encode(userSeed)) : createUser();
+  return { ...userJwt(accountSeed, name, user.getPublicKey(), permissions, ttlMs, now), seed: new TextDecoder().decode(user.getSeed()) };
+}
+
+/** A user JWT for a key whose seed stays with its holder (an agent sends only its public key). */
+export function userJwt(accountSeed: string, name: string, userPublic: string, permissions: Permissions | undefined, ttlMs: number, now = Date.now()): { jwt: string; expiresAt: number } {
+  if (!isUserPublicKey(userPublic)) throw new Error("not a NATS user public key");
+  const acct = fromSeed(new TextEncoder().encode(accountSeed));
   const iat = Math.floor(now / 1000);
   const exp = Math.floor((now + ttlMs) / 1000);
   const perms = permissions ? { pub: { allow: permissions.publish.allow }, sub: { allow: permissions.subscribe.allow } } : { pub: {}, sub: {} };
-  const jwt = sign(acct, { iat, exp, iss: acct.getPublicKey(), name, sub: user.getPublicKey(), nats: { type: "user", version: 2, ...UNLIMITED, ...perms } });
-  return { jwt, seed: new TextDecoder().decode(user.getSeed()), expiresAt: exp * 1000 };
+  const jwt = sign(acct, { iat, exp, iss: acct.getPublicKey(), name, sub: userPublic, nats: { type: "user", version: 2, ...UNLIMITED, ...perms } });
+  return { jwt, expiresAt: exp * 1000 };
+}
+
+/** A NATS user's public nkey (`U…`, 56 characters, checksum intact). */
+export function isUserPublicKey(k: unknown): k is string {
+  if (typeof k !== "string" || k.length !== 56 || !k.startsWith("U")) return false;
+  try {
+    fromPublic(k);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether a string is an account seed (`SA…`) nkeys accepts. */
+export function isAccountSeed(s: string): boolean {
+  if (!s.startsWith("SA")) return false;
+  try {
+    return fromSeed(new TextEncoder().encode(s)).getPublicKey().startsWith("A");
+  } catch {
+    return false;
+  }
 }
