@@ -1,5 +1,5 @@
 /** The control plane's configuration: declared once, validated at start. */
-import { authSecret, host, leaseTtlMs, listenPort, logsUrl, natsReplicas, natsToken, natsUrl, natsUser, natsPassword } from "../core/config/common.ts";
+import { authSecret, host, leaseTtlMs, listenPort, logsUrl, natsReplicas, natsToken, natsUrl, natsUser, natsPassword, natsJwt, natsSeed } from "../core/config/common.ts";
 import * as v from "valibot";
 import { int, oneOf, str, url, type SettingsSpec } from "../core/config/settings.ts";
 import { isSecretsKey } from "../auth/seal.ts";
@@ -15,6 +15,8 @@ export const controlSettings = {
   natsToken,
   natsUser,
   natsPassword,
+  natsJwt,
+  natsSeed,
   natsReplicas,
   authSecret,
   secretsKey: {

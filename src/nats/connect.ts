@@ -15,6 +15,15 @@ export interface NatsOptions {
   inboxPrefix?: string;
 }
 
+/** The NATS credentials a process's settings name: a user JWT and seed, else a user and password, else a token. */
+export function natsAuthOf(c: { natsUser: string; natsPassword: string; natsToken: string; natsJwt?: string; natsSeed?: string }): Pick<NatsOptions, "user" | "password" | "token" | "credentials"> {
+  if (c.natsJwt && c.natsSeed) {
+    const creds = { jwt: c.natsJwt, seed: c.natsSeed };
+    return { credentials: () => creds };
+  }
+  return { user: c.natsUser || undefined, password: c.natsUser ? c.natsPassword : undefined, token: c.natsToken || undefined };
+}
+
 /** Connect with reconnects forever: NATS outages are waited out, not fatal. */
 export async function connectNats(opts: NatsOptions): Promise<NatsConnection> {
   const creds = opts.credentials;

@@ -6,7 +6,6 @@
  * takes N+3i+1 (clients), N+3i+2 (monitoring), N+3i+3 (routes).
  */
 import { join } from "node:path";
-import { authorizationBlock, type NatsUser } from "../nats/permissions.ts";
 
 export const CLUSTER_SIZES = [1, 3, 5] as const;
 
@@ -44,8 +43,8 @@ export interface ClusterAuth {
   password: string;
 }
 
-/** One node's nats-server config (users and passwords inside: written 0600, never on a command line). */
-export function nodeConfig(host: string, node: NatsNode, all: NatsNode[], users: NatsUser[], cluster?: ClusterAuth): string {
+/** One node's nats-server config; `auth` is its authorization (a users block, or operator-mode trust): written 0600, never on a command line. */
+export function nodeConfig(host: string, node: NatsNode, all: NatsNode[], auth: string, cluster?: ClusterAuth): string {
   const q = JSON.stringify;
   const lines = [`server_name: ${q(node.server)}`, `listen: "${host}:${node.client}"`, `http: "${host}:${node.monitor}"`, `jetstream { store_dir: ${q(node.storeDir)} }`];
   if (cluster && all.length > 1) {
@@ -55,5 +54,5 @@ export function nodeConfig(host: string, node: NatsNode, all: NatsNode[], users:
       `cluster {\n  name: ${q(cluster.name)}\n  listen: "${host}:${node.route}"\n  authorization { user: ${q(cluster.user)}, password: ${q(cluster.password)} }\n  routes: [${routes.join(", ")}]\n}`,
     );
   }
-  return `${lines.join("\n")}\n${authorizationBlock(users)}`;
+  return `${lines.join("\n")}\n${auth}`;
 }

@@ -15,7 +15,9 @@ import { keptSecret, writePrivate } from "./state.ts";
 import { privateDir } from "../core/private-files.ts";
 import { agentArgv, serviceArgv } from "../core/binaries.ts";
 import { isNatsChild, natsNodes, nodeConfig, type ClusterAuth } from "./nats-nodes.ts";
-import { agentPermissions, agentUser, cachePermissions, logsPermissions, registryPermissions, type NatsUser } from "../nats/permissions.ts";
+import { mintUser, operatorConfig } from "../nats/decentralized.ts";
+import { keptTrust } from "./trust.ts";
+import { agentPermissions, agentUser, authorizationBlock, cachePermissions, logsPermissions, registryPermissions, type NatsUser } from "../nats/permissions.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 
@@ -25,6 +27,10 @@ export interface StackOptions {
   agents?: number;
   /** nats-server nodes: 1, or a JetStream cluster of 3 or 5 on this host (every stream and bucket then at 3 replicas). */
   natsCluster?: number;
+  /** How processes authenticate to NATS: `users` (one user and password each in the server's config,
+   * rewritten for each new agent) or `jwt` (decentralized auth: the server trusts an operator; services
+   * get user JWTs minted here, agents buy short-lived ones from the control plane with their token). */
+  natsAuth?: "users" | "jwt";
   agentEnv?: Record<string, string>;
   controlEnv?: Record<string, string>;
   cacheEnv?: Record<string, string>;
@@ -61,8 +67,8 @@ export interface Stack {
   natsReplicas: number;
   adminToken: string;
   authSecret: string;
-  /** The control plane's NATS user (every permission): what tests and tools connect as. */
-  natsAuth: { user: string; password: string };
+  /** The control plane's NATS credentials (every permission): what tests and tools connect as (spread into connectNats). */
+  natsAuth: { user?: string; password?: string; credentials?: () => { jwt: string; seed: string } };
   children: Map<string, Child>;
   /** Start one more agent (its own state dir under the data dir). */
   startAgent(name: string, env?: Record<string, string>): Promise<Child>;
@@ -117,7 +123,18 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const natsUser = (user: string, permissions?: NatsUser["permissions"]): NatsUser => ({ user, password: keptSecret(join(dataDir, "nats-users"), user, 24), permissions });
   const natsUsers = new Map<string, NatsUser>();
   for (const u of [natsUser("control"), natsUser("logs", logsPermissions()), natsUser("cache", cachePermissions()), natsUser("registry", registryPermissions())]) natsUsers.set(u.user, u);
-  const natsEnv = (user: string) => ({ NIMBUS_NATS_USER: user, NIMBUS_NATS_PASSWORD: natsUsers.get(user)!.password });
+  const jwtMode = opts.natsAuth === "jwt";
+  // Decentralized auth: the operator, account and their seeds, kept in <data-dir>/nats-trust.json (0600).
+  const trust = jwtMode ? keptTrust(dataDir) : undefined;
+  const serviceCreds = new Map<string, { jwt: string; seed: string }>();
+  const credsOf = (user: string) => {
+    let c = serviceCreds.get(user);
+    if (!c) serviceCreds.set(user, (c = mintUser(trust!.accountSeed, user, natsUsers.get(user)!.permissions, 365 * 86_400_000)));
+    return c;
+  };
+  const natsEnv = (user: string): Record<string, string> =>
+    jwtMode ? { NIMBUS_NATS_JWT: credsOf(user).jwt, NIMBUS_NATS_SEED: credsOf(user).seed } : { NIMBUS_NATS_USER: user, NIMBUS_NATS_PASSWORD: natsUsers.get(user)!.password };
+  const controlAuth = (): Stack["natsAuth"] => (jwtMode ? { credentials: () => credsOf("control") } : { user: "control", password: natsUsers.get("control")!.password });
   const secretsKey = keptSecret(dataDir, "secrets-key"); // job secrets' key: the control plane alone gets it
   const host = "127.0.0.1";
   const natsUrl = nodes.map((n) => `nats://${host}:${n.client}`).join(",");
@@ -162,7 +179,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   // The users and their passwords go in a 0600 config file per node, not on the command line where `ps` shows them.
   const natsConf = (n: (typeof nodes)[number]) => join(dataDir, n.child === "nats" ? "nats.conf" : `${n.child}.conf`);
   const writeNatsConf = () => {
-    for (const n of nodes) writePrivate(natsConf(n), nodeConfig(host, n, nodes, [...natsUsers.values()], cluster));
+    const auth = trust ? operatorConfig(trust) : authorizationBlock([...natsUsers.values()]);
+    for (const n of nodes) writePrivate(natsConf(n), nodeConfig(host, n, nodes, auth, cluster));
   };
   /** A new agent's user: rewrite the configs and have every node reload (SIGHUP), waiting until each has. */
   const addNatsUser = async (u: NatsUser) => {
@@ -230,7 +248,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       return c;
     },
     control: async () => {
-      const c = spawn("control", serviceArgv("control", ROOT), { ...common, ...natsEnv("control"), NIMBUS_SECRETS_KEY: secretsKey, NIMBUS_CONTROL_PORT: String(p.control), ...opts.controlEnv });
+      const c = spawn("control", serviceArgv("control", ROOT), { ...common, ...natsEnv("control"), NIMBUS_SECRETS_KEY: secretsKey, NIMBUS_CONTROL_PORT: String(p.control), ...(trust ? { NIMBUS_NATS_ACCOUNT_SEED: trust.accountSeed } : {}), ...opts.controlEnv });
       await waitHealthy(`${controlUrl}/readyz`, c, timeout);
       return c;
     },
@@ -243,7 +261,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   let minting: MintDeps | undefined;
   const mint = async (r: Parameters<typeof bootstrapToken>[1]) => {
     if (!minting) {
-      nc = await connectNats({ url: natsUrl, user: "control", password: natsUsers.get("control")!.password, name: "nimbus-up" });
+      nc = await connectNats({ url: natsUrl, ...controlAuth(), name: "nimbus-up" });
       minting = { secret: authSecret, ledger: new TokenLedger(await ensureTokenLedger(nc, { replicas })) };
     }
     return (await bootstrapToken(minting, r)).token;
@@ -252,10 +270,11 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const id = env.NIMBUS_AGENT_ID ?? opts.agentEnv?.NIMBUS_AGENT_ID ?? agentId(name);
     const token = await mint({ sub: id, role: "agent", agentId: id, ttlSeconds: 365 * 86400 });
     const user = agentUser(id);
-    await addNatsUser(natsUser(user, agentPermissions(id)));
+    // Under decentralized auth the agent buys its own NATS user from the control plane: nothing to configure here.
+    if (!jwtMode) await addNatsUser(natsUser(user, agentPermissions(id)));
     const c = spawn(name, agentArgv(ROOT), {
       ...common,
-      ...natsEnv(user),
+      ...(jwtMode ? { NIMBUS_AGENT_CONTROL_URL: controlUrl } : natsEnv(user)),
       NIMBUS_AGENT_TOKEN: token,
       NIMBUS_AGENT_DIR: join(dataDir, name),
       NIMBUS_AGENT_ID: agentId(name),
@@ -283,7 +302,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     dataDir, controlUrl, logsUrl, cacheUrl, registryUrl, natsUrl, natsMonitorUrl: `http://${host}:${p.natsMonitor}`,
     natsNodes: nodes.map((n) => ({ child: n.child, server: n.server, url: `nats://${host}:${n.client}`, monitorUrl: `http://${host}:${n.monitor}` })),
     natsReplicas: replicas,
-    adminToken: "", authSecret, natsAuth: { user: "control", password: natsUsers.get("control")!.password }, children,
+    adminToken: "", authSecret, natsAuth: controlAuth(), children,
     startAgent,
     agentId,
     restart: async (name) => {
