@@ -25,8 +25,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await nc?.close().catch(() => {});
-  if (process.env.KEEP_STACK) await s?.stop();
-  else await s?.destroy();
+  await s?.destroy();
 }, 60_000);
 
 const STREAMS = [QUEUE_STREAM, EVENTS_STREAM, `KV_${JOBS_BUCKET}`, "KV_nimbus_leases", "KV_nimbus_agents", "KV_nimbus_slots", `KV_${TOKENS_BUCKET}`];
