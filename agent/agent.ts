@@ -7,7 +7,8 @@ import { mkdirSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { createLogger, type Logger } from "../src/core/log.ts";
-import { connectNats, publishNoAck } from "../src/nats/connect.ts";
+import { RenewingNatsCredentials } from "./nats-credentials.ts";
+import { connectNats, natsAuthOf, publishNoAck } from "../src/nats/connect.ts";
 import { ensurePoolConsumer, openTopology, QUEUE_STREAM, type Topology } from "../src/nats/topology.ts";
 import { agentInboxPrefix } from "../src/nats/permissions.ts";
 import { requestRequeue } from "../src/jobs/requeue.ts";
@@ -59,7 +60,9 @@ export async function startAgent(config: AgentConfig, githubConfig: GithubAgentC
     if (!probe.ok) throw new Error(`driver ${driver.name} cannot run here: ${probe.detail}`);
     log.info("driver ready", { driver: driver.name, detail: probe.detail });
   }
-  const nc = await connectNats({ url: config.natsUrl, user: config.natsUser, password: config.natsPassword, token: config.natsToken, name: `nimbus-agent-${id}`, inboxPrefix: agentInboxPrefix(id) });
+  // Decentralized auth: the NATS user is a short-lived JWT from the control plane, renewed while we run.
+  const renewing = config.controlUrl && !config.natsUser && !config.natsJwt ? await RenewingNatsCredentials.start(config.controlUrl, config.token, log) : undefined;
+  const nc = await connectNats({ url: config.natsUrl, ...(renewing ? { credentials: () => renewing.current() } : natsAuthOf(config)), name: `nimbus-agent-${id}`, inboxPrefix: agentInboxPrefix(id) });
   // The control plane creates the streams and buckets; an agent's NATS user may not.
   const topology = await openTopology(nc, { onWait: (stream) => log.info("waiting for the control plane to create a stream", { stream }) });
   // A re-queue (retry, restart reconcile) goes through the control plane: an agent may not publish into the queue.
@@ -153,6 +156,7 @@ export async function startAgent(config: AgentConfig, githubConfig: GithubAgentC
       await shipper.stop();
       await removeAgent(topology.agents, id).catch(() => {});
       await nc.drain();
+      renewing?.stop();
       await tracing.shutdown();
       local.close();
     },

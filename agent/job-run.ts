@@ -122,7 +122,18 @@ export class JobRun {
 
   async execute(): Promise<Step[]> {
     const steps = { claim: () => this.claim(), boot: () => this.boot(), github: () => this.github(), run: () => this.run(), finish: () => this.finish(), abandon: () => this.abandon(), cleanup: () => this.cleanup() };
-    return runSteps<Step>(steps, DECLARED, "claim", { alarm: this.alarm });
+    try {
+      return await runSteps<Step>(steps, DECLARED, "claim", { alarm: this.alarm });
+    } catch (e) {
+      // A step failed (NATS failing over, say): stop the job and let go of it. Left alone, the heartbeat
+      // would renew the lease for ever and no one would ever re-queue the job.
+      if (this.lease || this.instance) {
+        if (this.instance) await this.deps.driver.stop(this.instance).catch(() => {});
+        this.capture?.close(null);
+        await this.cleanup().catch((c) => this.log.warn("cleanup after a failed step failed", { error: c }));
+      }
+      throw e;
+    }
   }
 
   /** Take the lease and move the job queued → leased; anything else means the message is stale. */

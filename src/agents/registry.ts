@@ -3,6 +3,7 @@
  * silent agent disappear on its own.
  */
 import type { KV } from "@nats-io/kv";
+import { listKeys } from "../nats/list-keys.ts";
 
 export interface AgentInfo {
   id: string;
@@ -28,7 +29,7 @@ export async function removeAgent(kv: KV, id: string): Promise<void> {
 
 export async function listAgents(kv: KV): Promise<AgentInfo[]> {
   const out: AgentInfo[] = [];
-  for await (const key of await kv.keys()) {
+  for (const key of await listKeys(kv)) {
     const e = await kv.get(key);
     if (e && e.operation === "PUT" && e.value.length) out.push(e.json<AgentInfo>());
   }

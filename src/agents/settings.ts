@@ -6,7 +6,7 @@ import { ARTIFACTS_DIR } from "../core/binaries.ts";
 import * as v from "valibot";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
-import { leaseTtlMs, logsUrl, natsToken, natsUrl, natsUser, natsPassword } from "../core/config/common.ts";
+import { leaseTtlMs, logsUrl, natsToken, natsUrl, natsUser, natsPassword, natsJwt, natsSeed } from "../core/config/common.ts";
 import { bool, int, list, oneOf, optionalStr, secret, str, url, type ConfigOf, type SettingsSpec } from "../core/config/settings.ts";
 import { DEFAULT_ASSETS_DIR } from "../vm/assets.ts";
 import { DEFAULT_VM_SUBNET } from "../vm/subnet.ts";
@@ -34,6 +34,8 @@ export const agentSettings = {
   natsToken,
   natsUser,
   natsPassword,
+  natsJwt,
+  natsSeed,
   logsUrl,
   leaseTtlMs,
   orgMaxRunning: orgRunningSetting,
@@ -41,6 +43,12 @@ export const agentSettings = {
     env: "NIMBUS_AGENT_ID",
     doc: "Stable id of this agent (empty: generated once and kept in the agent's state directory).",
     schema: optionalStr(),
+    default: "",
+  },
+  controlUrl: {
+    env: "NIMBUS_AGENT_CONTROL_URL",
+    doc: "Control plane URL. Set, with no NIMBUS_NATS_USER or NIMBUS_NATS_JWT, the agent gets its NATS user from it (decentralized auth: a short-lived JWT bought with NIMBUS_AGENT_TOKEN and renewed at half its life). Empty: none.",
+    schema: v.union([v.literal(""), url(["http", "https"])]) as v.GenericSchema<string, string>,
     default: "",
   },
   stateDir: { env: "NIMBUS_AGENT_DIR", doc: "Directory for the agent's SQLite state and per-job directories.", schema: str(), default: ".nimbus/agent" },

@@ -9,6 +9,7 @@ import { KvMirror } from "../nats/kv-mirror.ts";
 import { isWrongLastSequence } from "../nats/errors.ts";
 import { isTokenId, ledgerVerdict, type Actor, type LedgerEntry } from "./ledger.ts";
 import type { VerifiedToken } from "./tokens.ts";
+import { listKeys } from "../nats/list-keys.ts";
 
 /** Entries this long past their expiry are pruned (the token is refused as expired before that anyway). */
 export const PRUNE_GRACE_MS = 3_600_000;
@@ -45,7 +46,7 @@ export class TokenLedger {
   /** Every entry, or one organisation's (null: all). */
   async list(org: string | null): Promise<LedgerEntry[]> {
     const out: LedgerEntry[] = [];
-    for await (const key of await this.kv.keys()) {
+    for (const key of await listKeys(this.kv)) {
       const e = await this.get(key);
       if (e && (org === null || e.org === org)) out.push(e);
     }
@@ -73,7 +74,7 @@ export class TokenLedger {
   /** Delete entries that expired more than PRUNE_GRACE_MS ago; returns how many. */
   async prune(now = Date.now()): Promise<number> {
     let n = 0;
-    for await (const key of await this.kv.keys()) {
+    for (const key of await listKeys(this.kv)) {
       const e = await this.get(key);
       if (e && Date.parse(e.expiresAt) + PRUNE_GRACE_MS < now) {
         await this.kv.purge(key);

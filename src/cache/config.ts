@@ -1,5 +1,5 @@
 /** Settings of the cache service process, declared once (see src/core/config/settings.ts). */
-import { authSecret, host, listenPort, metricsEnabled, natsReplicas, natsToken, natsUrl, natsUser, natsPassword } from "../core/config/common.ts";
+import { authSecret, host, listenPort, metricsEnabled, natsReplicas, natsToken, natsUrl, natsUser, natsPassword, natsJwt, natsSeed } from "../core/config/common.ts";
 import { orgCacheQuotaSetting } from "../jobs/limits/config.ts";
 import { bool, int, optionalStr, str, type SettingsSpec } from "../core/config/settings.ts";
 import { storageSettings } from "../blobs/settings.ts";
@@ -37,6 +37,8 @@ export const cacheSettings = {
   natsToken,
   natsUser,
   natsPassword,
+  natsJwt,
+  natsSeed,
   natsReplicas,
   metrics: metricsEnabled,
   maxEntryBytes: bytes("NIMBUS_CACHE_MAX_ENTRY_BYTES", "Largest archive accepted.", 10 * GiB),

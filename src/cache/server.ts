@@ -11,7 +11,7 @@ import { cacheMetrics } from "./metrics.ts";
 import { UrlSigner } from "./signing.ts";
 import { openStore } from "../blobs/backend/open.ts";
 import { BlockPlacer } from "./placement.ts";
-import { connectNats } from "../nats/connect.ts";
+import { connectNats, natsAuthOf } from "../nats/connect.ts";
 import { SERVICE_INBOX } from "../nats/permissions.ts";
 import { ensureCacheEntriesBucket, ensureLimitsBucket, ensureTokenLedger } from "../nats/topology.ts";
 import { SharedEntries } from "./shared/entries.ts";
@@ -29,7 +29,7 @@ export interface RunningCache {
 
 export async function startCacheService(config: CacheConfig): Promise<RunningCache> {
   const log = createLogger("cache");
-  const nc = await connectNats({ url: config.natsUrl, user: config.natsUser, password: config.natsPassword, token: config.natsToken, name: "nimbus-cache", inboxPrefix: SERVICE_INBOX.cache });
+  const nc = await connectNats({ url: config.natsUrl, ...natsAuthOf(config), name: "nimbus-cache", inboxPrefix: SERVICE_INBOX.cache });
   const ledger = await LedgerView.start(await ensureTokenLedger(nc, { replicas: config.natsReplicas }));
   const orgQuota = await watchedLimit(await ensureLimitsBucket(nc, { replicas: config.natsReplicas }), "cacheBytes", config.orgQuotaBytes);
   const metrics = cacheMetrics(config.metrics);

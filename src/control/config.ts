@@ -1,8 +1,9 @@
 /** The control plane's configuration: declared once, validated at start. */
-import { authSecret, host, leaseTtlMs, listenPort, logsUrl, natsReplicas, natsToken, natsUrl, natsUser, natsPassword } from "../core/config/common.ts";
+import { authSecret, host, leaseTtlMs, listenPort, logsUrl, natsReplicas, natsToken, natsUrl, natsUser, natsPassword, natsJwt, natsSeed } from "../core/config/common.ts";
 import * as v from "valibot";
 import { int, oneOf, str, url, type SettingsSpec } from "../core/config/settings.ts";
 import { isSecretsKey } from "../auth/seal.ts";
+import { isAccountSeed } from "../nats/decentralized.ts";
 import { githubSettings } from "../github/config.ts";
 import { orgLimitSettings } from "../jobs/limits/config.ts";
 import { otelSettings } from "../core/trace/settings.ts";
@@ -14,6 +15,8 @@ export const controlSettings = {
   natsToken,
   natsUser,
   natsPassword,
+  natsJwt,
+  natsSeed,
   natsReplicas,
   authSecret,
   secretsKey: {
@@ -23,6 +26,14 @@ export const controlSettings = {
     secret: true,
   },
   leaseTtlMs,
+  natsAccountSeed: {
+    env: "NIMBUS_NATS_ACCOUNT_SEED",
+    doc: "Seed (`SA…`) of the NATS account whose users agents are, on a nats-server in operator mode (decentralized auth): with it, an agent token's holder gets a short-lived NATS user JWT from POST /api/agents/nats-credentials. Empty: that endpoint answers 503.",
+    schema: v.union([v.literal(""), v.pipe(v.string(), v.check(isAccountSeed, "must be a NATS account seed (SA…)"))]) as v.GenericSchema<string, string>,
+    default: "",
+    secret: true,
+  },
+  natsUserTtlMs: { env: "NIMBUS_NATS_USER_TTL_MS", doc: "Life of an agent's NATS user JWT (it renews before then with its agent token; a revoked token is cut off within this).", schema: int(10_000, 86_400_000), default: "600000" },
   logsUrl,
   registryUrl: {
     env: "NIMBUS_REGISTRY_URL",

@@ -2,7 +2,7 @@
 import { listAgents } from "../agents/registry.ts";
 import type { ConfigOf } from "../core/config/settings.ts";
 import { createLogger } from "../core/log.ts";
-import { connectNats, publishNoAck } from "../nats/connect.ts";
+import { connectNats, natsAuthOf, publishNoAck } from "../nats/connect.ts";
 import { maxPayloadOf } from "../nats/limits.ts";
 import { ensureTopology, queueSubject, QUEUE_STREAM } from "../nats/topology.ts";
 import { JobStore } from "../jobs/store.ts";
@@ -40,7 +40,7 @@ export interface RunningControlPlane {
 
 export async function startControlPlane(config: ConfigOf<typeof controlSettings>): Promise<RunningControlPlane> {
   const log = createLogger("control");
-  const nc = await connectNats({ url: config.natsUrl, user: config.natsUser, password: config.natsPassword, token: config.natsToken, name: "nimbus-control" });
+  const nc = await connectNats({ url: config.natsUrl, ...natsAuthOf(config), name: "nimbus-control" });
   const topology = await ensureTopology(nc, { replicas: config.natsReplicas });
   const tracing = startTracing(config, "control", { warn: (m, f) => log.warn(m, f) });
   const store = new JobStore(topology.jobs, topology.js, (m, f) => log.warn(m, f), publishNoAck(nc), () => maxPayloadOf(nc), undefined, jobTraceHooks(tracing));

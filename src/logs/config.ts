@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { authSecret, host, listenPort, natsReplicas, natsToken, natsUrl, natsUser, natsPassword } from "../core/config/common.ts";
+import { authSecret, host, listenPort, natsReplicas, natsToken, natsUrl, natsUser, natsPassword, natsJwt, natsSeed } from "../core/config/common.ts";
 import { ConfigError } from "../core/config/load.ts";
 import { int, oneOf, optionalStr, str, url, type ConfigOf, type SettingsSpec } from "../core/config/settings.ts";
 
@@ -36,6 +36,8 @@ export const logSettings = {
   natsReplicas,
   natsUser,
   natsPassword,
+  natsJwt,
+  natsSeed,
   maxBodyBytes: { env: "NIMBUS_LOGS_MAX_BODY_BYTES", doc: "Largest accepted log batch.", schema: int(1024, 64 * 1024 * 1024), default: "8388608" },
 } satisfies SettingsSpec;
 

@@ -1,7 +1,7 @@
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { createLogger } from "../core/log.ts";
-import { connectNats } from "../nats/connect.ts";
+import { connectNats, natsAuthOf } from "../nats/connect.ts";
 import { SERVICE_INBOX } from "../nats/permissions.ts";
 import { API, isApiError } from "../nats/errors.ts";
 import { ensureTokenLedger, JOBS_BUCKET } from "../nats/topology.ts";
@@ -65,7 +65,7 @@ async function openStore(config: LogConfig, clickhouse?: () => ClickHouseClient)
 export async function startLogService(config: LogConfig, opts: { clickhouse?: () => ClickHouseClient } = {}) {
   checkLogConfig(config);
   const log = createLogger("logs");
-  const nc = await connectNats({ url: config.natsUrl, user: config.natsUser, password: config.natsPassword, token: config.natsToken, name: "nimbus-logs", inboxPrefix: SERVICE_INBOX.logs });
+  const nc = await connectNats({ url: config.natsUrl, ...natsAuthOf(config), name: "nimbus-logs", inboxPrefix: SERVICE_INBOX.logs });
   const ledger = await LedgerView.start(await ensureTokenLedger(nc, { replicas: config.natsReplicas }));
   const store = await openStore(config, opts.clickhouse);
   const records = jobRecords(jetstream(nc));

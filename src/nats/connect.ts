@@ -1,4 +1,4 @@
-import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { connect, headers, jwtAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 
 export interface NatsOptions {
   url: string;
@@ -7,14 +7,29 @@ export interface NatsOptions {
   password?: string;
   /** A shared token (a fleet whose nats-server has `authorization { token }`). */
   token?: string;
+  /** A user JWT and its nkey seed (decentralized auth, src/nats/decentralized.ts), asked for again on
+   * every (re)connect so an expired JWT is replaced by a renewed one; wins over `user` and `token`. */
+  credentials?: () => { jwt: string; seed: string };
   name: string;
   /** Where replies arrive (default `_INBOX`): an agent's own prefix, so its user can be pinned to it. */
   inboxPrefix?: string;
 }
 
+/** The NATS credentials a process's settings name: a user JWT and seed, else a user and password, else a token. */
+export function natsAuthOf(c: { natsUser: string; natsPassword: string; natsToken: string; natsJwt?: string; natsSeed?: string }): Pick<NatsOptions, "user" | "password" | "token" | "credentials"> {
+  if (c.natsJwt && c.natsSeed) {
+    const creds = { jwt: c.natsJwt, seed: c.natsSeed };
+    return { credentials: () => creds };
+  }
+  return { user: c.natsUser || undefined, password: c.natsUser ? c.natsPassword : undefined, token: c.natsToken || undefined };
+}
+
 /** Connect with reconnects forever: NATS outages are waited out, not fatal. */
 export async function connectNats(opts: NatsOptions): Promise<NatsConnection> {
-  const auth = opts.user ? { user: opts.user, pass: opts.password ?? "" } : { token: opts.token || undefined };
+  const creds = opts.credentials;
+  const auth = creds
+    ? { authenticator: jwtAuthenticator(() => creds().jwt, () => new TextEncoder().encode(creds().seed)) }
+    : opts.user ? { user: opts.user, pass: opts.password ?? "" } : { token: opts.token || undefined };
   return connect({
     servers: opts.url.split(",").map((s) => s.trim()),
     ...auth,

@@ -5,7 +5,7 @@
  * collection's (`registryGcSettings`).
  */
 import * as v from "valibot";
-import { authSecret, host, listenPort, metricsEnabled, natsReplicas, natsToken, natsUrl, natsUser, natsPassword } from "../core/config/common.ts";
+import { authSecret, host, listenPort, metricsEnabled, natsReplicas, natsToken, natsUrl, natsUser, natsPassword, natsJwt, natsSeed } from "../core/config/common.ts";
 import { bool, int, list, optionalStr, str, url, type SettingsSpec } from "../core/config/settings.ts";
 import { isOrgId } from "../auth/principal.ts";
 import { orgRegistryQuotaSetting } from "../jobs/limits/config.ts";
@@ -143,5 +143,7 @@ export const registrySettings = {
   natsToken,
   natsUser,
   natsPassword,
+  natsJwt,
+  natsSeed,
   natsReplicas,
 } satisfies SettingsSpec;

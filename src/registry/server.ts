@@ -9,7 +9,7 @@ import type { ConfigOf } from "../core/config/settings.ts";
 import { createLogger, type Logger } from "../core/log.ts";
 import { BlobStore } from "../blobs/store.ts";
 import { openStore, type StorageConfig } from "../blobs/backend/open.ts";
-import { connectNats } from "../nats/connect.ts";
+import { connectNats, natsAuthOf } from "../nats/connect.ts";
 import { SERVICE_INBOX } from "../nats/permissions.ts";
 import { ensureLimitsBucket, ensureTokenLedger } from "../nats/topology.ts";
 import { LedgerView } from "../auth/ledger-store.ts";
@@ -74,7 +74,7 @@ export function registryMirror(config: RegistryConfig, o: { fetch?: Fetch } = {}
 export async function startRegistryService(config: RegistryConfig, o: { access?: Access; fetch?: Fetch } = {}): Promise<RunningRegistry> {
   const log = createLogger("registry");
   const mirror = registryMirror(config, o);
-  const nc = await connectNats({ url: config.natsUrl, user: config.natsUser, password: config.natsPassword, token: config.natsToken, name: "nimbus-registry", inboxPrefix: SERVICE_INBOX.registry });
+  const nc = await connectNats({ url: config.natsUrl, ...natsAuthOf(config), name: "nimbus-registry", inboxPrefix: SERVICE_INBOX.registry });
   const ledger = await LedgerView.start(await ensureTokenLedger(nc, { replicas: config.natsReplicas }));
   const auth = registryAuthDeps({ secret: config.authSecret, ledger }, { ...config, mirror: { anonymous: config.mirrorAnonymous, libraryAlias: !!mirror?.config.defaultUpstream } });
   const orgQuota = await watchedLimit(await ensureLimitsBucket(nc, { replicas: config.natsReplicas }), "registryBytes", config.orgQuotaBytes);

@@ -14,6 +14,9 @@ import { ensureTokenLedger } from "../nats/topology.ts";
 import { keptSecret, writePrivate } from "./state.ts";
 import { privateDir } from "../core/private-files.ts";
 import { agentArgv, serviceArgv } from "../core/binaries.ts";
+import { isNatsChild, natsNodes, nodeConfig, type ClusterAuth } from "./nats-nodes.ts";
+import { mintUser, operatorConfig } from "../nats/decentralized.ts";
+import { keptTrust } from "./trust.ts";
 import { agentPermissions, agentUser, authorizationBlock, cachePermissions, logsPermissions, registryPermissions, type NatsUser } from "../nats/permissions.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
@@ -22,6 +25,12 @@ export interface StackOptions {
   dataDir: string;
   portBase: number;
   agents?: number;
+  /** nats-server nodes: 1, or a JetStream cluster of 3 or 5 on this host (every stream and bucket then at 3 replicas). */
+  natsCluster?: number;
+  /** How processes authenticate to NATS: `users` (one user and password each in the server's config,
+   * rewritten for each new agent) or `jwt` (decentralized auth: the server trusts an operator; services
+   * get user JWTs minted here, agents buy short-lived ones from the control plane with their token). */
+  natsAuth?: "users" | "jwt";
   agentEnv?: Record<string, string>;
   controlEnv?: Record<string, string>;
   cacheEnv?: Record<string, string>;
@@ -48,12 +57,18 @@ export interface Stack {
   logsUrl: string;
   cacheUrl: string;
   registryUrl: string;
+  /** Every node's client URL, comma-separated (as NIMBUS_NATS_URL takes them). */
   natsUrl: string;
+  /** Node 1's monitoring URL. */
   natsMonitorUrl: string;
+  /** The nats-server nodes, by child name (`nats`, `nats-2`, …). */
+  natsNodes: { child: string; server: string; url: string; monitorUrl: string }[];
+  /** Replicas of every stream and bucket: 1 on one node, 3 on a cluster. */
+  natsReplicas: number;
   adminToken: string;
   authSecret: string;
-  /** The control plane's NATS user (every permission): what tests and tools connect as. */
-  natsAuth: { user: string; password: string };
+  /** The control plane's NATS credentials (every permission): what tests and tools connect as (spread into connectNats). */
+  natsAuth: { user?: string; password?: string; credentials?: () => { jwt: string; seed: string } };
   children: Map<string, Child>;
   /** Start one more agent (its own state dir under the data dir). */
   startAgent(name: string, env?: Record<string, string>): Promise<Child>;
@@ -79,29 +94,57 @@ async function waitHealthy(url: string, child: Child, timeoutMs: number): Promis
   throw new Error(`${child.name} not healthy within ${timeoutMs} ms (${url})`);
 }
 
+/** A cluster node knows its JetStream meta leader (elected ~0.2 s after a quorum of nodes is up). */
+async function waitMetaLeader(jszUrl: string, child: Child, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.proc.exitCode !== null) throw new Error(`${child.name} exited with code ${child.proc.exitCode} during start; see its log`);
+    const jsz = (await fetch(jszUrl).then((r) => r.json(), () => ({}))) as { meta_cluster?: { leader?: string } };
+    if (jsz.meta_cluster?.leader) return;
+    await Bun.sleep(25);
+  }
+  throw new Error(`${child.name}: no JetStream meta leader within ${timeoutMs} ms (${jszUrl}); the other nodes must be up`);
+}
+
 export async function startStack(opts: StackOptions): Promise<Stack> {
   const dataDir = resolve(opts.dataDir);
   const logDir = join(dataDir, "logs");
   privateDir(dataDir);
   privateDir(logDir);
-  privateDir(join(dataDir, "nats")); // the JetStream store: nats-server keeps it, we make it owner-only
+  privateDir(join(dataDir, "nats")); // the JetStream store(s): nats-server keeps them, we make them owner-only
   const p = ports(opts.portBase);
+  const nodes = natsNodes(opts.portBase, opts.natsCluster ?? 1, dataDir);
+  for (const n of nodes) privateDir(n.storeDir);
+  // Configured here once: every process that creates a stream or bucket is given this.
+  const replicas = nodes.length === 1 ? 1 : 3;
+  const cluster: ClusterAuth | undefined = nodes.length > 1 ? { name: `nimbus-${createHash("sha256").update(dataDir).digest("hex").slice(0, 6)}`, user: "route", password: keptSecret(join(dataDir, "nats-users"), "cluster-route", 24) } : undefined;
   const authSecret = keptSecret(dataDir, "auth-secret");
   // One NATS user per process kind and per agent, passwords kept in <data-dir>/nats-users (0600).
   const natsUser = (user: string, permissions?: NatsUser["permissions"]): NatsUser => ({ user, password: keptSecret(join(dataDir, "nats-users"), user, 24), permissions });
   const natsUsers = new Map<string, NatsUser>();
   for (const u of [natsUser("control"), natsUser("logs", logsPermissions()), natsUser("cache", cachePermissions()), natsUser("registry", registryPermissions())]) natsUsers.set(u.user, u);
-  const natsEnv = (user: string) => ({ NIMBUS_NATS_USER: user, NIMBUS_NATS_PASSWORD: natsUsers.get(user)!.password });
+  const jwtMode = opts.natsAuth === "jwt";
+  // Decentralized auth: the operator, account and their seeds, kept in <data-dir>/nats-trust.json (0600).
+  const trust = jwtMode ? keptTrust(dataDir) : undefined;
+  const serviceCreds = new Map<string, { jwt: string; seed: string }>();
+  const credsOf = (user: string) => {
+    let c = serviceCreds.get(user);
+    if (!c) serviceCreds.set(user, (c = mintUser(trust!.accountSeed, user, natsUsers.get(user)!.permissions, 365 * 86_400_000)));
+    return c;
+  };
+  const natsEnv = (user: string): Record<string, string> =>
+    jwtMode ? { NIMBUS_NATS_JWT: credsOf(user).jwt, NIMBUS_NATS_SEED: credsOf(user).seed } : { NIMBUS_NATS_USER: user, NIMBUS_NATS_PASSWORD: natsUsers.get(user)!.password };
+  const controlAuth = (): Stack["natsAuth"] => (jwtMode ? { credentials: () => credsOf("control") } : { user: "control", password: natsUsers.get("control")!.password });
   const secretsKey = keptSecret(dataDir, "secrets-key"); // job secrets' key: the control plane alone gets it
   const host = "127.0.0.1";
-  const natsUrl = `nats://${host}:${p.nats}`;
+  const natsUrl = nodes.map((n) => `nats://${host}:${n.client}`).join(",");
   const controlUrl = `http://${host}:${p.control}`;
   const logsUrl = `http://${host}:${p.logs}`;
   const cacheUrl = `http://${host}:${p.cache}`;
   const registryUrl = `http://${host}:${p.registry}`;
   const timeout = opts.startTimeoutMs ?? 10_000;
   const children = new Map<string, Child>();
-  const common = { NIMBUS_NATS_URL: natsUrl, NIMBUS_AUTH_SECRET: authSecret, NIMBUS_LOGS_URL: logsUrl, NIMBUS_REGISTRY_URL: registryUrl };
+  const common = { NIMBUS_NATS_URL: natsUrl, NIMBUS_NATS_REPLICAS: String(replicas), NIMBUS_AUTH_SECRET: authSecret, NIMBUS_LOGS_URL: logsUrl, NIMBUS_REGISTRY_URL: registryUrl };
 
   let stopping = false;
   const intentional = new WeakSet<Child>();
@@ -133,37 +176,43 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     return child;
   };
 
-  // The users and their passwords go in a 0600 config file, not on the command line where `ps` shows them.
-  const natsConf = join(dataDir, "nats.conf");
-  const writeNatsConf = () =>
-    writePrivate(
-      natsConf,
-      `listen: "${host}:${p.nats}"\nhttp: "${host}:${p.natsMonitor}"\njetstream { store_dir: ${JSON.stringify(join(dataDir, "nats"))} }\n${authorizationBlock([...natsUsers.values()])}`,
-    );
-  /** A new agent's user: rewrite the config and have nats-server reload it (SIGHUP), waiting until it has. */
+  // The users and their passwords go in a 0600 config file per node, not on the command line where `ps` shows them.
+  const natsConf = (n: (typeof nodes)[number]) => join(dataDir, n.child === "nats" ? "nats.conf" : `${n.child}.conf`);
+  const writeNatsConf = () => {
+    const auth = trust ? operatorConfig(trust) : authorizationBlock([...natsUsers.values()]);
+    for (const n of nodes) writePrivate(natsConf(n), nodeConfig(host, n, nodes, auth, cluster));
+  };
+  /** A new agent's user: rewrite the configs and have every node reload (SIGHUP), waiting until each has. */
   const addNatsUser = async (u: NatsUser) => {
     if (natsUsers.get(u.user)?.password === u.password && JSON.stringify(natsUsers.get(u.user)?.permissions) === JSON.stringify(u.permissions)) return;
     natsUsers.set(u.user, u);
     writeNatsConf();
-    const nats = children.get("nats");
-    if (!nats || nats.proc.exitCode !== null) return; // written for its next start
-    const loaded = async () => (await fetch(`http://${host}:${p.natsMonitor}/varz`).then((r) => r.json(), () => ({}))).config_load_time as string | undefined;
-    const before = await loaded();
-    nats.proc.kill("SIGHUP");
-    const deadline = Date.now() + timeout;
-    while ((await loaded()) === before) {
-      if (Date.now() > deadline) throw new Error(`nats-server did not reload ${natsConf} within ${timeout} ms`);
-      await Bun.sleep(20);
-    }
+    await Promise.all(
+      nodes.map(async (n) => {
+        const c = children.get(n.child);
+        if (!c || c.proc.exitCode !== null || c.proc.signalCode !== null) return; // written for its next start
+        const loaded = async () => (await fetch(`http://${host}:${n.monitor}/varz`).then((r) => r.json(), () => ({}))).config_load_time as string | undefined;
+        const before = await loaded();
+        c.proc.kill("SIGHUP");
+        const deadline = Date.now() + timeout;
+        while ((await loaded()) === before) {
+          if (Date.now() > deadline) throw new Error(`nats-server ${n.server} did not reload ${natsConf(n)} within ${timeout} ms`);
+          await Bun.sleep(20);
+        }
+      }),
+    );
   };
-  const startNats = async () => {
+  const startNode = async (n: (typeof nodes)[number]) => {
     writeNatsConf();
-    const c = spawn("nats", ["nats-server", "-c", natsConf], {});
-    await waitHealthy(`http://${host}:${p.natsMonitor}/healthz?js-enabled-only=true`, c, timeout);
+    const c = spawn(n.child, ["nats-server", "-c", natsConf(n)], {});
+    // A cluster node restarted alone is healthy once it has JetStream; at first start the nodes start together.
+    await waitHealthy(`http://${host}:${n.monitor}/healthz?js-enabled-only=true`, c, timeout);
+    // Until the cluster has a JetStream meta leader, API requests go unanswered (timeouts, not errors).
+    if (nodes.length > 1) await waitMetaLeader(`http://${host}:${n.monitor}/jsz`, c, timeout);
     return c;
   };
   const services: Record<string, () => Promise<Child>> = {
-    nats: startNats,
+    ...Object.fromEntries(nodes.map((n) => [n.child, () => startNode(n)])),
     logs: async () => {
       const c = spawn("logs", serviceArgv("logs", ROOT), { ...common, ...natsEnv("logs"), NIMBUS_LOGS_PORT: String(p.logs), NIMBUS_LOGS_DB: join(dataDir, "logs.sqlite") });
       await waitHealthy(`${logsUrl}/healthz`, c, timeout);
@@ -174,6 +223,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         NIMBUS_AUTH_SECRET: authSecret,
         // Its NATS user reads the token ledger only (src/nats/permissions.ts).
         NIMBUS_NATS_URL: natsUrl,
+        NIMBUS_NATS_REPLICAS: String(replicas),
         ...natsEnv("cache"),
         NIMBUS_CACHE_PORT: String(p.cache),
         NIMBUS_CACHE_DB: join(dataDir, "cache.sqlite"),
@@ -188,6 +238,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         NIMBUS_AUTH_SECRET: authSecret,
         // Its NATS user watches the token ledger only (src/nats/permissions.ts).
         NIMBUS_NATS_URL: natsUrl,
+        NIMBUS_NATS_REPLICAS: String(replicas),
         ...natsEnv("registry"),
         NIMBUS_REGISTRY_PORT: String(p.registry),
         NIMBUS_REGISTRY_DIR: join(dataDir, "registry"),
@@ -197,7 +248,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       return c;
     },
     control: async () => {
-      const c = spawn("control", serviceArgv("control", ROOT), { ...common, ...natsEnv("control"), NIMBUS_SECRETS_KEY: secretsKey, NIMBUS_CONTROL_PORT: String(p.control), ...opts.controlEnv });
+      const c = spawn("control", serviceArgv("control", ROOT), { ...common, ...natsEnv("control"), NIMBUS_SECRETS_KEY: secretsKey, NIMBUS_CONTROL_PORT: String(p.control), ...(trust ? { NIMBUS_NATS_ACCOUNT_SEED: trust.accountSeed } : {}), ...opts.controlEnv });
       await waitHealthy(`${controlUrl}/readyz`, c, timeout);
       return c;
     },
@@ -210,8 +261,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   let minting: MintDeps | undefined;
   const mint = async (r: Parameters<typeof bootstrapToken>[1]) => {
     if (!minting) {
-      nc = await connectNats({ url: natsUrl, user: "control", password: natsUsers.get("control")!.password, name: "nimbus-up" });
-      minting = { secret: authSecret, ledger: new TokenLedger(await ensureTokenLedger(nc)) };
+      nc = await connectNats({ url: natsUrl, ...controlAuth(), name: "nimbus-up" });
+      minting = { secret: authSecret, ledger: new TokenLedger(await ensureTokenLedger(nc, { replicas })) };
     }
     return (await bootstrapToken(minting, r)).token;
   };
@@ -219,10 +270,11 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const id = env.NIMBUS_AGENT_ID ?? opts.agentEnv?.NIMBUS_AGENT_ID ?? agentId(name);
     const token = await mint({ sub: id, role: "agent", agentId: id, ttlSeconds: 365 * 86400 });
     const user = agentUser(id);
-    await addNatsUser(natsUser(user, agentPermissions(id)));
+    // Under decentralized auth the agent buys its own NATS user from the control plane: nothing to configure here.
+    if (!jwtMode) await addNatsUser(natsUser(user, agentPermissions(id)));
     const c = spawn(name, agentArgv(ROOT), {
       ...common,
-      ...natsEnv(user),
+      ...(jwtMode ? { NIMBUS_AGENT_CONTROL_URL: controlUrl } : natsEnv(user)),
       NIMBUS_AGENT_TOKEN: token,
       NIMBUS_AGENT_DIR: join(dataDir, name),
       NIMBUS_AGENT_ID: agentId(name),
@@ -247,7 +299,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   };
 
   const stack: Stack = {
-    dataDir, controlUrl, logsUrl, cacheUrl, registryUrl, natsUrl, natsMonitorUrl: `http://${host}:${p.natsMonitor}`, adminToken: "", authSecret, natsAuth: { user: "control", password: natsUsers.get("control")!.password }, children,
+    dataDir, controlUrl, logsUrl, cacheUrl, registryUrl, natsUrl, natsMonitorUrl: `http://${host}:${p.natsMonitor}`,
+    natsNodes: nodes.map((n) => ({ child: n.child, server: n.server, url: `nats://${host}:${n.client}`, monitorUrl: `http://${host}:${n.monitor}` })),
+    natsReplicas: replicas,
+    adminToken: "", authSecret, natsAuth: controlAuth(), children,
     startAgent,
     agentId,
     restart: async (name) => {
@@ -257,19 +312,22 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     stopChild,
     async stop() {
       stopping = true;
-      const agents = [...children.keys()].filter((n) => !["nats", "logs", "control", "cache", "registry"].includes(n));
+      const agents = [...children.keys()].filter((n) => !isNatsChild(n) && !["logs", "control", "cache", "registry"].includes(n));
       await Promise.all(agents.map((n) => stopChild(n, "SIGTERM", 10_000)));
       await stopChild("control");
       await stopChild("cache");
       await stopChild("registry");
       await stopChild("logs");
       await nc?.close().catch(() => {});
-      await stopChild("nats");
+      await Promise.all(nodes.map((n) => stopChild(n.child)));
     },
   };
 
   try {
-    await services.nats!();
+    // Cluster nodes start together: each waits for a JetStream meta leader, which needs a quorum.
+    const natsUp = await Promise.allSettled(nodes.map((n) => services[n.child]!()));
+    const natsFailed = natsUp.find((r) => r.status === "rejected");
+    if (natsFailed) throw (natsFailed as PromiseRejectedResult).reason;
     // The admin token is an operator token, recorded like any other.
     stack.adminToken = await mint({ sub: "admin", role: "operator", ttlSeconds: 30 * 86400 });
     // Let every start finish (or fail) before any cleanup, so nothing is spawned after stop().

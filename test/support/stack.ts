@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer } from "node:net";
 import { startStack, type Stack, type StackOptions } from "../../src/up/supervisor.ts";
+import { portSpan } from "../../src/up/nats-nodes.ts";
 import { TERMINAL, type JobRecord } from "../../src/jobs/record.ts";
 import { waitFor } from "./net.ts";
 import { recordedToken } from "./tokens.ts";
@@ -17,15 +18,14 @@ function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** A base port with the 6 ports after it free. */
 /**
- * A base with six free ports, below the kernel's ephemeral range (32768+ by default): a port that is
+ * A base with `count` free ports (six: one NATS node), below the kernel's ephemeral range (32768+ by default): a port that is
  * free when checked must not be handed to some client's outgoing connection before the service binds it.
  */
-export async function freePortBase(): Promise<number> {
+export async function freePortBase(count = 6): Promise<number> {
   for (;;) {
     const base = 20_000 + Math.floor(Math.random() * 1270) * 10;
-    const checks = await Promise.all(Array.from({ length: 6 }, (_, i) => portFree(base + i)));
+    const checks = await Promise.all(Array.from({ length: count }, (_, i) => portFree(base + i)));
     if (checks.every(Boolean)) return base;
   }
 }
@@ -47,7 +47,7 @@ export async function testStack(opts: Partial<StackOptions> = {}): Promise<TestS
   const dataDir = mkdtempSync(join(tmpdir(), "nimbus-e2e-"));
   const stack = await startStack({
     dataDir,
-    portBase: await freePortBase(),
+    portBase: await freePortBase(portSpan(opts.natsCluster ?? 1)),
     agents: 1,
     ...opts,
     controlEnv: { ...FAST, ...opts.controlEnv },

@@ -5,6 +5,7 @@ import { BUILD_COMMAND, DEFAULT_ASSETS_DIR } from "../../vm/assets.ts";
 import { DEFAULT_VM_SUBNET, gatewayOf, parseCidr } from "../../vm/subnet.ts";
 import { AppError } from "../../core/errors.ts";
 import { startStack, ports, type Stack } from "../../up/supervisor.ts";
+import { CLUSTER_SIZES, portSpan } from "../../up/nats-nodes.ts";
 import { defaultDataDir, isAlive, readState, stateFile, writeState } from "../../up/state.ts";
 import { quoteArg } from "../../core/shell.ts";
 import type { Command } from "../command.ts";
@@ -125,8 +126,18 @@ function printUp(ctx: CliContext, stack: Stack, ms: number): void {
 export const up: Command = {
   name: "up",
   summary: "start the single-host stack (nats-server, control plane, log service, Actions cache, registry, agents)",
-  usage: "up [--port-base N] [--agents N] [--vm] [--vm-image ci|none] [--vm-network nat|offline|none] [--demo] [--sample] [--exit-after-sample]",
+  usage: "up [--port-base N] [--agents N] [--nats-cluster 1|3|5] [--nats-auth users|jwt] [--vm] [--vm-image ci|none] [--vm-network nat|offline|none] [--demo] [--sample] [--exit-after-sample]",
   details: `Ports: control N, logs N+1, NATS N+2, NATS monitoring N+3, Actions cache N+4, registry N+5 (default N = 7070).
+--nats-cluster 3 (or 5) runs a JetStream cluster of that many nats-server nodes on this host instead
+of one (to try a fleet's NATS, and to see a node's loss survived): node 1 keeps N+2/N+3, node i ≥ 2
+takes N+3i+1 (clients), N+3i+2 (monitoring), N+3i+3 (routes; node 1's is N+6), each node its own
+store under <data-dir>/nats/nI; every stream and bucket then has 3 replicas, and every process is
+given all the nodes' URLs (NIMBUS_NATS_URL, comma-separated) and reconnects across them.
+--nats-auth jwt runs NATS with decentralized auth: nats-server trusts an operator and account (made
+once, kept in <data-dir>/nats-trust.json) and lists no users; the services get user JWTs, and each agent
+buys a short-lived one (NIMBUS_NATS_USER_TTL_MS) from the control plane with its agent token and renews
+it, so revoking the token cuts the agent off NATS within that time. Default users: one user and
+password per process in the server's config, rewritten for each new agent.
 Two stacks run side by side with different --data-dir and --port-base. The endpoints and an admin
 token are written to <data-dir>/state.json so other nimbus commands find the stack. The dashboard
 is the control plane's / (the printed link carries the admin token in its fragment).
@@ -154,6 +165,8 @@ stops every process the stack started, removes the state file and says what it s
   options: {
     "port-base": { type: "string" },
     agents: { type: "string" },
+    "nats-cluster": { type: "string" },
+    "nats-auth": { type: "string" },
     vm: { type: "boolean" },
     "vm-image": { type: "string" },
     "vm-network": { type: "string" },
@@ -165,6 +178,11 @@ stops every process the stack started, removes the state file and says what it s
     const portBase = Number(v["port-base"] ?? ctx.env.NIMBUS_PORT_BASE ?? 7070);
     if (!Number.isInteger(portBase) || portBase < 1024 || portBase > 65530) throw new AppError("bad_request", "--port-base must be a whole number from 1024 to 65530");
     const agents = Number(v.agents ?? 1);
+    const natsCluster = Number(v["nats-cluster"] ?? 1);
+    if (!(CLUSTER_SIZES as readonly number[]).includes(natsCluster)) throw new AppError("bad_request", "--nats-cluster must be 1, 3 or 5 (nodes on this host)");
+    const natsAuth = String(v["nats-auth"] ?? "users");
+    if (natsAuth !== "users" && natsAuth !== "jwt") throw new AppError("bad_request", "--nats-auth must be users or jwt");
+    if (portBase + portSpan(natsCluster) > 65535) throw new AppError("bad_request", `--port-base ${portBase} leaves no room for ${natsCluster} NATS nodes' ports`);
     const prior = readState(ctx.dataDir);
     if (prior && isAlive(prior.pid) && prior.pid !== process.pid)
       throw new AppError("conflict", `a stack is already running from ${ctx.dataDir} (pid ${prior.pid}); stop it first or use another --data-dir`);
@@ -212,7 +230,7 @@ stops every process the stack started, removes the state file and says what it s
       ctx.err(`nimbus up: ${m}`);
       if (m.endsWith(" restarted")) record();
     };
-    const stack = await startStack({ dataDir: ctx.dataDir, portBase, agents, agentEnv, controlEnv, cacheEnv, registryEnv, restartOnCrash: true, onEvent });
+    const stack = await startStack({ dataDir: ctx.dataDir, portBase, agents, natsCluster, natsAuth, agentEnv, controlEnv, cacheEnv, registryEnv, restartOnCrash: true, onEvent });
     record();
     const api = new ApiClient(stack.controlUrl, stack.logsUrl, stack.adminToken);
     let stopping: Promise<void> | undefined;

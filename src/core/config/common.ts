@@ -31,6 +31,21 @@ export const natsPassword: Setting<string> = {
   secret: true,
 };
 
+export const natsJwt: Setting<string> = {
+  env: "NIMBUS_NATS_JWT",
+  doc: "NATS user JWT of this process, for a nats-server in operator mode (decentralized auth); with NIMBUS_NATS_SEED it wins over NIMBUS_NATS_USER and NIMBUS_NATS_TOKEN. `nimbus up --nats-auth jwt` mints one per service.",
+  schema: optionalStr(),
+  default: "",
+};
+
+export const natsSeed: Setting<string> = {
+  env: "NIMBUS_NATS_SEED",
+  doc: "The nkey seed (`SU…`) of NIMBUS_NATS_JWT's user.",
+  schema: optionalStr(),
+  default: "",
+  secret: true,
+};
+
 export const natsReplicas: Setting<number> = {
   env: "NIMBUS_NATS_REPLICAS",
   doc: "Replicas of each Nimbus stream and bucket (1 for one node; 3 or 5 on a cluster). The control plane creates them: give every replica the same value.",

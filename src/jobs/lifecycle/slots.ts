@@ -9,6 +9,7 @@
 import type { KV } from "@nats-io/kv";
 import { keyToken } from "../../nats/keys.ts";
 import { unlessCasLost } from "../../nats/errors.ts";
+import { listKeys } from "../../nats/list-keys.ts";
 
 export interface SlotHolder {
   attempt: number;
@@ -69,9 +70,7 @@ export async function slotHolders(kv: KV, org: string): Promise<SlotHolders> {
  */
 export async function pruneSlots(kv: KV, holdsLease: (jobId: string, attempt: number) => Promise<boolean>, graceMs: number, now = Date.now()): Promise<number> {
   let pruned = 0;
-  const keys: string[] = [];
-  for await (const k of await kv.keys()) keys.push(k);
-  for (const key of keys) {
+  for (const key of await listKeys(kv)) {
     for (;;) {
       const { holders, revision } = await read(kv, key);
       const dead: string[] = [];
