@@ -21,7 +21,7 @@ import ts from "typescript";
 /** Lowest first. A unit is a folder (or a single file) under the root; the longest prefix wins. */
 export const LAYERS: { name: string; peers: boolean; units: string[] }[] = [
   { name: "core", peers: false, units: ["src/core", "src/jobs", "src/nats", "src/auth", "src/agents", "src/http", "src/protocol", "src/vm", "src/blobs", "src/version.ts"] },
-  { name: "integrations", peers: true, units: ["src/github"] },
+  { name: "integrations", peers: true, units: ["src/github", "src/gitea"] },
   { name: "apps", peers: true, units: ["src/control", "src/cache", "src/registry", "src/logs", "src/cli", "src/up", "agent", "web"] },
   // The binaries' entry points (`npm run build`): each starts an app, so they sit above them all.
   { name: "binaries", peers: false, units: ["src/bin"] },

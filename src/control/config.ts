@@ -4,6 +4,7 @@ import * as v from "valibot";
 import { int, oneOf, str, url, type SettingsSpec } from "../core/config/settings.ts";
 import { isSecretsKey } from "../auth/seal.ts";
 import { githubSettings } from "../github/config.ts";
+import { giteaSettings } from "../gitea/config.ts";
 import { orgLimitSettings } from "../jobs/limits/config.ts";
 import { otelSettings } from "../core/trace/settings.ts";
 
@@ -42,5 +43,6 @@ export const controlSettings = {
   },
   ...orgLimitSettings,
   ...githubSettings,
+  ...giteaSettings,
   ...otelSettings,
 } satisfies SettingsSpec;
