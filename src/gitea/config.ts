@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import * as v from "valibot";
 import { ORG_ID_PATTERN } from "../auth/principal.ts";
-import { type ConfigOf, type SettingsSpec } from "../core/config/settings.ts";
+import { int, list, type ConfigOf, type SettingsSpec } from "../core/config/settings.ts";
 import { registerSecret } from "../core/log.ts";
 
 export const FORGE_KINDS = ["gitea", "forgejo"] as const;
@@ -126,6 +126,19 @@ export const giteaSettings = {
     schema: forgesSchema,
     default: "",
     secret: true,
+  },
+  forgeRunnerCommand: {
+    env: "NIMBUS_FORGE_RUNNER_COMMAND",
+    doc: "Command that starts the runner inside a Gitea/Forgejo job's sandbox/VM (it reads the `.runner` file Nimbus writes).",
+    schema: list(),
+    default: "act_runner,daemon,--once",
+  },
+  forgeJobTimeoutSeconds: { env: "NIMBUS_FORGE_JOB_TIMEOUT_SECONDS", doc: "Longest a Gitea/Forgejo runner may live.", schema: int(10, 7 * 86_400), default: "21600" },
+  forgePollIntervalMs: {
+    env: "NIMBUS_FORGE_POLL_INTERVAL_MS",
+    doc: "How often the leader lists each forge's waiting jobs (the backstop for lost webhooks); a forge answering 5xx is backed off up to 32 times this.",
+    schema: int(100, 86_400_000),
+    default: "30000",
   },
 } satisfies SettingsSpec;
 

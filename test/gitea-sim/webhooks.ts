@@ -28,7 +28,7 @@ export class GiteaWebhooks {
   ) {}
 
   /** The headers and body Gitea would send for one event (also used by tests that forge deliveries). */
-  sign(body: string, id = randomUUID(), event = "workflow_job"): Record<string, string> {
+  sign(body: string, id: string = randomUUID(), event = "workflow_job"): Record<string, string> {
     const sig = createHmac("sha256", this.secret).update(body).digest("hex");
     const h: Record<string, string> = { "content-type": "application/json", "x-gitea-event": event, "x-gitea-event-type": event, "x-gitea-delivery": id, "x-gitea-signature": sig };
     if (this.kind === "forgejo") Object.assign(h, { "x-forgejo-event": event, "x-forgejo-delivery": id, "x-forgejo-signature": sig });
