@@ -8,15 +8,18 @@ import { AppError } from "../core/errors.ts";
 import { readBodyText } from "../http/common.ts";
 import { forgeView, type ForgeConnection } from "../gitea/config.ts";
 import { intakeForgeDelivery, type ForgeIntakeDeps } from "../gitea/intake.ts";
-import { forgeMetrics } from "../gitea/metrics.ts";
+import { forgeMetrics, type ForgeMetrics } from "../gitea/metrics.ts";
 import { checkForgeSignatureHeader, verifyForgeDelivery } from "../gitea/webhook.ts";
 import type { ControlContext } from "./context.ts";
 
 /** Gitea's workflow_job payloads are a few KB; the default API body limit (1 MiB) is ample. */
 export const FORGE_WEBHOOK_MAX_BYTES = 1024 * 1024;
 
-export function forgeRoutes(ctx: ControlContext) {
-  const byId = new Map<string, ForgeConnection>(ctx.config.forges.map((f) => [f.id, f]));
+/** The intake deps and metrics of one control plane, built once (the routes and the poller share them). */
+const built = new WeakMap<ControlContext, { deps: ForgeIntakeDeps; metrics: ForgeMetrics }>();
+export function forgeIntake(ctx: ControlContext) {
+  const have = built.get(ctx);
+  if (have) return have;
   const metrics = forgeMetrics(ctx.metrics.registry);
   const deps: ForgeIntakeDeps = {
     store: ctx.store,
@@ -28,6 +31,13 @@ export function forgeRoutes(ctx: ControlContext) {
     log: ctx.log.child({ part: "forges" }),
     count: (f, outcome) => metrics.webhook(f, outcome),
   };
+  built.set(ctx, { deps, metrics });
+  return { deps, metrics };
+}
+
+export function forgeRoutes(ctx: ControlContext) {
+  const byId = new Map<string, ForgeConnection>(ctx.config.forges.map((f) => [f.id, f]));
+  const { deps } = forgeIntake(ctx);
   return new Elysia({ name: "forges" })
     .post(
       "/webhooks/forge/:id",

@@ -15,6 +15,8 @@ import { controlApp } from "./app.ts";
 import { API_ROLES } from "./access.ts";
 import { mintRuntimeToken, scopesForRun } from "../protocol/cache-token.ts";
 import { startGithubWorkers } from "../github/runtime.ts";
+import { startForgeWorkers } from "../gitea/service.ts";
+import { forgeIntake } from "./routes-forges.ts";
 import { githubLogSink } from "./github-log-sink.ts";
 import { controlMetrics } from "./metrics.ts";
 import { sealJobSecrets, secretsKey } from "../auth/seal.ts";
@@ -112,6 +114,9 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
   const app = controlApp(ctx).listen({ hostname: config.host, port: config.port });
   ctx.jobLogSink = githubLogSink({ logsUrl: config.logsUrl, tokens: ctx.tokens });
   const github = await startGithubWorkers(ctx); // agents' runner service + the reconciler (off without a webhook secret)
+  const forgeDeps = forgeIntake(ctx);
+  const forges = startForgeWorkers(config.forges, { ...forgeDeps.deps, metrics: forgeDeps.metrics, intervalMs: config.forgePollIntervalMs, leaders: topology.leaders });
+  ctx.forges = forges;
   const url = `http://${config.host}:${app.server!.port}`;
   log.info("control plane listening", { url });
   return {
@@ -120,6 +125,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
     async stop() {
       await app.stop(true);
       await github.stop();
+      await forges.stop();
       handout.stop();
       pruner.stop();
       requeue.stop();

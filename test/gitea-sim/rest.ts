@@ -25,11 +25,11 @@ function parseScope(parts: string[]): { scope: Scope; rest: string[] } | null {
   return null;
 }
 
-export function jobJson(j: SimJob) {
+export function jobJson(j: SimJob, base = "http://gitea.invalid") {
   return {
     id: j.id, run_id: j.runId, name: j.name, labels: j.labels, status: j.status === "running" ? "in_progress" : j.status === "waiting" ? "waiting" : "completed",
     conclusion: ["success", "failure", "cancelled"].includes(j.status) ? j.status : null, runner_id: j.runnerId ?? 0, runner_name: j.runnerName ?? "",
-    repository: j.repo, created_at: j.createdAt,
+    html_url: `${base}/${j.repo}/actions/runs/${j.runId}/jobs/0`, run_url: `${base}/api/v1/repos/${j.repo}/actions/runs/${j.runId}`, created_at: j.createdAt,
   };
 }
 
@@ -75,7 +75,7 @@ async function route(model: GiteaModel, st: RestState, req: Request, url: URL): 
     const limit = Math.min(Number(url.searchParams.get("limit") ?? 50) || 50, 100);
     const page = Math.max(Number(url.searchParams.get("page") ?? 1) || 1, 1);
     const all = [...model.jobs.values()].filter((j) => inScope(s.scope, j.repo) && (!status || jobJson(j).status === status));
-    return json(200, { jobs: all.slice((page - 1) * limit, page * limit).map(jobJson), total_count: all.length });
+    return json(200, { jobs: all.slice((page - 1) * limit, page * limit).map((j) => jobJson(j, url.origin)), total_count: all.length });
   }
   return json(404, { message: "not found" });
 }
