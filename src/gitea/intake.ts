@@ -16,6 +16,7 @@ import type { JobStore } from "../jobs/store.ts";
 import { keyToken } from "../nats/keys.ts";
 import type { ForgeConnection, GiteaConfig } from "./config.ts";
 import { asForgeWorkflowJob, type ForgeDelivery } from "./webhook.ts";
+import { forgeRunnerLabels } from "./runners.ts";
 
 export interface ForgeIntakeDeps {
   store: JobStore;
@@ -68,6 +69,7 @@ export async function createForgeJob(deps: ForgeIntakeDeps, forge: ForgeConnecti
   let req;
   try {
     req = parseLabels(j.labels, deps.labels);
+    forgeRunnerLabels({ labels: j.labels } as JobRecord); // a label act_runner cannot carry: Gitea would never assign the job
   } catch (e) {
     error = (e as Error).message;
     req = parseLabels([], deps.labels);

@@ -65,6 +65,12 @@ export class ForgeRestClient {
     return { jobs, total: typeof r?.total_count === "number" ? r.total_count : jobs.length };
   }
 
+  /** The runners at the connection's scope (the first 100: Nimbus's ephemeral ones come and go). */
+  async runners(): Promise<{ id: number; name: string }[]> {
+    const r = await this.call<{ runners?: unknown }>("GET", "/actions/runners?limit=100");
+    return Array.isArray(r?.runners) ? (r.runners as { id: number; name: string }[]).filter((x) => Number.isSafeInteger(x?.id) && typeof x?.name === "string") : [];
+  }
+
   async deleteRunner(id: number): Promise<void> {
     await this.call("DELETE", `/actions/runners/${id}`);
   }

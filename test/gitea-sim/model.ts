@@ -99,7 +99,9 @@ export class GiteaModel {
   }
 
   private matches(r: SimRunner, j: SimJob): boolean {
-    return j.status === "waiting" && this.inScope(r, j) && j.labels.every((l) => r.labels.includes(l));
+    // Gitea matches the job's runs-on against the runner labels' names (act_runner's `name:schema:arg`).
+    const names = r.labels.map((l) => l.split(":")[0]);
+    return j.status === "waiting" && this.inScope(r, j) && j.labels.every((l) => names.includes(l));
   }
 
   /** FetchTask: nothing new unless the runner's version is behind; an ephemeral runner takes one task only. */

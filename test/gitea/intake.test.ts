@@ -88,6 +88,10 @@ describe("a signed workflow_job delivery", () => {
     const r = (await job(`gt-tea-${bad.id}`)).job!;
     expect(r.state).toBe("failed");
     expect(r.reason).toStartWith("rejected: ");
+    // act_runner reads a colon as a label schema: Gitea could never assign this job to a runner, so it fails at once.
+    const colon = tea.model.addJob({ repo: "acme/app", labels: ["nimbus", "isolation:vm"] });
+    await tea.hooks.settle();
+    expect((await job(`gt-tea-${colon.id}`)).job).toMatchObject({ state: "failed", reason: expect.stringContaining("has a colon") });
   });
 
   test("no base label, other events and actions: 200 ignored, nothing created", async () => {
