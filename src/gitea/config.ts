@@ -129,7 +129,7 @@ export const giteaSettings = {
   },
   forgeRunnerCommand: {
     env: "NIMBUS_FORGE_RUNNER_COMMAND",
-    doc: "Command that starts the runner inside a Gitea/Forgejo job's sandbox/VM (it reads the `.runner` file Nimbus writes).",
+    doc: "The command a Gitea/Forgejo job's record carries: the runner its sandbox/VM is to start (agents do not run forge jobs yet: docs/gitea.md).",
     schema: list(),
     default: "act_runner,daemon,--once",
   },

@@ -7,6 +7,7 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { AppError } from "../core/errors.ts";
 import type { ForgeConnection } from "./config.ts";
+import { deliveryHeaders, webhookJson } from "../http/webhook-body.ts";
 
 export interface ForgeDelivery {
   event: string;
@@ -22,7 +23,6 @@ export interface ForgeWorkflowJob {
 }
 
 const SIGNATURE = /^[0-9a-f]{64}$/i;
-const DELIVERY_ID = /^[A-Za-z0-9-]{1,100}$/;
 
 const header = (h: Headers, kind: ForgeConnection["kind"], name: string) => (kind === "forgejo" ? h.get(`x-forgejo-${name}`) : null) ?? h.get(`x-gitea-${name}`);
 
@@ -42,18 +42,8 @@ export function verifyForgeDelivery(f: ForgeConnection, h: Headers, rawBody: str
   const sig = Buffer.from(checkForgeSignatureHeader(h, f.kind).toLowerCase(), "hex");
   const want = Buffer.from(signForgeBody(f.webhookSecret, rawBody), "hex");
   if (!timingSafeEqual(sig, want)) throw new AppError("unauthorized", "the signature does not match the body");
-  const event = header(h, f.kind, "event");
-  const deliveryId = header(h, f.kind, "delivery");
-  if (!event) throw new AppError("bad_request", "missing X-Gitea-Event");
-  if (!deliveryId || !DELIVERY_ID.test(deliveryId)) throw new AppError("bad_request", "missing or malformed X-Gitea-Delivery");
-  let payload: unknown;
-  try {
-    payload = JSON.parse(rawBody);
-  } catch (e) {
-    throw new AppError("invalid_json", `webhook body is not valid JSON: ${(e as Error).message}`);
-  }
-  if (!payload || typeof payload !== "object" || Array.isArray(payload)) throw new AppError("invalid_json", "webhook body must be a JSON object");
-  return { event, deliveryId, payload };
+  const { event, deliveryId } = deliveryHeaders(header(h, f.kind, "event"), header(h, f.kind, "delivery"), { event: "X-Gitea-Event", delivery: "X-Gitea-Delivery" });
+  return { event, deliveryId, payload: webhookJson(rawBody) };
 }
 
 /** Shape check of a workflow_job payload: the fields intake relies on, named when missing. */

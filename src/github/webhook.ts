@@ -6,6 +6,7 @@
  */
 import { Webhooks } from "@octokit/webhooks";
 import { AppError } from "../core/errors.ts";
+import { deliveryHeaders, webhookJson } from "../http/webhook-body.ts";
 
 export interface Delivery {
   event: string;
@@ -39,7 +40,6 @@ export interface WorkflowJobPayload {
   installation?: { id: number; account?: { login: string } | null } | null;
 }
 
-const DELIVERY_ID = /^[A-Za-z0-9-]{1,100}$/;
 const SIGNATURE = /^sha256=[0-9a-f]{64}$/i;
 
 /** The signature header's presence and form, checked before the body is read (an unsigned body is never read). */
@@ -69,18 +69,8 @@ export class WebhookVerifier {
       ok = false;
     }
     if (!ok) throw new AppError("unauthorized", "X-Hub-Signature-256 does not match the body");
-    const event = headers.get("x-github-event");
-    const deliveryId = headers.get("x-github-delivery");
-    if (!event) throw new AppError("bad_request", "missing X-GitHub-Event");
-    if (!deliveryId || !DELIVERY_ID.test(deliveryId)) throw new AppError("bad_request", "missing or malformed X-GitHub-Delivery");
-    let payload: unknown;
-    try {
-      payload = JSON.parse(rawBody);
-    } catch (e) {
-      throw new AppError("invalid_json", `webhook body is not valid JSON: ${(e as Error).message}`);
-    }
-    if (!payload || typeof payload !== "object" || Array.isArray(payload)) throw new AppError("invalid_json", "webhook body must be a JSON object");
-    return { event, deliveryId, payload };
+    const { event, deliveryId } = deliveryHeaders(headers.get("x-github-event"), headers.get("x-github-delivery"), { event: "X-GitHub-Event", delivery: "X-GitHub-Delivery" });
+    return { event, deliveryId, payload: webhookJson(rawBody) };
   }
 }
 
