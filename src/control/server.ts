@@ -16,6 +16,7 @@ import { API_ROLES } from "./access.ts";
 import { mintRuntimeToken, scopesForRun } from "../protocol/cache-token.ts";
 import { startGithubWorkers } from "../github/runtime.ts";
 import { startForgeWorkers } from "../gitea/service.ts";
+import { startForgeService } from "../gitea/agent-service.ts";
 import { forgeIntake } from "./routes-forges.ts";
 import { githubLogSink } from "./github-log-sink.ts";
 import { controlMetrics } from "./metrics.ts";
@@ -117,6 +118,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
   const forgeDeps = forgeIntake(ctx);
   const forges = startForgeWorkers(config.forges, { ...forgeDeps.deps, metrics: forgeDeps.metrics, intervalMs: config.forgePollIntervalMs, leaders: topology.leaders });
   ctx.forges = forges;
+  const forgeService = startForgeService({ nc, store, leases: topology.leases, forges: config.forges, log });
   const url = `http://${config.host}:${app.server!.port}`;
   log.info("control plane listening", { url });
   return {
@@ -126,6 +128,7 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
       await app.stop(true);
       await github.stop();
       await forges.stop();
+      forgeService.stop();
       handout.stop();
       pruner.stop();
       requeue.stop();

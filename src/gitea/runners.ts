@@ -50,15 +50,22 @@ export async function mintForgeRunner(forge: ForgeConnection, job: JobRecord, fe
   return { runnerName: name, runnerId: Number(reg.id), file: JSON.stringify(file, null, 2) };
 }
 
-async function removeForgeRunnerByName(rest: ForgeRestClient, name: string): Promise<void> {
+/** Deletes every runner of that name at the connection's scope; how many were deleted. */
+async function removeForgeRunnerByName(rest: ForgeRestClient, name: string): Promise<number> {
   let listed;
   try {
     listed = await rest.runners();
   } catch (e) {
-    if (isAppError(e, "not_found")) return; // a forge without the runner listing: nothing to reconcile
+    if (isAppError(e, "not_found")) return 0; // a forge without the runner listing: nothing to reconcile
     throw e;
   }
-  for (const r of listed.filter((x) => x.name === name)) await rest.deleteRunner(r.id).catch((e) => (isAppError(e, "not_found") ? undefined : Promise.reject(e)));
+  let n = 0;
+  for (const r of listed.filter((x) => x.name === name)) n += await rest.deleteRunner(r.id).then(() => 1, (e) => (isAppError(e, "not_found") ? 0 : Promise.reject(e)));
+  return n;
+}
+
+export function removeForgeRunnerNamed(forge: ForgeConnection, name: string, fetchFn: typeof fetch = fetch): Promise<number> {
+  return removeForgeRunnerByName(new ForgeRestClient(forge, fetchFn), name);
 }
 
 export async function removeForgeRunner(forge: ForgeConnection, runnerId: number, fetchFn: typeof fetch = fetch): Promise<"removed" | "gone"> {
