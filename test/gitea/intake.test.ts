@@ -6,6 +6,7 @@
  * refused or fenced and create nothing.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { resolve } from "node:path";
 import type { RunningControlPlane } from "../../src/control/server.ts";
 import type { JobRecord } from "../../src/jobs/record.ts";
 import { testControlPlane } from "../support/control.ts";
@@ -15,6 +16,7 @@ import { startGiteaSim, type GiteaSim } from "../gitea-sim/sim.ts";
 import { GiteaWebhooks } from "../gitea-sim/webhooks.ts";
 
 const SECRET = "gitea-intake-auth-secret-0123456789abcdef";
+const BIN = resolve(import.meta.dir, "../../bin/nimbus");
 const TEA_SECRET = "tea-webhook-secret-0123456789";
 const FJ_SECRET = "forgejo-webhook-secret-0123456789";
 let nats: NatsServer;
@@ -63,6 +65,11 @@ describe("a signed workflow_job delivery", () => {
     expect(r.job).toMatchObject({ state: "queued", source: "gitea", org: "acme", name: "build", createdBy: "gitea:tea", command: ["act_runner", "daemon", "--once"] });
     expect(r.job!.requirements).toMatchObject({ docker: true, size: { vcpus: 4, memoryGb: 16 } });
     expect(r.job!.forge).toMatchObject({ forgeId: "tea", kind: "gitea", jobId: j.id, runId: j.runId, repo: "acme/app", via: "webhook", runners: [] });
+    // `nimbus jobs show` names the forge.
+    const p = Bun.spawn([BIN, "jobs", "show", `gt-tea-${j.id}`], { env: { ...process.env, NIMBUS_DATA_DIR: "/nonexistent-nimbus", NIMBUS_URL: control.url, NIMBUS_TOKEN: op }, stdout: "pipe", stderr: "pipe" });
+    const [code, out] = await Promise.all([p.exited, new Response(p.stdout).text()]);
+    expect(code).toBe(0);
+    expect(out).toContain(`gitea    tea: acme/app job ${j.id} (run ${j.runId}, via webhook)`);
   });
 
   test("Forgejo: its own connection, org and kind; a duplicated delivery is fenced (200 duplicate), one job", async () => {
