@@ -7,7 +7,7 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { AppError } from "../core/errors.ts";
 import type { ForgeConnection } from "./config.ts";
-import { deliveryHeaders, webhookJson } from "../http/webhook-body.ts";
+import { checkWorkflowJobCore, deliveryHeaders, webhookJson } from "../http/webhook-body.ts";
 
 export interface ForgeDelivery {
   event: string;
@@ -48,14 +48,8 @@ export function verifyForgeDelivery(f: ForgeConnection, h: Headers, rawBody: str
 
 /** Shape check of a workflow_job payload: the fields intake relies on, named when missing. */
 export function asForgeWorkflowJob(payload: unknown): ForgeWorkflowJob {
+  const bad = checkWorkflowJobCore(payload);
   const p = payload as Partial<ForgeWorkflowJob>;
-  const wj = p.workflow_job;
-  const bad = (what: string) => new AppError("bad_request", `workflow_job payload: ${what}`);
-  if (typeof p.action !== "string") throw bad("missing action");
-  if (!wj || typeof wj !== "object") throw bad("missing workflow_job");
-  if (!Number.isSafeInteger(wj.id) || wj.id <= 0) throw bad("workflow_job.id must be a positive integer");
-  if (!Number.isSafeInteger(wj.run_id)) throw bad("workflow_job.run_id must be an integer");
-  if (!Array.isArray(wj.labels) || wj.labels.length > 100 || !wj.labels.every((l) => typeof l === "string" && l.length <= 255)) throw bad("workflow_job.labels must be a list of strings");
   const repo = p.repository;
   if (!repo || typeof repo.full_name !== "string" || typeof repo.name !== "string" || typeof repo.owner?.login !== "string") throw bad("missing repository.full_name, name or owner.login");
   return p as ForgeWorkflowJob;

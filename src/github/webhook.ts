@@ -6,7 +6,7 @@
  */
 import { Webhooks } from "@octokit/webhooks";
 import { AppError } from "../core/errors.ts";
-import { deliveryHeaders, webhookJson } from "../http/webhook-body.ts";
+import { checkWorkflowJobCore, deliveryHeaders, webhookJson } from "../http/webhook-body.ts";
 
 export interface Delivery {
   event: string;
@@ -76,14 +76,8 @@ export class WebhookVerifier {
 
 /** Shape check of a workflow_job payload: the fields intake relies on, named when missing. */
 export function asWorkflowJob(payload: unknown): WorkflowJobPayload {
+  const bad = checkWorkflowJobCore(payload);
   const p = payload as Partial<WorkflowJobPayload>;
-  const wj = p.workflow_job;
-  const bad = (what: string) => new AppError("bad_request", `workflow_job payload: ${what}`);
-  if (typeof p.action !== "string") throw bad("missing action");
-  if (!wj || typeof wj !== "object") throw bad("missing workflow_job");
-  if (!Number.isSafeInteger(wj.id) || wj.id <= 0) throw bad("workflow_job.id must be a positive integer");
-  if (!Number.isSafeInteger(wj.run_id)) throw bad("workflow_job.run_id must be an integer");
-  if (!Array.isArray(wj.labels) || !wj.labels.every((l) => typeof l === "string")) throw bad("workflow_job.labels must be a list of strings");
   const repo = p.repository;
   if (!repo || typeof repo.name !== "string" || typeof repo.owner?.login !== "string") throw bad("missing repository.name or repository.owner.login");
   return p as WorkflowJobPayload;
