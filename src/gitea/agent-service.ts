@@ -35,12 +35,13 @@ export interface ForgeServiceDeps {
   fetchFn?: typeof fetch;
 }
 
-async function heldJob(deps: ForgeServiceDeps, r: ForgeRunnerRequest): Promise<{ job: JobRecord; forge: ForgeConnection }> {
+/** The job, if `r` names its attempt and the caller holds that attempt's lease (`active`: and the job is on an agent). */
+async function heldJob(deps: ForgeServiceDeps, r: ForgeRunnerRequest, active = true): Promise<{ job: JobRecord; forge: ForgeConnection }> {
   if (typeof r?.jobId !== "string" || !Number.isSafeInteger(r.attempt) || typeof r.agentId !== "string") throw new AppError("bad_request", "jobId, attempt and agentId are required");
   const cur = await deps.store.get(r.jobId);
   const job = cur?.value;
   if (!job?.forge) throw new AppError("not_found", `forge job ${r.jobId.slice(0, 100)} not found`);
-  if (job.attempt !== r.attempt || !ACTIVE.has(job.state)) throw new AppError("conflict", `job ${job.id} is not at attempt ${r.attempt} on an agent`);
+  if (job.attempt !== r.attempt || (active && !ACTIVE.has(job.state))) throw new AppError("conflict", `job ${job.id} is not at attempt ${r.attempt} on an agent`);
   const lease = (await readLease(deps.leases, job.id))?.value;
   if (!lease || lease.agentId !== r.agentId || lease.attempt !== r.attempt) throw new AppError("forbidden", `agent ${r.agentId.slice(0, 100)} does not hold the lease of ${job.id}`);
   const forge = deps.forges.find((f) => f.id === job.forge!.forgeId);
@@ -57,7 +58,8 @@ export function startForgeService(deps: ForgeServiceDeps): { stop(): void } {
       return mintForgeRunner(forge, job, deps.fetchFn);
     }, warn),
     serveRequests<ForgeRunnerRequest, number>(deps.nc, FORGE_SUBJECTS.remove, QUEUE, async (r) => {
-      const { job, forge } = await heldJob(deps, r);
+      // At teardown the job may have ended already; the lease (held until the sandbox/VM is gone) is the fence.
+      const { job, forge } = await heldJob(deps, r, false);
       return removeForgeRunnerNamed(forge, runnerName(job.id, job.attempt), deps.fetchFn);
     }, warn),
   ];

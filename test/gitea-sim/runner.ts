@@ -42,6 +42,19 @@ function defaultGateway(): string {
   }
 }
 
+/** A call retried on transport errors (a dropped keep-alive connection, the forge restarting), as act_runner's reporter retries. */
+async function retrying<T>(fn: () => Promise<T>, tries = 6): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await fn();
+    } catch (e) {
+      const final = e instanceof ConnectError && [Code.Unauthenticated, Code.PermissionDenied, Code.InvalidArgument, Code.NotFound].includes(e.code);
+      if (final || i >= tries - 1) throw e;
+      await Bun.sleep(100 * 2 ** i);
+    }
+  }
+}
+
 function refused(e: unknown): never {
   const c = e instanceof ConnectError ? Code[e.code] : "error";
   console.error(`runner: refused by the forge (${c}): ${(e as Error).message}`);
@@ -49,10 +62,10 @@ function refused(e: unknown): never {
 }
 
 async function fetchOne(): Promise<Task> {
-  await runner.declare({ version: VERSION, labels: reg.labels }).catch(refused);
+  await retrying(() => runner.declare({ version: VERSION, labels: reg.labels })).catch(refused);
   let version = 0n;
   while (Date.now() < fetchDeadline) {
-    const r = await runner.fetchTask({ tasksVersion: version }).catch((e) => (e instanceof ConnectError && e.code === Code.Unauthenticated ? refused(e) : null));
+    const r = await retrying(() => runner.fetchTask({ tasksVersion: version })).catch((e) => (e instanceof ConnectError && e.code === Code.Unauthenticated ? refused(e) : null));
     if (r?.task) return r.task;
     if (r) version = r.tasksVersion;
     await Bun.sleep(pollMs);
@@ -72,7 +85,7 @@ class Log {
   async flush(noMore = false) {
     for (let tries = 0; tries < 5; tries++) {
       const rows = this.rows.slice(this.acked).map((content) => create(LogRowSchema, { time: timestampFromDate(new Date()), content }));
-      const r = await runner.updateLog({ taskId: this.taskId, index: BigInt(this.acked), rows, noMore });
+      const r = await retrying(() => runner.updateLog({ taskId: this.taskId, index: BigInt(this.acked), rows, noMore }));
       this.acked = Number(r.ackIndex);
       if (this.acked >= this.rows.length) return;
     }
