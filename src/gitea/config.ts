@@ -129,7 +129,7 @@ export const giteaSettings = {
   },
   forgeRunnerCommand: {
     env: "NIMBUS_FORGE_RUNNER_COMMAND",
-    doc: "The command a Gitea/Forgejo job's record carries: the runner its sandbox/VM is to start (agents do not run forge jobs yet: docs/gitea.md).",
+    doc: "Command that starts the runner in a Gitea/Forgejo job's sandbox/VM, in the directory where the agent has written the runner's `.runner` file.",
     schema: list(),
     default: "act_runner,daemon,--once",
   },
