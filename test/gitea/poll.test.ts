@@ -61,7 +61,7 @@ describe("lost webhooks", () => {
     }
     expect(await job(`gt-tea-${foreign.id}`)).toBeUndefined();
     expect(await job(`gt-tea-${notOurs.id}`)).toBeUndefined();
-    expect(tea.rest.calls.every((c) => c.path === "/api/v1/orgs/acme/actions/jobs")).toBe(true);
+    expect(tea.rest.calls.every((c) => c.path === "/api/v1/orgs/acme/actions/jobs" || c.path === "/api/v1/orgs/acme/actions/runners")).toBe(true);
   });
 
   test("a delayed webhook arriving after the poll created its job: 200 exists, still one job", async () => {
@@ -74,6 +74,25 @@ describe("lost webhooks", () => {
     expect(tea.hooks.sent.filter((s) => s.jobId === j.id).map((s) => s.status)).toEqual([200]);
     const all = (await (await fetch(`${control.url}/api/jobs?limit=10000`, { headers: { authorization: `Bearer ${op}` } })).json()) as { jobs: JobRecord[] };
     expect(all.jobs.filter((x) => x.id === `gt-tea-${j.id}`)).toHaveLength(1);
+  });
+});
+
+describe("leftover runners", () => {
+  test("the poll deletes Nimbus runners of jobs that are gone, ended or past their attempt; others' runners stay", async () => {
+    tea.hooks.faults.drop = 1;
+    const live = tea.model.addJob({ repo: "acme/app", labels: ["nimbus"] });
+    const ended = tea.model.addJob({ repo: "acme/app", labels: ["nimbus"] });
+    tea.hooks.faults.drop = 0;
+    for (const j of [live, ended]) await waitFor(async () => (await job(`gt-tea-${j.id}`)) !== undefined, 10_000, "polled");
+    const cur = (await control.ctx.store.get(`gt-tea-${ended.id}`))!;
+    await control.ctx.store.transition(cur, "cancelled", { reason: "test" });
+    const token = tea.model.registrationToken({ level: "org", org: "acme" });
+    const reg = (name: string) => tea.model.register({ name, token, labels: ["nimbus:host"], ephemeral: true, version: "t" })!;
+    const keep = [reg(`nimbus-gt-tea-${live.id}-1`), reg("someone-elses-runner"), reg("nimbus-gt-other-5-1")];
+    const drop = [reg("nimbus-gt-tea-999999-1"), reg(`nimbus-gt-tea-${ended.id}-1`)];
+    await waitFor(() => drop.every((r) => r.deleted), 10_000, "leftover runners deleted");
+    expect(keep.map((r) => r.deleted)).toEqual([false, false, false]);
+    expect(control.ctx.forges!.poll!.state.get("tea")!.removed).toBeGreaterThanOrEqual(2);
   });
 });
 
