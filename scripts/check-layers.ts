@@ -37,6 +37,7 @@ const PUBLISHED = new Set(["src/control/config.ts", "src/logs/config.ts", "src/c
 /** Imports of code outside src/, agent/ and web/ that are known and argued for. */
 const OUTSIDE_ALLOWED: Record<string, string> = {
   "src/cli/commands/up.ts -> test/github-sim/demo.ts": "`nimbus up --demo` runs the GitHub simulator, which lives with the tests",
+  "src/cli/commands/up.ts -> test/gitea-sim/demo.ts": "`nimbus up --demo gitea` runs the Gitea simulator, which lives with the tests",
 };
 const ROOTS = ["src", "agent", "web"];
 const BROWSER = "web";

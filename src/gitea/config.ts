@@ -47,6 +47,7 @@ const entry = v.strictObject(
     id: v.pipe(v.string("must be a string"), v.regex(FORGE_ID, "must be lower-case letters, digits and dashes, up to 32")),
     kind: v.picklist(FORGE_KINDS, `must be one of ${FORGE_KINDS.join(", ")}`),
     url: httpUrl,
+    runnerUrl: v.optional(httpUrl),
     token: v.pipe(v.string("must be a string"), v.minLength(8, "must be at least 8 characters")),
     webhookSecret: v.pipe(v.string("must be a string"), v.minLength(16, "must be at least 16 characters")),
     org: v.pipe(v.string("must be a string"), v.regex(ORG_ID_PATTERN, "must be a Nimbus organisation id")),
@@ -66,6 +67,8 @@ export interface ForgeConnection {
   kind: ForgeKind;
   /** Base URL of the instance (no trailing slash): the REST API is at /api/v1, the runner API at /api/actions. */
   url: string;
+  /** The instance as runners in jobs reach it (their `.runner` address); absent: `url`. */
+  runnerUrl?: string;
   token: string;
   webhookSecret: string;
   org: string;
@@ -122,7 +125,7 @@ const forgesSchema = v.pipe(
 export const giteaSettings = {
   forges: {
     env: "NIMBUS_FORGES",
-    doc: "Gitea/Forgejo connections: a JSON array (or @path to a JSON file) of {id, kind: gitea|forgejo, url, token, webhookSecret, org, runnerScope: instance|org:NAME|repo:OWNER/NAME}. Empty: none.",
+    doc: "Gitea/Forgejo connections: a JSON array (or @path to a JSON file) of {id, kind: gitea|forgejo, url, runnerUrl (as jobs reach it; default url), token, webhookSecret, org, runnerScope: instance|org:NAME|repo:OWNER/NAME}. Empty: none.",
     schema: forgesSchema,
     default: "",
     secret: true,

@@ -46,7 +46,7 @@ export async function mintForgeRunner(forge: ForgeConnection, job: JobRecord, fe
     throw new AppError("unavailable", `${forge.id}: Register failed: ${e instanceof ConnectError ? e.rawMessage : (e as Error).message}`);
   }
   if (!reg?.uuid || !reg.token) throw new AppError("unavailable", `${forge.id}: Register answered no runner`);
-  const file: RunnerFile = runnerFile({ id: Number(reg.id), uuid: reg.uuid, name, token: reg.token, address: forge.url, labels, ephemeral: true });
+  const file: RunnerFile = runnerFile({ id: Number(reg.id), uuid: reg.uuid, name, token: reg.token, address: forge.runnerUrl ?? forge.url, labels, ephemeral: true });
   return { runnerName: name, runnerId: Number(reg.id), file: JSON.stringify(file, null, 2) };
 }
 

@@ -26,7 +26,7 @@ beforeAll(async () => {
     agents: 1,
     hostPorts: [port],
     controlEnvFor: (gw) => ({
-      NIMBUS_FORGES: JSON.stringify([{ id: "tea", kind: "gitea", url: `http://${gw}:${port}`, token: tea.rest.apiToken, webhookSecret: HOOK, org: "acme" }]),
+      NIMBUS_FORGES: JSON.stringify([{ id: "tea", kind: "gitea", url: `http://127.0.0.1:${port}`, runnerUrl: `http://${gw}:${port}`, token: tea.rest.apiToken, webhookSecret: HOOK, org: "acme" }]),
       NIMBUS_FORGE_RUNNER_COMMAND: "/forge-runner/act_runner,daemon,--once",
     }),
     controlEnv: { NIMBUS_GITHUB_RECONCILE_INTERVAL_MS: "200", NIMBUS_GITHUB_POLL_INTERVAL_MS: "1000", NIMBUS_FORGE_POLL_INTERVAL_MS: "3600000" },
