@@ -80,17 +80,22 @@ async function runSample(ctx: CliContext, api: ApiClient): Promise<number> {
   return exitCodeOf(final);
 }
 
+/** Until the webhook has made the job (at most a minute). */
+async function waitCreated(api: ApiClient, id: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const r = await api.get<{ job: JobRecord }>(`/api/jobs/${id}`).catch(() => null);
+    if (r) return;
+    await Bun.sleep(100);
+  }
+}
+
 /** One simulated workflow job from webhook to completion, its runner's output shown. */
 async function runDemo(ctx: CliContext, api: ApiClient, demo: GithubDemo): Promise<void> {
   const gh = demo.queueDemoJob();
   ctx.out(`\nGitHub simulator at ${demo.sim.url}: queued workflow job ${gh.id} ("${gh.name}", runs-on: ${gh.labels.join(", ")})`);
   const id = `gh-${gh.id}`;
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const r = await api.get<{ job: JobRecord }>(`/api/jobs/${id}`).catch(() => null);
-    if (r) break;
-    await Bun.sleep(100);
-  }
+  await waitCreated(api, id);
   await followJobLogs(ctx, api, id);
   const final = await waitTerminal(api, id);
   ctx.out(`GitHub says: ${gh.status}${gh.conclusion ? ` (${gh.conclusion})` : ""}; Nimbus job ${id}: ${final.state} — ${followUp(ctx.dataDir, `jobs show ${id}`)}`);
@@ -101,12 +106,7 @@ async function runGiteaDemo(ctx: CliContext, api: ApiClient, demo: GiteaDemo): P
   const j = demo.queueDemoJob();
   ctx.out(`\nGitea simulator at ${demo.sim.url}: queued job ${j.id} ("${j.name}" of ${j.repo}, runs-on: ${j.labels.join(", ")})`);
   const id = `gt-demo-${j.id}`;
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const r = await api.get<{ job: JobRecord }>(`/api/jobs/${id}`).catch(() => null);
-    if (r) break;
-    await Bun.sleep(100);
-  }
+  await waitCreated(api, id);
   await followJobLogs(ctx, api, id);
   const final = await waitTerminal(api, id);
   ctx.out(`Gitea says: ${j.status}; Nimbus job ${id}: ${final.state} — ${followUp(ctx.dataDir, `jobs show ${id}`)}`);
