@@ -79,6 +79,7 @@ export async function startAgent(config: AgentConfig, githubConfig: GithubAgentC
   const deps = { agentId: id, jobs, leases: topology.leases, signals: topology.signals, local, shipper, leaseTtlMs: config.leaseTtlMs, workRoot, log,
     orgSlots: { kv: topology.slots, limitOf: running.of, retryMs: 1000 },
     github: { nc, github: topology.github, config: githubConfig, bakedRunner: images.activeHasRunner() },
+    forge: { nc, runnerDir: config.forgeRunnerDir },
     tracing,
     handout: (r: { jobId: string; attempt: number; leaseRevision: number }, traceparent?: string) => requestHandout(nc, { ...r, agentId: id, agentToken: config.token }, undefined, undefined, traceparent) };
 

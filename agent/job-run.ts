@@ -25,6 +25,7 @@ import type { LogShipper } from "./logs/shipper.ts";
 import type { AgentStore } from "./store.ts";
 import { GithubRun, type GithubRunHandle } from "./github/steps.ts";
 import type { GithubAgentDeps } from "./github/runner.ts";
+import { forgeRunnerMounts, removeForgeRunnerVia, requestForgeRunner, RUNNER_FILE_ENV, withRunnerFile, type ForgeAgentDeps } from "./forge.ts";
 import type { Outcome } from "./outcome.ts";
 import { dockerMirror, jobRegistryAuth, type JobRegistryAuth } from "./registry-auth.ts";
 import { guestAddress } from "./vm/run.ts";
@@ -52,6 +53,8 @@ export interface JobRunDeps {
   log: Logger;
   /** Present when the agent serves GitHub jobs (their runner comes from a JIT config). */
   github?: GithubAgentDeps;
+  /** Present when the agent serves Gitea/Forgejo jobs (their runner comes from the control plane). */
+  forge?: ForgeAgentDeps;
   /** Ask the control plane for a job's secrets as the holder of its lease (src/jobs/handout.ts). */
   handout?: (req: { jobId: string; attempt: number; leaseRevision: number }, traceparent?: string) => Promise<Handout>;
   /** Exports this attempt's spans into the job's trace (src/jobs/trace/spans.ts `attemptSpans`). */
@@ -82,6 +85,8 @@ export class JobRun {
   /** The org whose running-job slot this attempt holds (null: none held). */
   private slotOrg: string | null = null;
   private instance: Instance | null = null;
+  /** A forge runner was registered for this attempt: it is deleted at teardown. */
+  private forgeRunnerHeld = false;
   /** The VM address bound to this job's cache token at the results gateway (unbound at cleanup). */
   private resultsBound: { ip: string; owner: string } | null = null;
   private execution: Execution | null = null;
@@ -304,7 +309,12 @@ export class JobRun {
     }
     const cacheToken = this.job.value.cache && this.secrets.cacheToken;
     const { ACTIONS_RUNTIME_TOKEN: token, ...cacheEnv } = cacheToken && this.deps.cacheEnvFor ? this.deps.cacheEnvFor(cacheToken) : {};
-    const err = await this.startInstance({
+    const forge = await this.forgeRunner();
+    if (typeof forge === "string") {
+      this.end({ kind: "error", message: forge });
+      return hop("finish");
+    }
+    const err = await this.startInstance(forge ?? {
       secrets: token ? { ACTIONS_RUNTIME_TOKEN: token } : {},
       env: cacheEnv,
       network: false,
@@ -319,6 +329,24 @@ export class JobRun {
     return hop("run");
   }
 
+  /**
+   * A Gitea/Forgejo job: its runner from the control plane, as the start of its instance (the
+   * `.runner` file as a secret its command writes before it execs the runner, a network to reach the
+   * forge); null for other jobs; the reason when no runner could be had.
+   */
+  private async forgeRunner(): Promise<Parameters<JobRun["startInstance"]>[0] | string | null> {
+    const d = this.deps.forge;
+    if (!this.job.value.forge || !d) return null;
+    try {
+      const m = await requestForgeRunner(d, { jobId: this.jobId, attempt: this.attempt, agentId: this.deps.agentId }, 60_000, this.log);
+      this.forgeRunnerHeld = true;
+      this.log.info("forge runner registered", { runnerName: m.runnerName, runnerId: m.runnerId });
+      return { secrets: { [RUNNER_FILE_ENV]: m.file }, network: true, mounts: forgeRunnerMounts(d), command: withRunnerFile(this.job.value.command) };
+    } catch (e) {
+      return `no runner could be registered on the forge: ${errorMessage(e)}`;
+    }
+  }
+
   /** The job's registry login (a Docker config.json), only where the job can reach the registry: its instance has a network. */
   private registryAuth(network: boolean): JobRegistryAuth | undefined {
     const host = this.deps.registryHost;
@@ -327,8 +355,9 @@ export class JobRun {
   }
 
   /** Prepare and start the instance, output into the log capture; the error text when the driver failed. */
-  private async startInstance(extra: { secrets: Record<string, string>; env?: Record<string, string>; network: boolean; mounts: { source: string; target: string }[]; results?: boolean }): Promise<string | null> {
+  private async startInstance(extra: { secrets: Record<string, string>; env?: Record<string, string>; network: boolean; mounts: { source: string; target: string }[]; results?: boolean; command?: string[] }): Promise<string | null> {
     const spec = this.spec();
+    if (extra.command) spec.command = extra.command;
     const registry = this.registryAuth(extra.network);
     if (registry) spec.command = registry.wrap(spec.command);
     // A GitHub job's VM: GitHub's results host names at the gateway, its CA trusted.
@@ -423,6 +452,8 @@ export class JobRun {
     // Before the VM (and its address lease) goes: the address may be leased to another VM next.
     this.unbindResults();
     if (this.instance) await this.deps.driver.destroy(this.instance).catch((e) => this.log.warn("destroy failed", { error: e }));
+    // While the lease is still held (the service's fence): the forge's runner of this attempt goes.
+    if (this.forgeRunnerHeld && this.deps.forge) await removeForgeRunnerVia(this.deps.forge, { jobId: this.jobId, attempt: this.attempt, agentId: this.deps.agentId }, this.log);
     rmSync(`${this.deps.workRoot}/${this.jobId}-${this.attempt}`, { recursive: true, force: true });
     if (this.lease) await this.lease.release().catch((e) => (isLeaseLost(e) ? undefined : this.log.warn("lease release failed", { error: e })));
     await this.giveSlot();

@@ -11,14 +11,15 @@
  * fixed offered load (open loop, measured from each request's scheduled send time, so a stall
  * shows up in full); and the CPU each process used per webhook in each phase.
  * Each webhook: signature check, replay fence (KV create), per-org window (KV CAS per block),
- * job create (KV create + event), enqueue.
+ * job create (KV create + event), enqueue. Gitea deliveries (one forge connection) get a sustained row of
+ * their own in the same run, after GitHub's.
  *
  *   bun run scripts/bench/webhooks.ts [--rate 1000] [--seconds 10] [--sustain 5]
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { generateKeyPairSync, randomUUID } from "node:crypto";
+import { createHmac, generateKeyPairSync, randomUUID } from "node:crypto";
 import { createServer } from "node:net";
 import { Webhooks } from "@octokit/webhooks";
 import { Kvm } from "@nats-io/kv";
@@ -136,9 +137,28 @@ async function loadgen(): Promise<void> {
       `x-github-event: workflow_job\r\nx-github-delivery: ${randomUUID()}\r\nx-hub-signature-256: ${await webhooks.sign(body)}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n`;
     reqs.push(Buffer.from(head + body));
   }
+  // Gitea deliveries (issue #16), the same job shape, for the forge connection `bench`: hex HMAC-SHA256 in X-Gitea-Signature.
+  const giteaReqs: Uint8Array[] = [];
+  for (let i = 0; i < 15_000 * SUSTAIN; i++) {
+    const body = JSON.stringify({
+      action: "queued",
+      workflow_job: { id: 20_000_000 + i, run_id: 1, name: "build", status: "waiting", labels: ["nimbus"], runner_id: 0, runner_name: "" },
+      repository: { id: 1, name: "repo", full_name: "acme/repo", owner: { login: "acme" } },
+    });
+    const head =
+      `POST /webhooks/forge/bench HTTP/1.1\r\nHost: ${target.host}\r\ncontent-type: application/json\r\nx-gitea-event: workflow_job\r\n` +
+      `x-gitea-delivery: ${randomUUID()}\r\nx-gitea-signature: ${createHmac("sha256", process.env.BENCH_FORGE_SECRET!).update(body).digest("hex")}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n`;
+    giteaReqs.push(Buffer.from(head + body));
+  }
   let next = 0;
   let errors = 0;
   const conns = await Promise.all(Array.from({ length: 64 }, () => Conn.open(host, port)));
+  let nextGitea = 0;
+  const postGitea = async (c: Conn) => {
+    const req = giteaReqs[nextGitea++];
+    if (!req) throw new Error("ran out of signed Gitea deliveries");
+    if ((await c.send(req)) !== 201) errors++;
+  };
   const post = async (c: Conn) => {
     const req = reqs[next++];
     if (!req) throw new Error("ran out of signed deliveries (raise the 15,000/s of the sustained phase)");
@@ -193,6 +213,21 @@ async function loadgen(): Promise<void> {
   while (waiting.length || free.length < conns.length) await Bun.sleep(5);
   await Promise.all(inflight);
   mark("open", "end", { count: lat.length, seconds: (performance.now() - start) / 1000, p50: pct(lat, 50), p99: pct(lat, 99), max: Math.max(...lat), errors });
+  await Bun.sleep(500);
+
+  // Gitea deliveries, sustained: closed loop, 32 connections, beside GitHub's rows of the same run.
+  const giteaErrorsBefore = errors;
+  mark("gitea", "start");
+  let g = 0;
+  const gUntil = performance.now() + SUSTAIN * 1000;
+  const g0 = performance.now();
+  await Promise.all(conns.slice(0, 32).map(async (c) => {
+    while (performance.now() < gUntil) {
+      await postGitea(c);
+      g++;
+    }
+  }));
+  mark("gitea", "end", { count: g, seconds: (performance.now() - g0) / 1000, errors: errors - giteaErrorsBefore });
   conns.forEach((c) => c.close());
   process.exit(0); // stdin stays open
 }
@@ -234,6 +269,7 @@ async function main() {
   await waitOk(`http://127.0.0.1:${mp}/healthz?js-enabled-only=true`);
   const natsUrl = `nats://127.0.0.1:${np}`;
   const secret = "bench-webhook-secret-0123456789";
+  const forgeSecret = "bench-forge-webhook-secret-0123456789";
   const key = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs1", format: "pem" }).toString();
   const control = Bun.spawn([process.execPath, "run", "src/control/main.ts"], {
     cwd: ROOT,
@@ -252,6 +288,9 @@ async function main() {
       NIMBUS_GITHUB_API_URL: "http://127.0.0.1:9",
       NIMBUS_GITHUB_POLL_INTERVAL_MS: "86400000",
       NIMBUS_ORG_SUBMISSIONS_PER_WINDOW: "10000000",
+      // One Gitea connection whose API is unreachable (the poll backs off): only its webhook route is measured.
+      NIMBUS_FORGES: JSON.stringify([{ id: "bench", kind: "gitea", url: "http://127.0.0.1:9", token: "bench-forge-api-token", webhookSecret: forgeSecret, org: "acme" }]),
+      NIMBUS_FORGE_POLL_INTERVAL_MS: "86400000",
     },
   });
   const url = `http://127.0.0.1:${cpPort}`;
@@ -285,7 +324,7 @@ async function main() {
     process.stderr.write("load generator signing deliveries...\n");
     gen = Bun.spawn([process.execPath, "run", import.meta.path, "--loadgen", "--rate", String(RATE), "--seconds", String(SECONDS), "--sustain", String(SUSTAIN)], {
       cwd: ROOT,
-      env: { ...process.env, BENCH_URL: url, BENCH_SECRET: secret },
+      env: { ...process.env, BENCH_URL: url, BENCH_SECRET: secret, BENCH_FORGE_SECRET: forgeSecret },
       stdin: "pipe",
       stdout: "pipe",
       stderr: "inherit",
@@ -315,23 +354,26 @@ async function main() {
     if ((await gen.exited) !== 0) throw new Error("the load generator failed");
     const s = phases.sustained!;
     const o = phases.open!;
+    const gt = phases.gitea!;
     const rows = [
       ["NATS KV create (raw, 64 in flight)", `${Math.round(createRate)} ops/s`, "", "", ""],
       ["NATS KV CAS update (raw, 64 in flight)", `${Math.round(casRate)} ops/s`, "", "", ""],
       [`webhooks sustained (closed loop, 32 conns, ${SUSTAIN}s)`, `${Math.round(s.result.count! / s.result.seconds!)} /s`, "", "", ""],
       [`webhooks at ${RATE}/s offered for ${SECONDS}s`, `${Math.round(o.result.count! / SECONDS)} /s`, `${o.result.p50!.toFixed(2)} ms`, `${o.result.p99!.toFixed(2)} ms`, `${o.result.max!.toFixed(1)} ms`],
+      [`Gitea webhooks sustained (closed loop, 32 conns, ${SUSTAIN}s)`, `${Math.round(gt.result.count! / gt.result.seconds!)} /s`, "", "", ""],
     ];
-    const w = [50, 14, 10, 10, 10];
+    const w = [54, 14, 10, 10, 10];
     const line = (cells: string[]) => "| " + cells.map((c, i) => c.padEnd(w[i]!)).join(" | ") + " |";
     console.log(line(["measure (one nats-server, this machine)", "rate", "p50", "p99", "max"]));
     console.log("|" + w.map((n) => "-".repeat(n + 2)).join("|") + "|");
     for (const r of rows) console.log(line(r));
     console.log("\nCPU per webhook (ms) and share of one core, by process:");
-    for (const [name, ph] of [["sustained", s], ["open loop", o]] as const) {
+    for (const [name, ph] of [["sustained", s], ["open loop", o], ["Gitea sustained", gt]] as const) {
       const parts = Object.entries(ph.cpu).map(([k, ms]) => `${k} ${(ms / ph.result.count!).toFixed(3)} ms (${Math.round((100 * ms) / ph.wall)} %)`);
       console.log(`  ${name}: ${parts.join(", ")}`);
     }
     if (o.result.errors) console.log(`errors (not 201): ${o.result.errors}`);
+    if (gt.result.errors) console.log(`Gitea errors (not 201): ${gt.result.errors}`);
   } finally {
     gen?.kill();
     control.kill();

@@ -207,6 +207,12 @@ export const agentSettings = {
     defaultDoc: "$TMPDIR/nimbus-sandboxes",
   },
   sandboxUid: { env: "NIMBUS_SANDBOX_UID", doc: "Unprivileged uid (and gid) sandboxed jobs run as.", schema: int(1, 2 ** 31), default: "65534" },
+  forgeRunnerDir: {
+    env: "NIMBUS_FORGE_RUNNER_DIR",
+    doc: "Host directory mounted read-only at /forge-runner in Gitea/Forgejo jobs' sandboxes, holding the runner (empty: the image provides it).",
+    schema: v.string() as v.GenericSchema<string, string>,
+    default: "",
+  },
   ...otelSettings,
 } satisfies SettingsSpec;
 

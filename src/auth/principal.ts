@@ -33,6 +33,7 @@ export const ACTIONS = [
   "limits:read", "limits:write",
   "agents:read",
   "metrics:read",
+  "forges:read",
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 

@@ -10,8 +10,10 @@ import { limitRoutes } from "./routes-limits.ts";
 import { auditRoutes } from "./routes-audit.ts";
 import { registryRoutes } from "./routes-registry.ts";
 import { logRoutes } from "./routes-logs.ts";
+import { forgeRoutes } from "./routes-forges.ts";
 
 export function controlApp(ctx: ControlContext) {
   return baseApp("control", { maxBodyBytes: ctx.config.maxBodyBytes, log: ctx.log, bodyLimits: { [WEBHOOK_PATH]: WEBHOOK_MAX_BYTES } }).use(webRoutes()).use(systemRoutes(ctx)).use(tokenRoutes(ctx)).use(jobRoutes(ctx))
-    .use(githubRoutes(ctx)).use(limitRoutes(ctx)).use(auditRoutes(ctx)).use(registryRoutes(ctx)).use(logRoutes(ctx)).use(agentNatsRoutes(ctx));
+    .use(githubRoutes(ctx)).use(limitRoutes(ctx)).use(auditRoutes(ctx)).use(registryRoutes(ctx)).use(logRoutes(ctx)).use(agentNatsRoutes(ctx))
+    .use(forgeRoutes(ctx));
 }

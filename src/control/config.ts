@@ -5,6 +5,7 @@ import { int, oneOf, str, url, type SettingsSpec } from "../core/config/settings
 import { isSecretsKey } from "../auth/seal.ts";
 import { isAccountSeed } from "../nats/decentralized.ts";
 import { githubSettings } from "../github/config.ts";
+import { giteaSettings } from "../gitea/config.ts";
 import { orgLimitSettings } from "../jobs/limits/config.ts";
 import { otelSettings } from "../core/trace/settings.ts";
 
@@ -53,5 +54,6 @@ export const controlSettings = {
   },
   ...orgLimitSettings,
   ...githubSettings,
+  ...giteaSettings,
   ...otelSettings,
 } satisfies SettingsSpec;

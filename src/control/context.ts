@@ -14,6 +14,7 @@ import type { LimitsStore } from "../jobs/limits/store.ts";
 import type { Admission } from "../jobs/limits/window.ts";
 import type { ControlMetrics } from "./metrics.ts";
 import type { controlSettings } from "./config.ts";
+import type { ForgeWorkers } from "../gitea/service.ts";
 
 export interface ControlContext {
   config: ConfigOf<typeof controlSettings>;
@@ -36,4 +37,6 @@ export interface ControlContext {
   admission: Admission;
   /** Where ended GitHub jobs' own logs go (the log service: github-log-sink.ts). */
   jobLogSink?: JobLogSink;
+  /** The forge workers (the polling backstop), once started. */
+  forges?: ForgeWorkers;
 }

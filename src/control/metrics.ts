@@ -21,7 +21,7 @@ export interface ControlMetrics {
 }
 
 const MAX_POOLS = 64;
-const SOURCES = ["direct", "github"];
+const SOURCES = ["direct", "github", "gitea", "forgejo"];
 /** Seconds: a sandbox job's queue wait is milliseconds, a cold VM's start seconds, a build's run an hour. */
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200];
 

@@ -15,6 +15,9 @@ import { controlApp } from "./app.ts";
 import { API_ROLES } from "./access.ts";
 import { mintRuntimeToken, scopesForRun } from "../protocol/cache-token.ts";
 import { startGithubWorkers } from "../github/runtime.ts";
+import { startForgeWorkers } from "../gitea/service.ts";
+import { startForgeService } from "../gitea/agent-service.ts";
+import { forgeIntake } from "./routes-forges.ts";
 import { githubLogSink } from "./github-log-sink.ts";
 import { controlMetrics } from "./metrics.ts";
 import { sealJobSecrets, secretsKey } from "../auth/seal.ts";
@@ -112,6 +115,10 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
   const app = controlApp(ctx).listen({ hostname: config.host, port: config.port });
   ctx.jobLogSink = githubLogSink({ logsUrl: config.logsUrl, tokens: ctx.tokens });
   const github = await startGithubWorkers(ctx); // agents' runner service + the reconciler (off without a webhook secret)
+  const forgeDeps = forgeIntake(ctx);
+  const forges = startForgeWorkers(config.forges, { ...forgeDeps.deps, metrics: forgeDeps.metrics, intervalMs: config.forgePollIntervalMs, leaders: topology.leaders });
+  ctx.forges = forges;
+  const forgeService = startForgeService({ nc, store, leases: topology.leases, forges: config.forges, log });
   const url = `http://${config.host}:${app.server!.port}`;
   log.info("control plane listening", { url });
   return {
@@ -120,6 +127,8 @@ export async function startControlPlane(config: ConfigOf<typeof controlSettings>
     async stop() {
       await app.stop(true);
       await github.stop();
+      await forges.stop();
+      forgeService.stop();
       handout.stop();
       pruner.stop();
       requeue.stop();

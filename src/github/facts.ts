@@ -56,8 +56,8 @@ export const installationKey = (id: number) => `installation.${id}`;
 
 /** The Nimbus job id of a GitHub workflow job. */
 export const ghJobKey = (ghJobId: number) => `gh-${ghJobId}`;
-import { parseRunnerName } from "./runner-names.ts";
-export { RUNNER_PREFIX, runnerName, parseRunnerName } from "./runner-names.ts";
+import { parseRunnerName } from "../jobs/runner-names.ts";
+export { RUNNER_PREFIX, runnerName, parseRunnerName } from "../jobs/runner-names.ts";
 
 /** Merge a new observation into what we knew; returns null when nothing changes. */
 export function mergeJobFacts(cur: JobFacts | null, obs: JobFacts): JobFacts | null {

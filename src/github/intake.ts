@@ -6,13 +6,14 @@
  * `createGithubJob`.
  */
 import type { KV } from "@nats-io/kv";
-import { AppError, isAppError } from "../core/errors.ts";
-import { unlessCasLost } from "../nats/errors.ts";
+import { isAppError } from "../core/errors.ts";
+import { fenceDelivery, type Fenced } from "../jobs/delivery-fence.ts";
+import { admitForgeJob } from "../jobs/admit.ts";
 import { keyToken } from "../nats/keys.ts";
 import { boundedList, boundedText, type Logger } from "../core/log.ts";
 import { hasBaseLabel, parseLabels, poolOf, type LabelOptions, type Requirements } from "../jobs/labels.ts";
 import { refuseUnservedDocker } from "../jobs/docker-serving.ts";
-import type { JobRecord, JobState, Versioned } from "../jobs/record.ts";
+import type { JobRecord, JobState } from "../jobs/record.ts";
 import type { JobStore } from "../jobs/store.ts";
 import { orgOfLogin } from "../jobs/org.ts";
 import type { GithubConfig } from "./config.ts";
@@ -41,7 +42,6 @@ export interface IntakeResult {
   body: Record<string, unknown>;
 }
 
-const enc = new TextEncoder();
 
 /**
  * Handle one verified delivery; a repeated delivery id is answered 200 and changes nothing.
@@ -50,28 +50,20 @@ const enc = new TextEncoder();
  * that gets this far changes nothing, and it never re-enqueues (that waits for the fence).
  */
 export async function intakeDelivery(deps: IntakeDeps, d: Delivery): Promise<IntakeResult> {
-  const fenceKey = keyToken(d.deliveryId);
-  const fence = unlessCasLost(deps.deliveries.create(fenceKey, enc.encode(d.event))).then((rev) => rev !== null);
-  const work = handleEvent(deps, d, fence).then(
-    (r) => ({ ok: true as const, r }),
-    (e: unknown) => ({ ok: false as const, e }),
-  );
-  const [fresh, done] = await Promise.all([fence, work]).catch(async (e) => {
-    await work; // the fence itself failed (NATS unavailable): let the work settle, then answer with the error
+  const event = bounded(d.event, WEBHOOK_EVENTS);
+  let r: Fenced<IntakeResult>;
+  try {
+    r = await fenceDelivery(deps.deliveries, keyToken(d.deliveryId), d.event, (fresh) => handleEvent(deps, d, fresh));
+  } catch (e) {
+    deps.metrics.webhooks.inc({ event, outcome: bounded(isAppError(e) ? e.code : "error", WEBHOOK_OUTCOMES) });
     throw e;
-  });
-  if (!fresh) {
-    deps.metrics.webhooks.inc({ event: bounded(d.event, WEBHOOK_EVENTS), outcome: "duplicate" });
+  }
+  if (r.duplicate) {
+    deps.metrics.webhooks.inc({ event, outcome: "duplicate" });
     return { status: 200, body: { ok: true, duplicate: true } };
   }
-  if (done.ok) {
-    deps.metrics.webhooks.inc({ event: bounded(d.event, WEBHOOK_EVENTS), outcome: bounded(done.r.body.outcome ?? "ok", WEBHOOK_OUTCOMES) });
-    return done.r;
-  }
-  // Not done: forget the delivery id so GitHub's redelivery (or ours) is processed.
-  await deps.deliveries.delete(fenceKey).catch(() => {});
-  deps.metrics.webhooks.inc({ event: bounded(d.event, WEBHOOK_EVENTS), outcome: bounded(isAppError(done.e) ? done.e.code : "error", WEBHOOK_OUTCOMES) });
-  throw done.e;
+  deps.metrics.webhooks.inc({ event, outcome: bounded(r.result.body.outcome ?? "ok", WEBHOOK_OUTCOMES) });
+  return r.result;
 }
 
 async function handleEvent(deps: IntakeDeps, d: Delivery, fresh: Promise<boolean>): Promise<IntakeResult> {
@@ -231,29 +223,15 @@ export async function createGithubJob(
       runners: [],
     },
   };
-  deps.store.assertFits(record); // too large for NATS: 413 before a slot is taken or anything written
-  // The tenant's window is shared with its direct submissions.
-  const decision = await deps.limiter.take(tenant);
-  if (!decision.allowed) {
-    deps.metrics.rateLimited.inc();
-    throw new AppError("rate_limited", `organisation ${boundedText(tenant)} submitted ${decision.limit} jobs this window; try again in ${Math.ceil(decision.retryAfterMs / 1000)}s`, {
-      org: tenant,
-      limit: decision.limit,
-      retryAfterMs: decision.retryAfterMs,
-    });
-  }
-  let job: Versioned<JobRecord>;
+  let admitted: { jobId: string; created: boolean };
   try {
-    job = await deps.store.create(record);
+    admitted = await admitForgeJob({ store: deps.store, limiter: deps.limiter }, record, fresh);
   } catch (e) {
-    deps.limiter.refund(decision); // no job was created
-    if (!isAppError(e, "conflict")) throw e;
-    const existing = await deps.store.get(id);
-    if (existing?.value.state === "queued" && (await fresh)) await deps.store.enqueue(existing.value);
-    return { jobId: id, created: false };
+    if (isAppError(e, "rate_limited")) deps.metrics.rateLimited.inc();
+    throw e;
   }
+  if (!admitted.created) return admitted;
   if (error) deps.log.warn(labelled.error ? "GitHub job rejected: impossible labels" : "GitHub job rejected: no agent serves docker", { jobId: id, labels: boundedList(wj.labels), reason: boundedText(error, 300) });
-  if (state === "queued") await deps.store.enqueue(job.value);
   deps.metrics.jobsCreated.inc({ via });
   return { jobId: id, created: true };
 }

@@ -1,10 +1,10 @@
 /**
- * The GitHub reconciler: a singleton worker (leader key in NATS KV, src/github/leadership.ts),
+ * The GitHub reconciler: a singleton worker (leader key in NATS KV, src/nats/leadership.ts),
  * never the request path. Every interval its leader runs the tick (src/github/tick.ts: verdicts,
  * deadlines, re-drives) and, less often, the poll (src/github/poll.ts: GitHub's listings).
  */
 import { errorMessage } from "../core/errors.ts";
-import { Leadership } from "./leadership.ts";
+import { Leadership } from "../nats/leadership.ts";
 import { GithubPoll } from "./poll.ts";
 import type { ReconcilerDeps, ReconcilerTotals } from "./reconcile-deps.ts";
 import { JobChecks } from "./tick.ts";

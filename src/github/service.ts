@@ -5,8 +5,9 @@
  * control plane; agents never see more than one runner's JIT config.
  */
 import type { KV } from "@nats-io/kv";
-import type { NatsConnection, Msg } from "@nats-io/transport-node";
-import { AppError, errorMessage, type ErrorCode } from "../core/errors.ts";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { callService, serveRequests } from "../nats/request-reply.ts";
+import { AppError } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import { readLease } from "../jobs/lifecycle/lease.ts";
 import { ACTIVE } from "../jobs/record.ts";
@@ -29,7 +30,7 @@ export interface RemoveRequest {
 export interface LookupRequest {
   jobId: string;
 }
-export type Reply<T> = { ok: true; value: T } | { ok: false; code: ErrorCode; message: string; retryAfterMs?: number };
+export type { Reply } from "../nats/request-reply.ts";
 
 export interface ServiceDeps extends RunnerOpsDeps {
   nc: NatsConnection;
@@ -75,45 +76,19 @@ async function remove(deps: ServiceDeps, r: RemoveRequest): Promise<string> {
 }
 
 export function startGithubService(deps: ServiceDeps): { stop(): void } {
-  const enc = new TextEncoder();
-  const serve = <Req, Res>(subject: string, fn: (req: Req) => Promise<Res>) =>
-    deps.nc.subscribe(subject, {
-      queue: QUEUE,
-      callback: (err, msg: Msg) => {
-        if (err) return;
-        void (async () => {
-          let reply: Reply<Res>;
-          try {
-            reply = { ok: true, value: await fn(msg.json<Req>()) };
-          } catch (e) {
-            const code: ErrorCode = e instanceof AppError ? e.code : "unavailable";
-            reply = { ok: false, code, message: errorMessage(e), retryAfterMs: e instanceof AppError ? (e.details?.retryAfterMs as number | undefined) : undefined };
-            if (code !== "conflict" && code !== "not_found" && code !== "stale_revision" && code !== "lease_lost") deps.log.warn("GitHub service call failed", { subject, error: reply.message });
-          }
-          msg.respond(enc.encode(JSON.stringify(reply)));
-        })();
-      },
-    });
+  const warn = (m: string, f: Record<string, unknown>) => deps.log.warn(`GitHub ${m}`, f);
   const subs = [
-    serve<JitRequest, MintedRunner>(SUBJECTS.jit, (r) => jit(deps, r)),
-    serve<RemoveRequest, string>(SUBJECTS.remove, (r) => remove(deps, r)),
-    serve<LookupRequest, JobFacts | null>(SUBJECTS.lookup, async (r) => {
+    serveRequests<JitRequest, MintedRunner>(deps.nc, SUBJECTS.jit, QUEUE, (r) => jit(deps, r), warn),
+    serveRequests<RemoveRequest, string>(deps.nc, SUBJECTS.remove, QUEUE, (r) => remove(deps, r), warn),
+    serveRequests<LookupRequest, JobFacts | null>(deps.nc, SUBJECTS.lookup, QUEUE, async (r) => {
       const facts = await deps.lookup(r.jobId);
       return facts ?? (await getJobFacts(deps.github, Number(r.jobId.replace(/^gh-/, ""))));
-    }),
+    }, warn),
   ];
   return { stop: () => subs.forEach((s) => s.unsubscribe()) };
 }
 
 /** The agent's side: call the service; errors come back as AppErrors with their codes. */
-export async function callGithubService<T>(nc: NatsConnection, subject: string, body: unknown, timeoutMs = 30_000): Promise<T> {
-  let msg: Msg;
-  try {
-    msg = await nc.request(subject, new TextEncoder().encode(JSON.stringify(body)), { timeout: timeoutMs });
-  } catch (e) {
-    throw new AppError("unavailable", `GitHub service (${subject}) did not answer: ${errorMessage(e)}`);
-  }
-  const reply = msg.json<Reply<T>>();
-  if (reply.ok) return reply.value;
-  throw new AppError(reply.code, reply.message, reply.retryAfterMs ? { retryAfterMs: reply.retryAfterMs } : undefined);
+export function callGithubService<T>(nc: NatsConnection, subject: string, body: unknown, timeoutMs = 30_000): Promise<T> {
+  return callService<T>(nc, subject, body, timeoutMs, "GitHub service");
 }

@@ -6,6 +6,7 @@
  */
 import { Webhooks } from "@octokit/webhooks";
 import { AppError } from "../core/errors.ts";
+import { checkWorkflowJobCore, deliveryHeaders, webhookJson } from "../http/webhook-body.ts";
 
 export interface Delivery {
   event: string;
@@ -39,7 +40,6 @@ export interface WorkflowJobPayload {
   installation?: { id: number; account?: { login: string } | null } | null;
 }
 
-const DELIVERY_ID = /^[A-Za-z0-9-]{1,100}$/;
 const SIGNATURE = /^sha256=[0-9a-f]{64}$/i;
 
 /** The signature header's presence and form, checked before the body is read (an unsigned body is never read). */
@@ -69,31 +69,15 @@ export class WebhookVerifier {
       ok = false;
     }
     if (!ok) throw new AppError("unauthorized", "X-Hub-Signature-256 does not match the body");
-    const event = headers.get("x-github-event");
-    const deliveryId = headers.get("x-github-delivery");
-    if (!event) throw new AppError("bad_request", "missing X-GitHub-Event");
-    if (!deliveryId || !DELIVERY_ID.test(deliveryId)) throw new AppError("bad_request", "missing or malformed X-GitHub-Delivery");
-    let payload: unknown;
-    try {
-      payload = JSON.parse(rawBody);
-    } catch (e) {
-      throw new AppError("invalid_json", `webhook body is not valid JSON: ${(e as Error).message}`);
-    }
-    if (!payload || typeof payload !== "object" || Array.isArray(payload)) throw new AppError("invalid_json", "webhook body must be a JSON object");
-    return { event, deliveryId, payload };
+    const { event, deliveryId } = deliveryHeaders(headers.get("x-github-event"), headers.get("x-github-delivery"), { event: "X-GitHub-Event", delivery: "X-GitHub-Delivery" });
+    return { event, deliveryId, payload: webhookJson(rawBody) };
   }
 }
 
 /** Shape check of a workflow_job payload: the fields intake relies on, named when missing. */
 export function asWorkflowJob(payload: unknown): WorkflowJobPayload {
+  const bad = checkWorkflowJobCore(payload);
   const p = payload as Partial<WorkflowJobPayload>;
-  const wj = p.workflow_job;
-  const bad = (what: string) => new AppError("bad_request", `workflow_job payload: ${what}`);
-  if (typeof p.action !== "string") throw bad("missing action");
-  if (!wj || typeof wj !== "object") throw bad("missing workflow_job");
-  if (!Number.isSafeInteger(wj.id) || wj.id <= 0) throw bad("workflow_job.id must be a positive integer");
-  if (!Number.isSafeInteger(wj.run_id)) throw bad("workflow_job.run_id must be an integer");
-  if (!Array.isArray(wj.labels) || !wj.labels.every((l) => typeof l === "string")) throw bad("workflow_job.labels must be a list of strings");
   const repo = p.repository;
   if (!repo || typeof repo.name !== "string" || typeof repo.owner?.login !== "string") throw bad("missing repository.name or repository.owner.login");
   return p as WorkflowJobPayload;

@@ -47,7 +47,7 @@ export function assertTransition(from: JobState, to: JobState): void {
 export interface JobRecord {
   id: string;
   name?: string;
-  source: "direct" | "github";
+  source: "direct" | "github" | "gitea" | "forgejo";
   /** The organisation (tenant) the job belongs to (src/jobs/org.ts says where it comes from). Every
    * read, cancel, event and log of the job is checked against it. A record written before jobs had
    * one reads as the default org (`orgOf`). */
@@ -83,6 +83,8 @@ export interface JobRecord {
   notBefore?: number;
   /** For jobs that came from GitHub: where the job lives there and what happened to its runners. */
   github?: GithubRef;
+  /** For jobs that came from a Gitea or Forgejo instance (NIMBUS_FORGES): where the job lives there. */
+  forge?: ForgeRef;
   /** The job's trace (W3C traceparent; its span id is the job's root span), made at creation when tracing is on. */
   trace?: JobTrace;
 }
@@ -114,6 +116,23 @@ export interface GithubRef {
   runners: RunnerPairing[];
   /** The runner that actually ran this GitHub job (from `in_progress`), whoever started it. */
   ranOn?: { runnerName: string; runnerId?: number };
+  conclusion?: string;
+}
+
+/** A Gitea/Forgejo Actions job as Nimbus tracks it (data only). */
+export interface ForgeRef {
+  /** The connection's id (NIMBUS_FORGES) and the instance's kind. */
+  forgeId: string;
+  kind: "gitea" | "forgejo";
+  jobId: number;
+  runId: number;
+  /** owner/name on the forge. */
+  repo: string;
+  jobName?: string;
+  receivedAt: number;
+  via: "webhook" | "poll";
+  /** One entry per runner registered for this job: which task it actually took. */
+  runners: RunnerPairing[];
   conclusion?: string;
 }
 

@@ -20,8 +20,8 @@
 import { AppError } from "../core/errors.ts";
 import { AUDIT_SUBJECT_PREFIX, CACHE_ENTRIES_BUCKET, EVENTS_STREAM, EVENTS_SUBJECT_PREFIX, JOBS_BUCKET, LOGS_STORED_SUBJECT, QUEUE_STREAM } from "./topology.ts";
 
-/** The control plane's request/reply services an agent may call (src/github/service.ts, src/jobs/handout.ts, src/jobs/requeue.ts). */
-export const AGENT_SERVICE_SUBJECTS = ["nimbus.github.jit", "nimbus.github.remove", "nimbus.github.lookup", "nimbus.jobs.handout", "nimbus.jobs.requeue"];
+/** The control plane's request/reply services an agent may call (src/github/service.ts, src/gitea/agent-service.ts, src/jobs/handout.ts, src/jobs/requeue.ts). */
+export const AGENT_SERVICE_SUBJECTS = ["nimbus.github.jit", "nimbus.github.remove", "nimbus.github.lookup", "nimbus.forge.runner", "nimbus.forge.remove", "nimbus.jobs.handout", "nimbus.jobs.requeue"];
 /** The token ledger's bucket, which every service that checks tokens watches. */
 export const TOKEN_LEDGER_BUCKET = "nimbus_tokens";
 

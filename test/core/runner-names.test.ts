@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { parseRunnerName, runnerName } from "../../src/github/runner-names.ts";
+import { parseRunnerName, runnerName } from "../../src/jobs/runner-names.ts";
 import { borrowedRunner } from "../../src/cli/commands/logs.ts";
 
 test("runner names round-trip through the job id and attempt", () => {

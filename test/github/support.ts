@@ -7,6 +7,7 @@ import { freePortBase, testStack, type TestStack } from "../support/stack.ts";
 import { findInstancePids } from "../../agent/drivers/sandbox/procs.ts";
 import { startGithubSim, type GithubSim, type SimOptions } from "../github-sim/sim.ts";
 import { buildRunnerStandIn } from "../github-sim/build.ts";
+import { gatewayOf, parseCidr } from "../../src/vm/subnet.ts";
 
 export interface GithubStack {
   sim: GithubSim;
@@ -27,12 +28,19 @@ export async function githubStack(o: {
   controlEnv?: Record<string, string>;
   agentEnv?: Record<string, string>;
   registryEnv?: Record<string, string>;
+  /** More ports on the bridge address sandboxes may reach (another forge's simulator). */
+  hostPorts?: number[];
+  /** Control-plane settings that name the first agent's bridge address (where sandboxes reach the host). */
+  controlEnvFor?: (gateway: string) => Record<string, string>;
 }): Promise<GithubStack> {
   await buildRunnerStandIn(RUNNER_DIR);
   const base = await freePortBase();
   // Runners run in sandbox jobs' own network namespaces, on each agent's bridge: they reach the
   // simulator on their gateway (its port allowed by the agent's egress policy), never on loopback.
   const sim = await startGithubSim({ webhookUrl: `http://127.0.0.1:${base}/webhooks/github`, host: "0.0.0.0", runnerHost: "_gateway", ...o.sim });
+  const tag = randomBytes(3).toString("hex");
+  // Each agent its own bridge and subnet (a random one: other stacks may run on this host at once).
+  const octet = 64 + (parseInt(tag, 16) % 128);
   const sandboxRoot = mkdtempSync(join(tmpdir(), "nimbus-gh-sbx-"));
   const { chmodSync } = await import("node:fs");
   chmodSync(sandboxRoot, 0o711);
@@ -46,6 +54,7 @@ export async function githubStack(o: {
       NIMBUS_GITHUB_APP_PRIVATE_KEY: sim.privateKeyPem,
       NIMBUS_GITHUB_API_URL: sim.url,
       NIMBUS_GITHUB_RETRY_BASE_MS: "50",
+      ...o.controlEnvFor?.(gatewayOf(parseCidr(`10.${octet}.0.0/24`))),
       ...o.controlEnv,
     },
     agentEnv: {
@@ -56,16 +65,13 @@ export async function githubStack(o: {
       ...o.agentEnv,
     },
   });
-  const tag = randomBytes(3).toString("hex");
   const agents = Array.from({ length: o.agents }, (_, i) => `gh${tag}-a${i + 1}`);
-  // Each agent its own bridge and subnet (a random one: other stacks may run on this host at once).
-  const octet = 64 + (parseInt(tag, 16) % 128);
   for (const [i, a] of agents.entries())
     await stack.startAgent(a, {
       NIMBUS_VM_NETWORK: "nat",
       NIMBUS_VM_BRIDGE: `nmbg${tag}${i}`,
       NIMBUS_VM_SUBNET: `10.${octet}.${i}.0/24`,
-      NIMBUS_VM_HOST_PORTS: new URL(sim.url).port,
+      NIMBUS_VM_HOST_PORTS: [new URL(sim.url).port, ...(o.hostPorts ?? [])].join(","),
     });
   await stack.waitAgents(o.agents);
   return {

@@ -85,6 +85,7 @@ export const jobsShow: Command = {
       `timeout  ${job.timeoutSeconds}s`,
       `created  ${new Date(job.createdAt).toISOString()} · ${jobTiming(job)}`,
       ...(job.github ? [`github   ${job.github.owner}/${job.github.repo} job ${job.github.jobId} (run ${job.github.runId})${job.github.ranOn ? `, ran on ${job.github.ranOn.runnerName}` : ""}`] : []),
+      ...(job.forge ? [`${job.forge.kind.padEnd(8)} ${job.forge.forgeId}: ${job.forge.repo} job ${job.forge.jobId} (run ${job.forge.runId}, via ${job.forge.via})`] : []),
       ...traceLine(job),
       "",
       "latency:",

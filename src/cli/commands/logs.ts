@@ -1,5 +1,5 @@
 import { TERMINAL, type JobRecord } from "../../jobs/record.ts";
-import { parseRunnerName } from "../../github/runner-names.ts";
+import { parseRunnerName } from "../../jobs/runner-names.ts";
 import type { ApiClient, LogLineOut } from "../client.ts";
 import type { CliContext } from "../context.ts";
 import type { Command } from "../command.ts";

@@ -15,6 +15,7 @@ import { followJobLogs } from "./logs.ts";
 import { agentImages, BUILTIN_IMAGES_FILE } from "./images.ts";
 import { exitCodeOf, waitTerminal } from "./run.ts";
 import { startGithubDemo, type GithubDemo } from "../../../test/github-sim/demo.ts";
+import { startGiteaDemo, type GiteaDemo } from "../../../test/gitea-sim/demo.ts";
 import type { JobRecord } from "../../jobs/record.ts";
 
 const SAMPLE = [
@@ -80,20 +81,36 @@ async function runSample(ctx: CliContext, api: ApiClient): Promise<number> {
   return exitCodeOf(final);
 }
 
+/** Until the webhook has made the job (at most a minute). */
+async function waitCreated(api: ApiClient, id: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const r = await api.get<{ job: JobRecord }>(`/api/jobs/${id}`).catch(() => null);
+    if (r) return;
+    await Bun.sleep(100);
+  }
+}
+
 /** One simulated workflow job from webhook to completion, its runner's output shown. */
 async function runDemo(ctx: CliContext, api: ApiClient, demo: GithubDemo): Promise<void> {
   const gh = demo.queueDemoJob();
   ctx.out(`\nGitHub simulator at ${demo.sim.url}: queued workflow job ${gh.id} ("${gh.name}", runs-on: ${gh.labels.join(", ")})`);
   const id = `gh-${gh.id}`;
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const r = await api.get<{ job: JobRecord }>(`/api/jobs/${id}`).catch(() => null);
-    if (r) break;
-    await Bun.sleep(100);
-  }
+  await waitCreated(api, id);
   await followJobLogs(ctx, api, id);
   const final = await waitTerminal(api, id);
   ctx.out(`GitHub says: ${gh.status}${gh.conclusion ? ` (${gh.conclusion})` : ""}; Nimbus job ${id}: ${final.state} — ${followUp(ctx.dataDir, `jobs show ${id}`)}`);
+}
+
+/** One simulated Gitea job from webhook to completion: registered runner, `.runner` file, act_runner stand-in. */
+async function runGiteaDemo(ctx: CliContext, api: ApiClient, demo: GiteaDemo): Promise<void> {
+  const j = demo.queueDemoJob();
+  ctx.out(`\nGitea simulator at ${demo.sim.url}: queued job ${j.id} ("${j.name}" of ${j.repo}, runs-on: ${j.labels.join(", ")})`);
+  const id = `gt-demo-${j.id}`;
+  await waitCreated(api, id);
+  await followJobLogs(ctx, api, id);
+  const final = await waitTerminal(api, id);
+  ctx.out(`Gitea says: ${j.status}; Nimbus job ${id}: ${final.state} — ${followUp(ctx.dataDir, `jobs show ${id}`)}`);
 }
 
 /** The dashboard with the admin token in the fragment (never sent to the server; the page drops it). */
@@ -126,7 +143,7 @@ function printUp(ctx: CliContext, stack: Stack, ms: number): void {
 export const up: Command = {
   name: "up",
   summary: "start the single-host stack (nats-server, control plane, log service, Actions cache, registry, agents)",
-  usage: "up [--port-base N] [--agents N] [--nats-cluster 1|3|5] [--nats-auth users|jwt] [--vm] [--vm-image ci|none] [--vm-network nat|offline|none] [--demo] [--sample] [--exit-after-sample]",
+  usage: "up [--port-base N] [--agents N] [--nats-cluster 1|3|5] [--nats-auth users|jwt] [--vm] [--vm-image ci|none] [--vm-network nat|offline|none] [--demo [gitea]] [--sample] [--exit-after-sample]",
   details: `Ports: control N, logs N+1, NATS N+2, NATS monitoring N+3, Actions cache N+4, registry N+5 (default N = 7070).
 --nats-cluster 3 (or 5) runs a JetStream cluster of that many nats-server nodes on this host instead
 of one (to try a fleet's NATS, and to see a node's loss survived): node 1 keeps N+2/N+3, node i ≥ 2
@@ -160,6 +177,9 @@ the job is refused). Only with
 --vm and --vm-network nat (the default as root) does the job ask for isolation:vm, its runner then
 running in a microVM (the simulator listens on all addresses; guests reach it on their gateway);
 with --vm and another network the runner stays in a sandbox, and up says so.
+--demo gitea does the same with a Gitea simulator instead: webhook → the control plane registers an
+ephemeral runner → the agent hands a sandbox its .runner file → the act_runner stand-in runs the task
+(as root; the sandbox reaches the simulator on the agent's bridge address).
 The follow-up commands printed name --data-dir when it is not the default. Ctrl-C (or SIGTERM)
 stops every process the stack started, removes the state file and says what it stopped.`,
   options: {
@@ -174,7 +194,10 @@ stops every process the stack started, removes the state file and says what it s
     sample: { type: "boolean" },
     "exit-after-sample": { type: "boolean" },
   },
-  async run(ctx, v) {
+  positionals: { min: 0, max: 1, name: "DEMO" },
+  async run(ctx, v, positionals = []) {
+    const demoKind = positionals[0];
+    if (demoKind !== undefined && (demoKind !== "gitea" || !v.demo)) throw new AppError("bad_request", `unexpected argument "${demoKind}" (up takes only --demo gitea)`);
     const portBase = Number(v["port-base"] ?? ctx.env.NIMBUS_PORT_BASE ?? 7070);
     if (!Number.isInteger(portBase) || portBase < 1024 || portBase > 65530) throw new AppError("bad_request", "--port-base must be a whole number from 1024 to 65530");
     const agents = Number(v.agents ?? 1);
@@ -213,7 +236,13 @@ stops every process the stack started, removes the state file and says what it s
     const controlEnv: Record<string, string> = {};
     // With guest networking the demo's runner runs in a microVM and reaches the simulator on its gateway.
     const vmGateway = v.vm && agentEnv.NIMBUS_VM_NETWORK === "nat" ? gatewayOf(parseCidr(ctx.env.NIMBUS_VM_SUBNET || DEFAULT_VM_SUBNET)) : undefined;
-    const demo = v.demo ? await startGithubDemo({ controlUrl: `http://127.0.0.1:${ports(portBase).control}`, vmGateway, network: agentEnv.NIMBUS_VM_NETWORK === "nat", hostPorts: ctx.env.NIMBUS_VM_HOST_PORTS }) : undefined;
+    const bridgeGateway = gatewayOf(parseCidr(ctx.env.NIMBUS_VM_SUBNET || DEFAULT_VM_SUBNET));
+    const giteaDemo = v.demo && demoKind === "gitea" ? await startGiteaDemo({ controlUrl: `http://127.0.0.1:${ports(portBase).control}`, gateway: bridgeGateway, hostPorts: ctx.env.NIMBUS_VM_HOST_PORTS }) : undefined;
+    if (giteaDemo) {
+      Object.assign(controlEnv, giteaDemo.controlEnv);
+      Object.assign(agentEnv, giteaDemo.agentEnv);
+    }
+    const demo = v.demo && !giteaDemo ? await startGithubDemo({ controlUrl: `http://127.0.0.1:${ports(portBase).control}`, vmGateway, network: agentEnv.NIMBUS_VM_NETWORK === "nat", hostPorts: ctx.env.NIMBUS_VM_HOST_PORTS }) : undefined;
     if (demo) {
       Object.assign(controlEnv, demo.controlEnv);
       Object.assign(agentEnv, demo.agentEnv);
@@ -239,8 +268,10 @@ stops every process the stack started, removes the state file and says what it s
       const names = [...stack.children.keys()];
       await stack.stop();
       await demo?.stop();
+      await giteaDemo?.stop();
       rmSync(stateFile(stack.dataDir), { force: true });
-      if (!ctx.json) ctx.err(`Nimbus stopped: ${names.join(", ")}${demo ? ", the GitHub simulator" : ""} (${names.length + (demo ? 1 : 0)} processes); state file removed`);
+      const sim = demo ? ", the GitHub simulator" : giteaDemo ? ", the Gitea simulator" : "";
+      if (!ctx.json) ctx.err(`Nimbus stopped: ${names.join(", ")}${sim} (${names.length + (demo || giteaDemo ? 1 : 0)} processes); state file removed`);
     })());
     process.on("SIGINT", () => void stop().then(() => process.exit(0)));
     process.on("SIGTERM", () => void stop().then(() => process.exit(0)));
@@ -248,6 +279,7 @@ stops every process the stack started, removes the state file and says what it s
       await waitForAgent(api, 10_000);
       printUp(ctx, stack, performance.now() - t0);
       if (demo) await runDemo(ctx, api, demo);
+      if (giteaDemo) await runGiteaDemo(ctx, api, giteaDemo);
       if (v.sample || v["exit-after-sample"]) {
         const code = await runSample(ctx, api);
         if (v["exit-after-sample"]) return await stop(), code;

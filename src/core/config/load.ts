@@ -36,7 +36,8 @@ export function readConfigFile(path: string): Source {
     throw new ConfigError([{ key: "NIMBUS_CONFIG", problem: `${path} must hold an object of NIMBUS_* keys` }]);
   const out: Source = {};
   for (const [k, val] of Object.entries(parsed as Record<string, unknown>)) {
-    out[k] = Array.isArray(val) ? val.join(",") : String(val);
+    // A list of words is a comma list; structured values (NIMBUS_FORGES) stay JSON.
+    out[k] = Array.isArray(val) && val.every((x) => typeof x !== "object") ? val.join(",") : val && typeof val === "object" ? JSON.stringify(val) : String(val);
   }
   return out;
 }

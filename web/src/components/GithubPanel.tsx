@@ -1,6 +1,6 @@
 /** Where a GitHub job lives on GitHub, the runners Nimbus started for it and what each one took. */
 import type { Job } from "../api.ts";
-import { parseRunnerName } from "../../../src/github/runner-names.ts";
+import { parseRunnerName } from "../../../src/jobs/runner-names.ts";
 import { href } from "../router.ts";
 
 /** The runner that ran it, and (when another job started that runner) where its output is. */

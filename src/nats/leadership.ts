@@ -1,9 +1,9 @@
 /**
  * Leader election over a NATS KV key: create it, then keep it by CAS on the revision held; the
- * bucket's max age frees it when the leader dies. One leader runs the GitHub reconciler.
+ * bucket's max age frees it when the leader dies. One leader runs each reconciler (GitHub, forges).
  */
 import type { KV } from "@nats-io/kv";
-import { unlessCasLost } from "../nats/errors.ts";
+import { unlessCasLost } from "./errors.ts";
 
 export class Leadership {
   private rev = 0;
