@@ -2,6 +2,7 @@
 import type { JobEvent } from "../jobs/events.ts";
 import { readError, unreachable } from "./errors.ts";
 import { followSse, type FollowOptions } from "./sse.ts";
+import { withRetries } from "./retry.ts";
 
 async function request(service: string, url: string, init: RequestInit = {}): Promise<Response> {
   try {
@@ -10,6 +11,11 @@ async function request(service: string, url: string, init: RequestInit = {}): Pr
     if (init.signal?.aborted) throw e;
     throw unreachable(service, url, e);
   }
+}
+
+/** `path` on the control plane: each of its URLs in turn while a replica is restarting (retry.ts). */
+function controlRequest(bases: string[], path: string, init: RequestInit = {}): Promise<Response> {
+  return withRetries(bases, init, (base) => request("the control plane", base + path, init));
 }
 
 async function json<T>(res: Response): Promise<T> {
@@ -27,18 +33,30 @@ export interface LogLineOut {
 }
 
 export class ApiClient {
+  /** The control plane's URLs (NIMBUS_URL, comma-separated for several replicas); controlUrl is the first. */
+  readonly controlUrls: string[];
+  readonly controlUrl: string;
+
   constructor(
-    readonly controlUrl: string,
+    controlUrl: string,
     readonly logsUrl: string,
     private readonly token: string,
     /** The Actions cache service, when known (local stack, or NIMBUS_CACHE_URL). */
     readonly cacheUrl?: string,
     /** The registry, when known (local stack, or NIMBUS_REGISTRY_URL). */
     readonly registryUrl?: string,
-  ) {}
+  ) {
+    this.controlUrls = controlUrl.split(",").map((u) => u.trim().replace(/\/+$/, "")).filter(Boolean);
+    this.controlUrl = this.controlUrls[0]!;
+  }
+
+  /** A request to `base` + `path`: with retries and failover when `base` is the control plane. */
+  private send(base: string, path: string, init: RequestInit): Promise<Response> {
+    return base === this.controlUrl ? controlRequest(this.controlUrls, path, init) : request(this.service(base), base + path, init);
+  }
 
   static async info(controlUrl: string): Promise<{ version: string; logsUrl: string; registryUrl?: string }> {
-    return json(await request("the control plane", `${controlUrl}/api/info`));
+    return json(await controlRequest(controlUrl.split(",").map((u) => u.trim().replace(/\/+$/, "")).filter(Boolean), "/api/info"));
   }
 
   /** Which service a base URL is, for messages. */
@@ -54,20 +72,20 @@ export class ApiClient {
   }
 
   get<T>(path: string, base = this.controlUrl): Promise<T> {
-    return request(this.service(base), base + path, { headers: this.headers() }).then((r) => json<T>(r));
+    return this.send(base, path, { headers: this.headers() }).then((r) => json<T>(r));
   }
 
   post<T>(path: string, body: unknown = {}, base = this.controlUrl): Promise<T> {
-    return request(this.service(base), base + path, { method: "POST", headers: this.headers({ "content-type": "application/json" }), body: JSON.stringify(body) }).then((r) => json<T>(r));
+    return this.send(base, path, { method: "POST", headers: this.headers({ "content-type": "application/json" }), body: JSON.stringify(body) }).then((r) => json<T>(r));
   }
 
   put<T>(path: string, body: unknown, base = this.controlUrl): Promise<T> {
-    return request(this.service(base), base + path, { method: "PUT", headers: this.headers({ "content-type": "application/json" }), body: JSON.stringify(body) }).then((r) => json<T>(r));
+    return this.send(base, path, { method: "PUT", headers: this.headers({ "content-type": "application/json" }), body: JSON.stringify(body) }).then((r) => json<T>(r));
   }
 
   /** A JSON-lines answer, one value per line as it streams in. */
   async *lines<T>(path: string, base = this.controlUrl): AsyncGenerator<T> {
-    const res = await request(this.service(base), base + path, { headers: this.headers() });
+    const res = await this.send(base, path, { headers: this.headers() });
     if (!res.ok) throw await readError(res);
     const decoder = new TextDecoder();
     let rest = "";
@@ -84,7 +102,7 @@ export class ApiClient {
   }
 
   del<T>(path: string, base = this.controlUrl): Promise<T> {
-    return request(this.service(base), base + path, { method: "DELETE", headers: this.headers() }).then((r) => json<T>(r));
+    return this.send(base, path, { method: "DELETE", headers: this.headers() }).then((r) => json<T>(r));
   }
 
   /** A stream from `base`, resumed after a cut from the last event id (see followSse). */

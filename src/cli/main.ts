@@ -22,7 +22,9 @@ function overview(): string {
     "Every command takes --data-dir DIR (or NIMBUS_DATA_DIR), --json where it lists, and --help;",
     "a group (nimbus jobs, nimbus config, …) alone lists its commands.",
     "Exit status: 0 done, 1 failed (a job's own exit code for run), 2 bad usage.",
-    "Against a remote stack set NIMBUS_URL and NIMBUS_TOKEN.",
+    "Against a remote stack set NIMBUS_URL and NIMBUS_TOKEN (NIMBUS_URL may list several control-plane",
+    "replicas, comma-separated: a request that finds one down goes to the next; the CLI retries a control",
+    "plane that is not answering for NIMBUS_CLI_RETRY_SECONDS, default 15, so a rolling restart fails nothing).",
   ].join("\n");
 }
 

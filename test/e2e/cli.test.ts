@@ -260,7 +260,7 @@ describe("errors a user can act on", () => {
     const none = nimbus(["status", "--data-dir", "/tmp/nimbus-no-such-dir"]);
     expect(none.code).toBe(1);
     expect(none.err).toContain("no Nimbus stack found in /tmp/nimbus-no-such-dir: start one with `nimbus up`");
-    const unreachable = nimbus(["jobs", "list"], { NIMBUS_URL: "http://127.0.0.1:9", NIMBUS_TOKEN: "x" });
+    const unreachable = nimbus(["jobs", "list"], { NIMBUS_URL: "http://127.0.0.1:9", NIMBUS_TOKEN: "x", NIMBUS_CLI_RETRY_SECONDS: "0" });
     expect(unreachable.code).toBe(1);
     expect(unreachable.err).toContain("cannot reach the control plane at http://127.0.0.1:9 (connection refused). Is the stack up? (nimbus up)");
     expect(nimbus(["run", "--data-dir", a.dir]).err).toContain("missing COMMAND");

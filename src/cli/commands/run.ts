@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { AppError } from "../../core/errors.ts";
 import { TERMINAL, type JobRecord } from "../../jobs/record.ts";
 import type { Command } from "../command.ts";
@@ -67,7 +68,8 @@ long it stays silent; a dropped connection is resumed with no line lost or repea
       secrets: pairs(v.secret, "secret", ctx.env, true),
       ...(v.timeout ? { timeoutSeconds: Number(v.timeout) } : {}),
       ...(v.name ? { name: v.name } : {}),
-      ...(v["idempotency-key"] ? { idempotencyKey: v["idempotency-key"] } : {}),
+      // Always one: the client may send the submission again while a control-plane replica restarts.
+      idempotencyKey: (v["idempotency-key"] as string | undefined) ?? `cli-${randomUUID()}`,
     };
     const api = await ctx.client();
     const { job } = await api.post<{ job: JobRecord }>("/api/jobs", spec);
