@@ -14,8 +14,14 @@ async function request(service: string, url: string, init: RequestInit = {}): Pr
 }
 
 /** `path` on the control plane: each of its URLs in turn while a replica is restarting (retry.ts). */
-function controlRequest(bases: string[], path: string, init: RequestInit = {}): Promise<Response> {
-  return withRetries(bases, init, (base) => request("the control plane", base + path, init));
+async function controlRequest(bases: string[], path: string, init: RequestInit = {}): Promise<Response> {
+  let last = bases[0]!;
+  try {
+    return await withRetries(bases, init, (base) => ((last = base), fetch(base + path, init)));
+  } catch (e) {
+    if (init.signal?.aborted) throw e;
+    throw unreachable("the control plane", last + path, e);
+  }
 }
 
 async function json<T>(res: Response): Promise<T> {

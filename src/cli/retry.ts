@@ -3,7 +3,8 @@
  * a request that could not connect, or that a replica answered 502/503/504, is sent again, to the next
  * of the control plane's URLs (NIMBUS_URL may list several, comma-separated) and with backoff, for up to
  * NIMBUS_CLI_RETRY_SECONDS (default 15; 0: no retries), saying so on stderr once. Only requests that are
- * safe to send twice: reads, deletes, and writes carrying an idempotency key (`nimbus run` always sends one).
+ * safe to send twice: reads, deletes, writes carrying an idempotency key, and any request whose
+ * connection was refused (it reached no server).
  */
 export function retryForMs(env: Record<string, string | undefined> = process.env): number {
   const s = Number(env.NIMBUS_CLI_RETRY_SECONDS ?? 15);
@@ -52,8 +53,9 @@ export async function withRetries(
       error = e;
     }
     const transient = error !== undefined || TRANSIENT.has(res!.status);
+    const refused = (error as { code?: string } | undefined)?.code === "ECONNREFUSED";
     // Another replica is tried at once; a full round waits.
-    if (!transient || !repeat || Date.now() + delay > until) {
+    if (!transient || !(repeat || refused) || Date.now() + delay > until) {
       if (error !== undefined) throw error;
       return res!;
     }

@@ -30,7 +30,7 @@ test("a replica that is down or answers 503 is passed over for the next; a full 
   for (const s of [busy, ok, flaky]) s.stop();
 });
 
-test("a write without an idempotency key is sent once; with one, or a read, it is retried; a 4xx or 500 is never retried", async () => {
+test("a write without an idempotency key is sent once (unless its connection was refused); with one, or a read, it is retried; a 4xx or 500 is never retried", async () => {
   const busy = server(() => new Response("", { status: 503 }));
   const post = { method: "POST", body: "{}" };
   expect((await withRetries([busy.url], post, send("/x", post), 5_000, async () => {}, () => {})).status).toBe(503);
@@ -38,6 +38,11 @@ test("a write without an idempotency key is sent once; with one, or a read, it i
   expect(safeToRepeat({ method: "POST", headers: { "idempotency-key": "k" } })).toBe(true);
   expect(safeToRepeat({ method: "POST", body: JSON.stringify({ command: ["x"], idempotencyKey: "cli-1" }) })).toBe(true);
   expect(safeToRepeat({ method: "PUT", body: "{}" })).toBe(false);
+  // A refused connection reached no server: even a plain write goes to the next replica.
+  const down = `http://127.0.0.1:${await freePort()}`;
+  const ok = server(() => Response.json({ ok: true }));
+  expect((await withRetries([down, ok.url], post, send("/x", post), 5_000, async () => {}, () => {})).status).toBe(200);
+  ok.stop();
   expect(safeToRepeat({})).toBe(true);
   for (const status of [400, 404, 409, 500]) {
     const s = server(() => new Response("", { status }));

@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { AppError } from "../../core/errors.ts";
 import { TERMINAL, type JobRecord } from "../../jobs/record.ts";
 import type { Command } from "../command.ts";
@@ -68,8 +67,7 @@ long it stays silent; a dropped connection is resumed with no line lost or repea
       secrets: pairs(v.secret, "secret", ctx.env, true),
       ...(v.timeout ? { timeoutSeconds: Number(v.timeout) } : {}),
       ...(v.name ? { name: v.name } : {}),
-      // Always one: the client may send the submission again while a control-plane replica restarts.
-      idempotencyKey: (v["idempotency-key"] as string | undefined) ?? `cli-${randomUUID()}`,
+      ...(v["idempotency-key"] ? { idempotencyKey: v["idempotency-key"] } : {}),
     };
     const api = await ctx.client();
     const { job } = await api.post<{ job: JobRecord }>("/api/jobs", spec);
