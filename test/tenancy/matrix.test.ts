@@ -13,6 +13,7 @@
  *   revisions, the queue, events, the token ledger, audit, limits, ...), the cache's entries, the
  *   registry's files and each job's log lines are the same before and after.
  */
+import { createUser } from "@nats-io/nkeys";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Webhooks } from "@octokit/webhooks";
 import { randomUUID } from "node:crypto";
@@ -59,7 +60,7 @@ const other = (o: OrgName): OrgName => (o === "acme" ? "globex" : "acme");
  * org's is a 404), or as the org asked for in the query or body (another org's is a 403).
  */
 interface Rule {
-  auth: "public" | "bearer" | "runtime" | "signed" | "ingest" | "webhook" | "registry" | "tokenflow";
+  auth: "public" | "bearer" | "runtime" | "signed" | "ingest" | "webhook" | "forge-webhook" | "registry" | "tokenflow";
   allow?: Role[];
   scope?: "path" | "query" | "body";
   /** Extra query text (without `?`). */
@@ -127,6 +128,11 @@ export const RULES: Record<string, Rule> = {
   "control GET /api/logs/search": { auth: "bearer", allow: READERS, scope: "query", query: "q=line" },
   "control GET /api/logs/histogram": { auth: "bearer", allow: READERS, scope: "query", query: "q=line" },
   "control POST /webhooks/github": { auth: "webhook" },
+  // No forge is configured in the matrix: a delivery names an unknown connection (404) and creates nothing.
+  "control POST /webhooks/forge/:id": { auth: "forge-webhook" },
+  "control GET /api/forges": { auth: "bearer", allow: OPERATOR },
+  // An agent token buys its NATS user here: no person's token does, whatever its role.
+  "control POST /api/agents/nats-credentials": { auth: "bearer", allow: ["agent"], body: () => ({ publicKey: createUser().getPublicKey() }) },
   // log service
   "logs GET /healthz": { auth: "public" },
   "logs GET /readyz": { auth: "public" },
@@ -298,6 +304,7 @@ function expected(rule: Rule, who: Principal, target: OrgName): Expect {
   const deny = (...statuses: number[]): Expect => ({ denied: true, statuses });
   if (rule.auth === "public") return { denied: false };
   if (rule.auth === "webhook") return deny(401); // the matrix sends no signature; signed deliveries are tried below
+  if (rule.auth === "forge-webhook") return deny(404); // no such connection (test/gitea/intake.test.ts signs real ones)
   if (rule.auth === "signed") return deny(401, 403); // no signed URL in the matrix
   if (rule.auth === "tokenflow") {
     if (who.token === null) return rule.anonymous === false ? deny(401) : { denied: false };
@@ -620,7 +627,7 @@ describe("the matrix", () => {
     expect(wrong).toEqual([]);
     // Every route is tried by someone allowed, except the signed blob URLs and GitHub's deliveries (tried above / in test/cache).
     const tried = new Set([...results, ingest].map((c) => c.route));
-    const untried = Object.keys(RULES).filter((r) => !tried.has(r) && !["signed", "webhook"].includes(RULES[r]!.auth));
+    const untried = Object.keys(RULES).filter((r) => !tried.has(r) && !["signed", "webhook", "forge-webhook"].includes(RULES[r]!.auth));
     expect(untried).toEqual([]);
   }, 60_000);
 });

@@ -4,6 +4,7 @@
  * log service, the cache service and the registry (bound to 0.0.0.0 too), all sharing one auth
  * secret and one token ledger. Also the state a denied call must leave alone, as one comparable snapshot.
  */
+import { createAccount } from "@nats-io/nkeys";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -67,6 +68,8 @@ export async function startMatrixStack(): Promise<MatrixStack> {
       // Nothing in the background writes while the matrix compares state.
       NIMBUS_SWEEP_INTERVAL_MS: "600000",
       NIMBUS_GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      // An account to mint agents' NATS users with (POST /api/agents/nats-credentials answers).
+      NIMBUS_NATS_ACCOUNT_SEED: new TextDecoder().decode(createAccount().getSeed()),
       NIMBUS_GITHUB_APP_ID: "1",
       NIMBUS_GITHUB_APP_PRIVATE_KEY: key,
       NIMBUS_GITHUB_API_URL: "http://127.0.0.1:9",
