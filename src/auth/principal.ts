@@ -38,7 +38,7 @@ export const ACTIONS = [
   "tokens:read", "tokens:mint", "tokens:revoke",
   "audit:read",
   "limits:read", "limits:write",
-  "agents:read",
+  "agents:read", "agents:manage",
   "metrics:read",
 ] as const;
 export type Action = (typeof ACTIONS)[number];
