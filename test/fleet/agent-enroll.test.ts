@@ -14,6 +14,7 @@ import { putAgent } from "../../src/agents/registry.ts";
 import type { LedgerEntry } from "../../src/auth/ledger.ts";
 import type { EnrollResponse } from "../../src/protocol/agent-enroll.ts";
 import { testStack, type TestStack } from "../support/stack.ts";
+import { testControlPlane } from "../support/control.ts";
 
 const trust = newTrust();
 let s: TestStack;
@@ -146,5 +147,18 @@ describe("enrollment tokens and POST /api/agents/enroll", () => {
     expect((await s.api("/api/jobs", { token: m.body.token })).status).toBe(403);
     expect((await s.api("/api/tokens", { method: "POST", json: { role: "enroll", name: "x" }, token: m.body.token })).status).toBe(403);
     expect((await s.api("/api/agents/nats-credentials", { method: "POST", json: { publicKey: createUser().getPublicKey() }, token: m.body.token })).status).toBe(403);
+  });
+
+  test("a control plane that mints no NATS users refuses to enroll (503) and does not spend the token", async () => {
+    const m = await mintEnroll();
+    const bare = await testControlPlane({ natsUrl: s.natsUrl, authSecret: s.authSecret, webhookSecret: "w".repeat(32), env: { NIMBUS_NATS_USER: s.natsAuth.user!, NIMBUS_NATS_PASSWORD: s.natsAuth.password! } });
+    try {
+      const res = await fetch(`${bare.url}/api/agents/enroll`, { method: "POST", headers: { authorization: `Bearer ${m.body.token}`, "content-type": "application/json" }, body: JSON.stringify({ agentId: "nojwt-1" }) });
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { message: string }).message).toContain("NIMBUS_NATS_ACCOUNT_SEED");
+    } finally {
+      await bare.stop();
+    }
+    expect((await enroll(m.body.token, { agentId: "nojwt-1" })).status).toBe(201);
   });
 });

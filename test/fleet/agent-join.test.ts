@@ -43,8 +43,18 @@ const mintEnroll = async () => (await s.api<{ token: string; entry: { id: string
 const agents = async () => (await s.api<{ agents: AgentInfo[] }>("/api/agents")).body.agents;
 
 describe("nimbus agent join", () => {
-  test("joins an agent from another data dir with only an enrollment token; a job runs on it", async () => {
-    const { token } = await mintEnroll();
+  test("joins an agent from another data dir with only an enrollment token (minted by the CLI); a job runs on it", async () => {
+    const opEnv = { ...process.env, NIMBUS_URL: s.controlUrl, NIMBUS_TOKEN: s.adminToken };
+    const mint = (args: string[]) => Bun.spawn([process.execPath, "run", join(ROOT, "src/bin/nimbus.ts"), "token", "mint", ...args], { env: opEnv, stdout: "pipe", stderr: "pipe" });
+    const m = mint(["--kind", "enroll", "--json"]);
+    expect(await m.exited).toBe(0);
+    const { token, entry } = JSON.parse(await new Response(m.stdout).text());
+    expect(entry).toMatchObject({ role: "enroll", org: null, used: null });
+    expect(Date.parse(entry.expiresAt) - Date.now()).toBeLessThanOrEqual(3600_000);
+    for (const bad of [["--kind", "bogus"], ["--kind", "enroll", "--role", "member"], ["--kind", "enroll", "--org", "acme"]]) {
+      const b = mint(bad);
+      expect([bad.join(" "), await b.exited]).toEqual([bad.join(" "), 1]);
+    }
     const settings = join(dir, "agent.env");
     joined = Bun.spawn([process.execPath, "run", join(ROOT, "src/bin/nimbus.ts"), "agent", "join", "--control", s.controlUrl, "--token", token, "--id", "joined-1", "--settings", settings],
       { cwd: dir, env: hostEnv(), stdout: "pipe", stderr: "pipe" });
