@@ -16,6 +16,7 @@ import type { JobRecord } from "../src/jobs/record.ts";
 import { JobStore } from "../src/jobs/store.ts";
 import { poolsFor, type Isolation } from "../src/jobs/labels.ts";
 import { putAgent, removeAgent, type AgentInfo } from "../src/agents/registry.ts";
+import { agentSignalKey, parseAgentSignal, type AgentSignal } from "../src/agents/signals.ts";
 import { VERSION } from "../src/version.ts";
 import type { AgentConfig, DriverName } from "../src/agents/settings.ts";
 import type { Driver } from "./drivers/types.ts";
@@ -95,15 +96,29 @@ export async function startAgent(config: AgentConfig, githubConfig: GithubAgentC
   const runs = new RunMap<JobRun>();
   const slots = new Slots(config.slots);
   let stopping = false;
+  // An operator's drain (`nimbus agents drain`): no new work, running jobs finish; removal also ends the heartbeat.
+  let draining = false;
+  let removed = false;
   const startedAt = Date.now();
 
   const info = (): AgentInfo => ({
     id, hostname: hostname(), labels: config.labels, pools, drivers: [...drivers.values()].map((d) => d.name), slots: config.slots,
-    running: runs.jobIds(), draining: stopping, startedAt, heartbeatAt: Date.now(), version: VERSION,
+    running: runs.jobIds(), draining: stopping || draining, startedAt, heartbeatAt: Date.now(), version: VERSION,
   });
   await putAgent(topology.agents, info());
-  const registry = setInterval(() => putAgent(topology.agents, info()).catch((e) => log.warn("agent heartbeat failed", { error: e })), 5000);
-  const stopSignals = await watchCancels(topology, runs, log);
+  const heartbeat = () => (removed ? Promise.resolve() : putAgent(topology.agents, info()).catch((e) => log.warn("agent heartbeat failed", { error: e })));
+  const registry = setInterval(heartbeat, 5000);
+  const onSignal = (sig: AgentSignal) => {
+    if (removed) return;
+    draining = true;
+    log.info(sig.kind === "removed" ? "removed by an operator: no new work, no heartbeat" : "drain requested: no new work", { by: sig.by, running: runs.size });
+    if (sig.kind === "removed") {
+      removed = true;
+      clearInterval(registry);
+      void removeAgent(topology.agents, id).catch(() => {});
+    } else void heartbeat();
+  };
+  const stopSignals = await watchCancels(topology, runs, log, id, onSignal);
 
   // Jobs reach the cache at its port on their gateway: only microVMs with a network have one.
   const cachePort = config.cacheUrl ? new URL(config.cacheUrl).port || "80" : undefined;
@@ -127,13 +142,14 @@ export async function startAgent(config: AgentConfig, githubConfig: GithubAgentC
       run.log.error("job run failed", { error: e });
     } finally {
       runs.remove(run);
+      if (draining) void heartbeat(); // the CLI's drain --wait sees it empty without waiting a beat
     }
   };
   const loops: Promise<void>[] = [];
   for (const pool of pools) {
     const consumer = await topology.js.consumers.get(QUEUE_STREAM, await ensurePoolConsumer(topology.jsm, pool));
     const driver = poolDriver.get(pool)!;
-    loops.push(...pullLoop(consumer, slots, () => stopping, (m) => handle(m, driver), (e) => log.warn("pull failed", { pool, error: e })));
+    loops.push(...pullLoop(consumer, slots, () => stopping || draining, (m) => handle(m, driver), (e) => log.warn("pull failed", { pool, error: e })));
   }
   log.info("agent started", { pools, drivers: config.drivers, slots: config.slots });
 
@@ -144,7 +160,7 @@ export async function startAgent(config: AgentConfig, githubConfig: GithubAgentC
     async stop() {
       stopping = true;
       log.info("draining", { running: runs.size });
-      await putAgent(topology.agents, info()).catch(() => {});
+      await heartbeat();
       await slots.idle();
       await Promise.all(loops);
       for (const driver of drivers.values()) await driver.close?.().catch((e) => log.warn("driver close failed", { driver: driver.name, error: e }));
@@ -210,12 +226,18 @@ export class RunMap<R extends { jobId: string; attempt: number }> {
   }
 }
 
-/** Cancel signals: end the matching local run; its step program writes `cancelled`. */
-async function watchCancels(topology: Topology, runs: RunMap<JobRun>, log: Logger): Promise<() => void> {
+/** Cancel signals: end the matching local run; its step program writes `cancelled`. This agent's own signal (drain, removed) goes to `onAgent`. */
+async function watchCancels(topology: Topology, runs: RunMap<JobRun>, log: Logger, agentId: string, onAgent: (s: AgentSignal) => void): Promise<() => void> {
   const watch = await topology.signals.watch();
+  const own = agentSignalKey(agentId);
   (async () => {
     for await (const e of watch) {
       if (e.operation !== "PUT" || !e.value.length) continue;
+      if (e.key === own) {
+        const sig = parseAgentSignal(e.value);
+        if (sig) onAgent(sig);
+        continue;
+      }
       for (const run of runs.ofJob(e.key)) {
         log.info("cancel requested", { jobId: e.key, attempt: run.attempt });
         run.end({ kind: "cancel" });

@@ -9,7 +9,7 @@ import { keyToken } from "../nats/keys.ts";
 import { AUDIT_STREAM, AUDIT_SUBJECT_PREFIX } from "../nats/topology.ts";
 import type { Principal } from "./principal.ts";
 
-export const AUDIT_ACTIONS = ["token.mint", "token.revoke", "job.cancel", "limits.set", "registry.delete"] as const;
+export const AUDIT_ACTIONS = ["token.mint", "token.revoke", "job.cancel", "limits.set", "registry.delete", "agent.enroll", "agent.drain", "agent.remove"] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 export interface AuditRecord {

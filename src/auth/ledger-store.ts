@@ -71,6 +71,32 @@ export class TokenLedger {
     throw new AppError("conflict", `token ${id} changed while being revoked; try again`);
   }
 
+  /**
+   * Spend a one-time enrollment token on `agentId`: a CAS on its entry's revision, so of two
+   * concurrent uses exactly one succeeds; the other (and any later use) is a 401 "already used".
+   * A revoked, expired or unknown token, or one that is not an enrollment token, is refused unchanged.
+   */
+  async consume(id: string, agentId: string, now = Date.now()): Promise<LedgerEntry> {
+    // A lost CAS is read again: the winner's write (used, or a revocation) is then the reason given.
+    for (let i = 0; i < 3; i++) {
+      const found = isTokenId(id) ? await this.kv.get(id) : null;
+      const entry = found && found.operation === "PUT" ? parseEntry(found) : null;
+      if (!found || !entry) throw new AppError("unauthorized", "token is not in the ledger", { reason: "unknown" });
+      if (entry.role !== "enroll") throw new AppError("forbidden", `a ${entry.role} token is not an enrollment token`);
+      if (entry.revoked) throw new AppError("unauthorized", "token was revoked", { reason: "revoked" });
+      if (entry.used) throw new AppError("unauthorized", "enrollment token was already used", { reason: "used" });
+      if (Date.parse(entry.expiresAt) <= now) throw new AppError("unauthorized", "token expired", { reason: "expired" });
+      const next: LedgerEntry = { ...entry, used: { at: new Date(now).toISOString(), agentId } };
+      try {
+        await this.kv.update(id, JSON.stringify(next), found.revision);
+        return next;
+      } catch (e) {
+        if (!isWrongLastSequence(e)) throw e;
+      }
+    }
+    throw new AppError("unauthorized", "enrollment token was already used", { reason: "used" });
+  }
+
   /** Delete entries that expired more than PRUNE_GRACE_MS ago; returns how many. */
   async prune(now = Date.now()): Promise<number> {
     let n = 0;

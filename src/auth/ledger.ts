@@ -34,6 +34,8 @@ export interface LedgerEntry {
   /** Narrower grants than the role's, if any (none are minted today: the role is the grant). */
   scopes: string[];
   revoked: { at: string; by: Actor } | null;
+  /** Enrollment tokens only: when it was spent, and on which agent id (it is then refused everywhere). */
+  used?: { at: string; agentId: string } | null;
 }
 
 export function isTokenId(s: unknown): s is string {
@@ -58,6 +60,7 @@ export function entryFor(r: TokenRequest & { id: string }, expiresAt: number, by
     version: r.version ?? 1,
     scopes: [],
     revoked: null,
+    ...(r.role === "enroll" ? { used: null } : {}),
   };
 }
 
@@ -68,6 +71,7 @@ export function entryFor(r: TokenRequest & { id: string }, expiresAt: number, by
 export function ledgerVerdict(entry: LedgerEntry | undefined | null, t: VerifiedToken): void {
   if (!entry) throw new AppError("unauthorized", "token is not in the ledger", { reason: "unknown" });
   if (entry.revoked) throw new AppError("unauthorized", "token was revoked", { reason: "revoked" });
+  if (entry.used) throw new AppError("unauthorized", "enrollment token was already used", { reason: "used" });
   if (t.version < entry.version) throw new AppError("unauthorized", "token was superseded", { reason: "superseded" });
 }
 

@@ -6,7 +6,7 @@
  */
 import { AppError } from "../core/errors.ts";
 import { newTokenId } from "../core/ids.ts";
-import { authorize, type Principal } from "./principal.ts";
+import { authorize, isOrgRole, type Principal } from "./principal.ts";
 import { checkMintPolicy, entryFor, entryOrg, actorOf, BOOTSTRAP_ACTOR, type Actor, type LedgerEntry } from "./ledger.ts";
 import type { TokenLedger } from "./ledger-store.ts";
 import { checkTokenRequest, mintToken, parseTtl, type TokenRequest } from "./tokens.ts";
@@ -34,7 +34,7 @@ export async function mintRecorded(deps: MintDeps, r: TokenRequest, by: Actor, n
 /** A principal mints a token: the policy in ./ledger.ts (`checkMintPolicy`) first. */
 export async function mintFor(deps: MintDeps, minter: Principal & { exp: number }, asked: MintRequest, now = Date.now()): Promise<Minted> {
   const { ttlDefaulted, ...r } = asked;
-  const orgRole = r.role !== "operator" && r.role !== "agent";
+  const orgRole = isOrgRole(r.role);
   // No ttl asked for: the default, but never past the minter's own expiry (which would be refused).
   const ttlSeconds = ttlDefaulted ? Math.max(1, Math.min(r.ttlSeconds, minter.exp - Math.floor(now / 1000))) : r.ttlSeconds;
   const req: TokenRequest = { ...r, ttlSeconds, org: r.org ?? (minter.role === "org-admin" && orgRole ? minter.org : undefined) };

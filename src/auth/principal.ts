@@ -7,8 +7,15 @@
  */
 import { AppError } from "../core/errors.ts";
 
-export const ROLES = ["operator", "org-admin", "member", "viewer", "agent"] as const;
+export const ROLES = ["operator", "org-admin", "member", "viewer", "agent", "enroll"] as const;
 export type Role = (typeof ROLES)[number];
+
+/**
+ * Roles that belong to no organisation: operators, agents, and enrollment tokens (one-time tokens a
+ * new host trades for its agent token at POST /api/agents/enroll; they grant nothing else).
+ */
+export const PLATFORM_ROLES: readonly Role[] = ["operator", "agent", "enroll"];
+export const isOrgRole = (r: Role): boolean => !PLATFORM_ROLES.includes(r);
 
 export interface Principal {
   /** The token's id (`jti`): what the ledger records and a revocation names. */
@@ -31,7 +38,7 @@ export const ACTIONS = [
   "tokens:read", "tokens:mint", "tokens:revoke",
   "audit:read",
   "limits:read", "limits:write",
-  "agents:read",
+  "agents:read", "agents:manage",
   "metrics:read",
   "forges:read",
 ] as const;
@@ -44,6 +51,7 @@ const GRANTS: Record<Role, ReadonlySet<Action>> = {
   member: new Set<Action>([...READ, "jobs:submit", "jobs:cancel"]),
   viewer: new Set<Action>(READ),
   agent: new Set<Action>(["logs:write"]),
+  enroll: new Set<Action>(),
 };
 
 export function can(p: Principal, action: Action): boolean {

@@ -9,7 +9,7 @@ import { signHs256 } from "./compact.ts";
 import { hmacKey } from "./keys.ts";
 import { AppError } from "../core/errors.ts";
 import { newTokenId } from "../core/ids.ts";
-import { isOrgId, ROLES, type Principal, type Role } from "./principal.ts";
+import { isOrgId, isOrgRole, ROLES, type Principal, type Role } from "./principal.ts";
 
 const ISSUER = "nimbus";
 const AUDIENCE = "nimbus";
@@ -17,7 +17,7 @@ const AUDIENCE = "nimbus";
 export interface TokenRequest {
   sub: string;
   role: Role;
-  /** Required for org-admin, member and viewer; absent for operator and agent. */
+  /** Required for org-admin, member and viewer; absent for operator, agent and enroll. */
   org?: string | null;
   ttlSeconds: number;
   /** The token's id; a new one when absent. */
@@ -49,10 +49,10 @@ export function parseTtl(text: string): number {
 export function checkTokenRequest(r: TokenRequest): void {
   if (!r.sub || r.sub.length > 128 || /[\u0000-\u001f]/.test(r.sub)) throw new AppError("validation_failed", "token subject must be 1 to 128 printable characters", { field: "sub" });
   if (!ROLES.includes(r.role)) throw new AppError("validation_failed", `role must be one of ${ROLES.join(", ")}`, { field: "role" });
-  const orgRole = r.role !== "operator" && r.role !== "agent";
+  const orgRole = isOrgRole(r.role);
   if (orgRole && !isOrgId(r.org)) throw new AppError("validation_failed", `a ${r.role} token needs an organisation id (lower-case letters, digits and dashes, up to 64)`, { field: "org" });
   if (!orgRole && r.org) throw new AppError("validation_failed", `a ${r.role} token belongs to no organisation`, { field: "org" });
-  if (r.service && (r.role === "operator" || r.role === "agent")) throw new AppError("validation_failed", "service accounts are org members, viewers or admins", { field: "service" });
+  if (r.service && !orgRole) throw new AppError("validation_failed", "service accounts are org members, viewers or admins", { field: "service" });
   if (!Number.isInteger(r.ttlSeconds) || r.ttlSeconds < 1 || r.ttlSeconds > 5 * 365 * 86400) throw new AppError("validation_failed", "ttl must be from 1 second to 5 years", { field: "ttl" });
 }
 
@@ -120,7 +120,7 @@ async function verifySigned(secret: string, token: string): Promise<VerifiedToke
   }
   const role = payload.role as Role;
   const org = typeof payload.org === "string" ? payload.org : null;
-  const orgRole = role !== "operator" && role !== "agent";
+  const orgRole = ROLES.includes(role) && isOrgRole(role);
   if (!ROLES.includes(role) || (orgRole && !isOrgId(org)) || (!orgRole && org !== null)) throw new AppError("unauthorized", "token names no valid role and organisation");
   const p: VerifiedToken = { tokenId: String(payload.jti), sub: String(payload.sub), role, org, version: Number(payload.ver ?? 1), exp: Number(payload.exp) };
   if (payload.svc === true) p.service = true;

@@ -1,7 +1,7 @@
 /** The control plane's configuration: declared once, validated at start. */
 import { authSecret, host, leaseTtlMs, listenPort, logsUrl, natsReplicas, natsToken, natsUrl, natsUser, natsPassword, natsJwt, natsSeed } from "../core/config/common.ts";
 import * as v from "valibot";
-import { int, oneOf, str, url, type SettingsSpec } from "../core/config/settings.ts";
+import { int, oneOf, optionalStr, str, url, type SettingsSpec } from "../core/config/settings.ts";
 import { isSecretsKey } from "../auth/seal.ts";
 import { isAccountSeed } from "../nats/decentralized.ts";
 import { githubSettings } from "../github/config.ts";
@@ -42,6 +42,10 @@ export const controlSettings = {
     schema: v.union([v.literal(""), url(["http", "https"])]) as v.GenericSchema<string, string>,
     default: "",
   },
+  enrollNatsUrl: { env: "NIMBUS_ENROLL_NATS_URL", doc: "NATS URL(s) an agent that enrolls (`nimbus agent join`) is told to use, comma-separated for a cluster; as reachable from its host. Empty: NIMBUS_NATS_URL.", schema: optionalStr(), default: "" },
+  enrollLogsUrl: { env: "NIMBUS_ENROLL_LOGS_URL", doc: "Log service URL an enrolling agent is told to use. Empty: NIMBUS_LOGS_URL.", schema: v.union([v.literal(""), url(["http", "https"])]) as v.GenericSchema<string, string>, default: "" },
+  enrollCacheUrl: { env: "NIMBUS_ENROLL_CACHE_URL", doc: "Cache service URL an enrolling agent is told to use (its host's cache, for a fleet). Empty: none (its jobs get no cache). `nimbus up` sets it.", schema: v.union([v.literal(""), url(["http", "https"])]) as v.GenericSchema<string, string>, default: "" },
+  enrollRegistryUrl: { env: "NIMBUS_ENROLL_REGISTRY_URL", doc: "Registry URL an enrolling agent is told to use. Empty: NIMBUS_REGISTRY_URL.", schema: v.union([v.literal(""), url(["http", "https"])]) as v.GenericSchema<string, string>, default: "" },
   maxAttempts: { env: "NIMBUS_MAX_ATTEMPTS", doc: "Attempts a job gets (lost leases count) before it is failed.", schema: int(1, 100), default: "3" },
   sweepIntervalMs: { env: "NIMBUS_SWEEP_INTERVAL_MS", doc: "How often the lease sweeper runs.", schema: int(100, 600_000), default: "1000" },
   maxBodyBytes: { env: "NIMBUS_MAX_BODY_BYTES", doc: "Largest accepted API request body.", schema: int(1024, 64 * 1024 * 1024), default: "1048576" },

@@ -248,7 +248,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       return c;
     },
     control: async () => {
-      const c = spawn("control", serviceArgv("control", ROOT), { ...common, ...natsEnv("control"), NIMBUS_SECRETS_KEY: secretsKey, NIMBUS_CONTROL_PORT: String(p.control), ...(trust ? { NIMBUS_NATS_ACCOUNT_SEED: trust.accountSeed } : {}), ...opts.controlEnv });
+      const c = spawn("control", serviceArgv("control", ROOT), { ...common, ...natsEnv("control"), NIMBUS_SECRETS_KEY: secretsKey, NIMBUS_CONTROL_PORT: String(p.control), NIMBUS_ENROLL_CACHE_URL: cacheUrl, ...(trust ? { NIMBUS_NATS_ACCOUNT_SEED: trust.accountSeed } : {}), ...opts.controlEnv });
       await waitHealthy(`${controlUrl}/readyz`, c, timeout);
       return c;
     },

@@ -1,5 +1,6 @@
 import type { Command } from "../command.ts";
-import { agentsList } from "./agents.ts";
+import { agentsDrain, agentsList, agentsRemove } from "./agents.ts";
+import { agentJoin } from "./agent-join.ts";
 import { cacheEnvCommand, cacheLs, cacheRm, cacheUsage } from "./cache.ts";
 import { configCheck, configShow } from "./config.ts";
 import { jobsCancel, jobsList, jobsShow } from "./jobs.ts";
@@ -19,4 +20,4 @@ import { doctor } from "./doctor.ts";
 import { install } from "./install.ts";
 import { forgesList } from "./forges.ts";
 
-export const COMMANDS: Command[] = [up, status, run, jobsList, jobsShow, jobsCancel, logs, logsSearch, logsHistogram, agentsList, forgesList, tokenMint, tokenList, tokenRevoke, limitsShow, limitsSet, audit, configShow, configCheck, labelsExplain, doctor, install, imagesBuild, imagesActivate, imagesList, cacheLs, cacheUsage, cacheRm, cacheEnvCommand, registryLs, registryUsage, registryRm, registryGc];
+export const COMMANDS: Command[] = [up, status, run, jobsList, jobsShow, jobsCancel, logs, logsSearch, logsHistogram, agentsList, agentsDrain, agentsRemove, agentJoin, forgesList, tokenMint, tokenList, tokenRevoke, limitsShow, limitsSet, audit, configShow, configCheck, labelsExplain, doctor, install, imagesBuild, imagesActivate, imagesList, cacheLs, cacheUsage, cacheRm, cacheEnvCommand, registryLs, registryUsage, registryRm, registryGc];

@@ -38,7 +38,7 @@ async function mintBootstrap(ctx: CliContext, body: unknown): Promise<Minted> {
 export const tokenMint: Command = {
   name: "token mint",
   summary: "mint a token for a role (and an organisation), recorded in the ledger",
-  usage: "token mint --role ROLE --name NAME [--org ORG] [--ttl 30d] [--service] [--bootstrap] [--json]",
+  usage: "token mint --role ROLE --name NAME [--org ORG] [--ttl 30d] [--service] [--bootstrap] [--json]\n       token mint --kind enroll [--ttl 1h] [--name NOTE] [--json]",
   details: `Roles: ${ROLES.join(", ")}. org-admin, member and viewer tokens need --org (an org-admin's own
 organisation is the default for its tokens); operator and agent tokens belong to no organisation. NAME is
 who the token is for; an agent token is bound to the agent id NAME. --service marks a service account
@@ -50,9 +50,18 @@ a token never outlives the token that mints it. It is printed once; the ledger k
 
 --bootstrap mints without the API, for a fleet's first operator token: it signs with NIMBUS_AUTH_SECRET
 and records the token over NIMBUS_NATS_URL as NIMBUS_NATS_USER / NIMBUS_NATS_PASSWORD (defaults: the local
-stack's control user, from the data directory; NIMBUS_NATS_TOKEN for a server with one shared token). --json prints {token, entry}.`,
-  options: { role: { type: "string" }, org: { type: "string" }, name: { type: "string" }, ttl: { type: "string" }, service: { type: "boolean" }, bootstrap: { type: "boolean" } },
+stack's control user, from the data directory; NIMBUS_NATS_TOKEN for a server with one shared token). --json prints {token, entry}.
+
+--kind enroll (operators only) mints a one-time enrollment token: a new host spends it on
+\`nimbus agent join --control URL --token T\` to get its own agent token and settings; used once, then
+refused. --name is a note for the ledger (default "enroll"); --ttl defaults to 1h.`,
+  options: { role: { type: "string" }, org: { type: "string" }, name: { type: "string" }, ttl: { type: "string" }, service: { type: "boolean" }, bootstrap: { type: "boolean" }, kind: { type: "string" } },
   async run(ctx, v) {
+    if (v.kind !== undefined) {
+      if (v.kind !== "enroll") throw new AppError("bad_request", `--kind: unknown kind "${String(v.kind)}"; the only kind is enroll (other tokens take --role)`);
+      if (v.role !== undefined || v.org !== undefined || v.service) throw new AppError("bad_request", "--kind enroll takes no --role, --org or --service: an enrollment token belongs to no organisation");
+      v = { ...v, role: "enroll", name: v.name ?? "enroll", ttl: v.ttl ?? "1h" };
+    }
     if (!v.role) throw new AppError("bad_request", `--role is required: one of ${ROLES.join(", ")}`);
     if (!v.name) throw new AppError("bad_request", "--name is required: who the token is for (an agent token: the agent id)");
     const body = { role: String(v.role), name: String(v.name), ...(v.ttl === undefined ? {} : { ttl: String(v.ttl) }), ...(v.org === undefined ? {} : { org: String(v.org) }), ...(v.service ? { service: true } : {}) };
@@ -62,7 +71,7 @@ stack's control user, from the data directory; NIMBUS_NATS_TOKEN for a server wi
   },
 };
 
-const stateOf = (t: LedgerEntry, now: number) => (t.revoked ? "revoked" : Date.parse(t.expiresAt) <= now ? "expired" : "active");
+const stateOf = (t: LedgerEntry, now: number) => (t.revoked ? "revoked" : t.used ? "used" : Date.parse(t.expiresAt) <= now ? "expired" : "active");
 
 export const tokenList: Command = {
   name: "token list",

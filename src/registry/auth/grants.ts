@@ -19,6 +19,7 @@ const OWN_ORG: Record<Role, readonly RegistryAction[]> = {
   member: ["pull", "push"],
   viewer: ["pull"],
   agent: [],
+  enroll: [],
 };
 
 export interface GrantPolicy {

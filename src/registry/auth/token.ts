@@ -12,7 +12,7 @@ import { createHmac } from "node:crypto";
 import { jwtVerify, errors as joseErrors } from "jose";
 import { signHs256 } from "../../auth/compact.ts";
 import { AppError } from "../../core/errors.ts";
-import { isOrgId, ROLES, type Principal, type Role } from "../../auth/principal.ts";
+import { isOrgId, isOrgRole, ROLES, type Principal, type Role } from "../../auth/principal.ts";
 import { REGISTRY_ACTIONS, isRepositoryName, type RegistryAction } from "./scope.ts";
 import type { Access } from "./grants.ts";
 
@@ -88,7 +88,7 @@ function identityOf(p: Record<string, unknown>): Identity | null {
   if (p.anon === true) return p.sub === "anonymous" ? anonymousIdentity(Number(p.exp)) : null;
   const role = p.role as Role;
   const org = typeof p.org === "string" ? p.org : null;
-  const orgRole = role !== "operator" && role !== "agent";
+  const orgRole = ROLES.includes(role) && isOrgRole(role);
   if (!ROLES.includes(role) || (orgRole && !isOrgId(org)) || (!orgRole && org !== null) || typeof p.sub !== "string") return null;
   const bound = typeof p.tid === "string" && typeof p.ver === "number" ? { tokenId: p.tid, version: p.ver } : null;
   const job = typeof p.job === "string" && typeof p.att === "number" ? { jobId: p.job, attempt: p.att } : undefined;

@@ -5,7 +5,7 @@ import { usePoll } from "../poll.ts";
 
 const ROLES = ["member", "viewer", "org-admin", "operator", "agent"];
 
-const stateOf = (t: TokenEntry) => (t.revoked ? "revoked" : Date.parse(t.expiresAt) <= Date.now() ? "expired" : "active");
+const stateOf = (t: TokenEntry) => (t.revoked ? "revoked" : t.used ? "used" : Date.parse(t.expiresAt) <= Date.now() ? "expired" : "active");
 
 function MintForm({ onMinted }: { onMinted: () => void }) {
   const [form, setForm] = useState({ role: "member", name: "", org: "", ttl: "30d", service: false });
