@@ -13,6 +13,7 @@
  *   revisions, the queue, events, the token ledger, audit, limits, ...), the cache's entries, the
  *   registry's files and each job's log lines are the same before and after.
  */
+import { putAgent } from "../../src/agents/registry.ts";
 import { createUser } from "@nats-io/nkeys";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Webhooks } from "@octokit/webhooks";
@@ -50,7 +51,8 @@ const other = (o: OrgName): OrgName => (o === "acme" ? "globex" : "acme");
  * - runtime: an Actions cache runtime token (minted per job), of the entry's org;
  * - signed: a signed blob URL (no bearer at all);
  * - ingest: an agent token plus the attempt's log credential;
- * - webhook: GitHub's HMAC signature over the body;
+ * - webhook: GitHub's HMAC signature over the body; forge-webhook: a Gitea/Forgejo connection's (none here: 404);
+ * - enroll: a one-time enrollment token only (none here);
  * - registry: the distribution API's access check (Nimbus tokens as Bearer): another org's repository,
  *   or any repository to an agent token (it has no org), is NAME_UNKNOWN (404), a role's missing
  *   action DENIED (403); `/v2/` takes any valid credential;
@@ -60,7 +62,7 @@ const other = (o: OrgName): OrgName => (o === "acme" ? "globex" : "acme");
  * org's is a 404), or as the org asked for in the query or body (another org's is a 403).
  */
 interface Rule {
-  auth: "public" | "bearer" | "runtime" | "signed" | "ingest" | "webhook" | "forge-webhook" | "registry" | "tokenflow";
+  auth: "public" | "bearer" | "runtime" | "signed" | "ingest" | "webhook" | "forge-webhook" | "enroll" | "registry" | "tokenflow";
   allow?: Role[];
   scope?: "path" | "query" | "body";
   /** Extra query text (without `?`). */
@@ -132,6 +134,11 @@ export const RULES: Record<string, Rule> = {
   "control POST /webhooks/forge/:id": { auth: "forge-webhook" },
   "control GET /api/forges": { auth: "bearer", allow: OPERATOR },
   // An agent token buys its NATS user here: no person's token does, whatever its role.
+  // Enrollment tokens only (test/fleet/agent-enroll.test.ts spends real ones): every other token is refused.
+  "control POST /api/agents/enroll": { auth: "enroll", body: () => ({ agentId: "matrix-new-agent" }) },
+  // Operators only; the agent is this stack's own (test/fleet/agent-drain-remove.test.ts drains and removes real ones).
+  "control POST /api/agents/:id/drain": { auth: "bearer", allow: OPERATOR, refresh: async () => ({ agent: await freshAgent() }) },
+  "control POST /api/agents/:id/remove": { auth: "bearer", allow: OPERATOR, refresh: async () => ({ agent: await freshAgent() }) },
   "control POST /api/agents/nats-credentials": { auth: "bearer", allow: ["agent"], body: () => ({ publicKey: createUser().getPublicKey() }) },
   // log service
   "logs GET /healthz": { auth: "public" },
@@ -224,9 +231,17 @@ interface Target {
   tag: string;
   digest: string;
   upload: string;
+  /** An agent in the registry (no org: agents serve every org), for the operator's drain and remove. */
+  agent: string;
 }
 
 let s: MatrixStack;
+/** An agent's registry entry, as a live agent writes it. */
+async function freshAgent(): Promise<string> {
+  const id = `matrix-agent-${randomUUID().slice(0, 8)}`;
+  await putAgent(s.control.ctx.topology.agents, { id, hostname: "matrix", labels: [], pools: [], drivers: ["noop"], slots: 1, running: [], draining: false, startedAt: Date.now(), heartbeatAt: Date.now(), version: "test" });
+  return id;
+}
 const principals: Principal[] = [];
 const targets = {} as Record<OrgName, Target>;
 const logCredential = {} as Record<OrgName, string>;
@@ -256,7 +271,7 @@ async function call(route: string, who: Principal, t: Target, extraHeaders: Reco
   const [service, method, path] = route.split(" ") as [Service, string, string];
   const rule = RULES[route]!;
   let url = path
-    .replace(":id", String(path.includes("/tokens/") ? t.token : path.includes("/github/jobs/") ? t.ghJob : path.includes("/jobs/") ? t.job : t.entry))
+    .replace(":id", String(path.includes("/api/agents/") ? t.agent : path.includes("/tokens/") ? t.token : path.includes("/github/jobs/") ? t.ghJob : path.includes("/jobs/") ? t.job : t.entry))
     .replace(":org", t.org)
     .replace(":file", "app.js")
     .replace(":method", "GetCacheEntryDownloadURL")
@@ -305,6 +320,7 @@ function expected(rule: Rule, who: Principal, target: OrgName): Expect {
   if (rule.auth === "public") return { denied: false };
   if (rule.auth === "webhook") return deny(401); // the matrix sends no signature; signed deliveries are tried below
   if (rule.auth === "forge-webhook") return deny(404); // no such connection (test/gitea/intake.test.ts signs real ones)
+  if (rule.auth === "enroll") return deny(401, 403); // no principal here is an enrollment token
   if (rule.auth === "signed") return deny(401, 403); // no signed URL in the matrix
   if (rule.auth === "tokenflow") {
     if (who.token === null) return rule.anonymous === false ? deny(401) : { denied: false };
@@ -469,7 +485,7 @@ beforeAll(async () => {
     expect(await shipLines(org, job, 0, [`line 0 of ${org}`, `line 1 of ${org}`])).toBe(200);
     const victim = await token(`victim-${org}`, "viewer", org);
     const repo = await pushRepo(org, `${org}/matrix-app`);
-    targets[org] = { org, job, ghJob: await githubJob(org), token: jti(victim), entry: await cacheEntry(org, "matrix-key", true), repo, tag: "v1", digest: sha(CONFIG_BLOB), upload: await freshUpload(org) };
+    targets[org] = { org, job, ghJob: await githubJob(org), token: jti(victim), entry: await cacheEntry(org, "matrix-key", true), repo, tag: "v1", digest: sha(CONFIG_BLOB), upload: await freshUpload(org), agent: await freshAgent() };
     expect((await api("control", `/api/jobs/${targets[org].ghJob}`)).body.job.org).toBe(org);
   }
 
@@ -627,7 +643,7 @@ describe("the matrix", () => {
     expect(wrong).toEqual([]);
     // Every route is tried by someone allowed, except the signed blob URLs and GitHub's deliveries (tried above / in test/cache).
     const tried = new Set([...results, ingest].map((c) => c.route));
-    const untried = Object.keys(RULES).filter((r) => !tried.has(r) && !["signed", "webhook", "forge-webhook"].includes(RULES[r]!.auth));
+    const untried = Object.keys(RULES).filter((r) => !tried.has(r) && !["signed", "webhook", "forge-webhook", "enroll"].includes(RULES[r]!.auth));
     expect(untried).toEqual([]);
   }, 60_000);
 });
