@@ -4,15 +4,16 @@
  * nothing; any other block list (reordered, a subset, repeated or unguessable ids, a block
  * re-uploaded with other bytes) must still produce exactly the listed bytes.
  */
-import { afterEach, expect, test } from "bun:test";
+import { afterAll, afterEach, expect, test } from "bun:test";
 import { openDownload } from "../../src/cache/downloads.ts";
 import { WRITE, type Caller } from "../../src/cache/model.ts";
 import { commitBlockList, finalize, reserve, writeBlob } from "../../src/cache/uploads.ts";
 import { removeDir, seededBytes } from "./support/files.ts";
-import { testCore } from "./support/core.ts";
+import { stopCoreNats, testCore } from "./support/core.ts";
 
 const cleanups: (() => void)[] = [];
 afterEach(() => cleanups.splice(0).forEach((f) => f()));
+afterAll(() => stopCoreNats());
 
 const who: Caller = { org: "acme", repo: "acme/app", scopes: [{ scope: "refs/heads/main", permission: WRITE | 1 }] };
 const azureId = (prefix: string, n: number) => btoa(prefix + String(n).padStart(6, "0"));

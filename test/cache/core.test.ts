@@ -1,5 +1,5 @@
 /** The pure core: lookup order, scopes, the breaker state machine, quotas and eviction. */
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { lookup } from "../../src/cache/downloads.ts";
 import { sweep } from "../../src/cache/eviction.ts";
 import { READ, WRITE, type Caller } from "../../src/cache/model.ts";
@@ -7,10 +7,11 @@ import { CircuitBreaker, type BreakerState } from "../../src/blobs/backend/break
 import { scopesForRun } from "../../src/protocol/cache-token.ts";
 import { commitById, reserve, writeChunk } from "../../src/cache/uploads.ts";
 import { removeDir } from "./support/files.ts";
-import { bytesOf, testCore } from "./support/core.ts";
+import { bytesOf, stopCoreNats, testCore } from "./support/core.ts";
 
 const cleanups: (() => void)[] = [];
 afterEach(() => cleanups.splice(0).forEach((f) => f()));
+afterAll(() => stopCoreNats());
 
 async function core(limits = {}) {
   const t = await testCore(limits);

@@ -21,13 +21,16 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { startNats } from "../../support/nats.ts";
 
 let shared: Promise<{ url: string; stop(): Promise<void> }> | undefined;
-/** One nats-server for the test process, stopped when it exits. */
+/** One nats-server for a test file's cores; the file stops it in its afterAll (stopCoreNats). */
 function natsServer() {
-  shared ??= startNats().then((n) => {
-    process.once("beforeExit", () => void n.stop());
-    return n;
-  });
+  shared ??= startNats();
   return shared;
+}
+
+export async function stopCoreNats(): Promise<void> {
+  const n = shared;
+  shared = undefined;
+  await (await n)?.stop();
 }
 
 /** This replica's name in the tests' shared index. */
