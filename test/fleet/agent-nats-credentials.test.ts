@@ -72,12 +72,15 @@ describe("an agent's NATS credentials from the control plane", () => {
     expect(r.body.jwt).toBeUndefined();
   });
 
+  /** The key with its last character changed (to another: a key already ending in "A" must not stay valid). */
+  const brokenChecksum = (key: string) => key.slice(0, -1) + (key.endsWith("A") ? "B" : "A");
+
   test("malformed or oversized requests: 4xx with the reason", async () => {
     const cases: [unknown, string | undefined, number][] = [
       [{}, undefined, 422],
       [{ publicKey: "UABC" }, undefined, 422],
       [{ publicKey: trust.accountPublic }, undefined, 422], // an account key is not a user's
-      [{ publicKey: createUser().getPublicKey().slice(0, -1) + "A" }, undefined, 422], // checksum broken
+      [{ publicKey: brokenChecksum(createUser().getPublicKey()) }, undefined, 422], // checksum broken
       [{ publicKey: createUser().getPublicKey(), permissions: { pub: [">"] } }, undefined, 422], // asking for more
       [[createUser().getPublicKey()], undefined, 422],
       [undefined, "{not json", 400],
