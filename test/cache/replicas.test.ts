@@ -82,6 +82,27 @@ test("an identity is reserved once across replicas; an upload's parts go to the 
   expect((await rawClient(a.url, token).commit(cacheId, 4)).status).toBe(204);
 });
 
+test("hostile input: a forged peer header is never passed on, and a value no replica wrote is left out of every copy", async () => {
+  const token = await a.token("acme/app", MAIN, 600, "acme");
+  const id = await saveV1(a.url, token, "peer-only", "v1", seededBytes("peer", 1000));
+  await waitFor(() => b.deps.index.get(id)?.state === "ready", 5_000, "B to see the entry");
+  const hit = await rawClient(b.url, token).lookup(["peer-only"], "v1");
+  const { archiveLocation } = (await hit.json()) as { archiveLocation: string };
+  // A client claiming to be a replica gets B's own storage only: B does not hold it, so 404, nothing fetched from A.
+  const forged = await fetch(archiveLocation, { headers: { "x-nimbus-cache-peer": "1" } });
+  expect(forged.status).toBe(404);
+  // Without the header the same URL is served, streamed from A.
+  expect(Buffer.from(await (await fetch(archiveLocation)).arrayBuffer()).equals(seededBytes("peer", 1000))).toBe(true);
+  // A forged or malformed value in the shared bucket (a non-cache writer) never becomes an entry.
+  const { decodeEntry } = await import("../../src/cache/shared/record.ts");
+  const enc = (o: unknown) => new TextEncoder().encode(JSON.stringify(o));
+  const good = { id: 0, repo: "r", org: "acme", scope: "s", key: "k", version: "v", state: "ready", protocol: "v1", declaredSize: null, size: 1, createdAt: 1, committedAt: 1, lastUsedAt: 1, segments: [{ object: "o", size: 1 }], home: "h", shared: false };
+  expect(decodeEntry(enc(good), 7)).toMatchObject({ id: 7 });
+  for (const bad of [{ ...good, state: "owned" }, { ...good, size: -1 }, { ...good, segments: [{ object: 1 }] }, { ...good, org: 5 }, [good], null])
+    expect(decodeEntry(enc(bad), 7)).toBeNull();
+  expect(decodeEntry(new TextEncoder().encode("{not json"), 7)).toBeNull();
+});
+
 test("a quota enforced on one replica evicts the other's least recently used entry, whose data its home deletes", async () => {
   const token = await a.token("acme/quota", MAIN, 600, "acme");
   const old = await saveV1(a.url, token, "old", "v1", seededBytes("old", 200_000));
